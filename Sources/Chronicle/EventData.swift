@@ -1,0 +1,47 @@
+import Foundation
+
+/// An event to append: its id, type name, schema version, encoded payload and metadata.
+///
+/// Stores see only bytes. ``EventCodec`` turns typed domain events into `EventData` and
+/// recorded events back into domain events.
+///
+/// The ``id`` makes appends idempotent: re-appending the same ids with the same content to the
+/// same stream at the same versions succeeds without writing anything.
+public struct EventData: Hashable, Sendable {
+    /// The event's unique id (idempotency key).
+    public var id: UUID
+    /// The registered type name, such as `OrderPlaced`.
+    public var type: String
+    /// The schema version of the payload's shape (1 for the first shape).
+    public var schemaVersion: Int
+    /// The encoded payload (JSON by default).
+    public var payload: Data
+    /// Correlation, causation and custom metadata.
+    public var metadata: EventMetadata
+
+    /// Creates an event to append.
+    public init(id: UUID = UUID(), type: String, schemaVersion: Int = 1, payload: Data, metadata: EventMetadata = .none) {
+        self.id = id
+        self.type = type
+        self.schemaVersion = schemaVersion
+        self.payload = payload
+        self.metadata = metadata
+    }
+
+    /// Why this event cannot be stored, or `nil` if it can.
+    public var validationProblem: String? {
+        if type.isEmpty { return "its type name is empty" }
+        if type.utf8.count > 255 { return "its type name is longer than 255 bytes" }
+        if type.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+            return "its type name contains a control character"
+        }
+        if schemaVersion < 1 { return "its schema version \(schemaVersion) is below 1" }
+        return nil
+    }
+
+    /// Whether `recorded` has this event's id and content (type, schema version, payload, metadata).
+    public func hasSameContent(as recorded: RecordedEvent) -> Bool {
+        recorded.id == id && recorded.type == type && recorded.schemaVersion == schemaVersion
+            && recorded.payload == payload && recorded.metadata == metadata
+    }
+}

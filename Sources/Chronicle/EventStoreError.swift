@@ -1,0 +1,124 @@
+import Foundation
+
+/// The error every Chronicle store, codec and repository throws.
+///
+/// Match on ``code``; the other properties carry the context (stream, versions, event id, type,
+/// position) where it applies, and ``description`` says what happened and what to do.
+///
+/// ```swift
+/// do {
+///     try await store.append(events, to: "order-42", expectedVersion: .exactly(3))
+/// } catch let error as EventStoreError where error.code == .wrongExpectedVersion {
+///     // reload the stream (now at error.actualVersion) and decide again
+/// }
+/// ```
+public struct EventStoreError: Error, CustomStringConvertible, Sendable {
+    /// What kind of failure this is. New codes may be added without breaking callers.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private enum Base: String, Hashable, Sendable {
+            case wrongExpectedVersion, duplicateEventID, emptyAppend, invalidStreamID, invalidEvent
+            case notADatabase, databaseBusy, corruptRecord, unsupportedSchema, storageFailure
+            case unknownEventType, undecodablePayload, unencodableEvent, timeout, closed, invalidArgument
+        }
+        private let base: Base
+        private init(_ base: Base) { self.base = base }
+
+        /// The stream's current version does not match the append's ``ExpectedVersion``. Nothing was
+        /// written. Reload the stream and decide again (``AggregateRepository`` retries for you).
+        public static let wrongExpectedVersion = Code(.wrongExpectedVersion)
+        /// An event id is already stored with different content or in another stream/version.
+        /// Nothing was written. Give new events new ids.
+        public static let duplicateEventID = Code(.duplicateEventID)
+        /// An append carried no events. Nothing was written.
+        public static let emptyAppend = Code(.emptyAppend)
+        /// A stream id is empty, too long, has spaces or control characters, or starts with `$`.
+        public static let invalidStreamID = Code(.invalidStreamID)
+        /// An event is malformed (empty type name, schema version below 1…). Nothing was written.
+        public static let invalidEvent = Code(.invalidEvent)
+        /// The file is not a database, or not a Chronicle store. Check the path.
+        public static let notADatabase = Code(.notADatabase)
+        /// The database stayed locked by another connection or process past the busy timeout.
+        /// Nothing was written; try again, or raise the busy timeout.
+        public static let databaseBusy = Code(.databaseBusy)
+        /// A stored row cannot be read back (bad id, negative version…). The store is damaged; run
+        /// `chronicle verify` and restore from a backup.
+        public static let corruptRecord = Code(.corruptRecord)
+        /// The store's schema is newer than this version of Chronicle understands. Upgrade Chronicle.
+        public static let unsupportedSchema = Code(.unsupportedSchema)
+        /// The storage engine failed (I/O error, disk full…). See ``underlying``.
+        public static let storageFailure = Code(.storageFailure)
+        /// A recorded event's type is not registered with the codec. Register it, or let
+        /// projections skip unknown types.
+        public static let unknownEventType = Code(.unknownEventType)
+        /// A recorded event's payload does not decode as its registered type (after upcasting).
+        public static let undecodablePayload = Code(.undecodablePayload)
+        /// A domain event could not be encoded (not registered, or encoding failed).
+        public static let unencodableEvent = Code(.unencodableEvent)
+        /// A wait (for a position, a lock, a lease) did not complete in time.
+        public static let timeout = Code(.timeout)
+        /// The store or component was closed or shut down.
+        public static let closed = Code(.closed)
+        /// An argument is out of range (a negative limit, a page size of zero…).
+        public static let invalidArgument = Code(.invalidArgument)
+
+        public var description: String { base.rawValue }
+    }
+
+    /// What kind of failure this is.
+    public var code: Code
+    /// What happened and what to do, in a sentence or two.
+    public var message: String
+    /// The stream concerned, if any.
+    public var streamID: StreamID?
+    /// The expected version of a failed append, if any.
+    public var expectedVersion: ExpectedVersion?
+    /// The stream's actual version when an append failed, if known.
+    public var actualVersion: StreamVersion?
+    /// The event concerned, if any.
+    public var eventID: UUID?
+    /// The event type concerned, if any.
+    public var eventType: String?
+    /// The global position concerned, if any.
+    public var position: GlobalPosition?
+    /// The version of the event concerned within its stream, if any.
+    public var streamVersion: StreamVersion?
+    /// The lower-level error (SQLite, decoding…), if any.
+    public var underlying: (any Error)?
+
+    /// Creates an error.
+    public init(
+        _ code: Code, _ message: String, streamID: StreamID? = nil, expectedVersion: ExpectedVersion? = nil,
+        actualVersion: StreamVersion? = nil, eventID: UUID? = nil, eventType: String? = nil,
+        position: GlobalPosition? = nil, streamVersion: StreamVersion? = nil, underlying: (any Error)? = nil
+    ) {
+        self.code = code
+        self.message = message
+        self.streamID = streamID
+        self.expectedVersion = expectedVersion
+        self.actualVersion = actualVersion
+        self.eventID = eventID
+        self.eventType = eventType
+        self.position = position
+        self.streamVersion = streamVersion
+        self.underlying = underlying
+    }
+
+    public var description: String {
+        var text = "\(code): \(message)"
+        if let underlying { text += " (underlying: \(underlying))" }
+        return text
+    }
+
+    /// The error for an append whose expectation failed.
+    public static func wrongExpectedVersion(stream: StreamID, expected: ExpectedVersion, actual: StreamVersion) -> EventStoreError {
+        EventStoreError(
+            .wrongExpectedVersion,
+            "Append to \(stream) expected version \(expected) but the stream is at \(actual). Nothing was written; reload the stream and decide again.",
+            streamID: stream, expectedVersion: expected, actualVersion: actual
+        )
+    }
+}
+
+extension EventStoreError: LocalizedError {
+    public var errorDescription: String? { description }
+}

@@ -1,0 +1,191 @@
+import Foundation
+
+/// An event store in memory, for tests of applications built on Chronicle.
+///
+/// It passes the same conformance suite as the SQLite and PostgreSQL stores, so code tested
+/// against it behaves the same on a real store. Nothing survives the process.
+///
+/// ```swift
+/// let store = InMemoryEventStore()
+/// try await store.append(event, to: "order-1", expectedVersion: .noStream)
+/// ```
+public actor InMemoryEventStore: EventStore, AppendObservable {
+    private var log: [RecordedEvent] = []
+    private var streamIndexes: [StreamID: [Int]] = [:]
+    private var eventIndexByID: [UUID: Int] = [:]
+    private let now: @Sendable () -> Date
+    /// Announces each commit's head position.
+    public nonisolated let appendNotifier = AppendNotifier()
+
+    /// Creates an empty store. `now` stamps recorded events (inject a fixed clock in tests).
+    public init(now: @escaping @Sendable () -> Date = { Date() }) {
+        self.now = now
+    }
+
+    public func append(_ appends: [StreamAppend]) throws -> [AppendResult] {
+        for request in appends { try request.validate() }
+        // Plan every append against a scratch view first, so a failure writes nothing.
+        var pendingVersions: [StreamID: StreamVersion] = [:]
+        var pendingIDs = Set<UUID>()
+        var plans: [(StreamAppend, AppendResult?)] = []
+        var nextPosition = Int64(log.count) + 1
+        for request in appends {
+            let current = pendingVersions[request.streamID] ?? version(of: request.streamID)
+            if let existing = try alreadyStored(request, pendingIDs: pendingIDs) {
+                plans.append((request, existing))
+                continue
+            }
+            guard request.expectedVersion.isSatisfied(by: current) else {
+                throw EventStoreError.wrongExpectedVersion(stream: request.streamID, expected: request.expectedVersion, actual: current)
+            }
+            let count = Int64(request.events.count)
+            let result = AppendResult(
+                streamID: request.streamID, firstVersion: current.next, version: current.advanced(by: count),
+                firstPosition: GlobalPosition(nextPosition), position: GlobalPosition(nextPosition + count - 1)
+            )
+            nextPosition += count
+            pendingVersions[request.streamID] = result.version
+            for event in request.events { pendingIDs.insert(event.id) }
+            plans.append((request, nil))
+        }
+        var results: [AppendResult] = []
+        let timestamp = now()
+        for (request, existing) in plans {
+            if let existing {
+                results.append(existing)
+                continue
+            }
+            var v = version(of: request.streamID)
+            let firstVersion = v.next
+            let firstPosition = GlobalPosition(Int64(log.count) + 1)
+            for event in request.events {
+                v = v.next
+                let recorded = RecordedEvent(
+                    id: event.id, streamID: request.streamID, streamVersion: v, position: GlobalPosition(Int64(log.count) + 1),
+                    type: event.type, schemaVersion: event.schemaVersion, payload: event.payload, metadata: event.metadata, recordedAt: timestamp
+                )
+                eventIndexByID[event.id] = log.count
+                streamIndexes[request.streamID, default: []].append(log.count)
+                log.append(recorded)
+            }
+            results.append(AppendResult(streamID: request.streamID, firstVersion: firstVersion, version: v, firstPosition: firstPosition, position: GlobalPosition(Int64(log.count))))
+        }
+        appendNotifier.notify(head: GlobalPosition(Int64(log.count)))
+        return results
+    }
+
+    /// The original result if every event of `request` is already stored identically, `nil` if
+    /// none is; throws if the ids are partly stored or stored with other content or place.
+    private func alreadyStored(_ request: StreamAppend, pendingIDs: Set<UUID>) throws -> AppendResult? {
+        var found: [RecordedEvent] = []
+        for event in request.events {
+            if pendingIDs.contains(event.id) {
+                throw EventStoreError(.duplicateEventID, "Event id \(event.id) appears twice in one call. Nothing was written; give each event its own id.", streamID: request.streamID, eventID: event.id)
+            }
+            if let index = eventIndexByID[event.id] { found.append(log[index]) }
+        }
+        if found.isEmpty { return nil }
+        return try IdempotentAppend.check(request, against: found)
+    }
+
+    private func version(of stream: StreamID) -> StreamVersion {
+        StreamVersion(Int64(streamIndexes[stream]?.count ?? 0))
+    }
+
+    public func readStream(_ stream: StreamID, from start: StreamVersion, direction: ReadDirection, limit: Int) throws -> [RecordedEvent] {
+        try ReadLimit.check(limit)
+        guard let indexes = streamIndexes[stream], limit > 0 else { return [] }
+        switch direction {
+        case .forwards:
+            let from = max(Int(clamping: start.value) - 1, 0)
+            guard from < indexes.count else { return [] }
+            return indexes[from..<min(indexes.count, from.addingReportingOverflow(limit).overflow ? indexes.count : from + limit)].map { log[$0] }
+        case .backwards:
+            let from = min(Int(clamping: start.value), indexes.count) - 1
+            guard from >= 0 else { return [] }
+            let lower = max(0, from - limit + 1)
+            return indexes[lower...from].reversed().map { log[$0] }
+        }
+    }
+
+    public func readAll(after position: GlobalPosition, limit: Int) throws -> [RecordedEvent] {
+        try ReadLimit.check(limit)
+        let from = Int(clamping: position.value)
+        guard from < log.count, limit > 0 else { return [] }
+        let to = from.addingReportingOverflow(limit).overflow ? log.count : min(log.count, from + limit)
+        return Array(log[from..<to])
+    }
+
+    public func readCategory(_ category: String, after position: GlobalPosition, limit: Int) throws -> [RecordedEvent] {
+        try ReadLimit.check(limit)
+        var result: [RecordedEvent] = []
+        var index = Int(clamping: position.value)
+        while index < log.count, result.count < limit {
+            if log[index].streamID.category == category { result.append(log[index]) }
+            index += 1
+        }
+        return result
+    }
+
+    public func streamVersion(of stream: StreamID) -> StreamVersion { version(of: stream) }
+
+    public func streams(category: String?, after: StreamID?, limit: Int) throws -> [StreamInfo] {
+        try ReadLimit.check(limit)
+        return streamIndexes.keys
+            .filter { id in (category == nil || id.category == category) && (after == nil || id > after!) }
+            .sorted()
+            .prefix(limit)
+            .map { id in
+                let indexes = streamIndexes[id]!
+                return StreamInfo(id: id, version: StreamVersion(Int64(indexes.count)), lastPosition: log[indexes.last!].position)
+            }
+    }
+
+    public func headPosition() -> GlobalPosition { GlobalPosition(Int64(log.count)) }
+}
+
+/// Shared rules for idempotent re-appends, so every store answers alike.
+public enum IdempotentAppend {
+    /// Given the already-stored events whose ids `request` carries (in any order), returns the
+    /// original result when the append is an exact replay, and throws
+    /// ``EventStoreError/Code/duplicateEventID`` otherwise.
+    ///
+    /// An exact replay: every id is stored, in `request`'s stream, at consecutive versions in
+    /// the same order, with the same content, at versions the expected version allows.
+    public static func check(_ request: StreamAppend, against stored: [RecordedEvent]) throws(EventStoreError) -> AppendResult {
+        let byID = Dictionary(stored.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        var previous: RecordedEvent?
+        for event in request.events {
+            guard let recorded = byID[event.id] else {
+                throw EventStoreError(.duplicateEventID, "Event id \(event.id) is new but other events of the same append to \(request.streamID) are already stored. Nothing was written; retry with exactly the original events, or give all events new ids.", streamID: request.streamID, eventID: event.id)
+            }
+            guard recorded.streamID == request.streamID else {
+                throw EventStoreError(.duplicateEventID, "Event id \(event.id) is already stored in stream \(recorded.streamID), not \(request.streamID). Nothing was written; give new events new ids.", streamID: request.streamID, eventID: event.id, position: recorded.position, streamVersion: recorded.streamVersion)
+            }
+            guard event.hasSameContent(as: recorded) else {
+                throw EventStoreError(.duplicateEventID, "Event id \(event.id) is already stored in \(request.streamID) at version \(recorded.streamVersion) with different content. Nothing was written; give new events new ids.", streamID: request.streamID, eventID: event.id, position: recorded.position, streamVersion: recorded.streamVersion)
+            }
+            if let previous, recorded.streamVersion != previous.streamVersion.next {
+                throw EventStoreError(.duplicateEventID, "Event id \(event.id) is already stored in \(request.streamID), but not right after the append's previous event. Nothing was written; retry with exactly the original events.", streamID: request.streamID, eventID: event.id, streamVersion: recorded.streamVersion)
+            }
+            previous = recorded
+        }
+        let first = byID[request.events[0].id]!
+        let last = previous!
+        let before = StreamVersion(first.streamVersion.value - 1)
+        guard request.expectedVersion.isSatisfied(by: before) else {
+            throw EventStoreError(.duplicateEventID, "The events of this append are already stored in \(request.streamID) from version \(first.streamVersion), which does not match expected version \(request.expectedVersion). Nothing was written.", streamID: request.streamID, expectedVersion: request.expectedVersion, actualVersion: before, eventID: first.id)
+        }
+        return AppendResult(streamID: request.streamID, firstVersion: first.streamVersion, version: last.streamVersion, firstPosition: first.position, position: last.position, wasAlreadyStored: true)
+    }
+}
+
+/// Validation of read limits, shared by the stores.
+public enum ReadLimit {
+    /// Throws ``EventStoreError/Code/invalidArgument`` for a negative limit.
+    public static func check(_ limit: Int) throws(EventStoreError) {
+        if limit < 0 {
+            throw EventStoreError(.invalidArgument, "A read limit of \(limit) is negative; pass 0 or more.")
+        }
+    }
+}

@@ -1,0 +1,1 @@
+// The SQLite event store lands here (issue 2).

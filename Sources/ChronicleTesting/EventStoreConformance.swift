@@ -1,0 +1,1 @@
+// Conformance suites land here (issue 2).

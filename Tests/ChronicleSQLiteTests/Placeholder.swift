@@ -1,0 +1,1 @@
+// SQLite store tests land here (issue 2).
