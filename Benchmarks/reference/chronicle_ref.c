@@ -10,10 +10,11 @@
  * One JSON line per run on stdout (impl "sqlite-c"); logs on stderr.
  *
  * Optimistic concurrency: (a) explicit check of the stream's current version inside the write
- * transaction (BEGIN IMMEDIATE; SELECT version FROM streams ...; compare; insert; bump).
- * Global position: `position INTEGER PRIMARY KEY`, assigned by SQLite (max(rowid)+1) under the
- * write lock; rows are never deleted, so positions are strictly increasing in commit order and
- * gap-free.
+ * transaction (BEGIN IMMEDIATE; SELECT ... FROM streams WHERE stream_id = ?; compare; insert the
+ * events; bump streams.version).
+ * Global position: `position INTEGER PRIMARY KEY`, written explicitly as head + 1 where head is
+ * read under the write lock (as the store does); rows are never deleted, so positions are strictly
+ * increasing in commit order and gap-free (a rolled-back append numbered nothing that commits).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -33,41 +34,57 @@
  * Schema: mirrors Sources/ChronicleSQLite (the store's migration v1). Keep in sync.
  * ------------------------------------------------------------------------------------------- */
 static const char *SCHEMA[] = {
+    "CREATE TABLE categories ("
+    " category_key INTEGER PRIMARY KEY,"
+    " name TEXT NOT NULL CONSTRAINT categories_name_unique UNIQUE"
+    ") STRICT",
+    "CREATE TABLE streams ("
+    " stream_key INTEGER PRIMARY KEY,"
+    " stream_id TEXT NOT NULL CONSTRAINT streams_stream_id_unique UNIQUE,"
+    " category_key INTEGER NOT NULL CONSTRAINT streams_category_fk REFERENCES categories (category_key),"
+    " version INTEGER NOT NULL CONSTRAINT streams_version_positive CHECK (version > 0),"
+    " last_position INTEGER NOT NULL"
+    ") STRICT",
+    "CREATE INDEX streams_category_stream_id ON streams (category_key, stream_id)",
     "CREATE TABLE events ("
     " position INTEGER PRIMARY KEY,"
-    " event_id BLOB NOT NULL,"
-    " stream_id TEXT NOT NULL,"
+    " stream_key INTEGER NOT NULL CONSTRAINT events_stream_fk REFERENCES streams (stream_key),"
     " stream_version INTEGER NOT NULL,"
-    " category TEXT NOT NULL,"
+    " category_key INTEGER NOT NULL CONSTRAINT events_category_fk REFERENCES categories (category_key),"
+    " event_id BLOB NOT NULL CONSTRAINT events_event_id_unique UNIQUE,"
     " type TEXT NOT NULL,"
     " schema_version INTEGER NOT NULL,"
     " payload BLOB NOT NULL,"
     " metadata BLOB,"
     " recorded_at INTEGER NOT NULL,"
-    " CONSTRAINT events_stream_version_unique UNIQUE (stream_id, stream_version),"
-    " CONSTRAINT events_event_id_unique UNIQUE (event_id))",
-    "CREATE INDEX events_category_position ON events (category, position)",
-    "CREATE TABLE streams ("
-    " stream_id TEXT NOT NULL CONSTRAINT streams_pk PRIMARY KEY,"
-    " version INTEGER NOT NULL,"
-    " last_position INTEGER NOT NULL)",
+    " CONSTRAINT events_stream_version_unique UNIQUE (stream_key, stream_version)"
+    ") STRICT",
+    "CREATE INDEX events_category_key ON events (category_key)",
     NULL,
 };
 
-static const char *SQL_GET_VERSION = "SELECT version FROM streams WHERE stream_id = ?1";
+/* Write path (writer connection, inside BEGIN IMMEDIATE). */
+static const char *SQL_SELECT_HEAD = "SELECT coalesce(max(position), 0) FROM events";
+static const char *SQL_SELECT_STREAM = "SELECT stream_key, version, category_key FROM streams WHERE stream_id = ?1";
+static const char *SQL_SELECT_CATEGORY = "SELECT category_key FROM categories WHERE name = ?1";
+static const char *SQL_INSERT_CATEGORY = "INSERT INTO categories (name) VALUES (?1)";
+static const char *SQL_INSERT_STREAM =
+    "INSERT INTO streams (stream_id, category_key, version, last_position) VALUES (?1, ?2, ?3, ?4)";
+static const char *SQL_UPDATE_STREAM = "UPDATE streams SET version = ?1, last_position = ?2 WHERE stream_key = ?3";
 static const char *SQL_INSERT_EVENT =
-    "INSERT INTO events (event_id, stream_id, stream_version, category, type, schema_version,"
-    " payload, metadata, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, NULL, ?7)";
-static const char *SQL_UPSERT_STREAM =
-    "INSERT INTO streams (stream_id, version, last_position) VALUES (?1, ?2, ?3)"
-    " ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version,"
-    " last_position = excluded.last_position";
+    "INSERT INTO events (position, stream_key, stream_version, category_key, event_id, type,"
+    " schema_version, payload, metadata, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, NULL, ?8)";
+/* Read path. */
+#define EVENT_COLUMNS "e.position, s.stream_id, e.stream_version, e.event_id, e.type, e.schema_version," \
+                      " e.payload, e.metadata, e.recorded_at"
+enum { COL_POSITION, COL_STREAM_ID, COL_VERSION, COL_EVENT_ID, COL_TYPE, COL_SCHEMA, COL_PAYLOAD };
 static const char *SQL_READ_STREAM =
-    "SELECT position, stream_version, type, payload, metadata, recorded_at, event_id FROM events"
-    " WHERE stream_id = ?1 AND stream_version >= ?2 ORDER BY stream_version LIMIT ?3";
+    "SELECT " EVENT_COLUMNS " FROM streams s CROSS JOIN events e ON e.stream_key = s.stream_key"
+    " WHERE s.stream_id = ?1 AND e.stream_version >= ?2 ORDER BY e.stream_version LIMIT ?3";
 static const char *SQL_READ_ALL =
-    "SELECT position, stream_id, stream_version, type, payload, metadata, recorded_at, event_id"
-    " FROM events WHERE position > ?1 ORDER BY position LIMIT ?2";
+    "SELECT " EVENT_COLUMNS " FROM events e CROSS JOIN streams s ON s.stream_key = e.stream_key"
+    " WHERE e.position > ?1 ORDER BY e.position LIMIT ?2";
+static const char *SQL_STREAM_VERSION = "SELECT version FROM streams WHERE stream_id = ?1";
 
 static const char *EVENT_TYPE = "Deposited";
 #define PAYLOAD_TARGET 200
@@ -153,8 +170,9 @@ static int64_t payload_amount(const char *p, int len) {
 typedef struct {
     sqlite3 *db;
     sqlite3_stmt *begin_immediate, *begin, *commit, *rollback;
-    sqlite3_stmt *get_version, *insert_event, *upsert_stream;
-    sqlite3_stmt *read_stream, *read_all;
+    sqlite3_stmt *select_head, *select_stream, *select_category, *insert_category;
+    sqlite3_stmt *insert_stream, *update_stream, *insert_event;
+    sqlite3_stmt *read_stream, *read_all, *stream_version;
     char journal_mode[16];
     int synchronous;
 } Conn;
@@ -211,16 +229,22 @@ static void conn_open(Conn *c, const char *path) {
 }
 
 static void conn_prepare_store(Conn *c) {
-    c->get_version = prep(c, SQL_GET_VERSION);
+    c->select_head = prep(c, SQL_SELECT_HEAD);
+    c->select_stream = prep(c, SQL_SELECT_STREAM);
+    c->select_category = prep(c, SQL_SELECT_CATEGORY);
+    c->insert_category = prep(c, SQL_INSERT_CATEGORY);
+    c->insert_stream = prep(c, SQL_INSERT_STREAM);
+    c->update_stream = prep(c, SQL_UPDATE_STREAM);
     c->insert_event = prep(c, SQL_INSERT_EVENT);
-    c->upsert_stream = prep(c, SQL_UPSERT_STREAM);
     c->read_stream = prep(c, SQL_READ_STREAM);
     c->read_all = prep(c, SQL_READ_ALL);
+    c->stream_version = prep(c, SQL_STREAM_VERSION);
 }
 
 static void conn_close(Conn *c) {
-    sqlite3_stmt *all[] = {c->begin_immediate, c->begin, c->commit, c->rollback, c->get_version,
-                           c->insert_event, c->upsert_stream, c->read_stream, c->read_all};
+    sqlite3_stmt *all[] = {c->begin_immediate, c->begin, c->commit, c->rollback, c->select_head,
+                           c->select_stream, c->select_category, c->insert_category, c->insert_stream,
+                           c->update_stream, c->insert_event, c->read_stream, c->read_all, c->stream_version};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) sqlite3_finalize(all[i]);
     if (sqlite3_close(c->db) != SQLITE_OK) die("close: %s", sqlite3_errmsg(c->db));
     c->db = NULL;
@@ -266,41 +290,80 @@ static int64_t payload_bytes = 0, payload_count = 0;
 
 enum { APPEND_OK = 0, APPEND_CONFLICT = 1, APPEND_BUSY = 2 };
 
-/* Version check and inserts for one stream, inside an open write transaction. */
-static int append_in_tx(Conn *c, const Append *a, int64_t now) {
-    int64_t current = 0;
-    sqlite3_bind_text(c->get_version, 1, a->stream, 32, SQLITE_STATIC);
-    int rc = sqlite3_step(c->get_version);
-    check(c, rc, "get version");
-    if (rc == SQLITE_ROW) current = sqlite3_column_int64(c->get_version, 0);
-    sqlite3_reset(c->get_version);
+/* The category of a stream id: the part before the first '-', or the whole id. */
+static int category_len(const char *stream) {
+    const char *dash = memchr(stream, '-', 32);
+    return dash ? (int)(dash - stream) : 32;
+}
+
+static int64_t category_key(Conn *c, const char *stream) {
+    int len = category_len(stream);
+    sqlite3_bind_text(c->select_category, 1, stream, len, SQLITE_STATIC);
+    int rc = sqlite3_step(c->select_category);
+    check(c, rc, "select category");
+    if (rc == SQLITE_ROW) {
+        int64_t key = sqlite3_column_int64(c->select_category, 0);
+        sqlite3_reset(c->select_category);
+        return key;
+    }
+    sqlite3_reset(c->select_category);
+    sqlite3_bind_text(c->insert_category, 1, stream, len, SQLITE_STATIC);
+    if (run_stmt(c->insert_category) != SQLITE_DONE) die("insert category: %s", sqlite3_errmsg(c->db));
+    return sqlite3_last_insert_rowid(c->db);
+}
+
+/* Version check and inserts for one stream, inside an open write transaction; `head` is the
+ * position of the last event and advances. */
+static int append_in_tx(Conn *c, const Append *a, int64_t now, int64_t *head) {
+    int64_t current = 0, skey = 0, ckey = 0;
+    sqlite3_stmt *q = c->select_stream;
+    sqlite3_bind_text(q, 1, a->stream, 32, SQLITE_STATIC);
+    int rc = sqlite3_step(q);
+    check(c, rc, "select stream");
+    int exists = rc == SQLITE_ROW;
+    if (exists) {
+        skey = sqlite3_column_int64(q, 0);
+        current = sqlite3_column_int64(q, 1);
+        ckey = sqlite3_column_int64(q, 2);
+    }
+    sqlite3_reset(q);
     if (current != a->expected) return APPEND_CONFLICT;
 
+    int64_t last = *head + a->count;
+    if (exists) {
+        sqlite3_bind_int64(c->update_stream, 1, a->expected + a->count);
+        sqlite3_bind_int64(c->update_stream, 2, last);
+        sqlite3_bind_int64(c->update_stream, 3, skey);
+        if (run_stmt(c->update_stream) != SQLITE_DONE) die("update stream: %s", sqlite3_errmsg(c->db));
+    } else {
+        ckey = category_key(c, a->stream);
+        sqlite3_stmt *u = c->insert_stream;
+        sqlite3_bind_text(u, 1, a->stream, 32, SQLITE_STATIC);
+        sqlite3_bind_int64(u, 2, ckey);
+        sqlite3_bind_int64(u, 3, a->expected + a->count);
+        sqlite3_bind_int64(u, 4, last);
+        if (run_stmt(u) != SQLITE_DONE) die("insert stream: %s", sqlite3_errmsg(c->db));
+        skey = sqlite3_last_insert_rowid(c->db);
+    }
+
     char payload[PAYLOAD_TARGET + 64];
-    int64_t position = 0;
     for (int k = 0; k < a->count; k++) {
         uint64_t id[2] = {rng_next(&id_rng), rng_next(&id_rng)};
         int len = make_payload(a->first_seq + k, payload, sizeof payload);
         payload_bytes += len;
         payload_count++;
         sqlite3_stmt *s = c->insert_event;
-        sqlite3_bind_blob(s, 1, id, 16, SQLITE_STATIC);
-        sqlite3_bind_text(s, 2, a->stream, 32, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 1, ++*head);
+        sqlite3_bind_int64(s, 2, skey);
         sqlite3_bind_int64(s, 3, a->expected + k + 1);
-        sqlite3_bind_text(s, 4, a->stream, 32, SQLITE_STATIC); /* no '-': the id is its own category */
-        sqlite3_bind_text(s, 5, EVENT_TYPE, -1, SQLITE_STATIC);
-        sqlite3_bind_blob(s, 6, payload, len, SQLITE_STATIC);
-        sqlite3_bind_int64(s, 7, now);
+        sqlite3_bind_int64(s, 4, ckey);
+        sqlite3_bind_blob(s, 5, id, 16, SQLITE_STATIC);
+        sqlite3_bind_text(s, 6, EVENT_TYPE, -1, SQLITE_STATIC);
+        sqlite3_bind_blob(s, 7, payload, len, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 8, now);
         rc = run_stmt(s);
         if (rc != SQLITE_DONE) die("insert event: %s (%d)", sqlite3_errmsg(c->db), rc);
-        position = sqlite3_last_insert_rowid(c->db);
     }
-    sqlite3_stmt *u = c->upsert_stream;
-    sqlite3_bind_text(u, 1, a->stream, 32, SQLITE_STATIC);
-    sqlite3_bind_int64(u, 2, a->expected + a->count);
-    sqlite3_bind_int64(u, 3, position);
-    rc = run_stmt(u);
-    if (rc != SQLITE_DONE) die("upsert stream: %s (%d)", sqlite3_errmsg(c->db), rc);
     return APPEND_OK;
 }
 
@@ -310,8 +373,13 @@ static int append_tx(Conn *c, const Append *as, int n) {
     if (rc == SQLITE_BUSY) return APPEND_BUSY;
     check(c, rc, "BEGIN IMMEDIATE");
     int64_t now = wall_ms();
+    /* Head under the write lock: the next event gets head + 1. */
+    rc = sqlite3_step(c->select_head);
+    check(c, rc, "select head");
+    int64_t head = sqlite3_column_int64(c->select_head, 0);
+    sqlite3_reset(c->select_head);
     for (int i = 0; i < n; i++) {
-        if (append_in_tx(c, &as[i], now) != APPEND_OK) {
+        if (append_in_tx(c, &as[i], now, &head) != APPEND_OK) {
             check(c, run_stmt(c->rollback), "ROLLBACK");
             return APPEND_CONFLICT;
         }
@@ -382,8 +450,8 @@ static int verify_log(Conn *c, int64_t expected_events, int64_t n_streams, int64
     if (count != expected_events || span != count || minpos != 1) ok = 0;
     char sql[512];
     snprintf(sql, sizeof sql,
-             "SELECT count(*) FROM (SELECT stream_id, count(*) AS n, min(stream_version) AS lo,"
-             " max(stream_version) AS hi FROM events GROUP BY stream_id)"
+             "SELECT count(*) FROM (SELECT stream_key, count(*) AS n, min(stream_version) AS lo,"
+             " max(stream_version) AS hi FROM events GROUP BY stream_key)"
              " WHERE n = %" PRId64 " AND lo = 1 AND hi = n",
              per_stream);
     if (query_int(c, sql) != n_streams) ok = 0;
@@ -499,9 +567,9 @@ static void scenario_rehydrate(const char *name, const char *db, int64_t N, int6
         sqlite3_bind_int64(s, 3, INT64_MAX);
         int rc;
         while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-            int64_t v = sqlite3_column_int64(s, 1);
-            const char *p = sqlite3_column_blob(s, 3);
-            int len = sqlite3_column_bytes(s, 3);
+            int64_t v = sqlite3_column_int64(s, COL_VERSION);
+            const char *p = sqlite3_column_blob(s, COL_PAYLOAD);
+            int len = sqlite3_column_bytes(s, COL_PAYLOAD);
             if (v != version + 1) ok = 0;
             version = v;
             count++;
@@ -557,11 +625,12 @@ static void scenario_projection(const char *db, int64_t T) {
         int n = 0;
         int64_t last = checkpoint;
         while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-            last = sqlite3_column_int64(s, 0);
-            int64_t amount = payload_amount(sqlite3_column_blob(s, 4), sqlite3_column_bytes(s, 4));
-            sqlite3_bind_text(upsert, 1, (const char *)sqlite3_column_text(s, 1), sqlite3_column_bytes(s, 1), SQLITE_STATIC);
+            last = sqlite3_column_int64(s, COL_POSITION);
+            int64_t amount = payload_amount(sqlite3_column_blob(s, COL_PAYLOAD), sqlite3_column_bytes(s, COL_PAYLOAD));
+            sqlite3_bind_text(upsert, 1, (const char *)sqlite3_column_text(s, COL_STREAM_ID),
+                              sqlite3_column_bytes(s, COL_STREAM_ID), SQLITE_STATIC);
             sqlite3_bind_int64(upsert, 2, amount);
-            sqlite3_bind_int64(upsert, 3, sqlite3_column_int64(s, 2));
+            sqlite3_bind_int64(upsert, 3, sqlite3_column_int64(s, COL_VERSION));
             if (run_stmt(upsert) != SQLITE_DONE) die("upsert: %s", sqlite3_errmsg(c.db));
             n++;
         }
@@ -609,12 +678,12 @@ static void s6_writer(const char *db, int id, int64_t N, int K, int ready_fd, in
         for (;;) {
             /* Fresh read of the stream's version (autocommit read transaction). */
             int64_t v = 0;
-            sqlite3_bind_text(c.get_version, 1, streams[i], 32, SQLITE_STATIC);
-            int rc = sqlite3_step(c.get_version);
-            if (rc == SQLITE_BUSY) { st.lock_errors++; sqlite3_reset(c.get_version); continue; }
+            sqlite3_bind_text(c.stream_version, 1, streams[i], 32, SQLITE_STATIC);
+            int rc = sqlite3_step(c.stream_version);
+            if (rc == SQLITE_BUSY) { st.lock_errors++; sqlite3_reset(c.stream_version); continue; }
             check(&c, rc, "read version");
-            if (rc == SQLITE_ROW) v = sqlite3_column_int64(c.get_version, 0);
-            sqlite3_reset(c.get_version);
+            if (rc == SQLITE_ROW) v = sqlite3_column_int64(c.stream_version, 0);
+            sqlite3_reset(c.stream_version);
             st.attempts++;
             Append a = {streams[i], v, 1, (int64_t)id * 1000000000LL + st.successes};
             int r = append_tx(&c, &a, 1);
@@ -682,10 +751,10 @@ static void scenario_concurrent(const char *db, int64_t events) {
     int ok = count == K + W * N;
     ok = ok && query_int(&c, "SELECT max(position) - min(position) + 1 FROM events") == count;
     ok = ok && query_int(&c, "SELECT count(DISTINCT position) FROM events") == count;
-    ok = ok && query_int(&c, "SELECT count(*) FROM (SELECT stream_id, count(*) AS n, count(DISTINCT stream_version) AS d,"
-                             " min(stream_version) AS lo, max(stream_version) AS hi FROM events GROUP BY stream_id)"
+    ok = ok && query_int(&c, "SELECT count(*) FROM (SELECT stream_key, count(*) AS n, count(DISTINCT stream_version) AS d,"
+                             " min(stream_version) AS lo, max(stream_version) AS hi FROM events GROUP BY stream_key)"
                              " WHERE n = d AND lo = 1 AND hi = n") == K;
-    ok = ok && query_int(&c, "SELECT sum(hi - 1) FROM (SELECT max(stream_version) AS hi FROM events GROUP BY stream_id)") == W * N;
+    ok = ok && query_int(&c, "SELECT sum(hi - 1) FROM (SELECT max(stream_version) AS hi FROM events GROUP BY stream_key)") == W * N;
     ok = ok && total.successes == W * N;
     add_extra(",\"writers\":%d,\"writer_kind\":\"processes (fork)\",\"conflicts\":%" PRId64 ",\"attempts\":%" PRId64
               ",\"lock_errors\":%" PRId64,
