@@ -31,6 +31,17 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(name: "ChronicleTesting", dependencies: ["Chronicle"], swiftSettings: strict),
+        // The benchmark workload (Benchmarks/run.sh builds it in release; not part of `swift test`).
+        .executableTarget(
+            name: "ChronicleBenchmarks",
+            dependencies: [
+                "Chronicle",
+                "ChronicleSQLite",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            path: "Benchmarks/Swift",
+            swiftSettings: strict
+        ),
         .testTarget(name: "ChronicleTests", dependencies: ["Chronicle", "ChronicleTesting"], swiftSettings: strict),
         .testTarget(
             name: "ChronicleSQLiteTests",
