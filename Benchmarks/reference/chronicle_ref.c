@@ -329,13 +329,10 @@ static int append_in_tx(Conn *c, const Append *a, int64_t now, int64_t *head) {
     sqlite3_reset(q);
     if (current != a->expected) return APPEND_CONFLICT;
 
+    /* As the store: a new stream's row is inserted first (the events need its key), an existing
+     * stream's row is updated after its events. */
     int64_t last = *head + a->count;
-    if (exists) {
-        sqlite3_bind_int64(c->update_stream, 1, a->expected + a->count);
-        sqlite3_bind_int64(c->update_stream, 2, last);
-        sqlite3_bind_int64(c->update_stream, 3, skey);
-        if (run_stmt(c->update_stream) != SQLITE_DONE) die("update stream: %s", sqlite3_errmsg(c->db));
-    } else {
+    if (!exists) {
         ckey = category_key(c, a->stream);
         sqlite3_stmt *u = c->insert_stream;
         sqlite3_bind_text(u, 1, a->stream, 32, SQLITE_STATIC);
@@ -363,6 +360,12 @@ static int append_in_tx(Conn *c, const Append *a, int64_t now, int64_t *head) {
         sqlite3_bind_int64(s, 8, now);
         rc = run_stmt(s);
         if (rc != SQLITE_DONE) die("insert event: %s (%d)", sqlite3_errmsg(c->db), rc);
+    }
+    if (exists) {
+        sqlite3_bind_int64(c->update_stream, 1, a->expected + a->count);
+        sqlite3_bind_int64(c->update_stream, 2, last);
+        sqlite3_bind_int64(c->update_stream, 3, skey);
+        if (run_stmt(c->update_stream) != SQLITE_DONE) die("update stream: %s", sqlite3_errmsg(c->db));
     }
     return APPEND_OK;
 }
