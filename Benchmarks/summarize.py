@@ -42,8 +42,8 @@ def main(path):
         return "yes" if all(r.get("verified") for r in rs) else "NO"
 
     print("| scenario | sync | events | sqlite-c events/s median (min–max) | chronicle events/s median (min–max) "
-          "| chronicle / C | target | C ms/op | chronicle ms/op | load1 | verified (C/chr) |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "| chronicle / C | target | C ms/op | chronicle ms/op | CPU µs/event C / chronicle (C÷chr) | load1 | verified (C/chr) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     keys = sorted({(s, y) for (s, y, _) in runs}, key=lambda k: (k[1] != "NORMAL", ORDER.index(k[0]) if k[0] in ORDER else 99))
     for scenario, sync in keys:
         c = runs.get((scenario, sync, "sqlite-c"), [])
@@ -60,11 +60,17 @@ def main(path):
             if s1 and sm:
                 ratio = f"{sm / s1:.1f}× chronicle S1"
             target = "≥ 3× S1"
+        cpu = "—"
+        cc, sc = median(c, "cpu_s"), median(s, "cpu_s")
+        if cc and sc:
+            cpu = f"{cc * 1e6 / events:.1f} / {sc * 1e6 / events:.1f} ({100 * cc / sc:.0f}%)"
+        elif sc:
+            cpu = f"— / {sc * 1e6 / events:.1f}"
         loads = [r["load1"] for r in c + s if "load1" in r]
         load = f"{min(loads):.1f}–{max(loads):.1f}" if loads else "—"
         print(f"| {scenario} | {sync} | {events:,} | {spread(c, 'events_per_s') if c else 'n/a'} | "
               f"{spread(s, 'events_per_s') if s else 'n/a'} | {ratio} | {target} | "
-              f"{spread(c, 'ms_per_op', 4) if c else 'n/a'} | {spread(s, 'ms_per_op', 4) if s else 'n/a'} | {load} | "
+              f"{spread(c, 'ms_per_op', 4) if c else 'n/a'} | {spread(s, 'ms_per_op', 4) if s else 'n/a'} | {cpu} | {load} | "
               f"{verified(c) if c else '—'}/{verified(s) if s else '—'} |")
 
     print()

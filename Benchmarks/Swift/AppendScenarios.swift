@@ -11,13 +11,13 @@ extension ScenarioRunner {
         let streams = Workload.streamIDs(streamCount)
         let encoder = DepositEncoder()
         let store = try freshStore()
-        let (appends, seconds) = try await timed {
+        let (appends, timing) = try await timed {
             try await writeRoundRobin(store, streams: streams, rounds: rounds, eventsPerAppend: k, encoder: encoder)
         }
         let written = rounds * k * streamCount
         let verified = try await verifyLog(store, events: written, streams: streamCount, perStream: Int64(rounds * k))
         try await store.close()
-        var report = Report(scenario: name, sync: sync, events: written, seconds: seconds, ops: appends, op: "append", verified: verified)
+        var report = Report(scenario: name, sync: sync, events: written, timing: timing, ops: appends, op: "append", verified: verified)
         try addCommonFields(&report, encoder: encoder)
         report.print()
     }
@@ -31,7 +31,7 @@ extension ScenarioRunner {
         let rounds = total / streamCount
         let streams = Workload.streamIDs(streamCount)
         let store = try freshStore()
-        let (results, seconds) = try await timed {
+        let (results, timing) = try await timed {
             try await withThrowingTaskGroup(of: (appends: Int, bytes: Int, count: Int).self) { group in
                 for task in 0..<taskCount {
                     let mine = stride(from: task, to: streamCount, by: taskCount).map { ($0, streams[$0]) }
@@ -61,7 +61,7 @@ extension ScenarioRunner {
         let statistics = store.groupCommitStatistics
         let verified = try await verifyLog(store, events: written, streams: streamCount, perStream: Int64(rounds))
         try await store.close()
-        var report = Report(scenario: "S1c", sync: sync, events: written, seconds: seconds, ops: results.appends, op: "append", verified: verified)
+        var report = Report(scenario: "S1c", sync: sync, events: written, timing: timing, ops: results.appends, op: "append", verified: verified)
         report.extra += try pragmaFields()
         report.add("payload_bytes_avg", .double(Double(results.bytes) / Double(max(results.count, 1)), digits: 1))
         report.add("event_type", .string(Deposited.typeName))
@@ -77,7 +77,7 @@ extension ScenarioRunner {
         let total = events(default: 1_000_000)
         let encoder = DepositEncoder()
         let store = try freshStore()
-        let (transactions, seconds) = try await timed {
+        let (transactions, timing) = try await timed {
             try await writeImport(store, events: total, perTransaction: 1000, encoder: encoder)
         }
         let leftBytes = file() + file("-wal")
@@ -87,7 +87,7 @@ extension ScenarioRunner {
         try await queue.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
         try queue.close()
         let checkpointed = file()
-        var report = Report(scenario: "S3", sync: sync, events: total, seconds: seconds, ops: transactions, op: "transaction", verified: verified)
+        var report = Report(scenario: "S3", sync: sync, events: total, timing: timing, ops: transactions, op: "transaction", verified: verified)
         try addCommonFields(&report, encoder: encoder)
         report.add("bytes_db_plus_wal", .int(leftBytes))
         report.add("bytes_after_checkpoint", .int(checkpointed))

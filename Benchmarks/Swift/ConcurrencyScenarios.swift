@@ -45,8 +45,7 @@ extension ScenarioRunner {
         for child in children where child.output.readLine() != "ready" {
             throw BenchmarkError("an S6 writer did not start")
         }
-        let clock = ContinuousClock()
-        let start = clock.now
+        let stopwatch = Stopwatch()
         for child in children { try child.input.write(contentsOf: Data("go\n".utf8)) }
         var statistics = WriterStatistics()
         for child in children {
@@ -59,7 +58,7 @@ extension ScenarioRunner {
             statistics.lockErrors += result.lockErrors
         }
         for child in children { child.process.waitUntilExit() }
-        let seconds = (clock.now - start).seconds
+        let timing = stopwatch.stop()
         let exitedCleanly = children.allSatisfy { $0.process.terminationStatus == 0 }
 
         let store = try openStore()
@@ -70,7 +69,7 @@ extension ScenarioRunner {
             && check.events == Self.s6Streams + written && check.positionsGapFree && check.versionsContiguous
             && check.versions.count == Self.s6Streams
             && check.versions.values.reduce(0) { $0 + ($1 - 1) } == Int64(written)
-        var report = Report(scenario: "S6", sync: sync, events: written, seconds: seconds, ops: written, op: "append", verified: verified)
+        var report = Report(scenario: "S6", sync: sync, events: written, timing: timing, ops: written, op: "append", verified: verified)
         try addCommonFields(&report, encoder: encoder)
         report.add("writers", .int(Self.writerCount))
         report.add("writer_kind", .string("processes (spawned)"))
@@ -139,7 +138,7 @@ extension ScenarioRunner {
         visible.reserveCapacity(total)
         returned.reserveCapacity(total)
         var versions = [Int64](repeating: 0, count: streamCount)
-        let start = clock.now
+        let stopwatch = Stopwatch()
         for n in 0..<total {
             let index = n % streamCount
             let event = try encoder.event(seq: n)
@@ -155,13 +154,13 @@ extension ScenarioRunner {
             }
             returned.append((after - before).seconds * 1000)
         }
-        let seconds = (clock.now - start).seconds
+        let timing = stopwatch.stop()
         let verified = try await verifyLog(store, events: total, streams: streamCount, perStream: Int64(total / streamCount))
         try await store.close()
         listener.cancel()
         visible.sort()
         returned.sort()
-        var report = Report(scenario: "LAT", sync: sync, events: total, seconds: seconds, ops: total, op: "append", verified: verified && visible.count == total)
+        var report = Report(scenario: "LAT", sync: sync, events: total, timing: timing, ops: total, op: "append", verified: verified && visible.count == total)
         try addCommonFields(&report, encoder: encoder)
         report.add("visible_via", .string("AppendNotifier.updates()"))
         report.add("visible_p50_ms", .double(percentile(visible, 0.50), digits: 4))

@@ -19,7 +19,7 @@ extension ScenarioRunner {
         let store = try openStore()
         let order = Workload.shuffledIndices(streamCount, seed: 42)
         let decoder = JSONDecoder()
-        let (states, seconds) = try await timed {
+        let (states, timing) = try await timed {
             var states: [AccountState] = []
             states.reserveCapacity(streamCount)
             for index in order {
@@ -36,10 +36,10 @@ extension ScenarioRunner {
         let verified = states.allSatisfy { $0.contiguous && $0.count == perStream && $0.version == Int64(perStream) }
             && loaded == streamCount * perStream
             && states.reduce(0) { $0 + $1.sum } == expectedAmountSum(events: streamCount * perStream)
-        var report = Report(scenario: name, sync: sync, events: loaded, seconds: seconds, ops: streamCount, op: "aggregate", verified: verified)
+        var report = Report(scenario: name, sync: sync, events: loaded, timing: timing, ops: streamCount, op: "aggregate", verified: verified)
         try addCommonFields(&report, encoder: encoder)
         report.add("aggregates", .int(streamCount))
-        report.add("aggregates_per_s", .double(Double(streamCount) / seconds, digits: 1))
+        report.add("aggregates_per_s", .double(Double(streamCount) / timing.seconds, digits: 1))
         report.print()
     }
 
@@ -56,7 +56,7 @@ extension ScenarioRunner {
             try db.execute(sql: SummaryProjection.createTables)
         }
         let projection = SummaryProjection(store: store, readModel: readModel)
-        let ((pages, projected), seconds) = try await timed { try await projection.catchUp() }
+        let ((pages, projected), timing) = try await timed { try await projection.catchUp() }
 
         let (summed, checkpoint) = try await readModel.read { db in
             (try Int.fetchOne(db, sql: "SELECT sum(n) FROM stream_summary") ?? 0,
@@ -66,7 +66,7 @@ extension ScenarioRunner {
         try readModel.close()
         try await store.close()
         let verified = summed == total && projected == total && checkpoint == head.value
-        var report = Report(scenario: "S5", sync: sync, events: projected, seconds: seconds, ops: pages, op: "page", verified: verified)
+        var report = Report(scenario: "S5", sync: sync, events: projected, timing: timing, ops: pages, op: "page", verified: verified)
         try addCommonFields(&report, encoder: encoder)
         report.add("read_model", .string("same file, own GRDB connection"))
         report.print()
@@ -89,7 +89,7 @@ extension ScenarioRunner {
         let reset = resetPeakMemory()
         let before = memoryStatus()
         let decoder = JSONDecoder()
-        let ((replayed, sum), seconds) = try await timed {
+        let ((replayed, sum), timing) = try await timed {
             var replayed = 0
             var sum = 0
             for try await event in store.allEvents(after: .start, pageSize: 1000) {
@@ -101,7 +101,7 @@ extension ScenarioRunner {
         let after = memoryStatus()
         try await store.close()
         let verified = replayed == total && sum == expectedAmountSum(events: total)
-        var report = Report(scenario: "RSS", sync: sync, events: replayed, seconds: seconds, ops: (replayed + 999) / 1000, op: "page", verified: verified)
+        var report = Report(scenario: "RSS", sync: sync, events: replayed, timing: timing, ops: (replayed + 999) / 1000, op: "page", verified: verified)
         try addCommonFields(&report, encoder: encoder)
         report.add("peak_reset", .bool(reset))
         report.add("rss_before_mib", .double(Double(before.currentKiB) / 1024, digits: 1))

@@ -22,7 +22,7 @@ struct Report {
     var scenario: String
     var sync: String
     var events: Int
-    var seconds: Double
+    var timing: Timing
     var ops: Int
     var op: String
     var verified: Bool
@@ -30,6 +30,8 @@ struct Report {
     var extra: [(String, ReportValue)] = []
 
     mutating func add(_ key: String, _ value: ReportValue) { extra.append((key, value)) }
+
+    var seconds: Double { timing.seconds }
 
     var line: String {
         var fields: [(String, ReportValue)] = [
@@ -43,6 +45,7 @@ struct Report {
             ("op", .string(op)),
             ("ms_per_op", .double(seconds * 1000 / Double(max(ops, 1)), digits: 5)),
             ("verified", .bool(verified)),
+            ("cpu_s", .double(timing.cpuSeconds, digits: 4)),
         ]
         fields += extra
         return "{" + fields.map { "\"\($0.0)\":\($0.1.json)" }.joined(separator: ",") + "}"
@@ -61,14 +64,51 @@ func log(_ message: String) {
     FileHandle.standardError.write(Data(("chronicle-bench: " + message + "\n").utf8))
 }
 
-/// Seconds elapsed while running `body` (monotonic clock).
-func timed<T>(_ body: () async throws -> T) async rethrows -> (T, Double) {
-    let clock = ContinuousClock()
-    let start = clock.now
+/// How long a timed region took: wall-clock seconds (monotonic) and CPU seconds (user + system,
+/// this process and its waited-for children).
+struct Timing {
+    var seconds: Double
+    var cpuSeconds: Double
+}
+
+/// Times a region started at its creation.
+struct Stopwatch {
+    private let clock = ContinuousClock()
+    private let start: ContinuousClock.Instant
+    private let cpuStart: Double
+
+    init() {
+        cpuStart = Stopwatch.cpuSeconds()
+        start = clock.now
+    }
+
+    func stop() -> Timing {
+        let elapsed = (clock.now - start).seconds
+        return Timing(seconds: elapsed, cpuSeconds: Stopwatch.cpuSeconds() - cpuStart)
+    }
+
+    static func cpuSeconds() -> Double {
+        var total = 0.0
+        for who in [RUSAGE_SELF, RUSAGE_CHILDREN] {
+            var usage = rusage()
+            #if os(Linux)
+            getrusage(__rusage_who_t(who.rawValue), &usage)
+            #else
+            getrusage(who, &usage)
+            #endif
+            for time in [usage.ru_utime, usage.ru_stime] {
+                total += Double(time.tv_sec) + Double(time.tv_usec) / 1e6
+            }
+        }
+        return total
+    }
+}
+
+/// Runs `body` and times it.
+func timed<T>(_ body: () async throws -> T) async rethrows -> (T, Timing) {
+    let stopwatch = Stopwatch()
     let value = try await body()
-    let elapsed = clock.now - start
-    let (seconds, attoseconds) = elapsed.components
-    return (value, Double(seconds) + Double(attoseconds) / 1e18)
+    return (value, stopwatch.stop())
 }
 
 extension Duration {

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -105,6 +106,29 @@ static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* CPU seconds (user + system) of this process and its waited-for children. */
+static double cpu_s(void) {
+    struct rusage self, children;
+    getrusage(RUSAGE_SELF, &self);
+    getrusage(RUSAGE_CHILDREN, &children);
+    double t = 0;
+    struct timeval tv[] = {self.ru_utime, self.ru_stime, children.ru_utime, children.ru_stime};
+    for (int i = 0; i < 4; i++) t += (double)tv[i].tv_sec + (double)tv[i].tv_usec / 1e6;
+    return t;
+}
+
+/* The timed region: wall clock (monotonic) and CPU time. */
+static double timer_wall, timer_cpu, timed_cpu;
+static void timer_start(void) {
+    timer_cpu = cpu_s();
+    timer_wall = now_s();
+}
+static double timer_stop(void) {
+    double wall = now_s() - timer_wall;
+    timed_cpu = cpu_s() - timer_cpu;
+    return wall;
 }
 
 static int64_t wall_ms(void) {
@@ -489,6 +513,7 @@ static void report(const char *scenario, const Conn *c, int64_t events, double s
            ",\"verified\":%s,\"journal_mode\":\"%s\",\"synchronous\":%d,\"sqlite\":\"%s\",\"db\":\"%s\"",
            scenario, sync_name, events, seconds, events / seconds, ops, op, seconds * 1000.0 / (double)ops,
            verified ? "true" : "false", c->journal_mode, c->synchronous, sqlite3_libversion(), db);
+    printf(",\"cpu_s\":%.4f", timed_cpu);
     if (payload_count > 0) printf(",\"payload_bytes_avg\":%.1f", (double)payload_bytes / (double)payload_count);
     printf(",\"event_type\":\"%s\"%s}\n", EVENT_TYPE, extra);
     fflush(stdout);
@@ -504,9 +529,9 @@ static void scenario_append(const char *name, const char *db, int64_t events, in
     Conn c;
     conn_open(&c, db);
     conn_prepare_store(&c);
-    double t0 = now_s();
+    timer_start();
     int64_t ops = write_rr(&c, N, M, k, 0);
-    double secs = now_s() - t0;
+    double secs = timer_stop();
     int ok = verify_log(&c, N * M, N, M);
     report(name, &c, N * M, secs, ops, "append", ok, db);
     conn_close(&c);
@@ -519,9 +544,9 @@ static void scenario_import(const char *db, int64_t T) {
     Conn c;
     conn_open(&c, db);
     conn_prepare_store(&c);
-    double t0 = now_s();
+    timer_start();
     int64_t ops = write_imp(&c, T, B);
-    double secs = now_s() - t0;
+    double secs = timer_stop();
     char wal[4096];
     snprintf(wal, sizeof wal, "%s-wal", db);
     int64_t left = file_size(db) + file_size(wal);
@@ -559,7 +584,7 @@ static void scenario_rehydrate(const char *name, const char *db, int64_t N, int6
     conn_prepare_store(&c);
     int ok = 1;
     int64_t events = 0, total = 0;
-    double t0 = now_s();
+    timer_start();
     for (int64_t n = 0; n < N; n++) {
         const char *sid = streams[order[n]];
         int64_t version = 0, count = 0, sum = 0;
@@ -585,7 +610,7 @@ static void scenario_rehydrate(const char *name, const char *db, int64_t N, int6
         events += count;
         total += sum;
     }
-    double secs = now_s() - t0;
+    double secs = timer_stop();
     /* Expected sum of amounts over seq 0..N*M-1. */
     int64_t expected = 0;
     for (int64_t s = 0; s < N * M; s++) expected += s % 1000 + 1;
@@ -615,7 +640,7 @@ static void scenario_projection(const char *db, int64_t T) {
         "INSERT INTO checkpoints (projection_name, position) VALUES ('summary', ?1)"
         " ON CONFLICT (projection_name) DO UPDATE SET position = excluded.position");
 
-    double t0 = now_s();
+    timer_start();
     int64_t checkpoint = 0, pages = 0, events = 0;
     int rc = sqlite3_step(get_cp);
     if (rc == SQLITE_ROW) checkpoint = sqlite3_column_int64(get_cp, 0);
@@ -650,7 +675,7 @@ static void scenario_projection(const char *db, int64_t T) {
         events += n;
         pages++;
     }
-    double secs = now_s() - t0;
+    double secs = timer_stop();
     int ok = query_int(&c, "SELECT sum(n) FROM stream_summary") == T &&
              query_int(&c, "SELECT position FROM checkpoints WHERE projection_name = 'summary'") ==
                  query_int(&c, "SELECT max(position) FROM events") &&
@@ -730,7 +755,7 @@ static void scenario_concurrent(const char *db, int64_t events) {
     char b;
     for (int w = 0; w < W; w++)
         if (read(ready[0], &b, 1) != 1) die("barrier");
-    double t0 = now_s();
+    timer_start();
     char go_bytes[2] = {'g', 'g'};
     if (write(go[1], go_bytes, W) != W) die("barrier");
     WriterStats total = {0};
@@ -747,7 +772,7 @@ static void scenario_concurrent(const char *db, int64_t events) {
         waitpid(pids[w], &status, 0);
         if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) die("writer %d failed", w);
     }
-    double secs = now_s() - t0;
+    double secs = timer_stop();
 
     conn_open(&c, db);
     int64_t count = query_int(&c, "SELECT count(*) FROM events");
