@@ -58,6 +58,17 @@ enum SQLiteStoreOpening {
         guard header.count >= 100, header.prefix(sqliteMagic.count) == sqliteMagic else {
             throw EventStoreError(.notADatabase, "\(path) is not a SQLite database (its header is not SQLite's). Check the path; nothing was written.")
         }
+        // The header's copies of application_id and user_version refuse most foreign or newer
+        // files without even opening a connection (which could leave -wal/-shm files behind).
+        // They may lag behind a WAL that was not checkpointed, so the SQL check below decides.
+        let headerApplicationID = bigEndianInt32(header, at: 68)
+        let headerUserVersion = Int(bigEndianInt32(header, at: 60))
+        if headerApplicationID != 0 && headerApplicationID != SQLiteSchema.applicationID {
+            throw foreignApplication(path: path, applicationID: headerApplicationID)
+        }
+        if headerApplicationID == SQLiteSchema.applicationID && headerUserVersion > SQLiteSchema.currentVersion {
+            throw newerSchema(path: path, version: headerUserVersion)
+        }
         var grdb = GRDB.Configuration()
         grdb.readonly = true
         grdb.busyMode = .timeout(configuration.busyTimeoutSeconds)
@@ -84,12 +95,26 @@ enum SQLiteStoreOpening {
             return 0
         }
         if applicationID != SQLiteSchema.applicationID {
-            throw EventStoreError(.notADatabase, "\(path) is a SQLite database of another application (application_id \(applicationID), Chronicle's is \(SQLiteSchema.applicationID)). Nothing was written; point the store at its own file.")
+            throw foreignApplication(path: path, applicationID: applicationID)
         }
         if userVersion > SQLiteSchema.currentVersion {
-            throw EventStoreError(.unsupportedSchema, "\(path) has Chronicle schema version \(userVersion); this build understands up to \(SQLiteSchema.currentVersion). Nothing was written; upgrade Chronicle.")
+            throw newerSchema(path: path, version: userVersion)
         }
         return userVersion
+    }
+
+    private static func foreignApplication(path: String, applicationID: Int32) -> EventStoreError {
+        EventStoreError(.notADatabase, "\(path) is a SQLite database of another application (application_id \(applicationID), Chronicle's is \(SQLiteSchema.applicationID)). Nothing was written; point the store at its own file.")
+    }
+
+    private static func newerSchema(path: String, version: Int) -> EventStoreError {
+        EventStoreError(.unsupportedSchema, "\(path) has Chronicle schema version \(version); this build understands up to \(SQLiteSchema.currentVersion). Nothing was written; upgrade Chronicle.")
+    }
+
+    private static func bigEndianInt32(_ data: Data, at offset: Int) -> Int32 {
+        let bytes = data.dropFirst(offset).prefix(4)
+        guard bytes.count == 4 else { return 0 }
+        return Int32(bitPattern: bytes.reduce(UInt32(0)) { $0 << 8 | UInt32($1) })
     }
 
     /// Applies the missing migrations in one immediate transaction (re-checking the identity
