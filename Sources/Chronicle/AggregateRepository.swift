@@ -178,7 +178,9 @@ public struct AggregateRepository<A: Aggregate>: Sendable {
                 if let actual = error.actualVersion, actual >= loaded.version {
                     loaded = try await catchUp(loaded)
                 } else {
-                    // The stream is behind what we loaded (a stale snapshot): fold it from the start.
+                    // The stream is behind the snapshot we loaded (a snapshot from another store,
+                    // a restored backup): drop the snapshot and fold the stream from the start.
+                    await deleteSnapshot(of: stream, version: loaded.snapshotVersion)
                     loaded = try await load(stream, useSnapshot: false)
                 }
                 continue
@@ -217,6 +219,15 @@ public struct AggregateRepository<A: Aggregate>: Sendable {
         } catch {
             configuration.onSnapshotFailure(SnapshotFailure(streamID: stream, version: snapshot.version, operation: .decode, error: error))
             return nil
+        }
+    }
+
+    private func deleteSnapshot(of stream: StreamID, version: StreamVersion) async {
+        guard let snapshotting else { return }
+        do {
+            try await snapshotting.store.deleteSnapshot(of: stream)
+        } catch {
+            configuration.onSnapshotFailure(SnapshotFailure(streamID: stream, version: version, operation: .delete, error: error))
         }
     }
 
@@ -281,6 +292,8 @@ public struct SnapshotFailure: Sendable, CustomStringConvertible {
         case decode
         /// Encoding or saving a new snapshot.
         case write
+        /// Deleting a snapshot found to be ahead of its stream.
+        case delete
     }
 
     /// The stream concerned.
