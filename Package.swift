@@ -34,7 +34,11 @@ let package = Package(
         .testTarget(name: "ChronicleTests", dependencies: ["Chronicle", "ChronicleTesting"], swiftSettings: strict),
         .testTarget(
             name: "ChronicleSQLiteTests",
-            dependencies: ["Chronicle", "ChronicleSQLite", "ChronicleTesting"],
+            dependencies: [
+                "Chronicle", "ChronicleSQLite", "ChronicleTesting",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
     ]
