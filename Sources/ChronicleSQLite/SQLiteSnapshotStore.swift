@@ -2,15 +2,18 @@ import Chronicle
 import Foundation
 import GRDB
 import Logging
+import Synchronization
 
 /// Aggregate snapshots in a SQLite file: the latest snapshot of each stream, one row per stream.
 ///
-/// It may share the event store's file (its table and migration are its own) or use a file of its
-/// own. When sharing, open the event store first, so the file is created as a Chronicle store.
+/// It may live in the event store's file, sharing its connections
+/// (``init(sharingFileOf:logger:)``, its table and migration are its own), or in a file of its
+/// own (``init(path:busyTimeout:logger:)``). To open the event store's file by path, open the
+/// event store first, so the file is created as a Chronicle store.
 ///
 /// ```swift
 /// let store = try SQLiteEventStore(path: dir + "/events.sqlite")
-/// let snapshots = try SQLiteSnapshotStore(path: dir + "/events.sqlite")
+/// let snapshots = try SQLiteSnapshotStore(sharingFileOf: store)
 /// let orders = AggregateRepository<Order>(store: store, snapshots: snapshots,
 ///                                         configuration: .init(snapshotPolicy: .every(200)))
 /// ```
@@ -26,6 +29,9 @@ public final class SQLiteSnapshotStore: SnapshotStore, Sendable {
     public let path: String
     private let pool: DatabasePool
     private let logger: Logger
+    /// Whether ``close()`` closes the pool (not when it is the event store's).
+    private let ownsPool: Bool
+    private let isClosed = Atomic<Bool>(false)
 
     /// Opens (creating if needed) the snapshot table in the SQLite file at `path`.
     ///
@@ -37,6 +43,7 @@ public final class SQLiteSnapshotStore: SnapshotStore, Sendable {
     public init(path: String, busyTimeout: Duration = .seconds(5), logger: Logger = Logger(label: "chronicle.sqlite.snapshots")) throws(EventStoreError) {
         self.path = path
         self.logger = logger
+        self.ownsPool = true
         var configuration = GRDB.Configuration()
         let (seconds, attoseconds) = busyTimeout.components
         configuration.busyMode = .timeout(Double(seconds) + Double(attoseconds) / 1e18)
@@ -55,10 +62,27 @@ public final class SQLiteSnapshotStore: SnapshotStore, Sendable {
         }
     }
 
+    /// Keeps snapshots in the event store's own file, through its connections (one writer
+    /// connection per file). ``close()`` then leaves the connections to the event store.
+    ///
+    /// - Throws: ``EventStoreError`` when the snapshot table cannot be created.
+    public init(sharingFileOf store: SQLiteEventStore, logger: Logger = Logger(label: "chronicle.sqlite.snapshots")) throws(EventStoreError) {
+        self.path = store.path
+        self.logger = logger
+        self.pool = store.pool
+        self.ownsPool = false
+        do {
+            try Self.migrate(pool, logger: logger, path: path)
+        } catch {
+            throw Self.map(error, path: path, operation: "Migrating the snapshot store")
+        }
+    }
+
     /// The identifiers of the snapshot store's migrations, oldest first.
     public static var migrationIdentifiers: [String] { SnapshotSchema.migrations.map(\.identifier) }
 
     public func snapshot(of stream: StreamID) async throws -> Snapshot? {
+        try checkOpen()
         let stored: (version: Int64, position: Int64, fingerprint: String, state: Data)?
         do {
             stored = try await pool.read { db in
@@ -84,6 +108,7 @@ public final class SQLiteSnapshotStore: SnapshotStore, Sendable {
     }
 
     public func save(_ snapshot: Snapshot) async throws {
+        try checkOpen()
         do {
             try await pool.write { db in
                 try db.execute(
@@ -97,6 +122,7 @@ public final class SQLiteSnapshotStore: SnapshotStore, Sendable {
     }
 
     public func deleteSnapshot(of stream: StreamID) async throws {
+        try checkOpen()
         do {
             try await pool.write { db in try db.execute(sql: SnapshotSchema.delete, arguments: [stream.rawValue]) }
         } catch {
@@ -106,6 +132,7 @@ public final class SQLiteSnapshotStore: SnapshotStore, Sendable {
 
     /// How many snapshots are stored.
     public func count() async throws -> Int {
+        try checkOpen()
         do {
             return try await pool.read { db in try Int.fetchOne(db, sql: SnapshotSchema.count) ?? 0 }
         } catch {
@@ -113,13 +140,30 @@ public final class SQLiteSnapshotStore: SnapshotStore, Sendable {
         }
     }
 
-    /// Closes the file's connections. Later calls fail with ``EventStoreError/Code/closed``.
+    /// Closes the file's connections; later calls fail with ``EventStoreError/Code/closed``.
+    /// A store opened with ``init(sharingFileOf:logger:)`` leaves them to the event store.
     public func close() throws(EventStoreError) {
+        isClosed.store(true, ordering: .sequentiallyConsistent)
+        guard ownsPool else { return }
         do {
             try pool.close()
         } catch {
             throw Self.map(error, path: path, operation: "Closing the snapshot store")
         }
+    }
+
+    private func checkOpen() throws(EventStoreError) {
+        if isClosed.load(ordering: .sequentiallyConsistent) {
+            throw EventStoreError(.closed, "The snapshot store at \(path) is closed.")
+        }
+    }
+
+    /// The event store's mapping, plus: misuse of a connection closed under us means closed.
+    private static func map(_ error: any Error, path: String, operation: String) -> EventStoreError {
+        if let error = error as? DatabaseError, error.resultCode == .SQLITE_MISUSE {
+            return EventStoreError(.closed, "\(operation) failed: the database at \(path) is closed.", underlying: error)
+        }
+        return SQLiteErrorMapping.map(error, path: path, operation: operation)
     }
 
     private static func migrate(_ pool: DatabasePool, logger: Logger, path: String) throws {
@@ -136,25 +180,6 @@ public final class SQLiteSnapshotStore: SnapshotStore, Sendable {
             // Another connection may have applied the same migration between our check and our
             // write (the scripts are idempotent); one more pass sees it applied.
             try migrator.migrate(pool)
-        }
-    }
-
-    private static func map(_ error: any Error, path: String, operation: String) -> EventStoreError {
-        if let error = error as? EventStoreError { return error }
-        guard let error = error as? DatabaseError else {
-            return EventStoreError(.storageFailure, "\(operation) failed on \(path).", underlying: error)
-        }
-        switch error.resultCode {
-        case .SQLITE_BUSY, .SQLITE_LOCKED:
-            return EventStoreError(.databaseBusy, "\(operation) failed: \(path) stayed locked past the busy timeout.", underlying: error)
-        case .SQLITE_NOTADB:
-            return EventStoreError(.notADatabase, "\(path) is not a SQLite database. Check the path; nothing was written.", underlying: error)
-        case .SQLITE_CORRUPT:
-            return EventStoreError(.corruptRecord, "\(operation) failed: \(path) is damaged.", underlying: error)
-        case .SQLITE_MISUSE:
-            return EventStoreError(.closed, "\(operation) failed: the snapshot store at \(path) is closed.", underlying: error)
-        default:
-            return EventStoreError(.storageFailure, "\(operation) failed on \(path): SQLite error \(error.extendedResultCode.rawValue).", underlying: error)
         }
     }
 }
