@@ -13,12 +13,15 @@ let package = Package(
         .library(name: "Chronicle", targets: ["Chronicle"]),
         .library(name: "ChronicleSQLite", targets: ["ChronicleSQLite"]),
         .library(name: "ChronicleTesting", targets: ["ChronicleTesting"]),
+        .library(name: "ChronicleInstrumentation", targets: ["ChronicleInstrumentation"]),
         .executable(name: "chronicle", targets: ["ChronicleCLI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.7.3"),
     ],
     targets: [
         // Core: values, protocols, the in-memory store. No third-party dependencies.
@@ -33,6 +36,16 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(name: "ChronicleTesting", dependencies: ["Chronicle"], swiftSettings: strict),
+        // Metrics and tracing decorators for stores and repositories.
+        .target(
+            name: "ChronicleInstrumentation",
+            dependencies: [
+                "Chronicle",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+            ],
+            swiftSettings: strict
+        ),
         // The `chronicle` command line tool.
         .executableTarget(
             name: "ChronicleCLI",
@@ -50,6 +63,15 @@ let package = Package(
                 "Chronicle", "ChronicleSQLite", "ChronicleTesting",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "ChronicleInstrumentationTests",
+            dependencies: [
+                "Chronicle", "ChronicleSQLite", "ChronicleInstrumentation",
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
             ],
             swiftSettings: strict
         ),
