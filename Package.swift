@@ -57,10 +57,20 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "ChronicleTests", dependencies: ["Chronicle", "ChronicleTesting"], swiftSettings: strict),
+        // Helper process for ChronicleSQLiteTests' multi-process tests (launched, not linked for use).
+        .executableTarget(
+            name: "ChronicleStoreStress",
+            dependencies: [
+                "Chronicle", "ChronicleSQLite",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/Tools/ChronicleStoreStress",
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "ChronicleSQLiteTests",
             dependencies: [
-                "Chronicle", "ChronicleSQLite", "ChronicleTesting",
+                "Chronicle", "ChronicleSQLite", "ChronicleTesting", "ChronicleStoreStress",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -46,6 +46,7 @@ actor SQLiteAppendWriter {
         if isClosed { throw SQLiteEventStore.closedError(path) }
         return try await withCheckedThrowingContinuation { continuation in
             pending.append(Pending(appends: appends, continuation: continuation))
+            statistics.recordQueued()
             if !isDraining {
                 isDraining = true
                 Task { await self.drain() }
@@ -97,8 +98,13 @@ actor SQLiteAppendWriter {
 final class GroupCommitCounter: Sendable {
     private let state = Mutex(SQLiteEventStore.GroupCommitStatistics())
 
+    func recordQueued() {
+        state.withLock { $0.queuedAppendCalls += 1 }
+    }
+
     func record(batchSize: Int) {
         state.withLock { statistics in
+            statistics.queuedAppendCalls -= batchSize
             statistics.transactions += 1
             statistics.appendCalls += batchSize
             statistics.largestBatch = max(statistics.largestBatch, batchSize)

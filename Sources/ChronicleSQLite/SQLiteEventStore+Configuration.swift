@@ -69,12 +69,15 @@ extension SQLiteEventStore {
         public var appendCalls: Int = 0
         /// The most append calls carried by one transaction.
         public var largestBatch: Int = 0
+        /// Append calls waiting for the next transaction right now.
+        public var queuedAppendCalls: Int = 0
 
         /// Creates statistics.
-        public init(transactions: Int = 0, appendCalls: Int = 0, largestBatch: Int = 0) {
+        public init(transactions: Int = 0, appendCalls: Int = 0, largestBatch: Int = 0, queuedAppendCalls: Int = 0) {
             self.transactions = transactions
             self.appendCalls = appendCalls
             self.largestBatch = largestBatch
+            self.queuedAppendCalls = queuedAppendCalls
         }
     }
 }
