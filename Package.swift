@@ -13,10 +13,12 @@ let package = Package(
         .library(name: "Chronicle", targets: ["Chronicle"]),
         .library(name: "ChronicleSQLite", targets: ["ChronicleSQLite"]),
         .library(name: "ChronicleTesting", targets: ["ChronicleTesting"]),
+        .executable(name: "chronicle", targets: ["ChronicleCLI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
     targets: [
         // Core: values, protocols, the in-memory store. No third-party dependencies.
@@ -31,6 +33,16 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(name: "ChronicleTesting", dependencies: ["Chronicle"], swiftSettings: strict),
+        // The `chronicle` command line tool.
+        .executableTarget(
+            name: "ChronicleCLI",
+            dependencies: [
+                "Chronicle", "ChronicleSQLite",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(name: "ChronicleTests", dependencies: ["Chronicle", "ChronicleTesting"], swiftSettings: strict),
         .testTarget(
             name: "ChronicleSQLiteTests",
@@ -41,5 +53,6 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .testTarget(name: "ChronicleCLITests", dependencies: ["ChronicleCLI"], swiftSettings: strict),
     ]
 )
