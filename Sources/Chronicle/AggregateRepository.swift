@@ -175,13 +175,13 @@ public struct AggregateRepository<A: Aggregate>: Sendable {
                 appended = try await store.append(data, to: stream, expectedVersion: expected)
             } catch let error as EventStoreError where error.code == .wrongExpectedVersion && attempt < configuration.maxAttempts {
                 attempt += 1
-                if let actual = error.actualVersion, actual >= loaded.version {
-                    loaded = try await catchUp(loaded)
-                } else {
+                if let actual = error.actualVersion, actual < loaded.version {
                     // The stream is behind the snapshot we loaded (a snapshot from another store,
                     // a restored backup): drop the snapshot and fold the stream from the start.
                     await deleteSnapshot(of: stream, version: loaded.snapshotVersion)
                     loaded = try await load(stream, useSnapshot: false)
+                } else {
+                    loaded = try await catchUp(loaded)
                 }
                 continue
             }

@@ -110,7 +110,12 @@ public struct AggregateSpec<A: Aggregate>: Sendable {
             let given = history.isEmpty
                 ? "  given no events\n"
                 : "  given \(count(history.count)):\n" + history.enumerated().map { "    [\($0.offset)] \(describe($0.element))\n" }.joined()
-            let message = "\(A.self) spec failed: \(problem)\n" + given + "  when \(describe(command))"
+            var message = "\(A.self) spec failed: \(problem)\n" + given + "  when \(describe(command))"
+            // Values print module-qualified; drop the aggregate's module name for readability.
+            let qualified = String(reflecting: A.self)
+            if let dot = qualified.firstIndex(of: ".") {
+                message = message.replacingOccurrences(of: qualified[...dot], with: "")
+            }
             return AggregateSpecFailure(message: message, fileID: fileID, line: line)
         }
     }

@@ -53,6 +53,8 @@ import Testing
         #expect(text.contains("✗ [0] expected:"))
         #expect(text.contains("quantity: 3"))
         #expect(text.contains("- [1] missing:"))
+        #expect(text.contains("✗ [0] expected: OrderEvent.itemAdded(ItemAdded(sku: \"tea\", quantity: 3))"))
+        #expect(!text.contains("ChronicleTests.OrderEvent"))
     }
 
     @Test func expectingEventsWhenDecideThrowsNamesTheError() {

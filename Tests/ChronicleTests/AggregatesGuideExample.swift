@@ -1,7 +1,5 @@
-// The domain of Docs/Aggregates.md, verbatim: if this file stops compiling, fix the guide too.
+// The domain of Docs/Aggregates.md, verbatim (AggregatesGuideTests checks it): change both together.
 import Chronicle
-
-// MARK: Events
 
 struct OrderPlaced: Codable, Sendable, Equatable {
     var customer: String
@@ -40,8 +38,6 @@ enum OrderEvent: RegisteredEvent {
     }
 }
 
-// MARK: Aggregate
-
 struct Order: SnapshottableAggregate {
     enum Command: Sendable {
         case place(customer: String, currency: String)
@@ -57,9 +53,9 @@ struct Order: SnapshottableAggregate {
         case nothingToShip
     }
 
-    static let category = "order"
+    static let category = "order"          // aggregate "42" lives in stream "order-42"
     static let initial = Order()
-    static let snapshotSchemaVersion = 1
+    static let snapshotSchemaVersion = 1   // bump when the stored state's shape changes
 
     var isPlaced = false
     var isShipped = false

@@ -55,4 +55,15 @@ import Testing
         let decoded = try JSONEventCodec<OrderEvent>().decode(recorded[0])
         #expect(decoded == [.placed(OrderPlaced(customer: "ada", currency: "EUR"))])
     }
+
+    @Test func theGuidesDomainCodeIsTheCodeThisTargetCompiles() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let guide = try String(contentsOf: root.appendingPathComponent("Docs/Aggregates.md"), encoding: .utf8)
+        let example = try String(contentsOf: root.appendingPathComponent("Tests/ChronicleTests/AggregatesGuideExample.swift"), encoding: .utf8)
+        let blocks = guide.components(separatedBy: "```swift\n").dropFirst().map { $0.components(separatedBy: "```")[0] }
+        #expect(blocks.count >= 2)
+        for block in blocks.prefix(2) {
+            #expect(example.contains(block), "Docs/Aggregates.md and AggregatesGuideExample.swift differ:\n\(block)")
+        }
+    }
 }
