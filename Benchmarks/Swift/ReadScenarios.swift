@@ -18,7 +18,6 @@ extension ScenarioRunner {
         // Reopen: SQLite's page cache cold, the OS page cache warm.
         let store = try openStore()
         let order = Workload.shuffledIndices(streamCount, seed: 42)
-        let decoder = JSONDecoder()
         let clock = ContinuousClock()
         var reading = Duration.zero
         let (states, timing) = try await timed {
@@ -30,7 +29,7 @@ extension ScenarioRunner {
                 let events = try await store.readStream(streams[index])
                 reading += clock.now - start
                 for event in events {
-                    state.evolve(event, try decoder.decode(Deposited.self, from: event.payload))
+                    state.evolve(event, try AccountEvent.deposit(event))
                 }
                 states.append(state)
             }
@@ -99,12 +98,11 @@ extension ScenarioRunner {
         let store = try openStore()
         let reset = resetPeakMemory()
         let before = memoryStatus()
-        let decoder = JSONDecoder()
         let ((replayed, sum), timing) = try await timed {
             var replayed = 0
             var sum = 0
             for try await event in store.allEvents(after: .start, pageSize: 1000) {
-                sum += try decoder.decode(Deposited.self, from: event.payload).amount
+                sum += try AccountEvent.deposit(event).amount
                 replayed += 1
             }
             return (replayed, sum)
@@ -147,7 +145,6 @@ struct SummaryProjection {
 
     /// Projects from the stored checkpoint to the head. Returns the pages and events applied.
     func catchUp(_ breakdown: inout Breakdown) async throws -> (pages: Int, events: Int) {
-        let decoder = JSONDecoder()
         var checkpoint = GlobalPosition(try await readModel.read { db in try Int64.fetchOne(db, sql: Self.readCheckpoint) } ?? 0)
         var pages = 0
         var events = 0
@@ -159,7 +156,7 @@ struct SummaryProjection {
             breakdown.reading += read - start
             guard let last = page.last else { break }
             let rows = try page.map { event in
-                (event.streamID.rawValue, try decoder.decode(Deposited.self, from: event.payload).amount, event.streamVersion.value)
+                (event.streamID.rawValue, try AccountEvent.deposit(event).amount, event.streamVersion.value)
             }
             breakdown.decoding += clock.now - read
             try await readModel.write { db in

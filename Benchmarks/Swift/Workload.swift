@@ -65,24 +65,51 @@ struct Deposited: Codable, Sendable, Equatable {
         self.seq = seq
         self.amount = seq % 1000 + 1
         self.currency = "EUR"
-        // {"seq":…,"amount":…,"currency":"EUR","memo":"…"}
+        // {"amount":…,"currency":"EUR","memo":"…","seq":…} (sorted keys)
         let fixed = #"{"seq":,"amount":,"currency":"EUR","memo":""}"#.utf8.count
         let used = fixed + String(seq).utf8.count + String(amount).utf8.count
         self.memo = String(repeating: "x", count: max(0, Self.payloadTarget - used))
     }
 }
 
-/// Encodes ``Deposited`` events to ``EventData`` (one per writer: encoders are not shared).
+/// The benchmark's event type, registered for Chronicle's ``JSONEventCodec``.
+enum AccountEvent: RegisteredEvent {
+    case deposited(Deposited)
+
+    static let registry = EventTypeRegistry<AccountEvent>()
+        .register(Deposited.self, as: Deposited.typeName, version: 1, AccountEvent.deposited)
+
+    var payload: any Encodable & Sendable {
+        switch self {
+        case .deposited(let deposited): deposited
+        }
+    }
+
+    /// The codec every scenario uses (JSON payloads, sorted keys).
+    static let codec = JSONEventCodec<AccountEvent>()
+
+    /// Decodes a recorded event to its deposit.
+    static func deposit(_ recorded: RecordedEvent) throws -> Deposited {
+        guard case .deposited(let deposited)? = try codec.decode(recorded).first else {
+            throw BenchmarkError("event at \(recorded.position) is not a deposit")
+        }
+        return deposited
+    }
+}
+
+/// Encodes ``Deposited`` events to ``EventData`` through the codec, with random event ids, and
+/// measures the payloads (one per writer).
 final class DepositEncoder {
-    private let encoder = JSONEncoder()
+    private let codec = AccountEvent.codec
+    private let ids = EventIDGenerator.random
     private(set) var payloadBytes = 0
     private(set) var payloadCount = 0
 
     func event(seq: Int) throws -> EventData {
-        let payload = try encoder.encode(Deposited(seq: seq))
-        payloadBytes += payload.count
+        let data = try codec.encode(.deposited(Deposited(seq: seq)), id: ids(), metadata: .none)
+        payloadBytes += data.payload.count
         payloadCount += 1
-        return EventData(type: Deposited.typeName, payload: payload)
+        return data
     }
 
     var averagePayloadBytes: Double { payloadCount == 0 ? 0 : Double(payloadBytes) / Double(payloadCount) }
