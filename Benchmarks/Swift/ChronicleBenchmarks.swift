@@ -13,8 +13,8 @@ struct ChronicleBenchmarks {
     static func main() async {
         do {
             let options = try Options(CommandLine.arguments.dropFirst())
-            let runner = ScenarioRunner(options: options)
-            try await runner.run()
+            // Off the main actor: sequential awaits from main would hop to the main thread and back.
+            try await Task.detached { try await ScenarioRunner(options: options).run() }.value
         } catch {
             log("failed: \(error)")
             exit(1)
