@@ -4,17 +4,35 @@ import GRDB
 import Logging
 import Synchronization
 
-/// The serial owner of the store's writer connection, doing group commit.
+/// The serial owner of the store's writer connection: one dedicated thread doing group commit.
 ///
-/// Append calls queue here. When no transaction is in flight, the writer takes every queued call
-/// (up to ``SQLiteEventStore/Configuration/maximumBatchSize``) into one transaction; calls that
-/// arrive meanwhile wait for the next one. So N concurrent single-event appends cost about one
-/// commit instead of N, and a lone append still commits at once (no timer, no waiting).
-actor SQLiteAppendWriter {
+/// Append calls queue here and suspend. The thread takes every queued call (up to
+/// ``SQLiteEventStore/Configuration/maximumBatchSize``) into one transaction; calls that arrive
+/// while it runs wait for the next one. So N concurrent single-event appends cost about one commit
+/// instead of N, and a lone append commits at once (no timer, no waiting).
+///
+/// A thread rather than an actor on the cooperative pool because SQLite calls block: a commit may
+/// `fsync` (``SQLiteEventStore/Durability/full``) and `BEGIN IMMEDIATE` may wait up to the busy
+/// timeout for another process. Blocking here never starves the pool, and each append costs one
+/// wake-up of this thread and one resumption of the caller, nothing more.
+final class SQLiteAppendWriter: Sendable {
     private struct Pending {
         let appends: [StreamAppend]
         let continuation: CheckedContinuation<[AppendResult], any Error>
     }
+
+    private struct Queue {
+        var pending: [Pending] = []
+        var isStopping = false
+        var hasStopped = false
+        var stopWaiters: [CheckedContinuation<Void, Never>] = []
+    }
+
+    /// Guards `queue` (and is the thread's wake-up signal).
+    private let condition = NSCondition()
+    /// Only touched while holding `condition`. `nonisolated(unsafe)` because NSCondition, not the
+    /// compiler, provides the exclusion.
+    nonisolated(unsafe) private var queue = Queue()
 
     private let pool: DatabasePool
     private let path: String
@@ -23,10 +41,6 @@ actor SQLiteAppendWriter {
     private let logger: Logger
     private let notifier: AppendNotifier
     private let statistics: GroupCommitCounter
-    private var pending: [Pending] = []
-    private var isDraining = false
-    private var isClosed = false
-    private var drainWaiters: [CheckedContinuation<Void, Never>] = []
 
     init(
         pool: DatabasePool, path: String, configuration: SQLiteEventStore.Configuration, notifier: AppendNotifier,
@@ -39,48 +53,77 @@ actor SQLiteAppendWriter {
         self.logger = configuration.logger
         self.notifier = notifier
         self.statistics = statistics
+        let thread = Thread { [self] in run() }
+        thread.name = "chronicle.sqlite.writer"
+        thread.start()
     }
 
     /// Queues an append call (already validated) and returns its results once committed.
     func append(_ appends: [StreamAppend]) async throws -> [AppendResult] {
-        if isClosed { throw SQLiteEventStore.closedError(path) }
-        return try await withCheckedThrowingContinuation { continuation in
-            pending.append(Pending(appends: appends, continuation: continuation))
-            statistics.recordQueued()
-            if !isDraining {
-                isDraining = true
-                Task { await self.drain() }
+        try await withCheckedThrowingContinuation { continuation in
+            condition.lock()
+            if queue.isStopping {
+                condition.unlock()
+                continuation.resume(throwing: SQLiteEventStore.closedError(path))
+                return
             }
+            queue.pending.append(Pending(appends: appends, continuation: continuation))
+            statistics.recordQueued()
+            condition.signal()
+            condition.unlock()
         }
     }
 
-    /// Refuses new appends and returns when every queued append has finished.
-    func close() async {
-        isClosed = true
-        if !isDraining { return }
-        await withCheckedContinuation { drainWaiters.append($0) }
-    }
-
-    private func drain() async {
-        while !pending.isEmpty {
-            let count = min(pending.count, maximumBatchSize)
-            let batch = Array(pending.prefix(count))
-            pending.removeFirst(count)
-            await commit(batch)
+    /// Refuses new appends and returns once every queued append has finished and the thread ended.
+    func stop() async {
+        await withCheckedContinuation { continuation in
+            condition.lock()
+            queue.isStopping = true
+            if queue.hasStopped {
+                condition.unlock()
+                continuation.resume()
+                return
+            }
+            queue.stopWaiters.append(continuation)
+            condition.signal()
+            condition.unlock()
         }
-        isDraining = false
-        let waiters = drainWaiters
-        drainWaiters = []
-        for waiter in waiters { waiter.resume() }
     }
 
-    private func commit(_ batch: [Pending]) async {
-        let calls = batch.map(\.appends)
-        let recordedAt = SQLiteValues.milliseconds(now())
+    /// Asks the thread to end after the queued appends, without waiting (for `deinit`).
+    func stopSoon() {
+        condition.lock()
+        queue.isStopping = true
+        condition.signal()
+        condition.unlock()
+    }
+
+    private func run() {
+        while true {
+            condition.lock()
+            while queue.pending.isEmpty && !queue.isStopping { condition.wait() }
+            if queue.pending.isEmpty {
+                queue.hasStopped = true
+                let waiters = queue.stopWaiters
+                queue.stopWaiters = []
+                condition.unlock()
+                for waiter in waiters { waiter.resume() }
+                return
+            }
+            let count = min(queue.pending.count, maximumBatchSize)
+            let batch = Array(queue.pending.prefix(count))
+            queue.pending.removeFirst(count)
+            condition.unlock()
+            commit(batch)
+        }
+    }
+
+    private func commit(_ batch: [Pending]) {
         statistics.record(batchSize: batch.count)
+        let recordedAt = SQLiteValues.milliseconds(now())
         do {
-            let (outcomes, head) = try await pool.writeWithoutTransaction { db in
-                try SQLiteAppendTransaction.run(calls, in: db, recordedAt: recordedAt)
+            let (outcomes, head) = try pool.writeWithoutTransaction { db in
+                try SQLiteAppendTransaction.run(batch.map(\.appends), in: db, recordedAt: recordedAt)
             }
             if let head { notifier.notify(head: head) }
             for (pending, outcome) in zip(batch, outcomes) {

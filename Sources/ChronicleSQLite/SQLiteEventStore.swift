@@ -6,7 +6,7 @@ import Synchronization
 
 /// The embedded event store: one SQLite file in WAL mode, on GRDB.
 ///
-/// - Appends go through one writer connection owned by a serial owner that does **group commit**:
+/// - Appends go through one writer connection owned by one writer thread that does **group commit**:
 ///   appends arriving while a transaction is in flight share the next transaction, each in its
 ///   own savepoint, so one conflict fails only its own append. Expected versions are checked
 ///   inside `BEGIN IMMEDIATE`; positions are assigned under the write lock and are gap-free.
@@ -59,6 +59,10 @@ public final class SQLiteEventStore: EventStore, AppendObservable, Sendable {
         }
     }
 
+    deinit {
+        writer.stopSoon()
+    }
+
     /// The schema version this build of Chronicle writes.
     public static var schemaVersion: Int { SQLiteSchema.currentVersion }
 
@@ -94,7 +98,7 @@ public final class SQLiteEventStore: EventStore, AppendObservable, Sendable {
     /// the connections. Calling it again does nothing.
     public func close() async throws {
         guard isClosed.compareExchange(expected: false, desired: true, ordering: .sequentiallyConsistent).exchanged else { return }
-        await writer.close()
+        await writer.stop()
         appendNotifier.finish()
         do {
             try pool.close()
