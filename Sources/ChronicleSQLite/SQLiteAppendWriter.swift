@@ -13,8 +13,14 @@ import Synchronization
 ///
 /// A thread rather than an actor on the cooperative pool because SQLite calls block: a commit may
 /// `fsync` (``SQLiteEventStore/Durability/full``) and `BEGIN IMMEDIATE` may wait up to the busy
-/// timeout for another process. Blocking here never starves the pool, and each append costs one
-/// wake-up of this thread and one resumption of the caller, nothing more.
+/// timeout for another process. Blocking here never starves the pool.
+///
+/// Fast path: when the writer is idle (no transaction in flight, nothing queued), the caller
+/// commits its own append on its own thread, with the busy timeout switched off for that attempt.
+/// It never waits for a lock there: if another process holds the lock, it hands the append to the
+/// writer thread, which waits. So a lone appender pays no thread switch at all. As soon as
+/// appends queue behind one another, the fast path stands aside until the queue runs dry, so
+/// concurrent appenders coalesce into group commits.
 final class SQLiteAppendWriter: Sendable {
     private struct Pending {
         let appends: [StreamAppend]
@@ -25,6 +31,12 @@ final class SQLiteAppendWriter: Sendable {
         var pending: [Pending] = []
         var isStopping = false
         var hasStopped = false
+        /// A transaction is in flight (on the writer thread or on a caller's thread).
+        var isWriting = false
+        /// Appends have been queuing behind one another: leave them to group commit (the fast
+        /// path would commit them one by one). Cleared when the writer thread commits a batch of
+        /// one with nothing else queued.
+        var isContended = false
         var stopWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
@@ -41,6 +53,7 @@ final class SQLiteAppendWriter: Sendable {
     private let logger: Logger
     private let notifier: AppendNotifier
     private let statistics: GroupCommitCounter
+    private let busyTimeoutMilliseconds: Int
 
     init(
         pool: DatabasePool, path: String, configuration: SQLiteEventStore.Configuration, notifier: AppendNotifier,
@@ -53,14 +66,16 @@ final class SQLiteAppendWriter: Sendable {
         self.logger = configuration.logger
         self.notifier = notifier
         self.statistics = statistics
+        self.busyTimeoutMilliseconds = configuration.busyTimeoutMilliseconds
         let thread = Thread { [self] in run() }
         thread.name = "chronicle.sqlite.writer"
         thread.start()
     }
 
-    /// Queues an append call (already validated) and returns its results once committed.
+    /// Commits an append call (already validated) and returns its results.
     func append(_ appends: [StreamAppend]) async throws -> [AppendResult] {
-        try await withCheckedThrowingContinuation { continuation in
+        if let results = try commitOnCallerThread(appends) { return try results.get() }
+        return try await withCheckedThrowingContinuation { continuation in
             condition.lock()
             if queue.isStopping {
                 condition.unlock()
@@ -68,6 +83,7 @@ final class SQLiteAppendWriter: Sendable {
                 return
             }
             queue.pending.append(Pending(appends: appends, continuation: continuation))
+            queue.isContended = true
             statistics.recordQueued()
             condition.signal()
             condition.unlock()
@@ -98,28 +114,77 @@ final class SQLiteAppendWriter: Sendable {
         condition.unlock()
     }
 
-    private func run() {
-        while true {
+    /// The fast path: commits `appends` on the calling thread if the writer is idle and the write
+    /// lock is free right now. Returns `nil` (nothing written) when the writer is busy or another
+    /// connection holds the lock; the caller then queues for the writer thread.
+    private func commitOnCallerThread(_ appends: [StreamAppend]) throws(EventStoreError) -> Result<[AppendResult], EventStoreError>? {
+        condition.lock()
+        if queue.isStopping {
+            condition.unlock()
+            throw SQLiteEventStore.closedError(path)
+        }
+        guard !queue.isWriting && !queue.isContended && queue.pending.isEmpty else {
+            condition.unlock()
+            return nil
+        }
+        queue.isWriting = true
+        condition.unlock()
+        defer {
             condition.lock()
-            while queue.pending.isEmpty && !queue.isStopping { condition.wait() }
-            if queue.pending.isEmpty {
+            queue.isWriting = false
+            // Wake the writer thread only if it has something to do (a wake-up costs two
+            // context switches per append otherwise).
+            if !queue.pending.isEmpty || queue.isStopping { condition.signal() }
+            condition.unlock()
+        }
+        let recordedAt = SQLiteValues.milliseconds(now())
+        do {
+            let (outcomes, head) = try pool.writeWithoutTransaction { db in
+                try db.cachedStatement(sql: SQLiteStatements.disableBusyTimeout).execute()
+                defer { try? db.cachedStatement(sql: SQLiteStatements.setBusyTimeout(busyTimeoutMilliseconds)).execute() }
+                return try SQLiteAppendTransaction.run([appends], in: db, recordedAt: recordedAt)
+            }
+            statistics.record(batchSize: 1, queued: false)
+            if let head { notifier.notify(head: head) }
+            return outcomes[0]
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY {
+            return nil  // BEGIN IMMEDIATE found the lock taken: nothing was written
+        } catch {
+            statistics.record(batchSize: 1, queued: false)
+            let mapped = SQLiteErrorMapping.map(error, path: path, operation: "Append")
+            logger.warning("Append failed; nothing written", metadata: ["error": "\(mapped)"])
+            return .failure(mapped)
+        }
+    }
+
+    private func run() {
+        condition.lock()
+        while true {
+            if !queue.pending.isEmpty && !queue.isWriting {
+                let count = min(queue.pending.count, maximumBatchSize)
+                let batch = Array(queue.pending.prefix(count))
+                queue.pending.removeFirst(count)
+                queue.isWriting = true
+                condition.unlock()
+                commit(batch)
+                condition.lock()
+                queue.isWriting = false
+                if batch.count == 1 && queue.pending.isEmpty { queue.isContended = false }
+            } else if queue.pending.isEmpty && queue.isStopping && !queue.isWriting {
                 queue.hasStopped = true
                 let waiters = queue.stopWaiters
                 queue.stopWaiters = []
                 condition.unlock()
                 for waiter in waiters { waiter.resume() }
                 return
+            } else {
+                condition.wait()
             }
-            let count = min(queue.pending.count, maximumBatchSize)
-            let batch = Array(queue.pending.prefix(count))
-            queue.pending.removeFirst(count)
-            condition.unlock()
-            commit(batch)
         }
     }
 
     private func commit(_ batch: [Pending]) {
-        statistics.record(batchSize: batch.count)
+        statistics.record(batchSize: batch.count, queued: true)
         let recordedAt = SQLiteValues.milliseconds(now())
         do {
             let (outcomes, head) = try pool.writeWithoutTransaction { db in
@@ -145,9 +210,9 @@ final class GroupCommitCounter: Sendable {
         state.withLock { $0.queuedAppendCalls += 1 }
     }
 
-    func record(batchSize: Int) {
+    func record(batchSize: Int, queued: Bool) {
         state.withLock { statistics in
-            statistics.queuedAppendCalls -= batchSize
+            if queued { statistics.queuedAppendCalls -= batchSize }
             statistics.transactions += 1
             statistics.appendCalls += batchSize
             statistics.largestBatch = max(statistics.largestBatch, batchSize)
