@@ -20,7 +20,8 @@ import Synchronization
 /// It never waits for a lock there: if another process holds the lock, it hands the append to the
 /// writer thread, which waits. So a lone appender pays no thread switch at all. As soon as
 /// appends queue behind one another, the fast path stands aside until the queue runs dry, so
-/// concurrent appenders coalesce into group commits.
+/// concurrent appenders coalesce into group commits. With ``SQLiteEventStore/Durability/full``
+/// every commit waits for `fsync`, so the fast path is off and the writer thread always commits.
 final class SQLiteAppendWriter: Sendable {
     private struct Pending {
         let appends: [StreamAppend]
@@ -54,6 +55,8 @@ final class SQLiteAppendWriter: Sendable {
     private let notifier: AppendNotifier
     private let statistics: GroupCommitCounter
     private let busyTimeoutMilliseconds: Int
+    /// Whether callers may commit on their own thread (off with full durability: fsync blocks).
+    private let allowsCallerCommits: Bool
 
     init(
         pool: DatabasePool, path: String, configuration: SQLiteEventStore.Configuration, notifier: AppendNotifier,
@@ -67,6 +70,7 @@ final class SQLiteAppendWriter: Sendable {
         self.notifier = notifier
         self.statistics = statistics
         self.busyTimeoutMilliseconds = configuration.busyTimeoutMilliseconds
+        self.allowsCallerCommits = configuration.durability == .normal
         let thread = Thread { [self] in run() }
         thread.name = "chronicle.sqlite.writer"
         thread.start()
@@ -123,7 +127,7 @@ final class SQLiteAppendWriter: Sendable {
             condition.unlock()
             throw SQLiteEventStore.closedError(path)
         }
-        guard !queue.isWriting && !queue.isContended && queue.pending.isEmpty else {
+        guard allowsCallerCommits && !queue.isWriting && !queue.isContended && queue.pending.isEmpty else {
             condition.unlock()
             return nil
         }
