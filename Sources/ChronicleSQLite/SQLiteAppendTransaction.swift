@@ -162,7 +162,7 @@ struct SQLiteAppendTransaction {
     /// ``EventStoreError/Code/duplicateEventID`` otherwise.
     private func replayResult(_ request: StreamAppend, storedUpTo: Int64) throws -> AppendResult? {
         let select = try db.cachedStatement(sql: SQLiteStatements.selectEventByID)
-        var decoder = SQLiteRecordDecoder()
+        let decoder = SQLiteRecordDecoder()
         var stored: [RecordedEvent] = []
         for event in request.events {
             if let row = try Row.fetchOne(select, arguments: [event.id.sqliteBytes, storedUpTo]) {
