@@ -146,7 +146,7 @@ final class SQLiteAppendWriter: Sendable {
             let (outcomes, head) = try pool.writeWithoutTransaction { db in
                 try db.cachedStatement(sql: SQLiteStatements.disableBusyTimeout).execute()
                 defer { try? db.cachedStatement(sql: SQLiteStatements.setBusyTimeout(busyTimeoutMilliseconds)).execute() }
-                return try SQLiteAppendTransaction.run([appends], in: db, recordedAt: recordedAt)
+                return try SQLiteAppendTransaction.run([appends], in: db, path: path, recordedAt: recordedAt)
             }
             statistics.record(batchSize: 1, queued: false)
             if let head { notifier.notify(head: head) }
@@ -192,7 +192,7 @@ final class SQLiteAppendWriter: Sendable {
         let recordedAt = SQLiteValues.milliseconds(now())
         do {
             let (outcomes, head) = try pool.writeWithoutTransaction { db in
-                try SQLiteAppendTransaction.run(batch.map(\.appends), in: db, recordedAt: recordedAt)
+                try SQLiteAppendTransaction.run(batch.map(\.appends), in: db, path: path, recordedAt: recordedAt)
             }
             if let head { notifier.notify(head: head) }
             for (pending, outcome) in zip(batch, outcomes) {
