@@ -94,6 +94,27 @@ public final class SQLiteEventStore: EventStore, AppendObservable, Sendable {
         return try await writer.append(appends)
     }
 
+    // MARK: - Maintenance
+
+    /// Copies every committed page from the WAL into the database file and truncates the WAL
+    /// (`PRAGMA wal_checkpoint(TRUNCATE)`), for backups or to measure the file's size. SQLite also
+    /// checkpoints on its own as the WAL grows; calling this is never required.
+    ///
+    /// - Returns: `true` if the WAL was fully checkpointed and truncated, `false` if readers
+    ///   (of this or another process) still needed older pages; try again later.
+    @discardableResult
+    public func checkpoint() async throws -> Bool {
+        try checkOpen()
+        do {
+            return try await pool.writeWithoutTransaction { db in
+                let row = try Row.fetchOne(db, sql: SQLiteStatements.checkpointTruncate)
+                return (row?[0] as Int64?) == 0
+            }
+        } catch {
+            throw SQLiteErrorMapping.map(error, path: path, operation: "Checkpointing the WAL")
+        }
+    }
+
     // MARK: - Closing
 
     /// Refuses new appends and reads (``EventStoreError/Code/closed``), waits for appends in
