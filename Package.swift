@@ -17,6 +17,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // Core: values, protocols, the in-memory store. No third-party dependencies.
@@ -27,6 +28,7 @@ let package = Package(
                 "Chronicle",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),
@@ -34,7 +36,14 @@ let package = Package(
         .testTarget(name: "ChronicleTests", dependencies: ["Chronicle", "ChronicleTesting"], swiftSettings: strict),
         .testTarget(
             name: "ChronicleSQLiteTests",
-            dependencies: ["Chronicle", "ChronicleSQLite", "ChronicleTesting"],
+            dependencies: ["Chronicle", "ChronicleSQLite", "ChronicleTesting", "ChronicleProjectionCrash"],
+            swiftSettings: strict
+        ),
+        // A child process for the projection crash tests: runs a projection until SIGKILLed.
+        .executableTarget(
+            name: "ChronicleProjectionCrash",
+            dependencies: ["Chronicle", "ChronicleSQLite"],
+            path: "Tests/Tools/ChronicleProjectionCrash",
             swiftSettings: strict
         ),
     ]
