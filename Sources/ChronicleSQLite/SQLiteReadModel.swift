@@ -166,11 +166,21 @@ public actor SQLiteReadModel: Service {
         logger.info("Projection starting", metadata: ["position": "\(checkpoint.value)"])
         do {
             try await cancelWhenGracefulShutdown {
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask { await self.followHead() }
-                    group.addTask { try await self.runPartitions(resumes: resumes) }
+                try await withThrowingTaskGroup(of: Bool.self) { group in
+                    group.addTask {
+                        await self.followHead()
+                        return false
+                    }
+                    group.addTask {
+                        try await self.runPartitions(resumes: resumes)
+                        return true
+                    }
                     defer { group.cancelAll() }
-                    try await group.next()
+                    // The partitions decide when the run ends; the head follower may end earlier
+                    // (the store finished its notifier) without ending the run.
+                    while let partitionsEnded = try await group.next() {
+                        if partitionsEnded { return }
+                    }
                 }
             }
         } catch is CancellationError {
