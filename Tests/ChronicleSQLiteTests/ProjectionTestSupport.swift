@@ -116,12 +116,25 @@ enum Fixtures {
 
     /// Appends events `range` one append per event.
     @discardableResult
-    static func append(_ range: ClosedRange<Int>, streams: Int = 7, to store: some EventWriter, type: (Int) -> String = { _ in "Incremented" }) async throws -> GlobalPosition {
+    static func append(
+        _ range: ClosedRange<Int>, streams: Int = 7, to store: some EventWriter, type: (Int) -> String = { _ in "Incremented" },
+        stream streamOf: ((Int) -> StreamID)? = nil
+    ) async throws -> GlobalPosition {
         var last = GlobalPosition.start
         for index in range {
-            last = try await store.append(event(index, type: type(index)), to: stream(index, streams: streams), expectedVersion: .any).position
+            let target = streamOf?(index) ?? stream(index, streams: streams)
+            last = try await store.append(event(index, type: type(index)), to: target, expectedVersion: .any).position
         }
         return last
+    }
+
+    /// The read model a clean replay of `store` by a fresh, healthy projector gives.
+    static func cleanReplay(of store: some EventReader & AppendObservable) async throws -> [CounterRow] {
+        let directory = try TemporaryDirectory()
+        let head = try await store.headPosition()
+        let model = try SQLiteReadModel(CounterProjector(name: "clean"), directory: directory.path, source: .observing(store), logger: logger)
+        try await whileRunning(model) { try await model.waitUntil(position: head, timeout: .seconds(60)) }
+        return try await model.counters()
     }
 
     /// The read model a clean replay of the workload produces, computed without a projection.
