@@ -29,7 +29,7 @@ extension SQLiteReadModel {
         do {
             try await build(generation, clockStart: clockStart)
         } catch {
-            storage.discard(generation)
+            await storage.discard(generation)
             lastError = "Rebuild failed: \(error)"
             logger.error("Rebuild failed; the current read model stays", metadata: ["error": "\(error)"])
             throw error
@@ -42,25 +42,39 @@ extension SQLiteReadModel {
         return rebuildProgress!
     }
 
+    /// Fills `generation` from position 0 and swaps it in. First it chases the runner's
+    /// checkpoints while the runner goes on; once within a page or two of them, it freezes the
+    /// serving generation (the runner's writes wait), catches up exactly, and swaps.
     private nonisolated func build(_ generation: ReadModelGeneration, clockStart: ContinuousClock.Instant) async throws {
+        let head = max(self.head.value, storage.current.positions.max() ?? .start)
+        var target = Array(repeating: head, count: options.partitioning.count)
+        for _ in 0..<20 {
+            try await catchUp(generation, to: target, clockStart: clockStart)
+            target = storage.current.positions
+            let gap = zip(target, generation.positions).map { $0.value - $1.value }.max() ?? 0
+            if gap <= Int64(options.pageSize) { break }
+        }
         while true {
-            var progressed = true
-            while progressed {
-                progressed = false
-                for partition in 0..<options.partitioning.count {
-                    try Task.checkCancellation()
-                    switch try await step(generation, partition: partition) {
-                    case .progressed: progressed = true
-                    case .caughtUp: break
-                    case .generationReplaced:
-                        throw ProjectionError(.storageFailure, "The rebuild's generation was replaced while building.", projection: name)
-                    }
+            let frozen = try await storage.freezeCurrent()
+            try await catchUp(generation, to: frozen, clockStart: clockStart)
+            if try await storage.swap(to: generation) { return }
+        }
+    }
+
+    /// Steps every partition of `generation` until it is at or past `target` (or the head).
+    private nonisolated func catchUp(_ generation: ReadModelGeneration, to target: [GlobalPosition], clockStart: ContinuousClock.Instant) async throws {
+        for partition in 0..<options.partitioning.count {
+            while generation.position(of: partition) < target[partition] {
+                try Task.checkCancellation()
+                let outcome = try await step(generation, partition: partition)
+                if case .caughtUp = outcome { break }
+                if case .generationReplaced = outcome {
+                    throw ProjectionError(.storageFailure, "The rebuild's generation was replaced while building.", projection: name)
                 }
                 await updateRebuildProgress(done: generation.minimumPosition, clockStart: clockStart)
             }
-            // Caught up with the head as read: swap, unless the live runner got further meanwhile.
-            if try await storage.swap(to: generation) { return }
         }
+        await updateRebuildProgress(done: generation.minimumPosition, clockStart: clockStart)
     }
 
     func updateRebuildProgress(done: GlobalPosition, clockStart: ContinuousClock.Instant) {

@@ -229,6 +229,7 @@ public actor SQLiteReadModel: Service {
         while true {
             try Task.checkCancellation()
             do {
+                let changesSeen = storage.changes.value
                 let outcome = try await storage.withCurrent { generation in
                     try await self.step(generation, partition: partition)
                 }
@@ -238,8 +239,11 @@ public actor SQLiteReadModel: Service {
                     await setCaughtUp(partition, true)
                     try await head.wait(until: position.next)
                     await setCaughtUp(partition, false)
-                case .progressed, .generationReplaced:
+                case .progressed:
                     continue
+                case .generationReplaced:
+                    // Swapped (go on with the new one) or frozen by a finishing rebuild (wait).
+                    try await storage.changes.wait(until: changesSeen.next)
                 }
             } catch let error as ProjectionError where error.code == .failed {
                 throw error

@@ -18,6 +18,7 @@ final class ReadModelGeneration: Sendable {
     let pool: DatabasePool
     private struct Mutable {
         var retired = false
+        var frozen = false
         var positions: [GlobalPosition]
         var parkedCount: Int
     }
@@ -44,9 +45,14 @@ final class ReadModelGeneration: Sendable {
     func retire() { mutable.withLock { $0.retired = true } }
     var isRetired: Bool { mutable.withLock { $0.retired } }
 
-    /// Throws when the generation was replaced: call first inside every write transaction.
+    /// Holds the runner's writes while a rebuild finishes catching up with this generation
+    /// (so the rebuild is not chasing a moving target). Called inside its writer.
+    func setFrozen(_ frozen: Bool) { mutable.withLock { $0.frozen = frozen } }
+
+    /// Throws when the generation was replaced or is frozen: call first inside every write
+    /// transaction of the runner.
     func ensureCurrent() throws {
-        if isRetired { throw RetiredGeneration() }
+        if mutable.withLock({ $0.retired || $0.frozen }) { throw RetiredGeneration() }
     }
 }
 
@@ -73,6 +79,8 @@ final class SQLiteReadModelStorage: Sendable {
         var highestNumber: Int
     }
     private let state: Mutex<State>
+    /// Counts swaps and thaws, so runners held by a frozen generation wake when it changes.
+    let changes = ProjectionPositionSignal()
 
     init(directory: String, projector: any SQLiteProjector, partitions: Int, readerCount: Int) throws {
         let name = projector.name
@@ -151,9 +159,24 @@ final class SQLiteReadModelStorage: Sendable {
         return try Self.open(directory: directory, number: number, projector: projector, partitions: partitions, readerCount: readerCount, fresh: true)
     }
 
-    /// Discards a generation that never became current (a failed rebuild).
-    func discard(_ generation: ReadModelGeneration) {
+    /// Discards a generation that never became current (a failed rebuild), and lets the
+    /// runner write the current one again.
+    func discard(_ generation: ReadModelGeneration) async {
         close([generation])
+        let current = self.current
+        _ = try? await current.pool.writeWithoutTransaction { _ in current.setFrozen(false) }
+        current.setFrozen(false)
+        changes.advance(to: changes.value.next)
+    }
+
+    /// Freezes the current generation (see ``ReadModelGeneration/setFrozen(_:)``) and returns
+    /// its checkpoints, which can no longer move.
+    func freezeCurrent() async throws -> [GlobalPosition] {
+        let current = self.current
+        return try await current.pool.writeWithoutTransaction { db in
+            current.setFrozen(true)
+            return try SQLiteReadModelSchema.checkpoints(db, partitions: self.partitions)
+        }
     }
 
     /// Makes `new` the current generation if none of its checkpoints is behind the current
@@ -174,6 +197,7 @@ final class SQLiteReadModelStorage: Sendable {
             return true
         }
         if swapped {
+            changes.advance(to: changes.value.next)
             close(state.withLock { takeClosable(&$0) })
         }
         return swapped

@@ -206,3 +206,10 @@ final class RecordingSleep: Sendable {
         }
     }
 }
+
+/// A flag tasks share.
+final class Flag: Sendable {
+    private let value = Atomic<Bool>(false)
+    var isSet: Bool { value.load(ordering: .acquiring) }
+    func set() { value.store(true, ordering: .releasing) }
+}
