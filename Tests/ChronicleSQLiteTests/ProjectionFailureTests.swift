@@ -13,7 +13,7 @@ import Testing
     }
 
     @Test func aPoisonEventIsParkedAfterItsRetriesWhileLaterEventsApply() async throws {
-        let directory = try TemporaryDirectory()
+        let directory = try ProjectionDirectory()
         let store = try await poisonedStore()
         let switches = CounterSwitches()
         switches.poisonTypes = ["Poison"]
@@ -46,7 +46,7 @@ import Testing
     }
 
     @Test func aParkedEventCanBeRetriedAfterAFixAndIsThenRemoved() async throws {
-        let directory = try TemporaryDirectory()
+        let directory = try ProjectionDirectory()
         // The poison event is alone in its stream, so applying it late changes nothing else.
         let store = InMemoryEventStore()
         try await Fixtures.append(1...30, to: store, type: { $0 == 12 ? "Poison" : "Incremented" }, stream: { $0 == 12 ? "lonely-12" : Fixtures.stream($0, streams: 7) })
@@ -72,7 +72,7 @@ import Testing
     }
 
     @Test func aParkedEventCanBeDropped() async throws {
-        let directory = try TemporaryDirectory()
+        let directory = try ProjectionDirectory()
         let store = try await poisonedStore()
         let switches = CounterSwitches()
         switches.poisonTypes = ["Poison"]
@@ -91,7 +91,7 @@ import Testing
     }
 
     @Test func theStopPolicyFailsTheProjectionBeforeThePoisonEventAndResumeContinues() async throws {
-        let directory = try TemporaryDirectory()
+        let directory = try ProjectionDirectory()
         let store = try await poisonedStore()
         let switches = CounterSwitches()
         switches.poisonTypes = ["Poison"]
@@ -119,7 +119,7 @@ import Testing
     }
 
     @Test func aPartitionedProjectionParksOnlyInThePoisonedPartition() async throws {
-        let directory = try TemporaryDirectory()
+        let directory = try ProjectionDirectory()
         let store = try await poisonedStore()
         let switches = CounterSwitches()
         switches.poisonTypes = ["Poison"]

@@ -22,7 +22,7 @@ import Testing
     }
 
     @Test func concurrentReadersSeeOnlyTheOldOrTheNewCompleteModelDuringARebuild() async throws {
-        let directory = try TemporaryDirectory()
+        let directory = try ProjectionDirectory()
         let store = InMemoryEventStore()
         let count = 3_000
         try await Fixtures.append(1...count, to: store)
@@ -80,7 +80,7 @@ import Testing
     }
 
     @Test func aRebuildWhileEventsArriveSwapsInAModelThatIsNeverBehind() async throws {
-        let directory = try TemporaryDirectory()
+        let directory = try ProjectionDirectory()
         let store = InMemoryEventStore()
         try await Fixtures.append(1...2_000, to: store)
         let model = try SQLiteReadModel(CounterProjector(), directory: directory.path, source: .observing(store), options: .init(pageSize: 100), logger: Fixtures.logger)
@@ -116,7 +116,7 @@ import Testing
     }
 
     @Test func aFailedRebuildLeavesTheServingModelAndDeletesTheNewFile() async throws {
-        let directory = try TemporaryDirectory()
+        let directory = try ProjectionDirectory()
         let store = InMemoryEventStore()
         try await Fixtures.append(1...100, to: store)
         let switches = CounterSwitches()

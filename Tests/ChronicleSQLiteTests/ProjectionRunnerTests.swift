@@ -6,7 +6,7 @@ import Testing
 
 @Suite struct ProjectionRunnerTests {
     @Test func anInProcessAppendBecomesVisibleWithoutPolling() async throws {
-        let directory = try TemporaryDirectory()
+        let directory = try ProjectionDirectory()
         let store = InMemoryEventStore()
         // No poll interval: only the store's append notifier can wake the runner.
         let model = try SQLiteReadModel(CounterProjector(), directory: directory.path, source: .observing(store), logger: Fixtures.logger)
@@ -26,7 +26,7 @@ import Testing
     }
 
     @Test func catchUpAppliesEveryEventOnceAcrossRestarts() async throws {
-        let directory = try TemporaryDirectory()
+        let directory = try ProjectionDirectory()
         let store = InMemoryEventStore()
         try await Fixtures.append(1...1_234, to: store)
         let options = SQLiteReadModel.Options(pageSize: 100)
@@ -47,7 +47,7 @@ import Testing
     }
 
     @Test func waitUntilThrowsATypedTimeoutWhenThePositionIsNotReached() async throws {
-        let directory = try TemporaryDirectory()
+        let directory = try ProjectionDirectory()
         let store = InMemoryEventStore()
         let model = try SQLiteReadModel(CounterProjector(), directory: directory.path, source: .observing(store), logger: Fixtures.logger)
         try await whileRunning(model) {
@@ -63,7 +63,7 @@ import Testing
     }
 
     @Test func theReadModelLivesInItsOwnFileBehindALink() async throws {
-        let directory = try TemporaryDirectory()
+        let directory = try ProjectionDirectory()
         let store = InMemoryEventStore()
         let model = try SQLiteReadModel(CounterProjector(name: "orders.v2"), directory: directory.path, source: .observing(store), logger: Fixtures.logger)
         let target = try FileManager.default.destinationOfSymbolicLink(atPath: model.path)
@@ -79,14 +79,14 @@ import Testing
 
     @Test(arguments: ["", ".hidden", "has space", "slash/name", String(repeating: "x", count: 101)])
     func anUnusableNameIsRejectedWithATypedError(name: String) throws {
-        let directory = try TemporaryDirectory()
+        let directory = try ProjectionDirectory()
         #expect {
             try SQLiteReadModel(CounterProjector(name: name), directory: directory.path, source: .observing(InMemoryEventStore()), logger: Fixtures.logger)
         } throws: { ($0 as? ProjectionError)?.code == .invalidName }
     }
 
     @Test func reopeningWithOtherPartitionsIsRefusedAndNothingIsLost() async throws {
-        let directory = try TemporaryDirectory()
+        let directory = try ProjectionDirectory()
         let store = InMemoryEventStore()
         let position = try await Fixtures.append(1...10, to: store)
         let model = try SQLiteReadModel(CounterProjector(), directory: directory.path, source: .observing(store), logger: Fixtures.logger)
@@ -100,7 +100,7 @@ import Testing
     }
 
     @Test func aPartitionedProjectionEqualsTheUnpartitionedOne() async throws {
-        let directory = try TemporaryDirectory()
+        let directory = try ProjectionDirectory()
         let store = InMemoryEventStore()
         try await Fixtures.append(1...600, streams: 23, to: store)
         let plain = try SQLiteReadModel(CounterProjector(), directory: directory.subdirectory("plain"), source: .observing(store), options: .init(pageSize: 64), logger: Fixtures.logger)
@@ -129,7 +129,7 @@ import Testing
     }
 
     @Test func severalProjectionsRunConcurrentlyInAGroup() async throws {
-        let directory = try TemporaryDirectory()
+        let directory = try ProjectionDirectory()
         let store = InMemoryEventStore()
         let models = try (1...4).map { index in
             try SQLiteReadModel(CounterProjector(name: "counters-\(index)"), directory: directory.path, source: .observing(store), options: .init(pageSize: 50), logger: Fixtures.logger)
@@ -157,7 +157,7 @@ import Testing
     }
 
     @Test func appendsNobodyAnnouncesAreNoticedByPolling() async throws {
-        let directory = try TemporaryDirectory()
+        let directory = try ProjectionDirectory()
         let store = InMemoryEventStore()
         // A source that never hears the notifier: like appends made by another process.
         let source = ProjectionSource.polling(store, interval: .milliseconds(10))

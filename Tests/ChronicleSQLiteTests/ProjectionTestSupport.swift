@@ -130,7 +130,7 @@ enum Fixtures {
 
     /// The read model a clean replay of `store` by a fresh, healthy projector gives.
     static func cleanReplay(of store: some EventReader & AppendObservable) async throws -> [CounterRow] {
-        let directory = try TemporaryDirectory()
+        let directory = try ProjectionDirectory()
         let head = try await store.headPosition()
         let model = try SQLiteReadModel(CounterProjector(name: "clean"), directory: directory.path, source: .observing(store), logger: logger)
         try await whileRunning(model) { try await model.waitUntil(position: head, timeout: .seconds(60)) }
@@ -156,11 +156,11 @@ enum Fixtures {
 }
 
 /// A fresh directory under the system temporary directory, removed at the end of the test.
-final class TemporaryDirectory: Sendable {
+final class ProjectionDirectory: Sendable {
     let path: String
 
     init() throws {
-        path = (NSTemporaryDirectory() as NSString).appendingPathComponent("chronicle-projection-tests-\(UUID().uuidString)")
+        path = (NSProjectionDirectory() as NSString).appendingPathComponent("chronicle-projection-tests-\(UUID().uuidString)")
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     }
 
