@@ -13,10 +13,15 @@ let package = Package(
         .library(name: "Chronicle", targets: ["Chronicle"]),
         .library(name: "ChronicleSQLite", targets: ["ChronicleSQLite"]),
         .library(name: "ChronicleTesting", targets: ["ChronicleTesting"]),
+        .library(name: "ChronicleInstrumentation", targets: ["ChronicleInstrumentation"]),
+        .executable(name: "chronicle", targets: ["ChronicleCLI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.7.3"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
@@ -33,18 +38,62 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(name: "ChronicleTesting", dependencies: ["Chronicle"], swiftSettings: strict),
-        .testTarget(name: "ChronicleTests", dependencies: ["Chronicle", "ChronicleTesting"], swiftSettings: strict),
-        .testTarget(
-            name: "ChronicleSQLiteTests",
-            dependencies: ["Chronicle", "ChronicleSQLite", "ChronicleTesting", "ChronicleProjectionCrash"],
+        // Metrics and tracing decorators for stores and repositories.
+        .target(
+            name: "ChronicleInstrumentation",
+            dependencies: [
+                "Chronicle",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+            ],
             swiftSettings: strict
         ),
-        // A child process for the projection crash tests: runs a projection until SIGKILLed.
+        // The `chronicle` command line tool.
+        .executableTarget(
+            name: "ChronicleCLI",
+            dependencies: [
+                "Chronicle", "ChronicleSQLite",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "ChronicleTests", dependencies: ["Chronicle", "ChronicleTesting"], swiftSettings: strict),
+        // Helper process for ChronicleSQLiteTests' multi-process tests (launched, not linked for use).
+        .executableTarget(
+            name: "ChronicleStoreStress",
+            dependencies: [
+                "Chronicle", "ChronicleSQLite",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/Tools/ChronicleStoreStress",
+            swiftSettings: strict
+        ),
+        // Helper process for the projection crash tests: runs a projection until SIGKILLed.
         .executableTarget(
             name: "ChronicleProjectionCrash",
             dependencies: ["Chronicle", "ChronicleSQLite"],
             path: "Tests/Tools/ChronicleProjectionCrash",
             swiftSettings: strict
         ),
+        .testTarget(
+            name: "ChronicleSQLiteTests",
+            dependencies: [
+                "Chronicle", "ChronicleSQLite", "ChronicleTesting", "ChronicleStoreStress", "ChronicleProjectionCrash",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "ChronicleInstrumentationTests",
+            dependencies: [
+                "Chronicle", "ChronicleSQLite", "ChronicleInstrumentation",
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "ChronicleCLITests", dependencies: ["ChronicleCLI"], swiftSettings: strict),
     ]
 )
