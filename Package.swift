@@ -72,7 +72,11 @@ let package = Package(
         // Helper process for the projection crash tests: runs a projection until SIGKILLed.
         .executableTarget(
             name: "ChronicleProjectionCrash",
-            dependencies: ["Chronicle", "ChronicleSQLite"],
+            dependencies: [
+                "Chronicle", "ChronicleSQLite",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Tests/Tools/ChronicleProjectionCrash",
             swiftSettings: strict
         ),
