@@ -86,6 +86,7 @@ let package = Package(
                 "Chronicle", "ChronicleSQLite", "ChronicleTesting", "ChronicleStoreStress", "ChronicleProjectionCrash",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),
