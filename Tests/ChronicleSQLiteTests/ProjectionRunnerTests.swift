@@ -186,6 +186,26 @@ import Testing
         }
     }
 
+    @Test func twoRunnersOnTheSameFilesNeverApplyAnEventTwice() async throws {
+        try await withProjectionStore { store, directory in
+            // Like two processes started by mistake on one directory: separate connections, one file.
+            let options = SQLiteReadModel.Options(pageSize: 25, failurePolicy: FailurePolicy(maxAttempts: 1, then: .park))
+            let first = try SQLiteReadModel(CounterProjector(), directory: directory.path, source: .observing(store), options: options, logger: Fixtures.logger)
+            let second = try SQLiteReadModel(CounterProjector(), directory: directory.path, source: .observing(store), options: options, logger: Fixtures.logger)
+            let head = try await whileRunning(first) {
+                try await whileRunning(second) {
+                    let head = try await Fixtures.append(1...1_000, to: store)
+                    try await first.waitUntil(position: head, timeout: .seconds(30))
+                    #expect(try await eventually { (try? SQLiteReadModel.storedStatus(name: "counters", directory: directory.path).position) == head })
+                    return head
+                }
+            }
+            #expect(head == 1_000)
+            #expect(try await first.parkedEvents().isEmpty)
+            #expect(try await first.counters() == Fixtures.expectedCounters(1...1_000))
+        }
+    }
+
     @Test func statusEncodesAsJSONWithLag() throws {
         let status = ProjectionStatus(name: "p", state: .catchingUp, position: 3, head: 10, parkedCount: 1)
         let json = try JSONEncoder().encode(status)
