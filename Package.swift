@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.7.3"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // Core: values, protocols, the in-memory store. No third-party dependencies.
@@ -32,6 +33,7 @@ let package = Package(
                 "Chronicle",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),
@@ -67,12 +69,24 @@ let package = Package(
             path: "Tests/Tools/ChronicleStoreStress",
             swiftSettings: strict
         ),
+        // Helper process for the projection crash tests: runs a projection until SIGKILLed.
+        .executableTarget(
+            name: "ChronicleProjectionCrash",
+            dependencies: [
+                "Chronicle", "ChronicleSQLite",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/Tools/ChronicleProjectionCrash",
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "ChronicleSQLiteTests",
             dependencies: [
-                "Chronicle", "ChronicleSQLite", "ChronicleTesting", "ChronicleStoreStress",
+                "Chronicle", "ChronicleSQLite", "ChronicleTesting", "ChronicleStoreStress", "ChronicleProjectionCrash",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),
