@@ -14,6 +14,8 @@ let package = Package(
         .library(name: "ChronicleSQLite", targets: ["ChronicleSQLite"]),
         .library(name: "ChronicleTesting", targets: ["ChronicleTesting"]),
         .library(name: "ChronicleHTTP", targets: ["ChronicleHTTP"]),
+        .library(name: "ChronicleInstrumentation", targets: ["ChronicleInstrumentation"]),
+        .executable(name: "chronicle", targets: ["ChronicleCLI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
@@ -22,6 +24,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         // Tests only: streams server-sent events over real HTTP (HummingbirdTesting builds it anyway).
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.7.3"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
@@ -33,6 +38,7 @@ let package = Package(
                 "Chronicle",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),
@@ -49,12 +55,63 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .testTarget(name: "ChronicleTests", dependencies: ["Chronicle", "ChronicleTesting"], swiftSettings: strict),
-        .testTarget(
-            name: "ChronicleSQLiteTests",
-            dependencies: ["Chronicle", "ChronicleSQLite", "ChronicleTesting"],
+        // Metrics and tracing decorators for stores and repositories.
+        .target(
+            name: "ChronicleInstrumentation",
+            dependencies: [
+                "Chronicle",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+            ],
             swiftSettings: strict
         ),
+        // The `chronicle` command line tool.
+        .executableTarget(
+            name: "ChronicleCLI",
+            dependencies: [
+                "Chronicle", "ChronicleSQLite",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "ChronicleTests", dependencies: ["Chronicle", "ChronicleTesting"], swiftSettings: strict),
+        // Helper process for ChronicleSQLiteTests' multi-process tests (launched, not linked for use).
+        .executableTarget(
+            name: "ChronicleStoreStress",
+            dependencies: [
+                "Chronicle", "ChronicleSQLite",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/Tools/ChronicleStoreStress",
+            swiftSettings: strict
+        ),
+        // Helper process for the projection crash tests: runs a projection until SIGKILLed.
+        .executableTarget(
+            name: "ChronicleProjectionCrash",
+            dependencies: ["Chronicle", "ChronicleSQLite"],
+            path: "Tests/Tools/ChronicleProjectionCrash",
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "ChronicleSQLiteTests",
+            dependencies: [
+                "Chronicle", "ChronicleSQLite", "ChronicleTesting", "ChronicleStoreStress", "ChronicleProjectionCrash",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "ChronicleInstrumentationTests",
+            dependencies: [
+                "Chronicle", "ChronicleSQLite", "ChronicleInstrumentation",
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "ChronicleCLITests", dependencies: ["ChronicleCLI"], swiftSettings: strict),
         .testTarget(
             name: "ChronicleHTTPTests",
             dependencies: [
