@@ -47,7 +47,7 @@ let package = Package(
         .target(
             name: "ChronicleHTTP",
             dependencies: [
-                "Chronicle",
+                "Chronicle", "ChronicleSQLite",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),

@@ -241,7 +241,7 @@ public struct ReadAPI: Sendable {
 
     func listProjections() async throws -> Response {
         let head = try await reader.headPosition()
-        let reports = try await projections?.projectionReports() ?? []
+        let reports = try await projections?.projectionStatuses() ?? []
         var json = JSONOutput()
         json.raw("{"); json.key("head"); json.integer(head.value)
         json.raw(","); json.key("projections"); json.raw("[")
@@ -257,7 +257,7 @@ public struct ReadAPI: Sendable {
         let limit = try RequestParameters(request).limit(configuration)
         let head = try await reader.headPosition()
         guard let catalog = projections,
-              let report = try await catalog.projectionReports().first(where: { $0.name == name }),
+              let report = try await catalog.projectionStatuses().first(where: { $0.name == name }),
               let parked = try await catalog.parkedEvents(ofProjection: name, limit: limit)
         else {
             throw ReadAPIError(.notFound, "There is no projection named \(name.debugDescription).", details: ["projection": .string(name)])
@@ -270,8 +270,9 @@ public struct ReadAPI: Sendable {
             if index > 0 { json.raw(",") }
             json.raw("{"); json.key("position"); json.integer(event.position.value)
             json.raw(","); json.key("eventId"); json.string(event.eventID.uuidString.lowercased())
-            json.raw(","); json.key("stream"); json.string(event.stream)
-            json.raw(","); json.key("type"); json.string(event.type)
+            json.raw(","); json.key("stream"); json.string(event.streamID.rawValue)
+            json.raw(","); json.key("type"); json.string(event.eventType)
+            json.raw(","); json.key("partition"); json.integer(Int64(event.partition))
             json.raw(","); json.key("error"); json.string(event.error)
             json.raw(","); json.key("attempts"); json.integer(Int64(event.attempts))
             json.raw(","); json.key("parkedAt"); json.string(event.parkedAt.formatted(JSONOutput.timestampStyle))
@@ -283,14 +284,22 @@ public struct ReadAPI: Sendable {
 }
 
 extension JSONOutput {
-    mutating func projection(_ report: ProjectionReport, head: GlobalPosition) {
+    mutating func projection(_ report: ProjectionStatus, head: GlobalPosition) {
+        // The store's head now, or the runner's if it saw a later one.
+        let head = max(head, report.head)
         raw("{"); key("name"); string(report.name)
         raw(","); key("position"); integer(report.position.value)
+        raw(","); key("head"); integer(head.value)
         raw(","); key("lag"); integer(max(0, head.value - report.position.value))
-        raw(","); key("state"); string(report.state)
+        raw(","); key("state"); string(report.state.rawValue)
+        raw(","); key("partitions"); integer(Int64(report.partitionCount))
         raw(","); key("parkedCount"); integer(Int64(report.parkedCount))
         raw(","); key("lastError")
         if let error = report.lastError { string(error) } else { raw("null") }
+        if let rebuild = report.rebuild {
+            raw(","); key("rebuild"); raw("{"); key("eventsDone"); integer(rebuild.eventsDone)
+            raw(","); key("eventsTotal"); integer(rebuild.eventsTotal); raw("}")
+        }
         raw("}")
     }
 }

@@ -82,7 +82,7 @@ struct PositionWaiter: Sendable {
     func current(_ projections: [String]) async throws -> GlobalPosition? {
         guard !projections.isEmpty else { return try await reader.headPosition() }
         guard let catalog else { return nil }
-        let reports = try await catalog.projectionReports()
+        let reports = try await catalog.projectionStatuses()
         let positions = projections.compactMap { name in reports.first(where: { $0.name == name })?.position }
         return positions.min()
     }

@@ -37,13 +37,13 @@ actor SteppedProjection: ProjectionCatalog {
         }
     }
 
-    func projectionReports() -> [ProjectionReport] {
-        [ProjectionReport(name: name, position: position, state: "running", parkedCount: 1, lastError: "boom")]
+    func projectionStatuses() -> [ProjectionStatus] {
+        [ProjectionStatus(name: name, state: .running, position: position, head: position, parkedCount: 1, lastError: "boom")]
     }
 
-    func parkedEvents(ofProjection name: String, limit: Int) -> [ParkedEventReport]? {
+    func parkedEvents(ofProjection name: String, limit: Int) -> [ParkedEvent]? {
         guard name == self.name else { return nil }
-        return [ParkedEventReport(position: 1, eventID: UUID(), stream: "order-1", type: "OrderPlaced", error: "boom", attempts: 3, parkedAt: Date(timeIntervalSince1970: 0))].prefix(limit).map { $0 }
+        return [ParkedEvent(position: 1, eventID: UUID(), streamID: "order-1", eventType: "OrderPlaced", partition: 0, error: "boom", attempts: 3, parkedAt: Date(timeIntervalSince1970: 0))].prefix(limit).map { $0 }
     }
 
     func waitUntil(projection name: String, reaches target: GlobalPosition, timeout: Duration) async throws -> GlobalPosition? {
