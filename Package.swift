@@ -82,6 +82,7 @@ let package = Package(
                 "Chronicle",
                 "ChronicleSQLite",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/Swift",
             swiftSettings: strict

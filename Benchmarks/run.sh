@@ -15,7 +15,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${OUT:-$ROOT/bench-out}
 RUNS=${RUNS:-3}
 SYNCS=${SYNCS:-"NORMAL FULL"}
-SCENARIOS=${SCENARIOS:-"S1 S1c S2 S3 S4a S4b S5 S6 LAT RSS"}
+SCENARIOS=${SCENARIOS:-"S1 S1c S2 S3 S4a S4b S5 S5r S6 LAT RSS"}
 BENCH_DIR=${BENCH_DIR:-/tmp}
 RUN_TIMEOUT=${RUN_TIMEOUT:-600}
 
@@ -24,7 +24,7 @@ RUN_TIMEOUT=${RUN_TIMEOUT:-600}
 events_for() { # scenario sync
     case "$1/$2" in
         S1/NORMAL | S1c/NORMAL | S2/NORMAL | S4a/* | S4b/*) echo 100000 ;;
-        S3/* | S5/*) echo "${SCALED_EVENTS:-200000}" ;;
+        S3/* | S5/* | S5r/*) echo "${SCALED_EVENTS:-200000}" ;;
         S6/NORMAL) echo 10000 ;;
         LAT/*) echo 5000 ;;
         RSS/*) echo 1000000 ;;
@@ -33,7 +33,7 @@ events_for() { # scenario sync
     esac
 }
 # Scenarios that only the Swift runner implements, and those run once (costly setup).
-swift_only() { case "$1" in S1c | LAT | RSS) return 0 ;; *) return 1 ;; esac; }
+swift_only() { case "$1" in S1c | S5r | LAT | RSS) return 0 ;; *) return 1 ;; esac; }
 runs_for() { case "$1" in RSS) echo 1 ;; *) echo "$RUNS" ;; esac; }
 # FULL sync is measured for the write scenarios only (reads do not commit).
 full_applies() { case "$1" in S1 | S1c | S2 | S6 | LAT) return 0 ;; *) return 1 ;; esac; }

@@ -7,7 +7,7 @@ import sys
 from collections import defaultdict
 
 TARGETS = {"S1": 0.90, "S2": 0.90, "S3": 0.90, "S4a": 0.50, "S4b": 0.50, "S5": 0.70}
-ORDER = ["S1", "S1c", "S2", "S3", "S4a", "S4b", "S5", "S6", "LAT", "RSS"]
+ORDER = ["S1", "S1c", "S2", "S3", "S4a", "S4b", "S5", "S5r", "S6", "LAT", "RSS"]
 
 
 def fmt(value, digits=1):
@@ -84,6 +84,11 @@ def main(path):
                          f"db+wal as left {median(rs, 'bytes_db_plus_wal') / 1e6:.1f} MB")
         if scenario in ("S4a", "S4b"):
             notes.append(f"aggregates/s {fmt(median(rs, 'aggregates_per_s'))}")
+            if median(rs, "store_read_s") is not None:
+                notes.append(f"in store.readStream {median(rs, 'store_read_s'):.3f} s, decode+fold {median(rs, 'decode_fold_s'):.3f} s")
+        if scenario == "S5" and median(rs, "store_read_s") is not None:
+            notes.append(f"in store.readAll {median(rs, 'store_read_s'):.3f} s, decode {median(rs, 'decode_s'):.3f} s, "
+                         f"rest = read-model transactions")
         if scenario == "S6":
             notes.append(f"conflicts {[r['conflicts'] for r in rs]}, attempts {[r['attempts'] for r in rs]}, "
                          f"lock errors {[r['lock_errors'] for r in rs]} ({rs[0].get('writer_kind')})")
@@ -92,8 +97,9 @@ def main(path):
                          f"largest batch {[r.get('largest_batch') for r in rs]}")
         if scenario == "LAT":
             notes.append(f"append→visible via {rs[0].get('visible_via')}: p50 {median(rs, 'visible_p50_ms'):.3f} ms, "
-                         f"p99 {median(rs, 'visible_p99_ms'):.3f} ms; append call p50 {median(rs, 'append_p50_ms'):.3f} ms, "
-                         f"p99 {median(rs, 'append_p99_ms'):.3f} ms")
+                         f"p99 {median(rs, 'visible_p99_ms'):.3f} ms; append→appendNotifier p50 "
+                         f"{median(rs, 'notified_p50_ms'):.3f} ms, p99 {median(rs, 'notified_p99_ms'):.3f} ms; "
+                         f"append call p50 {median(rs, 'append_p50_ms'):.3f} ms, p99 {median(rs, 'append_p99_ms'):.3f} ms")
         if scenario == "RSS":
             notes.append(f"peak RSS during replay {median(rs, 'peak_rss_mib'):.1f} MiB "
                          f"(RSS before replay {median(rs, 'rss_before_mib'):.1f} MiB, peak reset {rs[0].get('peak_reset')})")

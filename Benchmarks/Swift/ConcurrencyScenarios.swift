@@ -110,66 +110,6 @@ extension ScenarioRunner {
         try await store.close()
         writeLine(String(decoding: try JSONEncoder().encode(statistics), as: UTF8.self))
     }
-
-    /// LAT: append → visible latency. One writer appends single events one at a time; a listener
-    /// task iterates the store's `appendNotifier.updates()` (the wake-up projection runners use)
-    /// and stamps when it sees each head. Latency = from calling `append` to the listener seeing
-    /// the event's position; the append call's own latency is reported beside it.
-    func appendToVisibleLatency() async throws {
-        let total = events(default: 5000)
-        let streamCount = 100
-        let streams = Workload.streamIDs(streamCount)
-        let encoder = DepositEncoder()
-        let store = try freshStore()
-        let clock = ContinuousClock()
-        let (seen, seenContinuation) = AsyncStream.makeStream(of: (GlobalPosition, ContinuousClock.Instant).self)
-        let updates = store.appendNotifier.updates()
-        let listener = Task {
-            for await head in updates {
-                seenContinuation.yield((head, clock.now))
-            }
-            seenContinuation.finish()
-        }
-        var seenIterator = seen.makeAsyncIterator()
-        // Drain the initial head.
-        _ = await seenIterator.next()
-        var visible: [Double] = []
-        var returned: [Double] = []
-        visible.reserveCapacity(total)
-        returned.reserveCapacity(total)
-        var versions = [Int64](repeating: 0, count: streamCount)
-        let stopwatch = Stopwatch()
-        for n in 0..<total {
-            let index = n % streamCount
-            let event = try encoder.event(seq: n)
-            let before = clock.now
-            let result = try await store.append(event, to: streams[index], expectedVersion: .exactly(StreamVersion(versions[index])))
-            let after = clock.now
-            versions[index] += 1
-            while let (head, at) = await seenIterator.next() {
-                if head >= result.position {
-                    visible.append((at - before).seconds * 1000)
-                    break
-                }
-            }
-            returned.append((after - before).seconds * 1000)
-        }
-        let timing = stopwatch.stop()
-        let verified = try await verifyLog(store, events: total, streams: streamCount, perStream: Int64(total / streamCount))
-        try await store.close()
-        listener.cancel()
-        visible.sort()
-        returned.sort()
-        var report = Report(scenario: "LAT", sync: sync, events: total, timing: timing, ops: total, op: "append", verified: verified && visible.count == total)
-        try addCommonFields(&report, encoder: encoder)
-        report.add("visible_via", .string("AppendNotifier.updates()"))
-        report.add("visible_p50_ms", .double(percentile(visible, 0.50), digits: 4))
-        report.add("visible_p99_ms", .double(percentile(visible, 0.99), digits: 4))
-        report.add("visible_max_ms", .double(visible.last ?? .nan, digits: 4))
-        report.add("append_p50_ms", .double(percentile(returned, 0.50), digits: 4))
-        report.add("append_p99_ms", .double(percentile(returned, 0.99), digits: 4))
-        report.print()
-    }
 }
 
 /// Reads lines from a pipe (the S6 barrier protocol), a byte at a time.

@@ -22,6 +22,7 @@ struct ScenarioRunner {
         case "S4a": try await rehydrate("S4a", streams: 1000)
         case "S4b": try await rehydrate("S4b", streams: 10)
         case "S5": try await catchUpProjection()
+        case "S5r": try await catchUpWithRunner()
         case "S6": try await concurrentWriters()
         case "LAT": try await appendToVisibleLatency()
         case "RSS": try await replayMemory()
