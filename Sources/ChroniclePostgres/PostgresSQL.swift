@@ -1,0 +1,197 @@
+/// Every SQL statement of the PostgreSQL backend, in one place.
+///
+/// Values are always bound (`$1`, `$2`…). The only text spliced into statements is the schema
+/// name, validated by ``PostgresSchemaName`` as a plain lower-case identifier and double-quoted.
+///
+/// Migrations are numbered and append-only: never edit a shipped one, add the next number.
+/// Constraints are named so errors and later migrations can refer to them.
+struct PostgresSQL: Sendable {
+    /// The schema, double-quoted, ready to qualify table names.
+    let schema: String
+    /// The LISTEN/NOTIFY channel announcing new heads.
+    let channel: String
+
+    init(schema: PostgresSchemaName) {
+        self.schema = "\"\(schema.rawValue)\""
+        self.channel = "\(schema.rawValue)_head"
+    }
+
+    // MARK: Migrations
+
+    /// The newest schema version these statements expect.
+    static let latestMigration = 3
+
+    /// Serialises concurrent migrators of the same schema (transaction-scoped advisory lock).
+    var migrationLock: String {
+        "SELECT pg_advisory_xact_lock(hashtextextended('chronicle.migrate.' || $1, 0))"
+    }
+
+    var createSchema: String { "CREATE SCHEMA IF NOT EXISTS \(schema)" }
+
+    var createMigrationsTable: String {
+        """
+        CREATE TABLE IF NOT EXISTS \(schema).schema_migrations (
+            version integer CONSTRAINT schema_migrations_pk PRIMARY KEY,
+            applied_at timestamptz NOT NULL DEFAULT now()
+        )
+        """
+    }
+
+    var appliedMigrations: String { "SELECT coalesce(max(version), 0)::bigint FROM \(schema).schema_migrations" }
+    var recordMigration: String { "INSERT INTO \(schema).schema_migrations (version) VALUES ($1)" }
+
+    /// Numbered migrations, each a list of statements run in one transaction.
+    var migrations: [(version: Int, statements: [String])] {
+        [
+            (1, [
+                // The global log. `position` is assigned by the append transaction while it holds
+                // the row lock on `log_head` (see `advanceHead`), never by a sequence.
+                """
+                CREATE TABLE \(schema).events (
+                    position bigint NOT NULL,
+                    event_id uuid NOT NULL,
+                    stream_id text COLLATE "C" NOT NULL,
+                    stream_version bigint NOT NULL,
+                    category text COLLATE "C" NOT NULL,
+                    type text NOT NULL,
+                    schema_version bigint NOT NULL,
+                    payload bytea NOT NULL,
+                    metadata jsonb NOT NULL DEFAULT '{}',
+                    recorded_at timestamptz NOT NULL,
+                    CONSTRAINT events_pk PRIMARY KEY (position),
+                    CONSTRAINT events_event_id_uq UNIQUE (event_id),
+                    CONSTRAINT events_stream_version_uq UNIQUE (stream_id, stream_version),
+                    CONSTRAINT events_position_positive CHECK (position > 0),
+                    CONSTRAINT events_stream_version_positive CHECK (stream_version > 0),
+                    CONSTRAINT events_schema_version_positive CHECK (schema_version > 0),
+                    CONSTRAINT events_type_not_empty CHECK (type <> '')
+                )
+                """,
+                "CREATE INDEX events_category_position_ix ON \(schema).events (category, position)",
+            ]),
+            (2, [
+                // One row per stream: its version (locked by appends) and last position.
+                """
+                CREATE TABLE \(schema).streams (
+                    stream_id text COLLATE "C" NOT NULL,
+                    category text COLLATE "C" NOT NULL,
+                    version bigint NOT NULL,
+                    last_position bigint NOT NULL,
+                    CONSTRAINT streams_pk PRIMARY KEY (stream_id),
+                    CONSTRAINT streams_version_not_negative CHECK (version >= 0)
+                )
+                """,
+                "CREATE INDEX streams_category_ix ON \(schema).streams (category, stream_id)",
+            ]),
+            (3, [
+                // The single-row position counter. Its row lock serialises position assignment.
+                """
+                CREATE TABLE \(schema).log_head (
+                    singleton boolean NOT NULL DEFAULT true,
+                    position bigint NOT NULL,
+                    CONSTRAINT log_head_pk PRIMARY KEY (singleton),
+                    CONSTRAINT log_head_single_row CHECK (singleton),
+                    CONSTRAINT log_head_position_not_negative CHECK (position >= 0)
+                )
+                """,
+                "INSERT INTO \(schema).log_head (singleton, position) SELECT true, coalesce(max(position), 0) FROM \(schema).events",
+            ]),
+        ]
+    }
+
+    // MARK: Appends
+
+    /// Creates missing stream rows (version 0, rolled back if the append fails) and locks every
+    /// stream row of the append, in the order given (callers sort ids, so appends touching the same
+    /// streams lock them in the same order and cannot deadlock). Returns current versions.
+    var lockStreams: String {
+        """
+        INSERT INTO \(schema).streams AS s (stream_id, category, version, last_position)
+        SELECT t.stream_id, t.category, 0, 0
+        FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS t(stream_id, category, ord)
+        ORDER BY t.ord
+        ON CONFLICT ON CONSTRAINT streams_pk DO UPDATE SET version = s.version
+        RETURNING s.stream_id, s.version
+        """
+    }
+
+    /// The stored events carrying any of the given ids (for the idempotency rule).
+    var eventsWithIDs: String {
+        "SELECT \(eventColumns) FROM \(schema).events WHERE event_id = ANY($1::uuid[])"
+    }
+
+    /// Takes the row lock on the position counter (held until commit) and reserves `$1` positions.
+    /// Returns the new head; the reserved positions are `head - $1 + 1 ... head`.
+    var advanceHead: String {
+        "UPDATE \(schema).log_head SET position = position + $1 WHERE singleton RETURNING position"
+    }
+
+    var insertEvents: String {
+        """
+        INSERT INTO \(schema).events
+            (position, event_id, stream_id, stream_version, category, type, schema_version, payload, metadata, recorded_at)
+        SELECT t.position, t.event_id, t.stream_id, t.stream_version, t.category, t.type, t.schema_version, t.payload, t.metadata::jsonb, $10
+        FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::bigint[], $8::bytea[], $9::text[])
+            AS t(position, event_id, stream_id, stream_version, category, type, schema_version, payload, metadata)
+        """
+    }
+
+    var updateStreams: String {
+        """
+        UPDATE \(schema).streams AS s SET version = t.version, last_position = t.last_position
+        FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS t(stream_id, version, last_position)
+        WHERE s.stream_id = t.stream_id
+        """
+    }
+
+    /// Announces the new head to listeners; delivered when (and only if) the transaction commits.
+    var notifyHead: String { "SELECT pg_notify($1, $2)" }
+
+    // MARK: Reads
+
+    static let eventColumnList = "position, event_id, stream_id, stream_version, type, schema_version, payload, metadata::text, recorded_at"
+    var eventColumns: String { Self.eventColumnList }
+
+    var readStreamForwards: String {
+        "SELECT \(eventColumns) FROM \(schema).events WHERE stream_id = $1 AND stream_version >= $2 ORDER BY stream_version LIMIT $3"
+    }
+
+    var readStreamBackwards: String {
+        "SELECT \(eventColumns) FROM \(schema).events WHERE stream_id = $1 AND stream_version <= $2 ORDER BY stream_version DESC LIMIT $3"
+    }
+
+    var readAll: String {
+        "SELECT \(eventColumns) FROM \(schema).events WHERE position > $1 ORDER BY position LIMIT $2"
+    }
+
+    var readCategory: String {
+        "SELECT \(eventColumns) FROM \(schema).events WHERE category = $1 AND position > $2 ORDER BY position LIMIT $3"
+    }
+
+    var streamVersion: String {
+        "SELECT version FROM \(schema).streams WHERE stream_id = $1"
+    }
+
+    var listStreams: String {
+        """
+        SELECT stream_id, version, last_position FROM \(schema).streams
+        WHERE version > 0 AND ($1::text IS NULL OR category = $1) AND ($2::text IS NULL OR stream_id > $2)
+        ORDER BY stream_id LIMIT $3
+        """
+    }
+
+    var headPosition: String { "SELECT position FROM \(schema).log_head WHERE singleton" }
+
+    // MARK: Leases
+
+    /// Tries to take a session-level advisory lock (held until released or the connection closes).
+    static let tryLease = "SELECT pg_try_advisory_lock(hashtextextended($1, 0))"
+    /// Releases a session-level advisory lock taken by ``tryLease``.
+    static let releaseLease = "SELECT pg_advisory_unlock(hashtextextended($1, 0))"
+    /// Whether this session holds the lease's advisory lock (the heartbeat).
+    static let holdsLease = """
+        SELECT count(*) FROM pg_locks
+        WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted
+          AND ((classid::bigint << 32) | objid::bigint) = hashtextextended($1, 0)
+        """
+}
