@@ -9,8 +9,8 @@ import Foundation
 import PostgresNIO
 
 func say(_ line: String) {
-    print(line)
-    fflush(stdout)
+    // Unbuffered: the parent waits for these lines while this process keeps running.
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }
 
 func fail(_ message: String) -> Never {

@@ -102,7 +102,11 @@ func testEvent(_ type: String = "Happened", _ text: String = "x", id: UUID = UUI
 /// A child process running ChroniclePostgresTestWorker, with its standard output collected.
 final class WorkerProcess: Sendable {
     private let process: Process
-    private let output = Mutex("")
+    private let output = OutputBuffer()
+
+    private final class OutputBuffer: Sendable {
+        let text = Mutex("")
+    }
 
     /// The worker binary, built next to the test bundle.
     static var executable: URL {
@@ -120,12 +124,12 @@ final class WorkerProcess: Sendable {
         let output = self.output
         pipe.fileHandleForReading.readabilityHandler = { handle in
             let data = handle.availableData
-            if !data.isEmpty { output.withLock { $0 += String(decoding: data, as: UTF8.self) } }
+            if !data.isEmpty { output.text.withLock { $0 += String(decoding: data, as: UTF8.self) } }
         }
         try process.run()
     }
 
-    var stdout: String { output.withLock { $0 } }
+    var stdout: String { output.text.withLock { $0 } }
     var pid: Int32 { process.processIdentifier }
     var isRunning: Bool { process.isRunning }
     var exitStatus: Int32 { process.terminationStatus }
