@@ -120,6 +120,8 @@ public final class PostgresLease: Sendable {
             }
             do {
                 while true {
+                    // See heartbeat(on:): never write to a closed connection.
+                    guard !connection.isClosed else { throw PostgresLeaseError(.lost, "The lease connection closed while waiting.") }
                     if try await query(PostgresSQL.tryLease, on: connection) {
                         held.store(true, ordering: .releasing)
                         logger.info("lease acquired", metadata: ["lease": "\(name)"])
@@ -136,13 +138,24 @@ public final class PostgresLease: Sendable {
     }
 
     /// Returns when the lease is no longer held (or the task is cancelled).
+    ///
+    /// The connection's `isClosed` is checked before each query because postgres-nio 1.33.2 never
+    /// completes a query written to a connection the server already closed; the query also runs
+    /// under a deadline, so a server that stops answering counts as a lost lease.
     private func heartbeat(on connection: PostgresConnection) async {
+        let deadline = max(heartbeatInterval * 5, .seconds(2))
         while !Task.isCancelled {
             do { try await Task.sleep(for: heartbeatInterval) } catch { return }
-            do {
-                if try await query(PostgresSQL.holdsLease, on: connection) { continue }
-            } catch {
-                if Task.isCancelled { return }
+            if !connection.isClosed {
+                do {
+                    let key = self.key
+                    let held = try await withDeadline(deadline) {
+                        try await Self.query(PostgresSQL.holdsLease, key: key, on: connection, logger: self.logger)
+                    }
+                    if held == true { continue }
+                } catch {
+                    if Task.isCancelled { return }
+                }
             }
             held.store(false, ordering: .releasing)
             return
@@ -152,15 +165,24 @@ public final class PostgresLease: Sendable {
     private func release(_ connection: PostgresConnection) async {
         held.store(false, ordering: .releasing)
         do {
-            _ = try await query(PostgresSQL.releaseLease, on: connection)
+            if !connection.isClosed {
+                let key = self.key, logger = self.logger
+                _ = try await withDeadline(.seconds(5)) {
+                    try await Self.query(PostgresSQL.releaseLease, key: key, on: connection, logger: logger)
+                }
+            }
         } catch {
             logger.debug("lease release failed; closing its connection releases it", metadata: ["lease": "\(name)"])
         }
         try? await connection.close()
     }
 
-    /// Runs a one-row, one-column statement about the lease key, true for `true` or a count > 0.
     private func query(_ statement: String, on connection: PostgresConnection) async throws -> Bool {
+        try await Self.query(statement, key: key, on: connection, logger: logger)
+    }
+
+    /// Runs a one-row, one-column statement about the lease key, true for `true` or a count > 0.
+    private static func query(_ statement: String, key: String, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
         var binds = PostgresBindings()
         binds.append(key)
         var result = false
@@ -171,6 +193,26 @@ public final class PostgresLease: Sendable {
         }
         return result
     }
+}
+
+/// Runs `operation`, but stops waiting for it after `timeout` and returns `nil` (the operation is
+/// cancelled and left to finish on its own: used for driver calls that may never complete).
+func withDeadline<Value: Sendable>(_ timeout: Duration, _ operation: @escaping @Sendable () async throws -> Value) async throws -> Value? {
+    let (results, continuation) = AsyncThrowingStream.makeStream(of: Value?.self)
+    let work = Task {
+        do { continuation.yield(try await operation()) } catch { continuation.finish(throwing: error) }
+    }
+    let timer = Task {
+        try? await Task.sleep(for: timeout)
+        continuation.yield(nil)
+    }
+    defer {
+        work.cancel()
+        timer.cancel()
+        continuation.finish()
+    }
+    for try await result in results { return result }
+    return nil
 }
 
 /// A failure of a ``PostgresLease``.
