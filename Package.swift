@@ -13,13 +13,18 @@ let package = Package(
         .library(name: "Chronicle", targets: ["Chronicle"]),
         .library(name: "ChronicleSQLite", targets: ["ChronicleSQLite"]),
         .library(name: "ChronicleTesting", targets: ["ChronicleTesting"]),
+        .library(name: "ChronicleInstrumentation", targets: ["ChronicleInstrumentation"]),
         .library(name: "ChroniclePostgres", targets: ["ChroniclePostgres"]),
+        .executable(name: "chronicle", targets: ["ChronicleCLI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
-        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.7.3"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // Core: values, protocols, the in-memory store. No third-party dependencies.
@@ -33,6 +38,8 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .target(name: "ChronicleTesting", dependencies: ["Chronicle"], swiftSettings: strict),
+        // The PostgreSQL backend: event store, gap-free order, LISTEN/NOTIFY, advisory-lock leases.
         .target(
             name: "ChroniclePostgres",
             dependencies: [
@@ -43,24 +50,69 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .target(name: "ChronicleTesting", dependencies: ["Chronicle"], swiftSettings: strict),
+        // Metrics and tracing decorators for stores and repositories.
+        .target(
+            name: "ChronicleInstrumentation",
+            dependencies: [
+                "Chronicle",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+            ],
+            swiftSettings: strict
+        ),
+        // The `chronicle` command line tool.
+        .executableTarget(
+            name: "ChronicleCLI",
+            dependencies: [
+                "Chronicle", "ChronicleSQLite",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(name: "ChronicleTests", dependencies: ["Chronicle", "ChronicleTesting"], swiftSettings: strict),
+        // Helper process for ChronicleSQLiteTests' multi-process tests (launched, not linked for use).
+        .executableTarget(
+            name: "ChronicleStoreStress",
+            dependencies: [
+                "Chronicle", "ChronicleSQLite",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/Tools/ChronicleStoreStress",
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "ChronicleSQLiteTests",
-            dependencies: ["Chronicle", "ChronicleSQLite", "ChronicleTesting"],
+            dependencies: [
+                "Chronicle", "ChronicleSQLite", "ChronicleTesting", "ChronicleStoreStress",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "ChronicleInstrumentationTests",
+            dependencies: [
+                "Chronicle", "ChronicleSQLite", "ChronicleInstrumentation",
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "ChronicleCLITests", dependencies: ["ChronicleCLI"], swiftSettings: strict),
+        // Helper process for ChroniclePostgresTests: writers and lease holders the tests start and kill.
+        .executableTarget(
+            name: "ChroniclePostgresWorker",
+            dependencies: ["Chronicle", "ChroniclePostgres", .product(name: "PostgresNIO", package: "postgres-nio")],
+            path: "Tests/Tools/ChroniclePostgresWorker",
             swiftSettings: strict
         ),
         .testTarget(
             name: "ChroniclePostgresTests",
-            dependencies: ["Chronicle", "ChroniclePostgres", "ChronicleTesting", "ChroniclePostgresTestWorker"],
-            swiftSettings: strict
-        ),
-        // A child process for ChroniclePostgresTests: concurrent writers and lease holders that
-        // the tests start and kill.
-        .executableTarget(
-            name: "ChroniclePostgresTestWorker",
-            dependencies: ["Chronicle", "ChroniclePostgres"],
-            path: "Tests/ChroniclePostgresTestWorker",
+            dependencies: [
+                "Chronicle", "ChroniclePostgres", "ChronicleTesting", "ChroniclePostgresWorker",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
             swiftSettings: strict
         ),
     ]

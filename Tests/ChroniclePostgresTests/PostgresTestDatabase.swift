@@ -99,7 +99,7 @@ func testEvent(_ type: String = "Happened", _ text: String = "x", id: UUID = UUI
     EventData(id: id, type: type, payload: Data(text.utf8), metadata: metadata)
 }
 
-/// A child process running ChroniclePostgresTestWorker, with its standard output collected.
+/// A child process running ChroniclePostgresWorker, with its standard output collected.
 final class WorkerProcess: Sendable {
     private let process: Process
     private let output = OutputBuffer()
@@ -111,7 +111,7 @@ final class WorkerProcess: Sendable {
     /// The worker binary, built next to the test bundle.
     static var executable: URL {
         URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
-            .appendingPathComponent("ChroniclePostgresTestWorker")
+            .appendingPathComponent("ChroniclePostgresWorker")
     }
 
     init(_ arguments: [String]) throws {

@@ -2,11 +2,14 @@ import Chronicle
 import Testing
 
 @Suite struct StreamIDTests {
-    @Test func categoryIsThePartBeforeTheFirstDash() throws {
-        #expect(try StreamID("order-42").category == "order")
-        #expect(try StreamID("order-42-b").category == "order")
-        #expect(try StreamID("order-42-b").idWithinCategory == "42-b")
-        #expect(try StreamID("settings").category == "settings")
+    @Test func categoryIsThePartBeforeTheFirstDash() {
+        let order: StreamID = "order-42"
+        let nested: StreamID = "order-42-b"
+        let settings: StreamID = "settings"
+        #expect(order.category == "order")
+        #expect(nested.category == "order")
+        #expect(nested.idWithinCategory == "42-b")
+        #expect(settings.category == "settings")
     }
 
     @Test(arguments: ["", " order", "order 1", "a\tb", "$all", "line\nbreak", String(repeating: "x", count: 256)])

@@ -1,7 +1,7 @@
 // A child process for ChroniclePostgresTests. Usage:
-//   ChroniclePostgresTestWorker append <url> <schema> <tag> <count>
+//   ChroniclePostgresWorker append <url> <schema> <tag> <count>
 //       appends <count> single-event appends to streams proc<tag>-0…3, then prints "done <count>"
-//   ChroniclePostgresTestWorker lease <url> <schema> <name>
+//   ChroniclePostgresWorker lease <url> <schema> <name>
 //       waits for the lease, prints "acquired <pid>", and holds it until killed
 import Chronicle
 import ChroniclePostgres
@@ -14,7 +14,7 @@ func say(_ line: String) {
 }
 
 func fail(_ message: String) -> Never {
-    FileHandle.standardError.write(Data("ChroniclePostgresTestWorker: \(message)\n".utf8))
+    FileHandle.standardError.write(Data("ChroniclePostgresWorker: \(message)\n".utf8))
     exit(2)
 }
 

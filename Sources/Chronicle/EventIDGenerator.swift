@@ -1,0 +1,51 @@
+import Foundation
+import Synchronization
+
+/// Makes the ids of new events. Inject ``incrementing(startingAt:)`` in tests so events are
+/// byte-for-byte predictable; production uses ``random``.
+///
+/// ```swift
+/// let ids = EventIDGenerator.incrementing()
+/// ids()  // 00000000-0000-0000-0000-000000000001
+/// ids()  // 00000000-0000-0000-0000-000000000002
+/// ```
+public struct EventIDGenerator: Sendable {
+    private let generate: @Sendable () -> UUID
+
+    /// A generator calling `generate` for each id. It must never return the same id twice.
+    public init(_ generate: @escaping @Sendable () -> UUID) {
+        self.generate = generate
+    }
+
+    /// The next id.
+    public func callAsFunction() -> UUID { generate() }
+
+    /// Random (version 4) UUIDs.
+    public static let random = EventIDGenerator { UUID() }
+
+    /// `00000000-0000-0000-0000-000000000001`, `…0002`, … counting from `start`; safe to share
+    /// between tasks.
+    public static func incrementing(startingAt start: UInt64 = 1) -> EventIDGenerator {
+        let counter = Counter(start)
+        return EventIDGenerator { UUID.counting(counter.next()) }
+    }
+
+    private final class Counter: Sendable {
+        private let value: Mutex<UInt64>
+        init(_ start: UInt64) { value = Mutex(start) }
+        func next() -> UInt64 {
+            value.withLock { value in
+                defer { value &+= 1 }
+                return value
+            }
+        }
+    }
+}
+
+extension UUID {
+    /// The UUID whose last 8 bytes are `n` (big-endian) and whose other bytes are zero.
+    static func counting(_ n: UInt64) -> UUID {
+        let b = withUnsafeBytes(of: n.bigEndian) { Array($0) }
+        return UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]))
+    }
+}

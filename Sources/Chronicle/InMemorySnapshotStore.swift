@@ -1,0 +1,22 @@
+/// A snapshot store in memory, for tests. Nothing survives the process.
+public actor InMemorySnapshotStore: SnapshotStore {
+    private var snapshots: [StreamID: Snapshot] = [:]
+
+    /// Creates an empty store.
+    public init() {}
+
+    public func snapshot(of stream: StreamID) -> Snapshot? { snapshots[stream] }
+
+    public func save(_ snapshot: Snapshot) {
+        if snapshot.replaces(snapshots[snapshot.streamID]) {
+            snapshots[snapshot.streamID] = snapshot
+        }
+    }
+
+    public func deleteSnapshot(of stream: StreamID) {
+        snapshots[stream] = nil
+    }
+
+    /// Every stored snapshot, ordered by stream.
+    public var all: [Snapshot] { snapshots.values.sorted { $0.streamID < $1.streamID } }
+}

@@ -1,0 +1,170 @@
+import Foundation
+
+/// The default ``EventCodec``: JSON payloads (sorted keys, so equal events encode to equal
+/// bytes), type names and schema versions from the event's ``EventTypeRegistry``, and the
+/// registry's upcasters applied on read.
+///
+/// ```swift
+/// let codec = JSONEventCodec<OrderEvent>()
+/// let data = try codec.encode(.placed(OrderPlaced(customer: "ada")), id: UUID(), metadata: .none)
+/// data.type           // "OrderPlaced"
+/// let events = try codec.decode(recorded)   // [OrderEvent]
+///
+/// // A projection that only cares about some events:
+/// let lenient = JSONEventCodec<OrderEvent>().skippingUnknownTypes()
+/// ```
+public struct JSONEventCodec<Event: RegisteredEvent>: EventCodec {
+    /// What decoding does with a type name the registry does not know (after upcasting).
+    public enum UnknownTypePolicy: Sendable, Hashable {
+        /// Throw ``EventStoreError/Code/unknownEventType`` (the default; right for aggregates).
+        case fail
+        /// Decode to no events (for projections that read other aggregates' events too).
+        case skip
+    }
+
+    /// The registered types and upcasters.
+    public let registry: EventTypeRegistry<Event>
+    /// What to do with unknown type names.
+    public var unknownTypes: UnknownTypePolicy
+    private let encoder: JSONEncoder
+    private let decoder: JSONDecoder
+
+    /// Upcasting stops with ``EventStoreError/Code/undecodablePayload`` after this many steps for
+    /// one stored event (a cycle in the upcasters).
+    public static var maximumUpcastingSteps: Int { 64 }
+
+    /// Creates a codec over `registry` (the event type's own registry by default).
+    ///
+    /// - Parameters:
+    ///   - encoder: encodes payloads; its output formatting gets `.sortedKeys` added.
+    ///   - decoder: decodes payloads.
+    public init(
+        registry: EventTypeRegistry<Event> = Event.registry, unknownTypes: UnknownTypePolicy = .fail,
+        encoder: JSONEncoder = JSONEncoder(), decoder: JSONDecoder = JSONDecoder()
+    ) {
+        self.registry = registry
+        self.unknownTypes = unknownTypes
+        encoder.outputFormatting.insert(.sortedKeys)
+        self.encoder = encoder
+        self.decoder = decoder
+    }
+
+    /// The same codec, decoding unknown type names to no events instead of failing.
+    public func skippingUnknownTypes() -> JSONEventCodec {
+        var copy = self
+        copy.unknownTypes = .skip
+        return copy
+    }
+
+    public func encode(_ event: Event, id: UUID, metadata: EventMetadata) throws(EventStoreError) -> EventData {
+        let payload = event.payload
+        guard let registration = registry.registration(for: payload) else {
+            throw EventStoreError(
+                .unencodableEvent,
+                "\(Event.self) value carries a payload of type \(String(reflecting: type(of: payload))), which is not registered in its EventTypeRegistry. Register it with .register(\(type(of: payload)).self, as: \"Name\", version: 1, …).",
+                eventID: id
+            )
+        }
+        let bytes: Data
+        do {
+            bytes = try encoder.encode(payload)
+        } catch {
+            throw EventStoreError(
+                .unencodableEvent, "Event \(registration.name) failed to encode as JSON.", eventID: id,
+                eventType: registration.name, underlying: error
+            )
+        }
+        return EventData(id: id, type: registration.name, schemaVersion: registration.schemaVersion, payload: bytes, metadata: metadata)
+    }
+
+    public func decode(_ recorded: RecordedEvent) throws(EventStoreError) -> [Event] {
+        // Fast path: the stored form is current, no upcasting.
+        if registry.upcaster(forType: recorded.type, schemaVersion: recorded.schemaVersion) == nil {
+            guard let registration = try registration(for: recorded.type, version: recorded.schemaVersion, of: recorded) else { return [] }
+            return [try decodePayload(recorded.payload, with: registration, of: recorded)]
+        }
+        let start: JSONValue
+        do {
+            start = try JSONValue(parsing: recorded.payload)
+        } catch {
+            throw problem(.undecodablePayload, "is not valid JSON", recorded, underlying: error)
+        }
+        var pending = [UpcastingEvent(type: recorded.type, schemaVersion: recorded.schemaVersion, payload: start)]
+        var finished: [UpcastingEvent] = []
+        var steps = 0
+        while !pending.isEmpty {
+            let form = pending.removeFirst()
+            guard let upcaster = registry.upcaster(forType: form.type, schemaVersion: form.schemaVersion) else {
+                finished.append(form)
+                continue
+            }
+            steps += 1
+            if steps > Self.maximumUpcastingSteps {
+                throw problem(.undecodablePayload, "did not finish upcasting after \(Self.maximumUpcastingSteps) steps (do the upcasters form a cycle?)", recorded)
+            }
+            let outputs: [UpcastingEvent]
+            do {
+                outputs = try upcaster.apply(to: form)
+            } catch {
+                throw problem(.undecodablePayload, "failed in the upcaster for \(form.type) version \(form.schemaVersion)", recorded, underlying: error)
+            }
+            if outputs.contains(where: { $0.type == form.type && $0.schemaVersion == form.schemaVersion }) {
+                throw problem(.undecodablePayload, "was returned unchanged in type and version by the upcaster for \(form.type) version \(form.schemaVersion), which would never end", recorded)
+            }
+            pending.insert(contentsOf: outputs, at: 0)
+        }
+        var events: [Event] = []
+        events.reserveCapacity(finished.count)
+        for form in finished {
+            guard let registration = try registration(for: form.type, version: form.schemaVersion, of: recorded) else { continue }
+            let bytes: Data
+            do {
+                bytes = try form.payload.encoded()
+            } catch {
+                throw problem(.undecodablePayload, "could not be re-encoded after upcasting to \(form.type) version \(form.schemaVersion)", recorded, underlying: error)
+            }
+            events.append(try decodePayload(bytes, with: registration, of: recorded, upcastTo: form.type))
+        }
+        return events
+    }
+
+    /// The registration for a (possibly upcast) form, `nil` to skip it, or throws.
+    private func registration(for type: String, version: Int, of recorded: RecordedEvent) throws(EventStoreError) -> EventTypeRegistry<Event>.Registration? {
+        guard let registration = registry.registration(named: type) else {
+            if unknownTypes == .skip { return nil }
+            let upcast = type == recorded.type ? "" : " (upcast to \"\(type)\")"
+            throw problem(
+                .unknownEventType,
+                "has type \"\(recorded.type)\"\(upcast), which is not registered for \(Event.self). Register it, or decode with unknown types skipped",
+                recorded
+            )
+        }
+        guard registration.schemaVersion == version else {
+            let relation = version > registration.schemaVersion ? "newer than" : "older than"
+            throw problem(
+                .undecodablePayload,
+                "has \(type) schema version \(version), \(relation) the registered version \(registration.schemaVersion), and no upcaster takes it from there",
+                recorded
+            )
+        }
+        return registration
+    }
+
+    private func decodePayload(_ payload: Data, with registration: EventTypeRegistry<Event>.Registration, of recorded: RecordedEvent, upcastTo: String? = nil) throws(EventStoreError) -> Event {
+        do {
+            return try registration.decode(payload, using: decoder)
+        } catch {
+            let upcast = upcastTo.map { $0 == recorded.type ? " after upcasting" : " after upcasting to \($0)" } ?? ""
+            throw problem(.undecodablePayload, "does not decode as \(registration.payloadTypeName)\(upcast)", recorded, underlying: error)
+        }
+    }
+
+    private func problem(_ code: EventStoreError.Code, _ what: String, _ recorded: RecordedEvent, underlying: (any Error)? = nil) -> EventStoreError {
+        EventStoreError(
+            code,
+            "Event \(recorded.id) at \(recorded.streamID) version \(recorded.streamVersion), position \(recorded.position), type \"\(recorded.type)\" version \(recorded.schemaVersion) \(what).",
+            streamID: recorded.streamID, eventID: recorded.id, eventType: recorded.type, position: recorded.position,
+            streamVersion: recorded.streamVersion, underlying: underlying
+        )
+    }
+}

@@ -1,0 +1,16 @@
+import Foundation
+
+/// Encodes event payloads to bytes for an ``EventCodec`` (`JSONEncoder` is one).
+public protocol PayloadEncoder {
+    /// Encodes a value.
+    func encode<T: Encodable>(_ value: T) throws -> Data
+}
+
+/// Decodes event payloads from bytes for an ``EventCodec`` (`JSONDecoder` is one).
+public protocol PayloadDecoder {
+    /// Decodes a value of the given type.
+    func decode<T: Decodable>(_ type: T.Type, from data: Data) throws -> T
+}
+
+extension JSONEncoder: PayloadEncoder {}
+extension JSONDecoder: PayloadDecoder {}

@@ -1,0 +1,205 @@
+import ArgumentParser
+import Chronicle
+import ChronicleSQLite
+import Foundation
+
+struct InitCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "init", abstract: "Create an empty store (or check an existing one).")
+    @OptionGroup var options: StoreOptions
+
+    func run() async throws {
+        try await reportingErrors {
+            let existed = FileManager.default.fileExists(atPath: options.path)
+            let store = try options.open(mustExist: false)
+            let head = try await store.headPosition()
+            try await store.close()
+            if options.json {
+                print(try jsonString(["path": options.path, "created": existed ? "false" : "true", "head": String(head.value)]))
+            } else {
+                print(existed ? "\(options.path) is a Chronicle store (head position \(head))." : "Created \(options.path).")
+            }
+        }
+    }
+}
+
+struct StatsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "stats", abstract: "Events, streams, categories, file size and head position.")
+    @OptionGroup var options: StoreOptions
+
+    struct Stats: Codable {
+        var path: String
+        var events: Int64
+        var streams: Int
+        var categories: [String: Int]
+        var fileBytes: Int64
+        var head: Int64
+    }
+
+    func run() async throws {
+        try await reportingErrors {
+            let store = try options.open()
+            let head = try await store.headPosition()
+            var streams = 0
+            var categories: [String: Int] = [:]
+            var after: StreamID?
+            while true {
+                let page = try await store.streams(category: nil, after: after, limit: 1000)
+                for info in page { categories[info.id.category, default: 0] += 1 }
+                streams += page.count
+                guard let last = page.last, page.count == 1000 else { break }
+                after = last.id
+            }
+            try await store.close()
+            let stats = Stats(path: options.path, events: head.value, streams: streams, categories: categories, fileBytes: fileBytes(options.path), head: head.value)
+            if options.json {
+                print(try jsonString(stats))
+            } else {
+                var table = TextTable("PROPERTY", "VALUE")
+                table.add("path", stats.path)
+                table.add("events", String(stats.events))
+                table.add("streams", String(stats.streams))
+                table.add("categories", String(categories.count))
+                table.add("file size", formatBytes(stats.fileBytes))
+                table.add("head position", String(stats.head))
+                print(table.render())
+                if !categories.isEmpty {
+                    var byCategory = TextTable("CATEGORY", "STREAMS")
+                    for (name, count) in categories.sorted(by: { $0.key < $1.key }) { byCategory.add(name, String(count)) }
+                    print("\n" + byCategory.render())
+                }
+            }
+        }
+    }
+}
+
+/// Size of the database file plus its WAL.
+func fileBytes(_ path: String) -> Int64 {
+    [path, path + "-wal"].reduce(Int64(0)) { total, file in
+        let size = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? NSNumber)?.int64Value ?? 0
+        return total + size
+    }
+}
+
+func formatBytes(_ bytes: Int64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+    var value = Double(bytes)
+    var unit = 0
+    while value >= 1024, unit < units.count - 1 { value /= 1024; unit += 1 }
+    return unit == 0 ? "\(bytes) B" : String(format: "%.1f %@", value, units[unit])
+}
+
+struct StreamsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "streams", abstract: "List streams, optionally of one category.")
+    @OptionGroup var options: StoreOptions
+    @Option(help: "Only streams of this category (the part of the id before the first '-').") var category: String?
+    @Option(help: "Start after this stream id (for paging).") var after: String?
+    @Option(help: "The most streams to list.") var limit = 100
+
+    struct Row: Codable { var stream: String; var category: String; var version: Int64; var lastPosition: Int64 }
+
+    func validate() throws {
+        guard limit > 0 else { throw ValidationError("--limit must be positive.") }
+    }
+
+    func run() async throws {
+        try await reportingErrors {
+            let afterID: StreamID? = try after.map { try StreamID($0) }
+            let store = try options.open()
+            let page = try await store.streams(category: category, after: afterID, limit: limit)
+            try await store.close()
+            let rows = page.map { Row(stream: $0.id.rawValue, category: $0.id.category, version: $0.version.value, lastPosition: $0.lastPosition.value) }
+            if options.json {
+                print(try jsonString(rows))
+            } else {
+                var table = TextTable("STREAM", "CATEGORY", "VERSION", "LAST POSITION")
+                for row in rows { table.add(row.stream, row.category, String(row.version), String(row.lastPosition)) }
+                print(table.render())
+            }
+        }
+    }
+}
+
+struct ReadCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "read", abstract: "Read a stream's events.")
+    @OptionGroup var options: StoreOptions
+    @Argument(help: "The stream id, such as order-42.") var stream: String
+    @Flag(help: "Newest first.") var backwards = false
+    @Option(help: "Start at this version (inclusive; default: first, or last with --backwards).") var from: Int64?
+    @Option(help: "The most events to print.") var limit = 1000
+
+    func validate() throws {
+        guard limit > 0 else { throw ValidationError("--limit must be positive.") }
+        if let from, from < 0 { throw ValidationError("--from must not be negative.") }
+    }
+
+    func run() async throws {
+        try await reportingErrors {
+            let id = try StreamID(stream)
+            let store = try options.open()
+            let start = StreamVersion(from ?? (backwards ? Int64.max : 1))
+            let events = try await store.readStream(id, from: start, direction: backwards ? .backwards : .forwards, limit: limit)
+            try await store.close()
+            try printEvents(events, json: options.json)
+        }
+    }
+}
+
+/// Prints events as a table, or as JSON lines with `json`.
+func printEvents(_ events: [RecordedEvent], json: Bool, header: Bool = true) throws {
+    let out = OutputBuffer()
+    if json {
+        for event in events { out.line(try jsonString(EventLine(event))) }
+    } else {
+        var table = TextTable("POSITION", "STREAM", "VERSION", "TYPE", "RECORDED", "DATA")
+        for event in events {
+            let data = String(validating: event.payload, as: UTF8.self) ?? "<\(event.payload.count) bytes>"
+            table.add(String(event.position.value), event.streamID.rawValue, String(event.streamVersion.value), event.type,
+                      event.recordedAt.formatted(.iso8601), data.count > 80 ? String(data.prefix(77)) + "..." : data)
+        }
+        let text = table.render()
+        if header {
+            out.line(text)
+        } else {
+            for line in text.split(separator: "\n").dropFirst(2) { out.line(String(line)) }
+        }
+    }
+    out.flush()
+}
+
+struct TailCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "tail", abstract: "Print the global log, then follow new events live.")
+    @OptionGroup var options: StoreOptions
+    @Option(help: "Start after this global position (default: the current head, so only new events).") var from: Int64?
+    @Flag(name: .long, inversion: .prefixedNo, help: "Keep following new events (default) or stop at the head.") var follow = true
+    @Option(help: "How often to look for appends by other processes, in milliseconds.") var pollMs = 100
+    @Option(help: "Stop after this many events.") var limit: Int?
+
+    func run() async throws {
+        try await reportingErrors {
+            let store = try options.open()
+            let head = try await store.headPosition()
+            var position = from.map { GlobalPosition($0) } ?? head
+            var printed = 0
+            var first = true
+            let updates = store.headUpdates(pollInterval: .milliseconds(pollMs))
+            var iterator = updates.makeAsyncIterator()
+            repeat {
+                while true {
+                    let page = try await store.readAll(after: position, limit: 500)
+                    let slice = limit.map { Array(page.prefix($0 - printed)) } ?? page
+                    if !slice.isEmpty {
+                        try printEvents(slice, json: options.json, header: first)
+                        first = false
+                        printed += slice.count
+                        position = slice.last!.position
+                    }
+                    if let limit, printed >= limit { try await store.close(); return }
+                    if page.count < 500 { break }
+                }
+                guard follow else { break }
+                guard await iterator.next() != nil else { break }
+            } while !Task.isCancelled
+            try await store.close()
+        }
+    }
+}

@@ -1,0 +1,183 @@
+import Chronicle
+import Foundation
+import GRDB
+
+/// The write side of one group-commit transaction, run on the writer connection.
+///
+/// One transaction (`BEGIN IMMEDIATE` … `COMMIT`) carries a batch of append calls. Each call runs
+/// inside its own savepoint, so a conflict or a bad event fails only that call; a batch of one
+/// call skips the savepoint and rolls the transaction back instead.
+///
+/// Positions are assigned here, as head + 1, head + 2…, with head read once under the write lock:
+/// gap-free and in commit order (see ``SQLiteSchema``).
+struct SQLiteAppendTransaction {
+    /// One append call's outcome.
+    typealias Outcome = Result<[AppendResult], EventStoreError>
+
+    let db: Database
+    let recordedAt: Int64
+    /// The last position written so far in this transaction.
+    private var head: Int64 = 0
+
+    private init(db: Database, recordedAt: Int64) {
+        self.db = db
+        self.recordedAt = recordedAt
+    }
+
+    /// Runs `calls` in one transaction and returns one outcome per call and the head after commit
+    /// (`nil` if nothing new was written). Throws only when the transaction as a whole fails
+    /// (lock not obtained, commit failed): then no call was written.
+    static func run(_ calls: [[StreamAppend]], in db: Database, recordedAt: Int64) throws -> (outcomes: [Outcome], head: GlobalPosition?) {
+        var transaction = SQLiteAppendTransaction(db: db, recordedAt: recordedAt)
+        var outcomes: [Outcome] = []
+        outcomes.reserveCapacity(calls.count)
+        var wroteSomething = false
+        try db.inTransaction(.immediate) {
+            transaction.head = try Int64.fetchOne(db.cachedStatement(sql: SQLiteStatements.selectHead)) ?? 0
+            let startHead = transaction.head
+            if calls.count == 1 {
+                do {
+                    outcomes.append(.success(try transaction.append(calls[0])))
+                } catch {
+                    outcomes.append(.failure(try transaction.domainError(error)))
+                    return .rollback
+                }
+            } else {
+                for call in calls {
+                    let headBefore = transaction.head
+                    do {
+                        var results: [AppendResult] = []
+                        try db.inSavepoint {
+                            results = try transaction.append(call)
+                            return .commit
+                        }
+                        outcomes.append(.success(results))
+                    } catch {
+                        transaction.head = headBefore
+                        outcomes.append(.failure(try transaction.domainError(error)))
+                    }
+                }
+            }
+            wroteSomething = transaction.head > startHead
+            return wroteSomething ? .commit : .rollback
+        }
+        return (outcomes, wroteSomething ? GlobalPosition(transaction.head) : nil)
+    }
+
+    /// The error to report for one failed call; rethrows failures that broke the transaction.
+    private func domainError(_ error: any Error) throws -> EventStoreError {
+        if let error = error as? EventStoreError { return error }
+        if !db.isInsideTransaction { throw error }
+        return SQLiteErrorMapping.map(error, path: db.description, operation: "Append")
+    }
+
+    /// Appends one call (one or more streams) at the current head.
+    private mutating func append(_ call: [StreamAppend]) throws -> [AppendResult] {
+        var results: [AppendResult] = []
+        results.reserveCapacity(call.count)
+        for request in call {
+            results.append(try append(request))
+        }
+        return results
+    }
+
+    private mutating func append(_ request: StreamAppend) throws -> [AppendResult].Element {
+        let headBefore = head
+        let streamRow = try Row.fetchOne(db.cachedStatement(sql: SQLiteStatements.selectStreamForAppend), arguments: [request.streamID.rawValue])
+        let current: StreamVersion
+        var streamKey: Int64?
+        var categoryKey: Int64
+        if let streamRow {
+            guard let key = SQLiteValues.int64(streamRow[0]), let version = SQLiteValues.int64(streamRow[1]), version >= 0,
+                let category = SQLiteValues.int64(streamRow[2])
+            else {
+                throw EventStoreError(.corruptRecord, "The row of stream \(request.streamID) is damaged. Restore from a backup.", streamID: request.streamID)
+            }
+            streamKey = key
+            categoryKey = category
+            current = StreamVersion(version)
+        } else {
+            categoryKey = 0
+            current = .initial
+        }
+
+        guard request.expectedVersion.isSatisfied(by: current) else {
+            if let replay = try replayResult(request, storedUpTo: headBefore) { return replay }
+            throw EventStoreError.wrongExpectedVersion(stream: request.streamID, expected: request.expectedVersion, actual: current)
+        }
+
+        let count = Int64(request.events.count)
+        let newVersion = current.value + count
+        let lastPosition = headBefore + count
+        if streamKey == nil {
+            categoryKey = try self.categoryKey(request.streamID.category)
+            try db.cachedStatement(sql: SQLiteStatements.insertStream).execute(arguments: [request.streamID.rawValue, categoryKey, newVersion, lastPosition])
+            streamKey = db.lastInsertedRowID
+        }
+        let insert = try db.cachedStatement(sql: SQLiteStatements.insertEvent)
+        var version = current.value
+        var position = headBefore
+        for event in request.events {
+            version += 1
+            position += 1
+            let metadata: Data?
+            do {
+                metadata = try SQLiteValues.metadataBlob(event.metadata)
+            } catch {
+                throw EventStoreError(.invalidEvent, "The metadata of event \(event.id) does not encode. Nothing was written.", streamID: request.streamID, eventID: event.id, underlying: error)
+            }
+            do {
+                try insert.execute(arguments: [
+                    position, streamKey, version, categoryKey, event.id.sqliteBytes, event.type,
+                    Int64(event.schemaVersion), event.payload, metadata, recordedAt,
+                ])
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
+                // An id already stored: an idempotent retry, or a duplicate.
+                if let replay = try replayResult(request, storedUpTo: headBefore) {
+                    if position > headBefore + 1 {
+                        // Cannot happen (a replay's first event is already stored), but never
+                        // report a replay while rows of this request are written.
+                        throw EventStoreError(.duplicateEventID, "Some events of the append to \(request.streamID) are already stored. Nothing was written.", streamID: request.streamID)
+                    }
+                    return replay
+                }
+                throw EventStoreError(
+                    .corruptRecord,
+                    "Stream \(request.streamID) is at version \(current) but version \(version) is already taken. The store is damaged; restore from a backup.",
+                    streamID: request.streamID, streamVersion: StreamVersion(version), underlying: error)
+            }
+        }
+        if streamRow != nil {
+            try db.cachedStatement(sql: SQLiteStatements.updateStream).execute(arguments: [newVersion, lastPosition, streamKey])
+        }
+        head = lastPosition
+        return AppendResult(
+            streamID: request.streamID, firstVersion: current.next, version: StreamVersion(newVersion),
+            firstPosition: GlobalPosition(headBefore + 1), position: GlobalPosition(lastPosition)
+        )
+    }
+
+    /// The original result when `request`'s event ids were already stored (at or before
+    /// `storedUpTo`) as an exact replay; `nil` when none of its ids is stored; throws
+    /// ``EventStoreError/Code/duplicateEventID`` otherwise.
+    private func replayResult(_ request: StreamAppend, storedUpTo: Int64) throws -> AppendResult? {
+        let select = try db.cachedStatement(sql: SQLiteStatements.selectEventByID)
+        var decoder = SQLiteRecordDecoder()
+        var stored: [RecordedEvent] = []
+        for event in request.events {
+            if let row = try Row.fetchOne(select, arguments: [event.id.sqliteBytes, storedUpTo]) {
+                stored.append(try decoder.decode(row))
+            }
+        }
+        if stored.isEmpty { return nil }
+        return try IdempotentAppend.check(request, against: stored)
+    }
+
+    private func categoryKey(_ name: String) throws -> Int64 {
+        if let key = try Int64.fetchOne(db.cachedStatement(sql: SQLiteStatements.selectCategoryKey), arguments: [name]) {
+            return key
+        }
+        try db.cachedStatement(sql: SQLiteStatements.insertCategory).execute(arguments: [name])
+        return db.lastInsertedRowID
+    }
+}

@@ -1,0 +1,83 @@
+import Foundation
+import Logging
+
+extension SQLiteEventStore {
+    /// How hard a commit tries to reach the disk before an append returns.
+    public enum Durability: String, Sendable, Hashable {
+        /// `PRAGMA synchronous = NORMAL` in WAL mode (the default). A committed append survives a
+        /// crash of the process; a power cut or OS crash may lose the last commits (never corrupt
+        /// the file). Commits do not wait for `fsync`, which makes them several times faster.
+        case normal
+        /// `PRAGMA synchronous = FULL`: every commit is flushed to disk (`fsync` of the WAL) before
+        /// the append returns, so it also survives a power cut.
+        case full
+    }
+
+    /// How a ``SQLiteEventStore`` opens and runs its database.
+    ///
+    /// ```swift
+    /// var configuration = SQLiteEventStore.Configuration()
+    /// configuration.durability = .full
+    /// configuration.logger = logger
+    /// let store = try SQLiteEventStore(path: "events.sqlite", configuration: configuration)
+    /// ```
+    public struct Configuration: Sendable {
+        /// Commit durability; ``Durability/normal`` by default.
+        public var durability: Durability = .normal
+        /// How long a connection waits for a lock held by another connection or process before
+        /// failing with ``EventStoreError/Code/databaseBusy``. 5 seconds by default.
+        public var busyTimeout: Duration = .seconds(5)
+        /// The most reader connections open at once (reads run in parallel and never wait for
+        /// the writer). 4 by default.
+        public var maximumReaderCount: Int = 4
+        /// The most append calls coalesced into one transaction by group commit. 256 by default.
+        public var maximumBatchSize: Int = 256
+        /// Where the store logs opening, migrations and failures.
+        public var logger: Logger = Logger(label: "chronicle.sqlite")
+        /// The clock that stamps `recordedAt` (inject a fixed clock in tests). Stored with
+        /// millisecond precision.
+        public var now: @Sendable () -> Date = { Date() }
+
+        /// The default configuration.
+        public init() {}
+
+        /// A configuration with the given values.
+        public init(
+            durability: Durability = .normal, busyTimeout: Duration = .seconds(5), maximumReaderCount: Int = 4,
+            maximumBatchSize: Int = 256, logger: Logger = Logger(label: "chronicle.sqlite"),
+            now: @escaping @Sendable () -> Date = { Date() }
+        ) {
+            self.durability = durability
+            self.busyTimeout = busyTimeout
+            self.maximumReaderCount = maximumReaderCount
+            self.maximumBatchSize = maximumBatchSize
+            self.logger = logger
+            self.now = now
+        }
+
+        var busyTimeoutSeconds: TimeInterval {
+            let (seconds, attoseconds) = busyTimeout.components
+            return max(0, Double(seconds) + Double(attoseconds) / 1e18)
+        }
+    }
+
+    /// What group commit has done since the store opened.
+    public struct GroupCommitStatistics: Sendable, Hashable {
+        /// Write transactions committed or attempted.
+        public var transactions: Int = 0
+        /// Append calls (``EventWriter/append(_:)``) those transactions carried.
+        public var appendCalls: Int = 0
+        /// The most append calls carried by one transaction.
+        public var largestBatch: Int = 0
+        /// Append calls waiting for the next transaction right now.
+        public var queuedAppendCalls: Int = 0
+
+        /// Creates statistics.
+        public init(transactions: Int = 0, appendCalls: Int = 0, largestBatch: Int = 0, queuedAppendCalls: Int = 0) {
+            self.transactions = transactions
+            self.appendCalls = appendCalls
+            self.largestBatch = largestBatch
+            self.queuedAppendCalls = queuedAppendCalls
+        }
+    }
+}

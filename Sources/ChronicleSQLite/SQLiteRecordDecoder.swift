@@ -1,0 +1,116 @@
+import Chronicle
+import Foundation
+import GRDB
+
+/// Reads rows selected with ``SQLiteStatements/eventColumns`` back into ``RecordedEvent``s,
+/// refusing (with ``EventStoreError/Code/corruptRecord`` naming the position) any row that does not
+/// hold what the writer writes.
+struct SQLiteRecordDecoder {
+    private var streamIDs: [String: StreamID] = [:]
+    private let metadataDecoder = JSONDecoder()
+
+    mutating func decode(_ row: Row) throws(EventStoreError) -> RecordedEvent {
+        guard let positionValue = SQLiteValues.int64(row[0]), positionValue > 0 else {
+            throw EventStoreError(.corruptRecord, "An event row has no valid position. The store is damaged; restore from a backup.")
+        }
+        let position = GlobalPosition(positionValue)
+        func corrupt(_ problem: String) -> EventStoreError {
+            EventStoreError(.corruptRecord, "The event at position \(position) is damaged: \(problem). Restore from a backup.", position: position)
+        }
+        guard let rawStreamID = SQLiteValues.string(row[1]) else { throw corrupt("its stream id is not text") }
+        let streamID: StreamID
+        if let known = streamIDs[rawStreamID] {
+            streamID = known
+        } else {
+            do {
+                streamID = try StreamID(rawStreamID)
+            } catch {
+                throw corrupt("its stream id \(rawStreamID.debugDescription) is invalid")
+            }
+            streamIDs[rawStreamID] = streamID
+        }
+        guard let version = SQLiteValues.int64(row[2]), version > 0 else { throw corrupt("its stream version is not a positive integer") }
+        guard let idBytes = SQLiteValues.data(row[3]), let id = UUID(sqliteBytes: idBytes) else {
+            throw corrupt("its event id is not 16 bytes")
+        }
+        guard let type = SQLiteValues.string(row[4]), !type.isEmpty else { throw corrupt("its type name is missing") }
+        guard let schemaVersion = SQLiteValues.int64(row[5]), schemaVersion >= 1, let schema = Int(exactly: schemaVersion) else {
+            throw corrupt("its schema version is not a positive integer")
+        }
+        guard let payload = SQLiteValues.data(row[6]) else { throw corrupt("its payload is not a blob") }
+        let metadata: EventMetadata
+        switch (row[7] as DatabaseValue).storage {
+        case .null:
+            metadata = .none
+        case .blob(let data):
+            do {
+                metadata = try metadataDecoder.decode(EventMetadata.self, from: data)
+            } catch {
+                throw corrupt("its metadata does not decode (\(error))")
+            }
+        default:
+            throw corrupt("its metadata is not a blob")
+        }
+        guard let recordedAt = SQLiteValues.int64(row[8]) else { throw corrupt("its recorded-at time is not an integer") }
+        return RecordedEvent(
+            id: id, streamID: streamID, streamVersion: StreamVersion(version), position: position,
+            type: type, schemaVersion: schema, payload: payload, metadata: metadata,
+            recordedAt: SQLiteValues.date(milliseconds: recordedAt)
+        )
+    }
+}
+
+/// Conversions between stored values and Swift values.
+enum SQLiteValues {
+    static func int64(_ value: DatabaseValue) -> Int64? {
+        if case .int64(let int) = value.storage { return int }
+        return nil
+    }
+
+    static func string(_ value: DatabaseValue) -> String? {
+        if case .string(let string) = value.storage { return string }
+        return nil
+    }
+
+    static func data(_ value: DatabaseValue) -> Data? {
+        switch value.storage {
+        case .blob(let data): data
+        default: nil
+        }
+    }
+
+    static func milliseconds(_ date: Date) -> Int64 {
+        Int64((date.timeIntervalSince1970 * 1000).rounded())
+    }
+
+    static func date(milliseconds: Int64) -> Date {
+        Date(timeIntervalSince1970: Double(milliseconds) / 1000)
+    }
+
+    private static let metadataEncoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return encoder
+    }()
+
+    /// Compact JSON, or `nil` for empty metadata (stored as NULL).
+    static func metadataBlob(_ metadata: EventMetadata) throws -> Data? {
+        if metadata.isEmpty { return nil }
+        return try metadataEncoder.encode(metadata)
+    }
+}
+
+extension UUID {
+    /// The UUID's 16 raw bytes, as stored in `events.event_id`.
+    var sqliteBytes: Data {
+        withUnsafeBytes(of: uuid) { Data($0) }
+    }
+
+    /// A UUID from exactly 16 stored bytes.
+    init?(sqliteBytes bytes: Data) {
+        guard bytes.count == 16 else { return nil }
+        var raw: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        withUnsafeMutableBytes(of: &raw) { buffer in _ = bytes.copyBytes(to: buffer) }
+        self.init(uuid: raw)
+    }
+}

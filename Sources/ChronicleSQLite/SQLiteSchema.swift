@@ -1,0 +1,144 @@
+/// Every SQL text of the SQLite event store, in one place: the numbered, append-only migrations
+/// and the statements the store prepares (and caches) at run time.
+///
+/// ## Schema (version 1)
+///
+/// - `categories(category_key, name)`: one row per stream category, so events carry a small
+///   integer instead of the category text.
+/// - `streams(stream_key, stream_id, category_key, version, last_position)`: one row per stream
+///   with its current version and the position of its last event. Appends check the expected
+///   version against `version` and bump it.
+/// - `events(position, stream_key, stream_version, category_key, event_id, type, schema_version,
+///   payload, metadata, recorded_at)`: the global log.
+///   - `position` is the `INTEGER PRIMARY KEY` (the rowid). The writer assigns it as head + 1
+///     while it holds the write lock (`BEGIN IMMEDIATE`), so positions are strictly increasing in
+///     commit order and gap-free: rolled-back appends leave no hole because nothing after them was
+///     numbered. Rows are never deleted and the store never runs `VACUUM` (which could renumber
+///     rowids of a table without an explicit key); keep it that way.
+///   - `event_id` is the UUID's 16 raw bytes (idempotency key, unique).
+///   - `metadata` is compact JSON of ``EventMetadata``, `NULL` when empty.
+///   - `recorded_at` is milliseconds since 1970-01-01 UTC.
+///   - `events_category_key` (category_key, then the implicit rowid = position) makes category
+///     reads an index range scan in position order.
+///
+/// Tables are `STRICT`, so every column holds the declared type whatever SQL wrote it. Foreign keys
+/// are declared (and checkable with `PRAGMA foreign_key_check`) but not enforced at run time:
+/// the writer is the only code that inserts, and enforcement would cost a lookup per event.
+///
+/// The file is marked as a Chronicle store with `PRAGMA application_id` (``applicationID``) and
+/// records its schema version in `PRAGMA user_version`.
+enum SQLiteSchema {
+    /// `PRAGMA application_id` of a Chronicle event store: ASCII "CHRN".
+    static let applicationID: Int32 = 0x4348_524E
+
+    /// The numbered migrations, oldest first. Append new ones; never edit a released one.
+    /// Migration `n` (1-based) brings the schema to `user_version = n`.
+    static let migrations: [String] = [
+        // 1: the event log.
+        """
+        CREATE TABLE categories (
+            category_key INTEGER PRIMARY KEY,
+            name TEXT NOT NULL CONSTRAINT categories_name_unique UNIQUE
+        ) STRICT;
+
+        CREATE TABLE streams (
+            stream_key INTEGER PRIMARY KEY,
+            stream_id TEXT NOT NULL CONSTRAINT streams_stream_id_unique UNIQUE,
+            category_key INTEGER NOT NULL CONSTRAINT streams_category_fk REFERENCES categories (category_key),
+            version INTEGER NOT NULL CONSTRAINT streams_version_positive CHECK (version > 0),
+            last_position INTEGER NOT NULL
+        ) STRICT;
+
+        CREATE INDEX streams_category_stream_id ON streams (category_key, stream_id);
+
+        CREATE TABLE events (
+            position INTEGER PRIMARY KEY,
+            stream_key INTEGER NOT NULL CONSTRAINT events_stream_fk REFERENCES streams (stream_key),
+            stream_version INTEGER NOT NULL,
+            category_key INTEGER NOT NULL CONSTRAINT events_category_fk REFERENCES categories (category_key),
+            event_id BLOB NOT NULL CONSTRAINT events_event_id_unique UNIQUE,
+            type TEXT NOT NULL,
+            schema_version INTEGER NOT NULL,
+            payload BLOB NOT NULL,
+            metadata BLOB,
+            recorded_at INTEGER NOT NULL,
+            CONSTRAINT events_stream_version_unique UNIQUE (stream_key, stream_version)
+        ) STRICT;
+
+        CREATE INDEX events_category_key ON events (category_key);
+        """,
+    ]
+
+    /// The schema version this build writes and understands.
+    static var currentVersion: Int { migrations.count }
+}
+
+/// The statements the store runs, as static text with bound parameters.
+enum SQLiteStatements {
+    // MARK: Opening
+
+    static let readApplicationID = "PRAGMA application_id"
+    static let readUserVersion = "PRAGMA user_version"
+    static let countSchemaObjects = "SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"
+    static func writeUserVersion(_ version: Int) -> String { "PRAGMA user_version = \(version)" }
+    static let writeApplicationID = "PRAGMA application_id = \(SQLiteSchema.applicationID)"
+    static let readJournalMode = "PRAGMA journal_mode"
+    static let readSynchronous = "PRAGMA synchronous"
+    static let readBusyTimeout = "PRAGMA busy_timeout"
+    static let setSynchronousNormal = "PRAGMA synchronous = NORMAL"
+    static let setSynchronousFull = "PRAGMA synchronous = FULL"
+    static let readDataVersion = "PRAGMA data_version"
+
+    // MARK: Appending (writer connection, inside BEGIN IMMEDIATE)
+
+    /// Head position under the write lock: the next event gets head + 1.
+    static let selectHead = "SELECT coalesce(max(position), 0) FROM events"
+    static let selectStreamForAppend = "SELECT stream_key, version, category_key FROM streams WHERE stream_id = ?"
+    static let selectCategoryKey = "SELECT category_key FROM categories WHERE name = ?"
+    static let insertCategory = "INSERT INTO categories (name) VALUES (?)"
+    static let insertStream = "INSERT INTO streams (stream_id, category_key, version, last_position) VALUES (?, ?, ?, ?)"
+    static let updateStream = "UPDATE streams SET version = ?, last_position = ? WHERE stream_key = ?"
+    static let insertEvent = """
+        INSERT INTO events (position, stream_key, stream_version, category_key, event_id, type, schema_version, payload, metadata, recorded_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        """
+    /// A stored event by id, only among events at or before a position (to ignore rows the current
+    /// append has just inserted).
+    static let selectEventByID = """
+        SELECT \(eventColumns) FROM events e CROSS JOIN streams s ON s.stream_key = e.stream_key
+        WHERE e.event_id = ? AND e.position <= ?
+        """
+
+    // MARK: Reading (reader pool)
+
+    /// The columns every event read selects, in the order ``SQLiteRecordDecoder`` reads them.
+    static let eventColumns = "e.position, s.stream_id, e.stream_version, e.event_id, e.type, e.schema_version, e.payload, e.metadata, e.recorded_at"
+
+    static let readStreamForwards = """
+        SELECT \(eventColumns) FROM streams s CROSS JOIN events e ON e.stream_key = s.stream_key
+        WHERE s.stream_id = ? AND e.stream_version >= ? ORDER BY e.stream_version LIMIT ?
+        """
+    static let readStreamBackwards = """
+        SELECT \(eventColumns) FROM streams s CROSS JOIN events e ON e.stream_key = s.stream_key
+        WHERE s.stream_id = ? AND e.stream_version <= ? ORDER BY e.stream_version DESC LIMIT ?
+        """
+    static let readAll = """
+        SELECT \(eventColumns) FROM events e CROSS JOIN streams s ON s.stream_key = e.stream_key
+        WHERE e.position > ? ORDER BY e.position LIMIT ?
+        """
+    static let readCategory = """
+        SELECT \(eventColumns) FROM events e CROSS JOIN streams s ON s.stream_key = e.stream_key
+        WHERE e.category_key = (SELECT category_key FROM categories WHERE name = ?) AND e.position > ?
+        ORDER BY e.position LIMIT ?
+        """
+    static let streamVersion = "SELECT version FROM streams WHERE stream_id = ?"
+    static let listStreams = """
+        SELECT stream_id, version, last_position FROM streams WHERE stream_id > ? ORDER BY stream_id LIMIT ?
+        """
+    static let listStreamsInCategory = """
+        SELECT stream_id, version, last_position FROM streams
+        WHERE category_key = (SELECT category_key FROM categories WHERE name = ?) AND stream_id > ?
+        ORDER BY stream_id LIMIT ?
+        """
+    static let headPosition = "SELECT coalesce(max(position), 0) FROM events"
+}

@@ -1,0 +1,217 @@
+import Chronicle
+import Foundation
+import GRDB
+import Logging
+import Synchronization
+
+/// Aggregate snapshots in a SQLite file: the latest snapshot of each stream, one row per stream.
+///
+/// It may live in the event store's file, sharing its connections
+/// (``init(sharingFileOf:logger:)``, its table and migration are its own), or in a file of its
+/// own (``init(path:busyTimeout:logger:)``). To open the event store's file by path, open the
+/// event store first, so the file is created as a Chronicle store.
+///
+/// ```swift
+/// let store = try SQLiteEventStore(path: dir + "/events.sqlite")
+/// let snapshots = try SQLiteSnapshotStore(sharingFileOf: store)
+/// let orders = AggregateRepository<Order>(store: store, snapshots: snapshots,
+///                                         configuration: .init(snapshotPolicy: .every(200)))
+/// ```
+///
+/// ## Schema
+/// Migration `snapshots-1` (recorded by GRDB's migrator in `grdb_migrations`, apart from the
+/// event store's `user_version`) creates `chronicle_snapshots(stream_id, version, position,
+/// fingerprint, state)`, keyed by stream id. A save replaces the row unless the stored snapshot
+/// has the same fingerprint and a higher version (see ``Snapshot/replaces(_:)``), decided in
+/// the same statement.
+public final class SQLiteSnapshotStore: SnapshotStore, Sendable {
+    /// The database file.
+    public let path: String
+    private let pool: DatabasePool
+    private let logger: Logger
+    /// Whether ``close()`` closes the pool (not when it is the event store's).
+    private let ownsPool: Bool
+    private let isClosed = Atomic<Bool>(false)
+
+    /// Opens (creating if needed) the snapshot table in the SQLite file at `path`.
+    ///
+    /// - Parameters:
+    ///   - busyTimeout: how long to wait for another connection's write lock.
+    ///   - logger: receives the opening and migration messages.
+    /// - Throws: ``EventStoreError`` — ``EventStoreError/Code/notADatabase`` when the file is not
+    ///   SQLite, ``EventStoreError/Code/databaseBusy`` or ``EventStoreError/Code/storageFailure``.
+    public init(path: String, busyTimeout: Duration = .seconds(5), logger: Logger = Logger(label: "chronicle.sqlite.snapshots")) throws(EventStoreError) {
+        self.path = path
+        self.logger = logger
+        self.ownsPool = true
+        var configuration = GRDB.Configuration()
+        let (seconds, attoseconds) = busyTimeout.components
+        configuration.busyMode = .timeout(Double(seconds) + Double(attoseconds) / 1e18)
+        configuration.maximumReaderCount = 2
+        configuration.label = "chronicle.sqlite.snapshots"
+        do {
+            pool = try DatabasePool(path: path, configuration: configuration)
+        } catch {
+            throw Self.map(error, path: path, operation: "Opening the snapshot store")
+        }
+        do {
+            try Self.migrate(pool, logger: logger, path: path)
+        } catch {
+            try? pool.close()
+            throw Self.map(error, path: path, operation: "Migrating the snapshot store")
+        }
+    }
+
+    /// Keeps snapshots in the event store's own file, through its connections (one writer
+    /// connection per file). ``close()`` then leaves the connections to the event store.
+    ///
+    /// - Throws: ``EventStoreError`` when the snapshot table cannot be created.
+    public init(sharingFileOf store: SQLiteEventStore, logger: Logger = Logger(label: "chronicle.sqlite.snapshots")) throws(EventStoreError) {
+        self.path = store.path
+        self.logger = logger
+        self.pool = store.pool
+        self.ownsPool = false
+        do {
+            try Self.migrate(pool, logger: logger, path: path)
+        } catch {
+            throw Self.map(error, path: path, operation: "Migrating the snapshot store")
+        }
+    }
+
+    /// The identifiers of the snapshot store's migrations, oldest first.
+    public static var migrationIdentifiers: [String] { SnapshotSchema.migrations.map(\.identifier) }
+
+    public func snapshot(of stream: StreamID) async throws -> Snapshot? {
+        try checkOpen()
+        let stored: (version: Int64, position: Int64, fingerprint: String, state: Data)?
+        do {
+            stored = try await pool.read { db in
+                try Row.fetchOne(db, sql: SnapshotSchema.select, arguments: [stream.rawValue]).map { row in
+                    (version: row["version"], position: row["position"], fingerprint: row["fingerprint"], state: row["state"])
+                }
+            }
+        } catch {
+            throw Self.map(error, path: path, operation: "Reading the snapshot of \(stream)")
+        }
+        guard let stored else { return nil }
+        guard stored.version >= 0, stored.position >= 0 else {
+            throw EventStoreError(
+                .corruptRecord,
+                "The snapshot of \(stream) in \(path) has version \(stored.version) and position \(stored.position); the row is damaged.",
+                streamID: stream
+            )
+        }
+        return Snapshot(
+            streamID: stream, version: StreamVersion(stored.version), position: GlobalPosition(stored.position),
+            fingerprint: stored.fingerprint, state: stored.state
+        )
+    }
+
+    public func save(_ snapshot: Snapshot) async throws {
+        try checkOpen()
+        do {
+            try await pool.write { db in
+                try db.execute(
+                    sql: SnapshotSchema.upsert,
+                    arguments: [snapshot.streamID.rawValue, snapshot.version.value, snapshot.position.value, snapshot.fingerprint, snapshot.state]
+                )
+            }
+        } catch {
+            throw Self.map(error, path: path, operation: "Saving the snapshot of \(snapshot.streamID) at version \(snapshot.version)")
+        }
+    }
+
+    public func deleteSnapshot(of stream: StreamID) async throws {
+        try checkOpen()
+        do {
+            try await pool.write { db in try db.execute(sql: SnapshotSchema.delete, arguments: [stream.rawValue]) }
+        } catch {
+            throw Self.map(error, path: path, operation: "Deleting the snapshot of \(stream)")
+        }
+    }
+
+    /// How many snapshots are stored.
+    public func count() async throws -> Int {
+        try checkOpen()
+        do {
+            return try await pool.read { db in try Int.fetchOne(db, sql: SnapshotSchema.count) ?? 0 }
+        } catch {
+            throw Self.map(error, path: path, operation: "Counting snapshots")
+        }
+    }
+
+    /// Closes the file's connections; later calls fail with ``EventStoreError/Code/closed``.
+    /// A store opened with ``init(sharingFileOf:logger:)`` leaves them to the event store.
+    public func close() throws(EventStoreError) {
+        isClosed.store(true, ordering: .sequentiallyConsistent)
+        guard ownsPool else { return }
+        do {
+            try pool.close()
+        } catch {
+            throw Self.map(error, path: path, operation: "Closing the snapshot store")
+        }
+    }
+
+    private func checkOpen() throws(EventStoreError) {
+        if isClosed.load(ordering: .sequentiallyConsistent) {
+            throw EventStoreError(.closed, "The snapshot store at \(path) is closed.")
+        }
+    }
+
+    /// The event store's mapping, plus: misuse of a connection closed under us means closed.
+    private static func map(_ error: any Error, path: String, operation: String) -> EventStoreError {
+        if let error = error as? DatabaseError, error.resultCode == .SQLITE_MISUSE {
+            return EventStoreError(.closed, "\(operation) failed: the database at \(path) is closed.", underlying: error)
+        }
+        return SQLiteErrorMapping.map(error, path: path, operation: operation)
+    }
+
+    private static func migrate(_ pool: DatabasePool, logger: Logger, path: String) throws {
+        var migrator = DatabaseMigrator()
+        for migration in SnapshotSchema.migrations {
+            migrator.registerMigration(migration.identifier) { db in
+                logger.info("Migrating snapshot store", metadata: ["path": "\(path)", "migration": "\(migration.identifier)"])
+                try db.execute(sql: migration.sql)
+            }
+        }
+        do {
+            try migrator.migrate(pool)
+        } catch {
+            // Another connection may have applied the same migration between our check and our
+            // write (the scripts are idempotent); one more pass sees it applied.
+            try migrator.migrate(pool)
+        }
+    }
+}
+
+/// The snapshot store's SQL, in one place: numbered, append-only migrations and the statements.
+enum SnapshotSchema {
+    struct Migration {
+        let identifier: String
+        let sql: String
+    }
+
+    /// Append new migrations; never edit a released one.
+    static let migrations: [Migration] = [
+        Migration(identifier: "snapshots-1", sql: """
+            CREATE TABLE IF NOT EXISTS chronicle_snapshots (
+                stream_id TEXT NOT NULL CONSTRAINT chronicle_snapshots_pk PRIMARY KEY,
+                version INTEGER NOT NULL CONSTRAINT chronicle_snapshots_version_not_negative CHECK (version >= 0),
+                position INTEGER NOT NULL CONSTRAINT chronicle_snapshots_position_not_negative CHECK (position >= 0),
+                fingerprint TEXT NOT NULL,
+                state BLOB NOT NULL
+            ) STRICT;
+            """),
+    ]
+
+    static let select = "SELECT version, position, fingerprint, state FROM chronicle_snapshots WHERE stream_id = ?"
+    /// Insert, or replace unless the stored snapshot has the same fingerprint and a higher version.
+    static let upsert = """
+        INSERT INTO chronicle_snapshots (stream_id, version, position, fingerprint, state) VALUES (?, ?, ?, ?, ?)
+        ON CONFLICT (stream_id) DO UPDATE SET
+            version = excluded.version, position = excluded.position, fingerprint = excluded.fingerprint, state = excluded.state
+        WHERE chronicle_snapshots.fingerprint <> excluded.fingerprint OR chronicle_snapshots.version <= excluded.version
+        """
+    static let delete = "DELETE FROM chronicle_snapshots WHERE stream_id = ?"
+    static let count = "SELECT count(*) FROM chronicle_snapshots"
+}

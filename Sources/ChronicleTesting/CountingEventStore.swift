@@ -1,0 +1,75 @@
+import Chronicle
+import Synchronization
+
+/// An event store decorator that counts the events read through it, so a test can assert how
+/// much of a stream a load touched (for example, that snapshots bound it) without timing.
+///
+/// ```swift
+/// let counting = CountingEventStore(store)
+/// let orders = AggregateRepository<Order>(store: counting, snapshots: snapshots)
+/// _ = try await orders.load("42")
+/// counting.eventsRead  // events read after the snapshot
+/// ```
+public final class CountingEventStore: EventStore, Sendable {
+    /// The decorated store.
+    public let base: any EventStore
+    private let counts = Mutex(Counts())
+
+    private struct Counts {
+        var eventsRead = 0
+        var reads = 0
+        var appends = 0
+    }
+
+    /// Wraps a store.
+    public init(_ base: some EventStore) {
+        self.base = base
+    }
+
+    /// Events returned by every read so far.
+    public var eventsRead: Int { counts.withLock { $0.eventsRead } }
+    /// Read calls so far (pages).
+    public var reads: Int { counts.withLock { $0.reads } }
+    /// Append calls so far, failed ones included.
+    public var appends: Int { counts.withLock { $0.appends } }
+
+    /// Sets every count back to zero.
+    public func reset() { counts.withLock { $0 = Counts() } }
+
+    private func counted(_ events: [RecordedEvent]) -> [RecordedEvent] {
+        counts.withLock {
+            $0.reads += 1
+            $0.eventsRead += events.count
+        }
+        return events
+    }
+
+    public func readStream(_ stream: StreamID, from start: StreamVersion, direction: ReadDirection, limit: Int) async throws -> [RecordedEvent] {
+        counted(try await base.readStream(stream, from: start, direction: direction, limit: limit))
+    }
+
+    public func readAll(after position: GlobalPosition, limit: Int) async throws -> [RecordedEvent] {
+        counted(try await base.readAll(after: position, limit: limit))
+    }
+
+    public func readCategory(_ category: String, after position: GlobalPosition, limit: Int) async throws -> [RecordedEvent] {
+        counted(try await base.readCategory(category, after: position, limit: limit))
+    }
+
+    public func streamVersion(of stream: StreamID) async throws -> StreamVersion {
+        try await base.streamVersion(of: stream)
+    }
+
+    public func streams(category: String?, after: StreamID?, limit: Int) async throws -> [StreamInfo] {
+        try await base.streams(category: category, after: after, limit: limit)
+    }
+
+    public func headPosition() async throws -> GlobalPosition {
+        try await base.headPosition()
+    }
+
+    public func append(_ appends: [StreamAppend]) async throws -> [AppendResult] {
+        counts.withLock { $0.appends += 1 }
+        return try await base.append(appends)
+    }
+}

@@ -1,1 +1,0 @@
-// SQLite store tests land here (issue 2).

@@ -1,0 +1,160 @@
+import Chronicle
+import ChronicleSQLite
+import ChronicleTesting
+import Foundation
+import GRDB
+import Synchronization
+import Testing
+
+@Suite struct SQLiteSnapshotStoreTests {
+    private func snapshot(_ version: Int64, fingerprint: String = "Tally@v1", state: String = "{}") -> Snapshot {
+        Snapshot(streamID: "tally-1", version: StreamVersion(version), position: GlobalPosition(version + 10), fingerprint: fingerprint, state: Data(state.utf8))
+    }
+
+    @Test func aSavedSnapshotIsReadBackAfterReopening() async throws {
+        let dir = try AggregateTestDirectory()
+        defer { dir.remove() }
+        let path = dir.file("snapshots.sqlite")
+        let first = try SQLiteSnapshotStore(path: path)
+        try await first.save(snapshot(3, state: #"{"total":6}"#))
+        #expect(try await first.snapshot(of: "tally-2") == nil)
+        try first.close()
+
+        let reopened = try SQLiteSnapshotStore(path: path)
+        defer { try? reopened.close() }
+        #expect(try await reopened.snapshot(of: "tally-1") == snapshot(3, state: #"{"total":6}"#))
+        #expect(try await reopened.count() == 1)
+    }
+
+    @Test func anOlderSnapshotNeverReplacesANewerOneButAnotherFingerprintDoes() async throws {
+        let dir = try AggregateTestDirectory()
+        defer { dir.remove() }
+        let store = try SQLiteSnapshotStore(path: dir.file("s.sqlite"))
+        defer { try? store.close() }
+        try await store.save(snapshot(9))
+        try await store.save(snapshot(4))
+        #expect(try await store.snapshot(of: "tally-1")?.version == 9)
+        try await store.save(snapshot(9, state: #"{"again":1}"#))
+        #expect(try await store.snapshot(of: "tally-1")?.state == Data(#"{"again":1}"#.utf8))
+        try await store.save(snapshot(2, fingerprint: "Tally@v2"))
+        #expect(try await store.snapshot(of: "tally-1") == snapshot(2, fingerprint: "Tally@v2"))
+    }
+
+    @Test func concurrentSavesKeepTheHighestVersion() async throws {
+        let dir = try AggregateTestDirectory()
+        defer { dir.remove() }
+        let store = try SQLiteSnapshotStore(path: dir.file("s.sqlite"))
+        defer { try? store.close() }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for version in (1...60).shuffled() {
+                group.addTask { try await store.save(snapshot(Int64(version))) }
+            }
+            try await group.waitForAll()
+        }
+        #expect(try await store.snapshot(of: "tally-1")?.version == 60)
+    }
+
+    @Test func deletingRemovesOnlyThatStreamsSnapshot() async throws {
+        let dir = try AggregateTestDirectory()
+        defer { dir.remove() }
+        let store = try SQLiteSnapshotStore(path: dir.file("s.sqlite"))
+        defer { try? store.close() }
+        try await store.save(snapshot(1))
+        try await store.save(Snapshot(streamID: "tally-2", version: 1, position: 1, fingerprint: "F", state: Data()))
+        try await store.deleteSnapshot(of: "tally-1")
+        #expect(try await store.snapshot(of: "tally-1") == nil)
+        #expect(try await store.snapshot(of: "tally-2") != nil)
+    }
+
+    @Test func theMigrationIsRecordedUnderItsOwnIdentifierWithNamedConstraints() async throws {
+        let dir = try AggregateTestDirectory()
+        defer { dir.remove() }
+        let path = dir.file("s.sqlite")
+        try SQLiteSnapshotStore(path: path).close()
+        try SQLiteSnapshotStore(path: path).close()  // reopening applies nothing twice
+        #expect(SQLiteSnapshotStore.migrationIdentifiers == ["snapshots-1"])
+        let queue = try DatabaseQueue(path: path)
+        defer { try? queue.close() }
+        let (applied, sql) = try await queue.read { db in
+            (try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations"),
+             try String.fetchOne(db, sql: "SELECT sql FROM sqlite_master WHERE name = 'chronicle_snapshots'") ?? "")
+        }
+        #expect(applied == ["snapshots-1"])
+        #expect(sql.contains("chronicle_snapshots_pk"))
+        #expect(sql.contains("STRICT"))
+    }
+
+    @Test func aFileThatIsNotADatabaseIsRefusedAndLeftAlone() throws {
+        let dir = try AggregateTestDirectory()
+        defer { dir.remove() }
+        let path = dir.file("notes.txt")
+        let text = Data(String(repeating: "not a database, just some notes\n", count: 200).utf8)
+        try text.write(to: URL(fileURLWithPath: path))
+        let error = #expect(throws: EventStoreError.self) { try SQLiteSnapshotStore(path: path) }
+        #expect(error?.code == .notADatabase)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == text)
+    }
+
+    @Test func aClosedStoreFailsWithClosed() async throws {
+        let dir = try AggregateTestDirectory()
+        defer { dir.remove() }
+        let store = try SQLiteSnapshotStore(path: dir.file("s.sqlite"))
+        try store.close()
+        let error = await #expect(throws: EventStoreError.self) { try await store.save(snapshot(1)) }
+        #expect(error?.code == .closed)
+    }
+
+    @Test func aRepositoryLoadsFromASnapshotFileOfItsOwnAfterARestart() async throws {
+        let dir = try AggregateTestDirectory()
+        defer { dir.remove() }
+        let eventsPath = dir.file("events.sqlite")
+        let snapshotsPath = dir.file("snapshots.sqlite")
+        do {
+            let events = try SQLiteEventStore(path: eventsPath, configuration: .quiet())
+            let snapshots = try SQLiteSnapshotStore(path: snapshotsPath)
+            let tallies = AggregateRepository<Tally>(store: events, snapshots: snapshots, configuration: .init(snapshotPolicy: .every(50)))
+            for _ in 0..<3 { _ = try await tallies.execute(.add(count: 30), on: "1") }
+            let version = try await snapshots.snapshot(of: "tally-1")?.version
+            #expect(version == 60)
+            try snapshots.close()
+            try await events.close()
+        }
+        let events = try SQLiteEventStore(path: eventsPath, configuration: .quiet())
+        let snapshots = try SQLiteSnapshotStore(path: snapshotsPath)
+        let counting = CountingEventStore(events)
+        let loaded = try await AggregateRepository<Tally>(store: counting, snapshots: snapshots).load("1")
+        #expect(loaded.snapshotVersion == 60)
+        #expect(loaded.eventsRead == 30)
+        #expect(counting.eventsRead == 30)
+        let replayed = try await AggregateRepository<Tally>(store: events).load("1")
+        #expect(loaded.state == replayed.state)
+        #expect(replayed.eventsRead == 90)
+        try snapshots.close()
+        try await events.close()
+    }
+
+    @Test func aDamagedSnapshotStateIsIgnoredAndReplaced() async throws {
+        let dir = try AggregateTestDirectory()
+        defer { dir.remove() }
+        let path = dir.file("snapshots.sqlite")
+        let snapshots = try SQLiteSnapshotStore(path: path)
+        defer { try? snapshots.close() }
+        let failures = Mutex<[SnapshotFailure.Operation]>([])
+        let tallies = AggregateRepository<Tally>(
+            store: InMemoryEventStore(), snapshots: snapshots,
+            configuration: .init(snapshotPolicy: .every(10), onSnapshotFailure: { failure in failures.withLock { $0.append(failure.operation) } })
+        )
+        _ = try await tallies.execute(.add(count: 10), on: "1")
+        let queue = try DatabaseQueue(path: path)
+        try await queue.write { db in try db.execute(sql: "UPDATE chronicle_snapshots SET state = x'00ff'") }
+        try queue.close()
+
+        let result = try await tallies.execute(.add(count: 10), on: "1")
+        #expect(result.state.events == 20)
+        #expect(failures.withLock { $0 } == [.decode])
+        let replaced = try await snapshots.snapshot(of: "tally-1")
+        #expect(replaced?.version == 20)
+        #expect(try JSONDecoder().decode(Tally.self, from: replaced?.state ?? Data()) == result.state)
+    }
+}
+
