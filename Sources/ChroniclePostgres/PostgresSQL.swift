@@ -19,7 +19,7 @@ struct PostgresSQL: Sendable {
     // MARK: Migrations
 
     /// The newest schema version these statements expect.
-    static let latestMigration = 3
+    static let latestMigration = 4
 
     /// Serialises concurrent migrators of the same schema (transaction-scoped advisory lock).
     var migrationLock: String {
@@ -95,6 +95,22 @@ struct PostgresSQL: Sendable {
                 )
                 """,
                 "INSERT INTO \(schema).log_head (singleton, position) SELECT true, coalesce(max(position), 0) FROM \(schema).events",
+            ]),
+            (4, [
+                // The latest aggregate snapshot of each stream (PostgresSnapshotStore).
+                """
+                CREATE TABLE \(schema).snapshots (
+                    stream_id text COLLATE "C" NOT NULL,
+                    version bigint NOT NULL,
+                    position bigint NOT NULL,
+                    fingerprint text NOT NULL,
+                    state bytea NOT NULL,
+                    saved_at timestamptz NOT NULL DEFAULT now(),
+                    CONSTRAINT snapshots_pk PRIMARY KEY (stream_id),
+                    CONSTRAINT snapshots_version_not_negative CHECK (version >= 0),
+                    CONSTRAINT snapshots_position_not_negative CHECK (position >= 0)
+                )
+                """,
             ]),
         ]
     }
@@ -181,6 +197,28 @@ struct PostgresSQL: Sendable {
     }
 
     var headPosition: String { "SELECT position FROM \(schema).log_head WHERE singleton" }
+
+    // MARK: Snapshots
+
+    var selectSnapshot: String {
+        "SELECT version, position, fingerprint, state FROM \(schema).snapshots WHERE stream_id = $1"
+    }
+
+    /// Insert, or replace unless the stored snapshot has the same fingerprint and a higher
+    /// version (`Snapshot.replaces`), decided in the statement so concurrent savers cannot race.
+    var upsertSnapshot: String {
+        """
+        INSERT INTO \(schema).snapshots AS s (stream_id, version, position, fingerprint, state, saved_at)
+        VALUES ($1, $2, $3, $4, $5, now())
+        ON CONFLICT ON CONSTRAINT snapshots_pk DO UPDATE SET
+            version = excluded.version, position = excluded.position, fingerprint = excluded.fingerprint,
+            state = excluded.state, saved_at = excluded.saved_at
+        WHERE s.fingerprint <> excluded.fingerprint OR s.version <= excluded.version
+        """
+    }
+
+    var deleteSnapshot: String { "DELETE FROM \(schema).snapshots WHERE stream_id = $1" }
+    var countSnapshots: String { "SELECT count(*) FROM \(schema).snapshots" }
 
     // MARK: Leases
 
