@@ -215,16 +215,19 @@ func withDeadline<Value: Sendable>(_ timeout: Duration, _ operation: @escaping @
     return nil
 }
 
-/// A failure of a ``PostgresLease``.
+/// A failure of a ``PostgresLease`` or of a fenced ``PostgresCheckpointStore`` move.
 public struct PostgresLeaseError: Error, CustomStringConvertible, Sendable {
     /// What went wrong. New codes may be added without breaking callers.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
-        private enum Base: String, Hashable, Sendable { case lost }
+        private enum Base: String, Hashable, Sendable { case lost, fenced }
         private let base: Base
         private init(_ base: Base) { self.base = base }
 
         /// The holder's connection failed while it held the lease; the work was cancelled.
         public static let lost = Code(.lost)
+        /// A fenced write found that another holder had moved on (see ``PostgresCheckpointStore``);
+        /// nothing was committed.
+        public static let fenced = Code(.fenced)
 
         public var description: String { base.rawValue }
     }

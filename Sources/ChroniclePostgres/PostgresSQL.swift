@@ -19,7 +19,7 @@ struct PostgresSQL: Sendable {
     // MARK: Migrations
 
     /// The newest schema version these statements expect.
-    static let latestMigration = 4
+    static let latestMigration = 5
 
     /// Serialises concurrent migrators of the same schema (transaction-scoped advisory lock).
     var migrationLock: String {
@@ -109,6 +109,20 @@ struct PostgresSQL: Sendable {
                     CONSTRAINT snapshots_pk PRIMARY KEY (stream_id),
                     CONSTRAINT snapshots_version_not_negative CHECK (version >= 0),
                     CONSTRAINT snapshots_position_not_negative CHECK (position >= 0)
+                )
+                """,
+            ]),
+            (5, [
+                // Consumers' checkpoints (PostgresCheckpointStore), moved in the consumer's own
+                // transaction and fenced by the position they expect.
+                """
+                CREATE TABLE \(schema).checkpoints (
+                    consumer text COLLATE "C" NOT NULL,
+                    position bigint NOT NULL,
+                    updated_at timestamptz NOT NULL DEFAULT now(),
+                    CONSTRAINT checkpoints_pk PRIMARY KEY (consumer),
+                    CONSTRAINT checkpoints_position_not_negative CHECK (position >= 0),
+                    CONSTRAINT checkpoints_consumer_not_empty CHECK (consumer <> '')
                 )
                 """,
             ]),
@@ -219,6 +233,25 @@ struct PostgresSQL: Sendable {
 
     var deleteSnapshot: String { "DELETE FROM \(schema).snapshots WHERE stream_id = $1" }
     var countSnapshots: String { "SELECT count(*) FROM \(schema).snapshots" }
+
+    // MARK: Checkpoints
+
+    var selectCheckpoint: String { "SELECT position FROM \(schema).checkpoints WHERE consumer = $1" }
+
+    /// Creates the checkpoint at 0 if missing, then locks it for the rest of the transaction.
+    var lockCheckpoint: String {
+        """
+        INSERT INTO \(schema).checkpoints AS c (consumer, position) VALUES ($1, 0)
+        ON CONFLICT ON CONSTRAINT checkpoints_pk DO UPDATE SET position = c.position
+        RETURNING position
+        """
+    }
+
+    var updateCheckpoint: String {
+        "UPDATE \(schema).checkpoints SET position = $2, updated_at = now() WHERE consumer = $1"
+    }
+
+    var deleteCheckpoint: String { "DELETE FROM \(schema).checkpoints WHERE consumer = $1" }
 
     // MARK: Leases
 

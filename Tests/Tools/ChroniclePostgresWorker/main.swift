@@ -3,6 +3,10 @@
 //       appends <count> single-event appends to streams proc<tag>-0…3, then prints "done <count>"
 //   ChroniclePostgresWorker lease <url> <schema> <name>
 //       waits for the lease, prints "acquired <pid>", and holds it until killed
+//   ChroniclePostgresWorker project <url> <schema> <consumer> <runner-id>
+//       competes for the lease "projection.<consumer>"; while holding it, follows the log from the
+//       consumer's checkpoint, inserting (position, event id, runner id) into <schema>.projected
+//       in the same transaction as the checkpoint; prints "acquired <pid>"; runs until killed
 import Chronicle
 import ChroniclePostgres
 import Foundation
@@ -75,6 +79,38 @@ case "lease":
         }
     } catch {
         fail("lease failed: \(error)")
+    }
+
+case "project":
+    guard arguments.count == 6 else { fail("usage: project <url> <schema> <consumer> <runner-id>") }
+    let consumer = arguments[4], runner = arguments[5]
+    let client = PostgresClient(configuration: settings.clientConfiguration(applicationName: "chronicle-test-projector", maximumConnections: 4))
+    let store = PostgresEventStore(client: client, schema: schema)
+    let checkpoints = PostgresCheckpointStore(sharingSchemaOf: store)
+    do {
+        let lease = PostgresLease(
+            name: "projection.\(consumer)", schema: schema, connection: try settings.connectionConfiguration(applicationName: "chronicle-test-lease"),
+            retryInterval: .milliseconds(50), heartbeatInterval: .milliseconds(200)
+        )
+        let watcher = PostgresHeadWatcher(store: store, connection: try settings.connectionConfiguration(applicationName: "chronicle-test-watcher"), pollInterval: .milliseconds(100))
+        let insert = "INSERT INTO \"\(schema.rawValue)\".projected (position, event_id, runner) SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::text[])"
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await client.run() }
+            group.addTask { try await watcher.run() }
+            try await lease.run {
+                say("acquired \(getpid())")
+                try await checkpoints.follow(consumer, pageSize: 7) { events, connection in
+                    var binds = PostgresBindings()
+                    binds.append(events.map(\.position.value))
+                    binds.append(events.map(\.id))
+                    binds.append(events.map { _ in runner })
+                    try await connection.query(PostgresQuery(unsafeSQL: insert, binds: binds), logger: connection.logger)
+                }
+            }
+            group.cancelAll()
+        }
+    } catch {
+        fail("project failed: \(error)")
     }
 
 default:
