@@ -110,7 +110,7 @@ let package = Package(
         .testTarget(
             name: "ChroniclePostgresTests",
             dependencies: [
-                "Chronicle", "ChroniclePostgres", "ChronicleTesting", "ChroniclePostgresWorker",
+                "Chronicle", "ChroniclePostgres", "ChronicleTesting", "ChroniclePostgresWorker", "ChronicleSQLite",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             swiftSettings: strict

@@ -171,15 +171,20 @@ struct PostgresEventStoreTests {
         try await PostgresTestDatabase.withStore { _, database in
             let schema = try PostgresSchemaName("\(database.schema.rawValue)_m")
             let store = PostgresEventStore(client: database.client, schema: schema)
-            defer { Task { try? await database.client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \"\(schema.rawValue)\" CASCADE")) } }
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for _ in 0..<4 { group.addTask { try await store.migrate() } }
-                try await group.waitForAll()
+            let drop = PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \"\(schema.rawValue)\" CASCADE")
+            do {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for _ in 0..<4 { group.addTask { try await store.migrate() } }
+                    try await group.waitForAll()
+                }
+                try await store.migrate()
+                try await store.append(testEvent(), to: "a-1", expectedVersion: .noStream)
+                #expect(try await store.headPosition() == 1)
+            } catch {
+                _ = try? await database.client.query(drop)
+                throw error
             }
-            try await store.migrate()
-            try await store.append(testEvent(), to: "a-1", expectedVersion: .noStream)
-            #expect(try await store.headPosition() == 1)
-            try await database.client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA \"\(schema.rawValue)\" CASCADE"))
+            try await database.client.query(drop)
         }
     }
 
