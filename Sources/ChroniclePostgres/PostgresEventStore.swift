@@ -171,51 +171,62 @@ public final class PostgresEventStore: EventStore, AppendObservable {
             return .rollback((plans.compactMap { if case .alreadyStored(let result) = $0 { result } else { nil } }, nil))
         }
 
-        // 4. Reserve positions under the counter's row lock (held until COMMIT): the next writer
-        //    waits here, so positions become visible in the order they were handed out.
-        guard let head = try await scalar(sql.advanceHead, [newEventCount], on: connection) else {
-            throw EventStoreError(.corruptRecord, "The position counter of schema \(schema) is missing. Run migrate().")
-        }
-        var position = head - newEventCount + 1
-
-        // 5. Insert the events and bump the streams, in bulk.
-        var positions: [Int64] = [], eventIDs: [UUID] = [], streams: [String] = [], streamVersions: [Int64] = []
-        var categories: [String] = [], types: [String] = [], schemaVersions: [Int64] = [], payloads: [ByteBuffer] = [], metadata: [String] = []
-        var lastOfStream: [StreamID: (StreamVersion, Int64)] = [:]
-        var results: [AppendResult] = []
+        // 4. Build the rows. Positions are not known yet: each event gets its ordinal (1-based)
+        //    in this append, and the write statement turns ordinals into positions.
+        var eventIDs: [UUID] = [], streams: [String] = [], streamVersions: [Int64] = [], categories: [String] = []
+        var types: [String] = [], schemaVersions: [Int64] = [], payloads: [ByteBuffer] = [], metadata: [String] = []
+        var lastOfStream: [StreamID: (version: StreamVersion, ordinal: Int64)] = [:]
+        var planned: [(request: StreamAppend, firstVersion: StreamVersion, firstOrdinal: Int64)?] = []
+        var ordinal: Int64 = 0
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         for plan in plans {
-            switch plan {
-            case .alreadyStored(let result):
+            guard case .write(let request, let firstVersion) = plan else {
+                planned.append(nil)
+                continue
+            }
+            planned.append((request, firstVersion, ordinal + 1))
+            var version = firstVersion
+            for event in request.events {
+                ordinal += 1
+                eventIDs.append(event.id)
+                streams.append(request.streamID.rawValue)
+                streamVersions.append(version.value)
+                categories.append(request.streamID.category)
+                types.append(event.type)
+                schemaVersions.append(Int64(event.schemaVersion))
+                payloads.append(ByteBuffer(bytes: event.payload))
+                metadata.append(try Self.encode(event.metadata, with: encoder, event: event, stream: request.streamID))
+                lastOfStream[request.streamID] = (version, ordinal)
+                version = version.next
+            }
+        }
+
+        // 5. One statement takes the position counter's row lock (held until COMMIT: the next
+        //    writer waits there, so positions become visible in the order they are handed out),
+        //    inserts the events, bumps the streams and queues the notification.
+        let touched = Array(lastOfStream)
+        let written = try await scalar(sql.writeEvents, [
+            newEventCount, eventIDs, streams, streamVersions, categories, types, schemaVersions, payloads, metadata, now(),
+            touched.map(\.key.rawValue), touched.map(\.value.version.value), touched.map(\.value.ordinal), sql.channel,
+            newEventCount, Int64(touched.count),
+        ], on: connection)
+        guard let head = written else {
+            throw EventStoreError(.corruptRecord, "The append to schema \(schema) did not write every event and stream row (is the position counter row missing?). Nothing was written; run migrate() and check the schema.")
+        }
+        let base = head - newEventCount
+        var results: [AppendResult] = []
+        for (plan, write) in zip(plans, planned) {
+            if case .alreadyStored(let result) = plan {
                 results.append(result)
-            case .write(let request, let firstVersion):
-                let firstPosition = position
-                var version = firstVersion
-                for event in request.events {
-                    positions.append(position)
-                    eventIDs.append(event.id)
-                    streams.append(request.streamID.rawValue)
-                    streamVersions.append(version.value)
-                    categories.append(request.streamID.category)
-                    types.append(event.type)
-                    schemaVersions.append(Int64(event.schemaVersion))
-                    payloads.append(ByteBuffer(bytes: event.payload))
-                    metadata.append(try Self.encode(event.metadata, with: encoder, event: event, stream: request.streamID))
-                    lastOfStream[request.streamID] = (version, position)
-                    version = version.next
-                    position += 1
-                }
+            } else if let write {
+                let count = Int64(write.request.events.count)
                 results.append(AppendResult(
-                    streamID: request.streamID, firstVersion: firstVersion, version: StreamVersion(version.value - 1),
-                    firstPosition: GlobalPosition(firstPosition), position: GlobalPosition(position - 1)
+                    streamID: write.request.streamID, firstVersion: write.firstVersion, version: write.firstVersion.advanced(by: count - 1),
+                    firstPosition: GlobalPosition(base + write.firstOrdinal), position: GlobalPosition(base + write.firstOrdinal + count - 1)
                 ))
             }
         }
-        try await execute(sql.insertEvents, [positions, eventIDs, streams, streamVersions, categories, types, schemaVersions, payloads, metadata, now()], on: connection)
-        let touched = Array(lastOfStream)
-        try await execute(sql.updateStreams, [touched.map(\.key.rawValue), touched.map(\.value.0.value), touched.map(\.value.1)], on: connection)
-        try await execute(sql.notifyHead, [sql.channel, String(head)], on: connection)
         return .commit((results, GlobalPosition(head)))
     }
 

@@ -150,32 +150,38 @@ struct PostgresSQL: Sendable {
         "SELECT \(eventColumns) FROM \(schema).events WHERE event_id = ANY($1::uuid[])"
     }
 
-    /// Takes the row lock on the position counter (held until commit) and reserves `$1` positions.
-    /// Returns the new head; the reserved positions are `head - $1 + 1 ... head`.
-    var advanceHead: String {
-        "UPDATE \(schema).log_head SET position = position + $1 WHERE singleton RETURNING position"
+    /// Writes an append in one round trip:
+    /// - `head` takes the row lock on the position counter (held until COMMIT, so the next writer
+    ///   waits here and positions become visible in the order they were handed out) and reserves
+    ///   `$1` positions, `head - $1 + 1 … head`;
+    /// - `inserted` writes the events, event `ord` (1-based, `$2…$9` arrays) at `head - $1 + ord`;
+    /// - `bumped` sets the streams' versions and last positions (`$11…$13`, ordinals again);
+    /// - `notified` queues `pg_notify($14, head)`, delivered only if the transaction commits.
+    /// Returns the new head.
+    var writeEvents: String {
+        """
+        WITH head AS (
+            UPDATE \(schema).log_head SET position = position + $1 WHERE singleton RETURNING position
+        ), inserted AS (
+            INSERT INTO \(schema).events
+                (position, event_id, stream_id, stream_version, category, type, schema_version, payload, metadata, recorded_at)
+            SELECT head.position - $1 + t.ord, t.event_id, t.stream_id, t.stream_version, t.category, t.type, t.schema_version,
+                   t.payload, t.metadata::jsonb, $10
+            FROM head, unnest($2::uuid[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::bigint[], $8::bytea[], $9::text[])
+                WITH ORDINALITY AS t(event_id, stream_id, stream_version, category, type, schema_version, payload, metadata, ord)
+            RETURNING 1
+        ), bumped AS (
+            UPDATE \(schema).streams AS s SET version = u.version, last_position = head.position - $1 + u.last_ordinal
+            FROM head, unnest($11::text[], $12::bigint[], $13::bigint[]) AS u(stream_id, version, last_ordinal)
+            WHERE s.stream_id = u.stream_id
+            RETURNING 1
+        ), notified AS (
+            SELECT pg_notify($14, position::text) FROM head
+        )
+        SELECT head.position FROM head, notified
+        WHERE (SELECT count(*) FROM inserted) = $15 AND (SELECT count(*) FROM bumped) = $16
+        """
     }
-
-    var insertEvents: String {
-        """
-        INSERT INTO \(schema).events
-            (position, event_id, stream_id, stream_version, category, type, schema_version, payload, metadata, recorded_at)
-        SELECT t.position, t.event_id, t.stream_id, t.stream_version, t.category, t.type, t.schema_version, t.payload, t.metadata::jsonb, $10
-        FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::bigint[], $8::bytea[], $9::text[])
-            AS t(position, event_id, stream_id, stream_version, category, type, schema_version, payload, metadata)
-        """
-    }
-
-    var updateStreams: String {
-        """
-        UPDATE \(schema).streams AS s SET version = t.version, last_position = t.last_position
-        FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS t(stream_id, version, last_position)
-        WHERE s.stream_id = t.stream_id
-        """
-    }
-
-    /// Announces the new head to listeners; delivered when (and only if) the transaction commits.
-    var notifyHead: String { "SELECT pg_notify($1, $2)" }
 
     // MARK: Reads
 

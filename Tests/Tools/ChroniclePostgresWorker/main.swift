@@ -42,6 +42,7 @@ case "append":
     do {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await client.run() }
+            try await store.migrate()  // idempotent; lets the worker also serve as a quick load generator
             // Four concurrent appenders in this process, each on its own stream.
             try await withThrowingTaskGroup(of: Void.self) { appenders in
                 for lane in 0..<4 {
