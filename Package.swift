@@ -154,6 +154,8 @@ let package = Package(
             dependencies: [
                 "Chronicle", "ChroniclePostgres", "ChronicleTesting", "ChroniclePostgresWorker", "ChronicleSQLite",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),
