@@ -94,14 +94,24 @@ public final class PostgresCheckpointStore: Sendable {
     /// Run it inside ``PostgresLease/run(_:)`` so exactly one process follows a consumer; a
     /// successor continues from the last committed page.
     ///
+    /// When `apply` throws and a `failurePolicy` is given, the page is replayed one event at a
+    /// time; a failing event is retried with the policy's backoff, then either parked in
+    /// `deadLetters` in the same transaction that moves the checkpoint past it
+    /// (``FailurePolicy/Exhausted/park``), or its error is thrown with the checkpoint left before
+    /// it (``FailurePolicy/Exhausted/stop``, or no dead-letter store). Storage failures are never
+    /// parked: they are thrown.
+    ///
     /// - Throws: ``PostgresLeaseError`` with code ``PostgresLeaseError/Code/fenced`` if another
-    ///   runner moved the checkpoint; whatever `apply` throws (that page is not committed).
+    ///   runner moved the checkpoint; `apply`'s error when it is not retried or parked.
     public func follow(
-        _ consumer: String, pageSize: Int = 100, stopAt: GlobalPosition? = nil,
-        apply: @escaping @Sendable ([RecordedEvent], PostgresConnection) async throws -> Void
+        _ consumer: String, pageSize: Int = 100, failurePolicy: FailurePolicy? = nil, deadLetters: PostgresDeadLetterStore? = nil,
+        stopAt: GlobalPosition? = nil, apply: @escaping @Sendable ([RecordedEvent], PostgresConnection) async throws -> Void
     ) async throws {
         guard pageSize > 0 else {
             throw EventStoreError(.invalidArgument, "A page size of \(pageSize) is not positive.")
+        }
+        let wrapped: @Sendable ([RecordedEvent], PostgresConnection) async throws -> Void = { events, connection in
+            do { try await apply(events, connection) } catch { throw ApplyFailure(error: error) }
         }
         var position = try await self.position(of: consumer)
         var heads = store.headUpdates().makeAsyncIterator()
@@ -109,10 +119,15 @@ public final class PostgresCheckpointStore: Sendable {
             if let stopAt, position >= stopAt { return }
             let page = try await store.readAll(after: position, limit: pageSize)
             if let last = page.last {
-                try await advance(consumer, from: position, to: last.position) { connection in
-                    try await apply(page, connection)
+                do {
+                    try await advance(consumer, from: position, to: last.position) { connection in try await wrapped(page, connection) }
+                    position = last.position
+                } catch let failure as ApplyFailure {
+                    guard let failurePolicy else { throw failure.error }
+                    for event in page {
+                        position = try await applyOne(event, consumer: consumer, from: position, policy: failurePolicy, deadLetters: deadLetters, apply: wrapped)
+                    }
                 }
-                position = last.position
                 continue
             }
             // Caught up: sleep until a head beyond the checkpoint is announced.
@@ -121,6 +136,37 @@ public final class PostgresCheckpointStore: Sendable {
                 if head > position { break }
             }
         }
+    }
+
+    /// Applies one event under `policy`; returns the new checkpoint (the event's position).
+    private func applyOne(
+        _ event: RecordedEvent, consumer: String, from position: GlobalPosition, policy: FailurePolicy, deadLetters: PostgresDeadLetterStore?,
+        apply: @escaping @Sendable ([RecordedEvent], PostgresConnection) async throws -> Void
+    ) async throws -> GlobalPosition {
+        var attempt = 1
+        while true {
+            do {
+                try await advance(consumer, from: position, to: event.position) { connection in try await apply([event], connection) }
+                return event.position
+            } catch let failure as ApplyFailure {
+                if attempt >= policy.maxAttempts {
+                    guard policy.whenExhausted == .park, let deadLetters else { throw failure.error }
+                    let attempts = attempt
+                    try await advance(consumer, from: position, to: event.position) { connection in
+                        try await deadLetters.park(event, consumer: consumer, error: failure.error, attempts: attempts, on: connection)
+                    }
+                    return event.position
+                }
+                try await Task.sleep(for: policy.delay(afterAttempt: attempt))
+                attempt += 1
+            }
+        }
+    }
+
+    /// Marks an error thrown by the consumer's `apply` (retried or parked), as opposed to a
+    /// storage failure (thrown).
+    private struct ApplyFailure: Error {
+        let error: any Error
     }
 
     /// Carries the consumer's own error out of the transaction unchanged.

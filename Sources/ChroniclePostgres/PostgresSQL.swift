@@ -19,7 +19,7 @@ struct PostgresSQL: Sendable {
     // MARK: Migrations
 
     /// The newest schema version these statements expect.
-    static let latestMigration = 5
+    static let latestMigration = 6
 
     /// Serialises concurrent migrators of the same schema (transaction-scoped advisory lock).
     var migrationLock: String {
@@ -123,6 +123,24 @@ struct PostgresSQL: Sendable {
                     CONSTRAINT checkpoints_pk PRIMARY KEY (consumer),
                     CONSTRAINT checkpoints_position_not_negative CHECK (position >= 0),
                     CONSTRAINT checkpoints_consumer_not_empty CHECK (consumer <> '')
+                )
+                """,
+            ]),
+            (6, [
+                // Events a consumer gave up on (PostgresDeadLetterStore), parked in the same
+                // transaction that moves its checkpoint past them.
+                """
+                CREATE TABLE \(schema).dead_letters (
+                    consumer text COLLATE "C" NOT NULL,
+                    position bigint NOT NULL,
+                    event_id uuid NOT NULL,
+                    stream_id text COLLATE "C" NOT NULL,
+                    event_type text NOT NULL,
+                    error text NOT NULL,
+                    attempts integer NOT NULL,
+                    parked_at timestamptz NOT NULL,
+                    CONSTRAINT dead_letters_pk PRIMARY KEY (consumer, position),
+                    CONSTRAINT dead_letters_attempts_positive CHECK (attempts > 0)
                 )
                 """,
             ]),
@@ -258,6 +276,27 @@ struct PostgresSQL: Sendable {
     }
 
     var deleteCheckpoint: String { "DELETE FROM \(schema).checkpoints WHERE consumer = $1" }
+
+    // MARK: Dead letters
+
+    var parkEvent: String {
+        """
+        INSERT INTO \(schema).dead_letters (consumer, position, event_id, stream_id, event_type, error, attempts, parked_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+        ON CONFLICT ON CONSTRAINT dead_letters_pk DO UPDATE SET
+            error = excluded.error, attempts = \(schema).dead_letters.attempts + excluded.attempts, parked_at = excluded.parked_at
+        """
+    }
+
+    var listParked: String {
+        """
+        SELECT position, event_id, stream_id, event_type, error, attempts, parked_at FROM \(schema).dead_letters
+        WHERE consumer = $1 AND position > $2 ORDER BY position LIMIT $3
+        """
+    }
+
+    /// Deletes a parked event, returning its position if it was there (locks it for a retry).
+    var unparkEvent: String { "DELETE FROM \(schema).dead_letters WHERE consumer = $1 AND position = $2 RETURNING position" }
 
     // MARK: Leases
 
