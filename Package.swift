@@ -88,6 +88,18 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The benchmark workload (Benchmarks/run.sh builds it in release; not part of `swift test`).
+        .executableTarget(
+            name: "ChronicleBenchmarks",
+            dependencies: [
+                "Chronicle",
+                "ChronicleSQLite",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/Swift",
+            swiftSettings: strict
+        ),
         .testTarget(name: "ChronicleTests", dependencies: ["Chronicle", "ChronicleTesting"], swiftSettings: strict),
         // Helper process for ChronicleSQLiteTests' multi-process tests (launched, not linked for use).
         .executableTarget(
