@@ -31,6 +31,7 @@ let package = Package(
             dependencies: [
                 "Chronicle",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),  // the system libsqlite3, for raw calls on hot paths
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
