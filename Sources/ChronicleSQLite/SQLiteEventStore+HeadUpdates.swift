@@ -6,8 +6,8 @@ import Synchronization
 extension SQLiteEventStore {
     /// The store's head position whenever it moves, whoever appended: this store instance
     /// (announced at once through ``appendNotifier``) or another connection or process (noticed by
-    /// polling `PRAGMA data_version` every `pollInterval` on one dedicated read connection, which
-    /// costs no table read while nothing changes).
+    /// polling `PRAGMA data_version` every `pollInterval` on a read-only connection dedicated to
+    /// this sequence, which costs no table read while nothing changes).
     ///
     /// `pollInterval` is at least one millisecond. The sequence starts with the current head, only ever yields increasing positions (it keeps
     /// the newest when the consumer is slow), and ends when the consuming task is cancelled or the
