@@ -13,15 +13,21 @@ let package = Package(
         .library(name: "Chronicle", targets: ["Chronicle"]),
         .library(name: "ChronicleSQLite", targets: ["ChronicleSQLite"]),
         .library(name: "ChronicleTesting", targets: ["ChronicleTesting"]),
+        .library(name: "ChronicleHTTP", targets: ["ChronicleHTTP"]),
         .library(name: "ChronicleInstrumentation", targets: ["ChronicleInstrumentation"]),
         .executable(name: "chronicle", targets: ["ChronicleCLI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        // Tests only: streams server-sent events over real HTTP (HummingbirdTesting builds it anyway).
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.7.3"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // Core: values, protocols, the in-memory store. No third-party dependencies.
@@ -33,10 +39,23 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),  // the system libsqlite3, for raw calls on hot paths
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),
         .target(name: "ChronicleTesting", dependencies: ["Chronicle"], swiftSettings: strict),
+        // Read API over HTTP (Hummingbird 2): streams, $all, projection status, live feed, queries.
+        .target(
+            name: "ChronicleHTTP",
+            dependencies: [
+                "Chronicle", "ChronicleSQLite",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
         // Metrics and tracing decorators for stores and repositories.
         .target(
             name: "ChronicleInstrumentation",
@@ -68,12 +87,24 @@ let package = Package(
             path: "Tests/Tools/ChronicleStoreStress",
             swiftSettings: strict
         ),
+        // Helper process for the projection crash tests: runs a projection until SIGKILLed.
+        .executableTarget(
+            name: "ChronicleProjectionCrash",
+            dependencies: [
+                "Chronicle", "ChronicleSQLite",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/Tools/ChronicleProjectionCrash",
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "ChronicleSQLiteTests",
             dependencies: [
-                "Chronicle", "ChronicleSQLite", "ChronicleTesting", "ChronicleStoreStress",
+                "Chronicle", "ChronicleSQLite", "ChronicleTesting", "ChronicleStoreStress", "ChronicleProjectionCrash",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),
@@ -87,5 +118,17 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "ChronicleCLITests", dependencies: ["ChronicleCLI"], swiftSettings: strict),
+        .testTarget(
+            name: "ChronicleHTTPTests",
+            dependencies: [
+                "Chronicle",
+                "ChronicleHTTP",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
     ]
 )

@@ -1,0 +1,60 @@
+import Chronicle
+import Foundation
+import GRDB
+
+/// The SQL of a read-model file's dead-letter table (`chronicle_dead_letter`), where events a
+/// projection gave up on are parked.
+enum DeadLetterTable {
+    static func park(_ db: Database, event: RecordedEvent, partition: Int, error: String, attempts: Int, at date: Date) throws {
+        try db.execute(
+            sql: """
+                INSERT INTO chronicle_dead_letter (position, event_id, stream_id, event_type, partition, error, attempts, parked_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (position) DO UPDATE SET error = excluded.error, attempts = attempts + excluded.attempts, parked_at = excluded.parked_at
+                """,
+            arguments: [event.position.value, event.id.uuidString.lowercased(), event.streamID.rawValue, event.type, partition, error, attempts, date.timeIntervalSince1970]
+        )
+    }
+
+    static func count(_ db: Database) throws -> Int {
+        try Int.fetchOne(db, sql: "SELECT count(*) FROM chronicle_dead_letter") ?? 0
+    }
+
+    static func list(_ db: Database, after position: GlobalPosition, limit: Int) throws -> [ParkedEvent] {
+        try Row.fetchAll(
+            db,
+            sql: "SELECT * FROM chronicle_dead_letter WHERE position > ? ORDER BY position LIMIT ?",
+            arguments: [position.value, limit]
+        ).map(parkedEvent)
+    }
+
+    static func find(_ db: Database, position: GlobalPosition) throws -> ParkedEvent? {
+        try Row.fetchOne(db, sql: "SELECT * FROM chronicle_dead_letter WHERE position = ?", arguments: [position.value]).map(parkedEvent)
+    }
+
+    static func remove(_ db: Database, position: GlobalPosition) throws -> Bool {
+        try db.execute(sql: "DELETE FROM chronicle_dead_letter WHERE position = ?", arguments: [position.value])
+        return db.changesCount > 0
+    }
+
+    static func recordFailure(_ db: Database, position: GlobalPosition, error: String, at date: Date) throws {
+        try db.execute(
+            sql: "UPDATE chronicle_dead_letter SET error = ?, attempts = attempts + 1, parked_at = ? WHERE position = ?",
+            arguments: [error, date.timeIntervalSince1970, position.value]
+        )
+    }
+
+    private static func parkedEvent(_ row: Row) throws -> ParkedEvent {
+        let rawID: String = row["event_id"]
+        let rawStream: String = row["stream_id"]
+        let position: Int64 = row["position"]
+        guard let id = UUID(uuidString: rawID), position > 0 else {
+            throw ProjectionError(.storageFailure, "A dead-letter row (position \(position)) is damaged: bad event id \(rawID.debugDescription).")
+        }
+        return ParkedEvent(
+            position: GlobalPosition(position), eventID: id, streamID: StreamID(unchecked: rawStream),
+            eventType: row["event_type"], partition: row["partition"], error: row["error"], attempts: row["attempts"],
+            parkedAt: Date(timeIntervalSince1970: row["parked_at"])
+        )
+    }
+}
