@@ -39,6 +39,7 @@ let package = Package(
             dependencies: [
                 "Chronicle",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),  // the system libsqlite3, for raw calls on hot paths
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

@@ -88,6 +88,8 @@ extension SQLiteEventStore {
         try checkOpen()
         do {
             return try await pool.read(body)
+        } catch is CancellationError {
+            throw CancellationError()
         } catch {
             if !isOpen { throw Self.closedError(path) }
             throw SQLiteErrorMapping.map(error, path: path, operation: operation)
