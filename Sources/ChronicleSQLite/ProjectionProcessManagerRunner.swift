@@ -49,12 +49,16 @@ public final class SQLiteProcessManagerRunner: Service, Sendable {
         try await readModel.read { db in try ProcessManagerOutbox.count(db) }
     }
 
-    /// Runs the manager and its dispatcher until graceful shutdown or cancellation.
+    /// Runs the manager and its dispatcher until graceful shutdown or cancellation (then returns).
     public func run() async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await self.readModel.run() }
             group.addTask {
-                try await cancelWhenGracefulShutdown { try await self.dispatchForever() }
+                do {
+                    try await cancelWhenGracefulShutdown { try await self.dispatchForever() }
+                } catch is CancellationError {
+                    // Shutdown: what was not appended stays in the outbox for the next run.
+                }
             }
             defer { group.cancelAll() }
             try await group.next()
