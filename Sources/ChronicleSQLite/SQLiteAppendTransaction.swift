@@ -15,20 +15,22 @@ struct SQLiteAppendTransaction {
     typealias Outcome = Result<[AppendResult], EventStoreError>
 
     let db: Database
+    let path: String
     let recordedAt: Int64
     /// The last position written so far in this transaction.
     private var head: Int64 = 0
 
-    private init(db: Database, recordedAt: Int64) {
+    private init(db: Database, path: String, recordedAt: Int64) {
         self.db = db
+        self.path = path
         self.recordedAt = recordedAt
     }
 
     /// Runs `calls` in one transaction and returns one outcome per call and the head after commit
     /// (`nil` if nothing new was written). Throws only when the transaction as a whole fails
     /// (lock not obtained, commit failed): then no call was written.
-    static func run(_ calls: [[StreamAppend]], in db: Database, recordedAt: Int64) throws -> (outcomes: [Outcome], head: GlobalPosition?) {
-        var transaction = SQLiteAppendTransaction(db: db, recordedAt: recordedAt)
+    static func run(_ calls: [[StreamAppend]], in db: Database, path: String, recordedAt: Int64) throws -> (outcomes: [Outcome], head: GlobalPosition?) {
+        var transaction = SQLiteAppendTransaction(db: db, path: path, recordedAt: recordedAt)
         var outcomes: [Outcome] = []
         outcomes.reserveCapacity(calls.count)
         var wroteSomething = false
@@ -68,7 +70,7 @@ struct SQLiteAppendTransaction {
     private func domainError(_ error: any Error) throws -> EventStoreError {
         if let error = error as? EventStoreError { return error }
         if !db.isInsideTransaction { throw error }
-        return SQLiteErrorMapping.map(error, path: db.description, operation: "Append")
+        return SQLiteErrorMapping.map(error, path: path, operation: "Append")
     }
 
     /// Appends one call (one or more streams) at the current head.
@@ -162,7 +164,7 @@ struct SQLiteAppendTransaction {
     /// ``EventStoreError/Code/duplicateEventID`` otherwise.
     private func replayResult(_ request: StreamAppend, storedUpTo: Int64) throws -> AppendResult? {
         let select = try db.cachedStatement(sql: SQLiteStatements.selectEventByID)
-        var decoder = SQLiteRecordDecoder()
+        let decoder = SQLiteRecordDecoder()
         var stored: [RecordedEvent] = []
         for event in request.events {
             if let row = try Row.fetchOne(select, arguments: [event.id.sqliteBytes, storedUpTo]) {

@@ -47,7 +47,7 @@ extension SQLiteEventStore {
             }
             var result: [StreamInfo] = []
             while let row = try rows.next() {
-                guard let raw = SQLiteValues.string(row[0]), let id = try? StreamID(raw) else {
+                guard let raw = SQLiteValues.string(row[0]), let id = SQLiteValues.streamID(raw) else {
                     throw EventStoreError(.corruptRecord, "A row of the streams table has an invalid stream id. Restore from a backup.")
                 }
                 guard let version = SQLiteValues.int64(row[1]), version >= 0, let last = SQLiteValues.int64(row[2]), last >= 0 else {
@@ -68,7 +68,7 @@ extension SQLiteEventStore {
     private func readEvents(sql: String, arguments: StatementArguments, operation: String) async throws -> [RecordedEvent] {
         try await read(operation: operation) { db in
             let rows = try Row.fetchCursor(db.cachedStatement(sql: sql), arguments: arguments)
-            var decoder = SQLiteRecordDecoder()
+            let decoder = SQLiteRecordDecoder()
             var events: [RecordedEvent] = []
             while let row = try rows.next() {
                 events.append(try decoder.decode(row))

@@ -88,6 +88,10 @@ enum SQLiteStatements {
     static let setSynchronousNormal = "PRAGMA synchronous = NORMAL"
     static let setSynchronousFull = "PRAGMA synchronous = FULL"
     static let readDataVersion = "PRAGMA data_version"
+    static let checkpointTruncate = "PRAGMA wal_checkpoint(TRUNCATE)"
+    /// The writer's fast path tries the lock once, without waiting (see ``SQLiteAppendWriter``).
+    static let disableBusyTimeout = "PRAGMA busy_timeout = 0"
+    static func setBusyTimeout(_ milliseconds: Int) -> String { "PRAGMA busy_timeout = \(milliseconds)" }
 
     // MARK: Appending (writer connection, inside BEGIN IMMEDIATE)
 

@@ -84,9 +84,11 @@ func appendWithRetry(_ store: SQLiteEventStore, _ event: EventData, to stream: S
                     return results
                 }
             }
-            // One call is in the blocked transaction; wait until all the others are queued.
-            try await waitUntil("\(calls - 1) queued append calls") {
-                store.groupCommitStatistics.queuedAppendCalls == calls - 1
+            // The first transaction (with whatever had arrived when the writer woke up) is blocked;
+            // wait until every other call is queued behind it.
+            try await waitUntil("all calls in the blocked transaction or queued") {
+                let statistics = store.groupCommitStatistics
+                return statistics.transactions == 1 && statistics.appendCalls + statistics.queuedAppendCalls == calls
             }
             try locker.inDatabase { db in try db.execute(sql: "ROLLBACK") }
             try locker.close()
@@ -94,8 +96,8 @@ func appendWithRetry(_ store: SQLiteEventStore, _ event: EventData, to stream: S
             #expect(Set(results.map(\.position)).count == calls)
             let statistics = store.groupCommitStatistics
             #expect(statistics.appendCalls == calls)
-            #expect(statistics.transactions == 2)
-            #expect(statistics.largestBatch == calls - 1)
+            #expect(statistics.transactions <= 2)
+            #expect(statistics.largestBatch >= calls / 2)
             try await expectConsistentLog(store, expectedCount: calls, streams: (0..<calls).map { StreamID(category: "order", id: "\($0)") })
         }
     }

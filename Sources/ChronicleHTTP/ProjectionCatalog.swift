@@ -1,0 +1,56 @@
+import Chronicle
+import Foundation
+
+/// What the read API needs to know about an application's projections: their status, their
+/// parked events, and a way to wait until one has caught up with a position.
+///
+/// ``ProjectionGroup`` conforms (see `ProjectionGroup+ProjectionCatalog.swift`), and so does
+/// ``CombinedProjectionCatalog`` (several catalogs as one). Any other runner adapts with a few
+/// lines: the HTTP module depends only on this protocol.
+public protocol ProjectionCatalog: Sendable {
+    /// The status of every projection, in a stable order.
+    func projectionStatuses() async throws -> [ProjectionStatus]
+
+    /// Up to `limit` parked (dead-lettered) events of the projection called `name`, oldest first;
+    /// `nil` if this catalog has no such projection.
+    func parkedEvents(ofProjection name: String, limit: Int) async throws -> [ParkedEvent]?
+
+    /// Waits until the projection called `name` has processed every event up to `position`
+    /// (its checkpoint is at or past it), or until `timeout` elapses, whichever comes first.
+    ///
+    /// - Returns: the projection's checkpoint when the wait ended (compare with `position` to
+    ///   know which way it ended), or `nil` if this catalog has no such projection.
+    func waitUntil(projection name: String, reaches position: GlobalPosition, timeout: Duration) async throws -> GlobalPosition?
+}
+
+/// Several catalogs served as one (read models and process managers, say). Names are looked up
+/// in order; the first catalog that knows a name answers for it.
+public struct CombinedProjectionCatalog: ProjectionCatalog {
+    /// The catalogs, in lookup order.
+    public let catalogs: [any ProjectionCatalog]
+
+    /// Combines catalogs.
+    public init(_ catalogs: [any ProjectionCatalog]) {
+        self.catalogs = catalogs
+    }
+
+    public func projectionStatuses() async throws -> [ProjectionStatus] {
+        var all: [ProjectionStatus] = []
+        for catalog in catalogs { all += try await catalog.projectionStatuses() }
+        return all
+    }
+
+    public func parkedEvents(ofProjection name: String, limit: Int) async throws -> [ParkedEvent]? {
+        for catalog in catalogs {
+            if let parked = try await catalog.parkedEvents(ofProjection: name, limit: limit) { return parked }
+        }
+        return nil
+    }
+
+    public func waitUntil(projection name: String, reaches position: GlobalPosition, timeout: Duration) async throws -> GlobalPosition? {
+        for catalog in catalogs where try await catalog.projectionStatuses().contains(where: { $0.name == name }) {
+            return try await catalog.waitUntil(projection: name, reaches: position, timeout: timeout)
+        }
+        return nil
+    }
+}

@@ -1,0 +1,24 @@
+import Chronicle
+import ChronicleSQLite
+
+extension ProjectionGroup: ProjectionCatalog {
+    public func projectionStatuses() async throws -> [ProjectionStatus] {
+        await statuses()
+    }
+
+    public func parkedEvents(ofProjection name: String, limit: Int) async throws -> [ParkedEvent]? {
+        guard let model = self[name] else { return nil }
+        return try await model.parkedEvents(limit: limit)
+    }
+
+    public func waitUntil(projection name: String, reaches position: GlobalPosition, timeout: Duration) async throws -> GlobalPosition? {
+        guard let model = self[name] else { return nil }
+        do {
+            try await model.waitUntil(position: position, timeout: timeout)
+        } catch let error as ProjectionError where error.code == .timeout || error.code == .failed {
+            // Answered as "not caught up" with the position reached (a failed projection's
+            // status says why).
+        }
+        return await model.status().position
+    }
+}
