@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "ChronicleTesting", targets: ["ChronicleTesting"]),
         .library(name: "ChronicleHTTP", targets: ["ChronicleHTTP"]),
         .library(name: "ChronicleInstrumentation", targets: ["ChronicleInstrumentation"]),
+        .library(name: "ChronicleCommandLine", targets: ["ChronicleCommandLine"]),
         .library(name: "ChroniclePostgres", targets: ["ChroniclePostgres"]),
         .executable(name: "chronicle", targets: ["ChronicleCLI"]),
     ],
@@ -79,14 +80,28 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        // The `chronicle` command line tool.
-        .executableTarget(
-            name: "ChronicleCLI",
+        // The `chronicle` commands, as a library an application can extend with its read models.
+        .target(
+            name: "ChronicleCommandLine",
             dependencies: [
                 "Chronicle", "ChronicleSQLite",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: strict
+        ),
+        // The `chronicle` command line tool.
+        .executableTarget(name: "ChronicleCLI", dependencies: ["ChronicleCommandLine"], swiftSettings: strict),
+        // An application's admin program registering a projector, for the CLI tests.
+        .executableTarget(
+            name: "ChronicleAdminExample",
+            dependencies: [
+                "Chronicle", "ChronicleSQLite", "ChronicleCommandLine",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/Tools/ChronicleAdminExample",
             swiftSettings: strict
         ),
         // The benchmark workload (Benchmarks/run.sh builds it in release; not part of `swift test`).
@@ -163,7 +178,7 @@ let package = Package(
             exclude: ["AwaitingProjections"],
             swiftSettings: strict
         ),
-        .testTarget(name: "ChronicleCLITests", dependencies: ["ChronicleCLI"], swiftSettings: strict),
+        .testTarget(name: "ChronicleCLITests", dependencies: ["ChronicleCLI", "ChronicleAdminExample"], swiftSettings: strict),
         .testTarget(
             name: "ChronicleHTTPTests",
             dependencies: [
