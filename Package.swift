@@ -39,6 +39,7 @@ let package = Package(
             dependencies: [
                 "Chronicle",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),  // the system libsqlite3, for raw calls on hot paths
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -88,6 +89,18 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The benchmark workload (Benchmarks/run.sh builds it in release; not part of `swift test`).
+        .executableTarget(
+            name: "ChronicleBenchmarks",
+            dependencies: [
+                "Chronicle",
+                "ChronicleSQLite",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/Swift",
+            swiftSettings: strict
+        ),
         .testTarget(name: "ChronicleTests", dependencies: ["Chronicle", "ChronicleTesting"], swiftSettings: strict),
         // Helper process for ChronicleSQLiteTests' multi-process tests (launched, not linked for use).
         .executableTarget(
@@ -127,6 +140,27 @@ let package = Package(
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
             ],
+            swiftSettings: strict
+        ),
+        // The docs' snippets, compiled and run (DocsReadmeExample is the README's, run as a program).
+        .executableTarget(
+            name: "DocsReadmeExample",
+            dependencies: ["Chronicle", "ChronicleSQLite"],
+            path: "Tests/Tools/DocsReadmeExample",
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "DocsSnippetsTests",
+            dependencies: [
+                "Chronicle", "ChronicleSQLite", "ChronicleTesting", "ChronicleInstrumentation", "DocsReadmeExample",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+            ],
+            // Snippets of the projection docs; compiled once the projections branch is on main.
+            exclude: ["AwaitingProjections"],
             swiftSettings: strict
         ),
         .testTarget(name: "ChronicleCLITests", dependencies: ["ChronicleCLI"], swiftSettings: strict),
