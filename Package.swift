@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "ChronicleTesting", targets: ["ChronicleTesting"]),
         .library(name: "ChronicleHTTP", targets: ["ChronicleHTTP"]),
         .library(name: "ChronicleInstrumentation", targets: ["ChronicleInstrumentation"]),
+        .library(name: "ChroniclePostgres", targets: ["ChroniclePostgres"]),
         .executable(name: "chronicle", targets: ["ChronicleCLI"]),
     ],
     dependencies: [
@@ -28,6 +29,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.7.3"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // Core: values, protocols, the in-memory store. No third-party dependencies.
@@ -37,12 +39,24 @@ let package = Package(
             dependencies: [
                 "Chronicle",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),  // the system libsqlite3, for raw calls on hot paths
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),
         .target(name: "ChronicleTesting", dependencies: ["Chronicle"], swiftSettings: strict),
+        // The PostgreSQL backend: event store, gap-free order, LISTEN/NOTIFY, advisory-lock leases.
+        .target(
+            name: "ChroniclePostgres",
+            dependencies: [
+                "Chronicle",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
         // Read API over HTTP (Hummingbird 2): streams, $all, projection status, live feed, queries.
         .target(
             name: "ChronicleHTTP",
@@ -75,6 +89,18 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The benchmark workload (Benchmarks/run.sh builds it in release; not part of `swift test`).
+        .executableTarget(
+            name: "ChronicleBenchmarks",
+            dependencies: [
+                "Chronicle",
+                "ChronicleSQLite",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/Swift",
+            swiftSettings: strict
+        ),
         .testTarget(name: "ChronicleTests", dependencies: ["Chronicle", "ChronicleTesting"], swiftSettings: strict),
         // Helper process for ChronicleSQLiteTests' multi-process tests (launched, not linked for use).
         .executableTarget(
@@ -89,7 +115,11 @@ let package = Package(
         // Helper process for the projection crash tests: runs a projection until SIGKILLed.
         .executableTarget(
             name: "ChronicleProjectionCrash",
-            dependencies: ["Chronicle", "ChronicleSQLite"],
+            dependencies: [
+                "Chronicle", "ChronicleSQLite",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Tests/Tools/ChronicleProjectionCrash",
             swiftSettings: strict
         ),
@@ -99,6 +129,7 @@ let package = Package(
                 "Chronicle", "ChronicleSQLite", "ChronicleTesting", "ChronicleStoreStress", "ChronicleProjectionCrash",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),
@@ -109,6 +140,27 @@ let package = Package(
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
             ],
+            swiftSettings: strict
+        ),
+        // The docs' snippets, compiled and run (DocsReadmeExample is the README's, run as a program).
+        .executableTarget(
+            name: "DocsReadmeExample",
+            dependencies: ["Chronicle", "ChronicleSQLite"],
+            path: "Tests/Tools/DocsReadmeExample",
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "DocsSnippetsTests",
+            dependencies: [
+                "Chronicle", "ChronicleSQLite", "ChronicleTesting", "ChronicleInstrumentation", "DocsReadmeExample",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+            ],
+            // Snippets of the projection docs; compiled once the projections branch is on main.
+            exclude: ["AwaitingProjections"],
             swiftSettings: strict
         ),
         .testTarget(name: "ChronicleCLITests", dependencies: ["ChronicleCLI"], swiftSettings: strict),
@@ -136,6 +188,23 @@ let package = Package(
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        // Helper process for ChroniclePostgresTests: writers and lease holders the tests start and kill.
+        .executableTarget(
+            name: "ChroniclePostgresWorker",
+            dependencies: ["Chronicle", "ChroniclePostgres", .product(name: "PostgresNIO", package: "postgres-nio")],
+            path: "Tests/Tools/ChroniclePostgresWorker",
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "ChroniclePostgresTests",
+            dependencies: [
+                "Chronicle", "ChroniclePostgres", "ChronicleTesting", "ChroniclePostgresWorker", "ChronicleSQLite",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),

@@ -305,6 +305,7 @@ public struct SnapshotFailure: Sendable, CustomStringConvertible {
     /// What went wrong.
     public var error: any Error
 
+    /// What failed, for which stream, as one line.
     public var description: String {
         "Chronicle: snapshot \(operation) failed for \(streamID)\(version.map { " at version \($0)" } ?? ""); going on without it: \(error)"
     }

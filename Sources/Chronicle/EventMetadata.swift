@@ -40,6 +40,7 @@ public struct EventMetadata: Hashable, Sendable, Codable {
         case custom = "x"
     }
 
+    /// Decodes the compact form (`c` correlation, `k` causation, `x` custom).
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         correlationID = try container.decodeIfPresent(String.self, forKey: .correlationID)
@@ -47,6 +48,7 @@ public struct EventMetadata: Hashable, Sendable, Codable {
         custom = try container.decodeIfPresent([String: String].self, forKey: .custom) ?? [:]
     }
 
+    /// Encodes the compact form, leaving out what is not set.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encodeIfPresent(correlationID, forKey: .correlationID)

@@ -90,6 +90,7 @@ extension EventReader {
 
 /// Events read lazily, one page at a time, in constant memory.
 public struct PagedEvents: AsyncSequence, Sendable {
+    /// Each element is one recorded event.
     public typealias Element = RecordedEvent
     /// Fetches the page after the last event seen (`nil` before the first page).
     public typealias FetchPage = @Sendable (_ last: RecordedEvent?, _ limit: Int) async throws -> [RecordedEvent]
@@ -104,6 +105,7 @@ public struct PagedEvents: AsyncSequence, Sendable {
         self.fetch = fetch
     }
 
+    /// An iterator that fetches the first page on its first `next()`.
     public func makeAsyncIterator() -> Iterator { Iterator(pageSize: pageSize, fetch: fetch) }
 
     /// Iterates the pages.
@@ -115,6 +117,7 @@ public struct PagedEvents: AsyncSequence, Sendable {
         var last: RecordedEvent?
         var exhausted = false
 
+        /// The next event, fetching the next page when the current one is used up; `nil` after the last page.
         public mutating func next() async throws -> RecordedEvent? {
             if index == page.count {
                 if exhausted { return nil }

@@ -61,6 +61,7 @@ public struct EventStoreError: Error, CustomStringConvertible, Sendable {
         /// An argument is out of range (a negative limit, a page size of zero…).
         public static let invalidArgument = Code(.invalidArgument)
 
+        /// The code's name, such as `wrongExpectedVersion`.
         public var description: String { base.rawValue }
     }
 
@@ -103,6 +104,7 @@ public struct EventStoreError: Error, CustomStringConvertible, Sendable {
         self.underlying = underlying
     }
 
+    /// The code, then the message, then the underlying error if any.
     public var description: String {
         var text = "\(code): \(message)"
         if let underlying { text += " (underlying: \(underlying))" }
@@ -120,5 +122,6 @@ public struct EventStoreError: Error, CustomStringConvertible, Sendable {
 }
 
 extension EventStoreError: LocalizedError {
+    /// The same text as ``description``.
     public var errorDescription: String? { description }
 }

@@ -19,9 +19,12 @@ public struct GlobalPosition: Hashable, Sendable, Comparable, CustomStringConver
     /// The next position.
     public var next: GlobalPosition { GlobalPosition(value + 1) }
 
+    /// The raw position as text.
     public var description: String { String(value) }
+    /// Orders by raw value: a smaller position comes first.
     public static func < (lhs: GlobalPosition, rhs: GlobalPosition) -> Bool { lhs.value < rhs.value }
 
+    /// Decodes a non-negative integer; a negative one is `DecodingError.dataCorrupted`.
     public init(from decoder: any Decoder) throws {
         let raw = try decoder.singleValueContainer().decode(Int64.self)
         guard raw >= 0 else {
@@ -30,6 +33,7 @@ public struct GlobalPosition: Hashable, Sendable, Comparable, CustomStringConver
         self.value = raw
     }
 
+    /// Encodes the raw position as an integer.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
         try container.encode(value)
@@ -37,5 +41,6 @@ public struct GlobalPosition: Hashable, Sendable, Comparable, CustomStringConver
 }
 
 extension GlobalPosition: ExpressibleByIntegerLiteral {
+    /// A position written as an integer literal. Traps if negative.
     public init(integerLiteral value: Int64) { self.init(value) }
 }

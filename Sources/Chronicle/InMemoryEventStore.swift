@@ -22,6 +22,7 @@ public actor InMemoryEventStore: EventStore, AppendObservable {
         self.now = now
     }
 
+    /// Appends to one or more streams atomically (see ``EventWriter/append(_:)``).
     public func append(_ appends: [StreamAppend]) throws -> [AppendResult] {
         for request in appends { try request.validate() }
         // Plan every append against a scratch view first, so a failure writes nothing.
@@ -92,6 +93,7 @@ public actor InMemoryEventStore: EventStore, AppendObservable {
         StreamVersion(Int64(streamIndexes[stream]?.count ?? 0))
     }
 
+    /// Reads a stream's events (see ``EventReader/readStream(_:from:direction:limit:)``).
     public func readStream(_ stream: StreamID, from start: StreamVersion, direction: ReadDirection, limit: Int) throws -> [RecordedEvent] {
         try ReadLimit.check(limit)
         guard let indexes = streamIndexes[stream], limit > 0 else { return [] }
@@ -108,6 +110,7 @@ public actor InMemoryEventStore: EventStore, AppendObservable {
         }
     }
 
+    /// Reads the global log after a position (see ``EventReader/readAll(after:limit:)``).
     public func readAll(after position: GlobalPosition, limit: Int) throws -> [RecordedEvent] {
         try ReadLimit.check(limit)
         let from = Int(clamping: position.value)
@@ -116,6 +119,7 @@ public actor InMemoryEventStore: EventStore, AppendObservable {
         return Array(log[from..<to])
     }
 
+    /// Reads a category's events after a position (see ``EventReader/readCategory(_:after:limit:)``).
     public func readCategory(_ category: String, after position: GlobalPosition, limit: Int) throws -> [RecordedEvent] {
         try ReadLimit.check(limit)
         var result: [RecordedEvent] = []
@@ -127,8 +131,10 @@ public actor InMemoryEventStore: EventStore, AppendObservable {
         return result
     }
 
+    /// The stream's current version (see ``EventReader/streamVersion(of:)``).
     public func streamVersion(of stream: StreamID) -> StreamVersion { version(of: stream) }
 
+    /// Lists streams (see ``EventReader/streams(category:after:limit:)``).
     public func streams(category: String?, after: StreamID?, limit: Int) throws -> [StreamInfo] {
         try ReadLimit.check(limit)
         return streamIndexes.keys
@@ -141,6 +147,7 @@ public actor InMemoryEventStore: EventStore, AppendObservable {
             }
     }
 
+    /// The position of the last event (see ``EventReader/headPosition()``).
     public func headPosition() -> GlobalPosition { GlobalPosition(Int64(log.count)) }
 }
 

@@ -5,14 +5,17 @@ public actor InMemorySnapshotStore: SnapshotStore {
     /// Creates an empty store.
     public init() {}
 
+    /// The latest snapshot of a stream, or `nil` (see ``SnapshotStore/snapshot(of:)``).
     public func snapshot(of stream: StreamID) -> Snapshot? { snapshots[stream] }
 
+    /// Saves a snapshot unless the stored one is newer (see ``Snapshot/replaces(_:)``).
     public func save(_ snapshot: Snapshot) {
         if snapshot.replaces(snapshots[snapshot.streamID]) {
             snapshots[snapshot.streamID] = snapshot
         }
     }
 
+    /// Deletes a stream's snapshot, if any.
     public func deleteSnapshot(of stream: StreamID) {
         snapshots[stream] = nil
     }

@@ -56,6 +56,7 @@ public struct JSONEventCodec<Event: RegisteredEvent>: EventCodec {
         return copy
     }
 
+    /// Encodes a domain event with its registered type name and schema version (see ``EventCodec/encode(_:id:metadata:)``).
     public func encode(_ event: Event, id: UUID, metadata: EventMetadata) throws(EventStoreError) -> EventData {
         let payload = event.payload
         guard let registration = registry.registration(for: payload) else {
@@ -77,6 +78,7 @@ public struct JSONEventCodec<Event: RegisteredEvent>: EventCodec {
         return EventData(id: id, type: registration.name, schemaVersion: registration.schemaVersion, payload: bytes, metadata: metadata)
     }
 
+    /// Decodes a recorded event, upcasting it first (see ``EventCodec/decode(_:)``).
     public func decode(_ recorded: RecordedEvent) throws(EventStoreError) -> [Event] {
         // Fast path: the stored form is current, no upcasting.
         if registry.upcaster(forType: recorded.type, schemaVersion: recorded.schemaVersion) == nil {

@@ -45,6 +45,7 @@ public struct ProjectionError: Error, CustomStringConvertible, Sendable {
         /// or point the projection at another directory.
         public static let incompatibleReadModel = Code(.incompatibleReadModel)
 
+        /// The code's name, such as `timeout`.
         public var description: String { base.rawValue }
     }
 
@@ -68,6 +69,7 @@ public struct ProjectionError: Error, CustomStringConvertible, Sendable {
         self.underlying = underlying
     }
 
+    /// The code, then the message, then the underlying error if any.
     public var description: String {
         var text = "\(code): \(message)"
         if let underlying { text += " (underlying: \(underlying))" }
@@ -76,5 +78,6 @@ public struct ProjectionError: Error, CustomStringConvertible, Sendable {
 }
 
 extension ProjectionError: LocalizedError {
+    /// The same text as ``description``.
     public var errorDescription: String? { description }
 }

@@ -34,8 +34,10 @@ public struct ProjectionPartitioning: Sendable, Hashable, Codable, CustomStringC
         return Int(hash % UInt64(count))
     }
 
+    /// `none`, or `byStream(N)`.
     public var description: String { count == 1 ? "none" : "byStream(\(count))" }
 
+    /// Decodes the partition count; outside `1...1024` it is `DecodingError.dataCorrupted`.
     public init(from decoder: any Decoder) throws {
         let raw = try decoder.singleValueContainer().decode(Int.self)
         guard (1...1024).contains(raw) else {
@@ -44,6 +46,7 @@ public struct ProjectionPartitioning: Sendable, Hashable, Codable, CustomStringC
         self.count = raw
     }
 
+    /// Encodes the partition count as an integer.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
         try container.encode(count)

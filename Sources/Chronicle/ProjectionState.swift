@@ -12,5 +12,6 @@ public enum ProjectionState: String, Sendable, Hashable, Codable, CustomStringCo
     /// failing. ``ProjectionStatus/lastError`` says why; the checkpoint stays before that event.
     case failed
 
+    /// The state's name, such as `catchingUp`.
     public var description: String { rawValue }
 }

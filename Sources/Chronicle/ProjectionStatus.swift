@@ -50,6 +50,7 @@ public struct ProjectionStatus: Sendable, Hashable, Codable {
         case name, state, position, head, lag, partitionCount, partitionPositions, parkedCount, lastError, rebuild
     }
 
+    /// Decodes a status; missing partition, parked-count, error and rebuild fields take their defaults.
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         name = try c.decode(String.self, forKey: .name)

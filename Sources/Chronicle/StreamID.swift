@@ -57,15 +57,19 @@ public struct StreamID: Hashable, Sendable, Comparable, CustomStringConvertible,
         return String(rawValue[rawValue.index(after: dash)...])
     }
 
+    /// The stream id as stored (``rawValue``).
     public var description: String { rawValue }
 
+    /// Orders stream ids by their raw text.
     public static func < (lhs: StreamID, rhs: StreamID) -> Bool { lhs.rawValue < rhs.rawValue }
 
+    /// Decodes a string and validates it as a stream id.
     public init(from decoder: any Decoder) throws {
         let raw = try decoder.singleValueContainer().decode(String.self)
         try self.init(raw)
     }
 
+    /// Encodes the raw stream id as a string.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
         try container.encode(rawValue)

@@ -24,9 +24,12 @@ public struct StreamVersion: Hashable, Sendable, Comparable, CustomStringConvert
     /// The next version.
     public var next: StreamVersion { advanced(by: 1) }
 
+    /// The raw version as text.
     public var description: String { String(value) }
+    /// Orders by raw value: a smaller version comes first.
     public static func < (lhs: StreamVersion, rhs: StreamVersion) -> Bool { lhs.value < rhs.value }
 
+    /// Decodes a non-negative integer; a negative one is `DecodingError.dataCorrupted`.
     public init(from decoder: any Decoder) throws {
         let raw = try decoder.singleValueContainer().decode(Int64.self)
         guard raw >= 0 else {
@@ -35,6 +38,7 @@ public struct StreamVersion: Hashable, Sendable, Comparable, CustomStringConvert
         self.value = raw
     }
 
+    /// Encodes the raw version as an integer.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
         try container.encode(value)
@@ -42,6 +46,7 @@ public struct StreamVersion: Hashable, Sendable, Comparable, CustomStringConvert
 }
 
 extension StreamVersion: ExpressibleByIntegerLiteral {
+    /// A version written as an integer literal. Traps if negative.
     public init(integerLiteral value: Int64) { self.init(value) }
 }
 
@@ -69,6 +74,7 @@ public enum ExpectedVersion: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// The expectation in words, such as `exactly 3`.
     public var description: String {
         switch self {
         case .any: "any"

@@ -17,6 +17,7 @@ public struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
         self.realm = realm
     }
 
+    /// Answers 401 unless the request carries one of the configured bearer tokens; passes it on otherwise.
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard let header = request.headers[.authorization] else {
             throw unauthorized("This API needs an 'Authorization: Bearer <token>' header.", error: nil)

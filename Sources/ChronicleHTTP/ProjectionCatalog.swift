@@ -34,12 +34,14 @@ public struct CombinedProjectionCatalog: ProjectionCatalog {
         self.catalogs = catalogs
     }
 
+    /// The status of every projection (see ``ProjectionCatalog/projectionStatuses()``).
     public func projectionStatuses() async throws -> [ProjectionStatus] {
         var all: [ProjectionStatus] = []
         for catalog in catalogs { all += try await catalog.projectionStatuses() }
         return all
     }
 
+    /// Parked events of the named projection, or `nil` if unknown (see ``ProjectionCatalog/parkedEvents(ofProjection:limit:)``).
     public func parkedEvents(ofProjection name: String, limit: Int) async throws -> [ParkedEvent]? {
         for catalog in catalogs {
             if let parked = try await catalog.parkedEvents(ofProjection: name, limit: limit) { return parked }
@@ -47,6 +49,7 @@ public struct CombinedProjectionCatalog: ProjectionCatalog {
         return nil
     }
 
+    /// Waits for the named projection to reach `position` (see ``ProjectionCatalog/waitUntil(projection:reaches:timeout:)``).
     public func waitUntil(projection name: String, reaches position: GlobalPosition, timeout: Duration) async throws -> GlobalPosition? {
         for catalog in catalogs where try await catalog.projectionStatuses().contains(where: { $0.name == name }) {
             return try await catalog.waitUntil(projection: name, reaches: position, timeout: timeout)

@@ -27,7 +27,9 @@ public struct ReadAPIError: Error, Sendable, CustomStringConvertible {
         public let rawValue: String
         /// Wraps a code; apps may define their own.
         public init(_ rawValue: String) { self.rawValue = rawValue }
+        /// A code written as a string literal.
         public init(stringLiteral value: String) { self.rawValue = value }
+        /// The code as sent.
         public var description: String { rawValue }
 
         /// A query parameter, path parameter or header is malformed or out of range (400).
@@ -68,6 +70,7 @@ public struct ReadAPIError: Error, Sendable, CustomStringConvertible {
         /// An integer (positions, versions, limits).
         case integer(Int64)
 
+        /// Encodes the value as a JSON string or number.
         public func encode(to encoder: any Encoder) throws {
             var container = encoder.singleValueContainer()
             switch self {
@@ -107,6 +110,7 @@ public struct ReadAPIError: Error, Sendable, CustomStringConvertible {
         }
     }
 
+    /// The HTTP status, the code and the message.
     public var description: String { "\(status.code) \(code): \(message)" }
 
     /// A malformed query parameter.
@@ -158,6 +162,7 @@ extension ReadAPIError {
 }
 
 extension ReadAPIError: HTTPResponseError {
+    /// The JSON error response: the status, the extra headers, and `{"error": {"code", "message", …details}}`.
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         var response = Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: jsonBody())))
         response.headers[.contentType] = "application/json; charset=utf-8"

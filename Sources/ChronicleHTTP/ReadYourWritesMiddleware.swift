@@ -35,6 +35,7 @@ public struct ReadYourWritesMiddleware<Context: RequestContext>: RouterMiddlewar
         self.timeout = timeout
     }
 
+    /// Waits for `Chronicle-Min-Position` (if sent) before passing the request on; stamps `Chronicle-Position` on the answer.
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard let text = request.headers[.chronicleMinPosition] else {
             var response = try await next(request, context)

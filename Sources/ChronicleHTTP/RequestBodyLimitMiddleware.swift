@@ -15,6 +15,7 @@ public struct RequestBodyLimitMiddleware<Context: RequestContext>: RouterMiddlew
         self.maximumSize = maximumSize
     }
 
+    /// Answers 413 when the request body is larger than the configured limit; passes it on otherwise.
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var request = request
         let hasLength = request.headers[.contentLength] != nil

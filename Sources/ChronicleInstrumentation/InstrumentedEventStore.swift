@@ -47,6 +47,7 @@ public struct InstrumentedEventStore<Base: EventStore>: EventStore {
         eventsPerAppend = Recorder(label: "\(labelPrefix)_append_events", factory: metrics)
     }
 
+    /// Appends to one or more streams atomically (see ``Chronicle/EventWriter/append(_:)``) (traced).
     public func append(_ appends: [StreamAppend]) async throws -> [AppendResult] {
         try await tracer.withSpan("chronicle.append", ofKind: .producer) { span in
             let count = appends.reduce(0) { $0 + $1.events.count }
@@ -81,32 +82,38 @@ public struct InstrumentedEventStore<Base: EventStore>: EventStore {
         }
     }
 
+    /// Reads a stream's events (see ``Chronicle/EventReader/readStream(_:from:direction:limit:)``) (traced).
     public func readStream(_ stream: StreamID, from start: StreamVersion, direction: ReadDirection, limit: Int) async throws -> [RecordedEvent] {
         try await traced("chronicle.read", ["chronicle.stream": .string(stream.rawValue)]) {
             try await base.readStream(stream, from: start, direction: direction, limit: limit)
         }
     }
 
+    /// Reads the global log after a position (see ``Chronicle/EventReader/readAll(after:limit:)``) (traced).
     public func readAll(after position: GlobalPosition, limit: Int) async throws -> [RecordedEvent] {
         try await traced("chronicle.read", ["chronicle.stream": "$all", "chronicle.after": .int64(position.value)]) {
             try await base.readAll(after: position, limit: limit)
         }
     }
 
+    /// Reads a category's events after a position (see ``Chronicle/EventReader/readCategory(_:after:limit:)``) (traced).
     public func readCategory(_ category: String, after position: GlobalPosition, limit: Int) async throws -> [RecordedEvent] {
         try await traced("chronicle.read", ["chronicle.category": .string(category), "chronicle.after": .int64(position.value)]) {
             try await base.readCategory(category, after: position, limit: limit)
         }
     }
 
+    /// The stream's current version (see ``Chronicle/EventReader/streamVersion(of:)``) (traced).
     public func streamVersion(of stream: StreamID) async throws -> StreamVersion {
         try await base.streamVersion(of: stream)
     }
 
+    /// Lists streams (see ``Chronicle/EventReader/streams(category:after:limit:)``) (traced).
     public func streams(category: String?, after: StreamID?, limit: Int) async throws -> [StreamInfo] {
         try await base.streams(category: category, after: after, limit: limit)
     }
 
+    /// The position of the last event (see ``Chronicle/EventReader/headPosition()``) (traced).
     public func headPosition() async throws -> GlobalPosition {
         try await base.headPosition()
     }

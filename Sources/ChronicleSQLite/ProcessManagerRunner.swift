@@ -19,7 +19,7 @@ import ServiceLifecycle
 /// ```swift
 /// let saga = try ProcessManagerRunner(Fulfilment(store: store), path: dir + "/fulfilment.sqlite",
 ///                                     source: .observing(store), logger: logger)
-/// let services = ServiceGroup(services: [store, readModels, saga, httpServer], logger: logger)
+/// let services = ServiceGroup(services: [readModels, saga, httpServer], logger: logger)
 /// ```
 public actor ProcessManagerRunner: Service {
     /// The process manager's name.

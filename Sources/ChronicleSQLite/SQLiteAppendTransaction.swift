@@ -15,24 +15,26 @@ struct SQLiteAppendTransaction {
     typealias Outcome = Result<[AppendResult], EventStoreError>
 
     let db: Database
+    let path: String
     let recordedAt: Int64
     /// The last position written so far in this transaction.
     private var head: Int64 = 0
 
-    private init(db: Database, recordedAt: Int64) {
+    private init(db: Database, path: String, recordedAt: Int64) {
         self.db = db
+        self.path = path
         self.recordedAt = recordedAt
     }
 
     /// Runs `calls` in one transaction and returns one outcome per call and the head after commit
     /// (`nil` if nothing new was written). Throws only when the transaction as a whole fails
     /// (lock not obtained, commit failed): then no call was written.
-    static func run(_ calls: [[StreamAppend]], in db: Database, recordedAt: Int64) throws -> (outcomes: [Outcome], head: GlobalPosition?) {
-        var transaction = SQLiteAppendTransaction(db: db, recordedAt: recordedAt)
+    static func run(_ calls: [[StreamAppend]], in db: Database, path: String, recordedAt: Int64) throws -> (outcomes: [Outcome], head: GlobalPosition?) {
+        var transaction = SQLiteAppendTransaction(db: db, path: path, recordedAt: recordedAt)
         var outcomes: [Outcome] = []
         outcomes.reserveCapacity(calls.count)
         var wroteSomething = false
-        try db.inTransaction(.immediate) {
+        try inTransaction(db) {
             transaction.head = try Int64.fetchOne(db.cachedStatement(sql: SQLiteStatements.selectHead)) ?? 0
             let startHead = transaction.head
             if calls.count == 1 {
@@ -40,18 +42,13 @@ struct SQLiteAppendTransaction {
                     outcomes.append(.success(try transaction.append(calls[0])))
                 } catch {
                     outcomes.append(.failure(try transaction.domainError(error)))
-                    return .rollback
+                    return false
                 }
             } else {
                 for call in calls {
                     let headBefore = transaction.head
                     do {
-                        var results: [AppendResult] = []
-                        try db.inSavepoint {
-                            results = try transaction.append(call)
-                            return .commit
-                        }
-                        outcomes.append(.success(results))
+                        outcomes.append(.success(try inSavepoint(db) { try transaction.append(call) }))
                     } catch {
                         transaction.head = headBefore
                         outcomes.append(.failure(try transaction.domainError(error)))
@@ -59,16 +56,48 @@ struct SQLiteAppendTransaction {
                 }
             }
             wroteSomething = transaction.head > startHead
-            return wroteSomething ? .commit : .rollback
+            return wroteSomething
         }
         return (outcomes, wroteSomething ? GlobalPosition(transaction.head) : nil)
+    }
+
+    /// Runs `body` in `BEGIN IMMEDIATE` … `COMMIT` (or `ROLLBACK` when it returns `false` or
+    /// throws), with cached statements: GRDB's `inTransaction` parses them on every call.
+    private static func inTransaction(_ db: Database, _ body: () throws -> Bool) throws {
+        try db.cachedStatement(sql: SQLiteStatements.beginImmediate).execute()
+        do {
+            if try body() {
+                try db.cachedStatement(sql: SQLiteStatements.commit).execute()
+            } else {
+                try db.cachedStatement(sql: SQLiteStatements.rollback).execute()
+            }
+        } catch {
+            if db.isInsideTransaction { try? db.rollback() }
+            throw error
+        }
+    }
+
+    /// Runs `body` in its own savepoint, rolled back (and released) if it throws.
+    private static func inSavepoint<T>(_ db: Database, _ body: () throws -> T) throws -> T {
+        try db.cachedStatement(sql: SQLiteStatements.savepoint).execute()
+        do {
+            let result = try body()
+            try db.cachedStatement(sql: SQLiteStatements.releaseSavepoint).execute()
+            return result
+        } catch {
+            if db.isInsideTransaction {
+                try db.cachedStatement(sql: SQLiteStatements.rollbackToSavepoint).execute()
+                try db.cachedStatement(sql: SQLiteStatements.releaseSavepoint).execute()
+            }
+            throw error
+        }
     }
 
     /// The error to report for one failed call; rethrows failures that broke the transaction.
     private func domainError(_ error: any Error) throws -> EventStoreError {
         if let error = error as? EventStoreError { return error }
         if !db.isInsideTransaction { throw error }
-        return SQLiteErrorMapping.map(error, path: db.description, operation: "Append")
+        return SQLiteErrorMapping.map(error, path: path, operation: "Append")
     }
 
     /// Appends one call (one or more streams) at the current head.
@@ -162,7 +191,7 @@ struct SQLiteAppendTransaction {
     /// ``EventStoreError/Code/duplicateEventID`` otherwise.
     private func replayResult(_ request: StreamAppend, storedUpTo: Int64) throws -> AppendResult? {
         let select = try db.cachedStatement(sql: SQLiteStatements.selectEventByID)
-        var decoder = SQLiteRecordDecoder()
+        let decoder = SQLiteRecordDecoder()
         var stored: [RecordedEvent] = []
         for event in request.events {
             if let row = try Row.fetchOne(select, arguments: [event.id.sqliteBytes, storedUpTo]) {

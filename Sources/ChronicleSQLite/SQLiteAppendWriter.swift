@@ -1,20 +1,52 @@
 import Chronicle
 import Foundation
 import GRDB
+import GRDBSQLite
 import Logging
 import Synchronization
 
-/// The serial owner of the store's writer connection, doing group commit.
+/// The serial owner of the store's writer connection: one dedicated thread doing group commit.
 ///
-/// Append calls queue here. When no transaction is in flight, the writer takes every queued call
-/// (up to ``SQLiteEventStore/Configuration/maximumBatchSize``) into one transaction; calls that
-/// arrive meanwhile wait for the next one. So N concurrent single-event appends cost about one
-/// commit instead of N, and a lone append still commits at once (no timer, no waiting).
-actor SQLiteAppendWriter {
+/// Append calls queue here and suspend. The thread takes every queued call (up to
+/// ``SQLiteEventStore/Configuration/maximumBatchSize``) into one transaction; calls that arrive
+/// while it runs wait for the next one. So N concurrent single-event appends cost about one commit
+/// instead of N, and a lone append commits at once (no timer, no waiting).
+///
+/// A thread rather than an actor on the cooperative pool because SQLite calls block: a commit may
+/// `fsync` (``SQLiteEventStore/Durability/full``) and `BEGIN IMMEDIATE` may wait up to the busy
+/// timeout for another process. Blocking here never starves the pool.
+///
+/// Fast path: when the writer is idle (no transaction in flight, nothing queued), the caller
+/// commits its own append on its own thread, with the busy timeout switched off for that attempt.
+/// It never waits for a lock there: if another process holds the lock, it hands the append to the
+/// writer thread, which waits. So a lone appender pays no thread switch at all. As soon as
+/// appends queue behind one another, the fast path stands aside until the queue runs dry, so
+/// concurrent appenders coalesce into group commits. With ``SQLiteEventStore/Durability/full``
+/// every commit waits for `fsync`, so the fast path is off and the writer thread always commits.
+final class SQLiteAppendWriter: Sendable {
     private struct Pending {
         let appends: [StreamAppend]
         let continuation: CheckedContinuation<[AppendResult], any Error>
     }
+
+    private struct Queue {
+        var pending: [Pending] = []
+        var isStopping = false
+        var hasStopped = false
+        /// A transaction is in flight (on the writer thread or on a caller's thread).
+        var isWriting = false
+        /// Appends have been queuing behind one another: leave them to group commit (the fast
+        /// path would commit them one by one). Cleared when the writer thread commits a batch of
+        /// one with nothing else queued.
+        var isContended = false
+        var stopWaiters: [CheckedContinuation<Void, Never>] = []
+    }
+
+    /// Guards `queue` (and is the thread's wake-up signal).
+    private let condition = NSCondition()
+    /// Only touched while holding `condition`. `nonisolated(unsafe)` because NSCondition, not the
+    /// compiler, provides the exclusion.
+    nonisolated(unsafe) private var queue = Queue()
 
     private let pool: DatabasePool
     private let path: String
@@ -23,10 +55,9 @@ actor SQLiteAppendWriter {
     private let logger: Logger
     private let notifier: AppendNotifier
     private let statistics: GroupCommitCounter
-    private var pending: [Pending] = []
-    private var isDraining = false
-    private var isClosed = false
-    private var drainWaiters: [CheckedContinuation<Void, Never>] = []
+    private let busyTimeoutMilliseconds: Int
+    /// Whether callers may commit on their own thread (off with full durability: fsync blocks).
+    private let allowsCallerCommits: Bool
 
     init(
         pool: DatabasePool, path: String, configuration: SQLiteEventStore.Configuration, notifier: AppendNotifier,
@@ -39,48 +70,131 @@ actor SQLiteAppendWriter {
         self.logger = configuration.logger
         self.notifier = notifier
         self.statistics = statistics
+        self.busyTimeoutMilliseconds = configuration.busyTimeoutMilliseconds
+        self.allowsCallerCommits = configuration.durability == .normal
+        let thread = Thread { [self] in run() }
+        thread.name = "chronicle.sqlite.writer"
+        thread.start()
     }
 
-    /// Queues an append call (already validated) and returns its results once committed.
+    /// Commits an append call (already validated) and returns its results.
     func append(_ appends: [StreamAppend]) async throws -> [AppendResult] {
-        if isClosed { throw SQLiteEventStore.closedError(path) }
+        if let results = try commitOnCallerThread(appends) { return try results.get() }
         return try await withCheckedThrowingContinuation { continuation in
-            pending.append(Pending(appends: appends, continuation: continuation))
+            condition.lock()
+            if queue.isStopping {
+                condition.unlock()
+                continuation.resume(throwing: SQLiteEventStore.closedError(path))
+                return
+            }
+            queue.pending.append(Pending(appends: appends, continuation: continuation))
+            queue.isContended = true
             statistics.recordQueued()
-            if !isDraining {
-                isDraining = true
-                Task { await self.drain() }
+            condition.signal()
+            condition.unlock()
+        }
+    }
+
+    /// Refuses new appends and returns once every queued append has finished and the thread ended.
+    func stop() async {
+        await withCheckedContinuation { continuation in
+            condition.lock()
+            queue.isStopping = true
+            if queue.hasStopped {
+                condition.unlock()
+                continuation.resume()
+                return
+            }
+            queue.stopWaiters.append(continuation)
+            condition.signal()
+            condition.unlock()
+        }
+    }
+
+    /// Asks the thread to end after the queued appends, without waiting (for `deinit`).
+    func stopSoon() {
+        condition.lock()
+        queue.isStopping = true
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// The fast path: commits `appends` on the calling thread if the writer is idle and the write
+    /// lock is free right now. Returns `nil` (nothing written) when the writer is busy or another
+    /// connection holds the lock; the caller then queues for the writer thread.
+    private func commitOnCallerThread(_ appends: [StreamAppend]) throws(EventStoreError) -> Result<[AppendResult], EventStoreError>? {
+        condition.lock()
+        if queue.isStopping {
+            condition.unlock()
+            throw SQLiteEventStore.closedError(path)
+        }
+        guard allowsCallerCommits && !queue.isWriting && !queue.isContended && queue.pending.isEmpty else {
+            condition.unlock()
+            return nil
+        }
+        queue.isWriting = true
+        condition.unlock()
+        defer {
+            condition.lock()
+            queue.isWriting = false
+            // Wake the writer thread only if it has something to do (a wake-up costs two
+            // context switches per append otherwise).
+            if !queue.pending.isEmpty || queue.isStopping { condition.signal() }
+            condition.unlock()
+        }
+        let recordedAt = SQLiteValues.milliseconds(now())
+        do {
+            let (outcomes, head) = try pool.writeWithoutTransaction { db in
+                // Straight to libsqlite3: a PRAGMA statement would cost two statement runs per append.
+                sqlite3_busy_timeout(db.sqliteConnection, 0)
+                defer { sqlite3_busy_timeout(db.sqliteConnection, Int32(clamping: busyTimeoutMilliseconds)) }
+                return try SQLiteAppendTransaction.run([appends], in: db, path: path, recordedAt: recordedAt)
+            }
+            statistics.record(batchSize: 1, queued: false)
+            if let head { notifier.notify(head: head) }
+            return outcomes[0]
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY {
+            return nil  // BEGIN IMMEDIATE found the lock taken: nothing was written
+        } catch {
+            statistics.record(batchSize: 1, queued: false)
+            let mapped = SQLiteErrorMapping.map(error, path: path, operation: "Append")
+            logger.warning("Append failed; nothing written", metadata: ["error": "\(mapped)"])
+            return .failure(mapped)
+        }
+    }
+
+    private func run() {
+        condition.lock()
+        while true {
+            if !queue.pending.isEmpty && !queue.isWriting {
+                let count = min(queue.pending.count, maximumBatchSize)
+                let batch = Array(queue.pending.prefix(count))
+                queue.pending.removeFirst(count)
+                queue.isWriting = true
+                condition.unlock()
+                commit(batch)
+                condition.lock()
+                queue.isWriting = false
+                if batch.count == 1 && queue.pending.isEmpty { queue.isContended = false }
+            } else if queue.pending.isEmpty && queue.isStopping && !queue.isWriting {
+                queue.hasStopped = true
+                let waiters = queue.stopWaiters
+                queue.stopWaiters = []
+                condition.unlock()
+                for waiter in waiters { waiter.resume() }
+                return
+            } else {
+                condition.wait()
             }
         }
     }
 
-    /// Refuses new appends and returns when every queued append has finished.
-    func close() async {
-        isClosed = true
-        if !isDraining { return }
-        await withCheckedContinuation { drainWaiters.append($0) }
-    }
-
-    private func drain() async {
-        while !pending.isEmpty {
-            let count = min(pending.count, maximumBatchSize)
-            let batch = Array(pending.prefix(count))
-            pending.removeFirst(count)
-            await commit(batch)
-        }
-        isDraining = false
-        let waiters = drainWaiters
-        drainWaiters = []
-        for waiter in waiters { waiter.resume() }
-    }
-
-    private func commit(_ batch: [Pending]) async {
-        let calls = batch.map(\.appends)
+    private func commit(_ batch: [Pending]) {
+        statistics.record(batchSize: batch.count, queued: true)
         let recordedAt = SQLiteValues.milliseconds(now())
-        statistics.record(batchSize: batch.count)
         do {
-            let (outcomes, head) = try await pool.writeWithoutTransaction { db in
-                try SQLiteAppendTransaction.run(calls, in: db, recordedAt: recordedAt)
+            let (outcomes, head) = try pool.writeWithoutTransaction { db in
+                try SQLiteAppendTransaction.run(batch.map(\.appends), in: db, path: path, recordedAt: recordedAt)
             }
             if let head { notifier.notify(head: head) }
             for (pending, outcome) in zip(batch, outcomes) {
@@ -102,9 +216,9 @@ final class GroupCommitCounter: Sendable {
         state.withLock { $0.queuedAppendCalls += 1 }
     }
 
-    func record(batchSize: Int) {
+    func record(batchSize: Int, queued: Bool) {
         state.withLock { statistics in
-            statistics.queuedAppendCalls -= batchSize
+            if queued { statistics.queuedAppendCalls -= batchSize }
             statistics.transactions += 1
             statistics.appendCalls += batchSize
             statistics.largestBatch = max(statistics.largestBatch, batchSize)

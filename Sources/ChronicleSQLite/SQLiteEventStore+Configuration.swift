@@ -59,6 +59,9 @@ extension SQLiteEventStore {
             let (seconds, attoseconds) = busyTimeout.components
             return max(0, Double(seconds) + Double(attoseconds) / 1e18)
         }
+
+        /// The busy timeout as SQLite applies it (whole milliseconds).
+        var busyTimeoutMilliseconds: Int { Int(busyTimeoutSeconds * 1000) }
     }
 
     /// What group commit has done since the store opened.

@@ -3,6 +3,7 @@ import Foundation
 import GRDB
 
 extension SQLiteEventStore {
+    /// Reads a stream's events (see ``Chronicle/EventReader/readStream(_:from:direction:limit:)``).
     public func readStream(_ stream: StreamID, from start: StreamVersion, direction: ReadDirection, limit: Int) async throws -> [RecordedEvent] {
         try ReadLimit.check(limit)
         if limit == 0 { return [] }
@@ -10,18 +11,21 @@ extension SQLiteEventStore {
         return try await readEvents(sql: sql, arguments: [stream.rawValue, start.value, Int64(limit)], operation: "Reading stream \(stream)")
     }
 
+    /// Reads the global log after a position (see ``Chronicle/EventReader/readAll(after:limit:)``).
     public func readAll(after position: GlobalPosition, limit: Int) async throws -> [RecordedEvent] {
         try ReadLimit.check(limit)
         if limit == 0 { return [] }
         return try await readEvents(sql: SQLiteStatements.readAll, arguments: [position.value, Int64(limit)], operation: "Reading the log")
     }
 
+    /// Reads a category's events after a position (see ``Chronicle/EventReader/readCategory(_:after:limit:)``).
     public func readCategory(_ category: String, after position: GlobalPosition, limit: Int) async throws -> [RecordedEvent] {
         try ReadLimit.check(limit)
         if limit == 0 { return [] }
         return try await readEvents(sql: SQLiteStatements.readCategory, arguments: [category, position.value, Int64(limit)], operation: "Reading category \(category)")
     }
 
+    /// The stream's current version (see ``Chronicle/EventReader/streamVersion(of:)``).
     public func streamVersion(of stream: StreamID) async throws -> StreamVersion {
         try await read(operation: "Reading the version of \(stream)") { db in
             guard let value = try DatabaseValue.fetchOne(db.cachedStatement(sql: SQLiteStatements.streamVersion), arguments: [stream.rawValue]) else {
@@ -34,6 +38,7 @@ extension SQLiteEventStore {
         }
     }
 
+    /// Lists streams (see ``Chronicle/EventReader/streams(category:after:limit:)``).
     public func streams(category: String?, after: StreamID?, limit: Int) async throws -> [StreamInfo] {
         try ReadLimit.check(limit)
         if limit == 0 { return [] }
@@ -47,7 +52,7 @@ extension SQLiteEventStore {
             }
             var result: [StreamInfo] = []
             while let row = try rows.next() {
-                guard let raw = SQLiteValues.string(row[0]), let id = try? StreamID(raw) else {
+                guard let raw = SQLiteValues.string(row[0]), let id = SQLiteValues.streamID(raw) else {
                     throw EventStoreError(.corruptRecord, "A row of the streams table has an invalid stream id. Restore from a backup.")
                 }
                 guard let version = SQLiteValues.int64(row[1]), version >= 0, let last = SQLiteValues.int64(row[2]), last >= 0 else {
@@ -59,6 +64,7 @@ extension SQLiteEventStore {
         }
     }
 
+    /// The position of the last event (see ``Chronicle/EventReader/headPosition()``).
     public func headPosition() async throws -> GlobalPosition {
         try await read(operation: "Reading the head position") { db in
             GlobalPosition(try Int64.fetchOne(db.cachedStatement(sql: SQLiteStatements.headPosition)) ?? 0)
@@ -68,7 +74,7 @@ extension SQLiteEventStore {
     private func readEvents(sql: String, arguments: StatementArguments, operation: String) async throws -> [RecordedEvent] {
         try await read(operation: operation) { db in
             let rows = try Row.fetchCursor(db.cachedStatement(sql: sql), arguments: arguments)
-            var decoder = SQLiteRecordDecoder()
+            let decoder = SQLiteRecordDecoder()
             var events: [RecordedEvent] = []
             while let row = try rows.next() {
                 events.append(try decoder.decode(row))
@@ -82,6 +88,8 @@ extension SQLiteEventStore {
         try checkOpen()
         do {
             return try await pool.read(body)
+        } catch is CancellationError {
+            throw CancellationError()
         } catch {
             if !isOpen { throw Self.closedError(path) }
             throw SQLiteErrorMapping.map(error, path: path, operation: operation)

@@ -6,7 +6,7 @@ import Synchronization
 
 /// The embedded event store: one SQLite file in WAL mode, on GRDB.
 ///
-/// - Appends go through one writer connection owned by a serial owner that does **group commit**:
+/// - Appends go through one writer connection owned by one writer thread that does **group commit**:
 ///   appends arriving while a transaction is in flight share the next transaction, each in its
 ///   own savepoint, so one conflict fails only its own append. Expected versions are checked
 ///   inside `BEGIN IMMEDIATE`; positions are assigned under the write lock and are gap-free.
@@ -59,6 +59,10 @@ public final class SQLiteEventStore: EventStore, AppendObservable, Sendable {
         }
     }
 
+    deinit {
+        writer.stopSoon()
+    }
+
     /// The schema version this build of Chronicle writes.
     public static var schemaVersion: Int { SQLiteSchema.currentVersion }
 
@@ -76,15 +80,39 @@ public final class SQLiteEventStore: EventStore, AppendObservable, Sendable {
     /// on its own.
     public func append(_ appends: [StreamAppend]) async throws -> [AppendResult] {
         try checkOpen()
-        var seen = Set<UUID>()
-        for request in appends {
-            try request.validate()
-            for event in request.events where !seen.insert(event.id).inserted {
-                throw EventStoreError(.duplicateEventID, "Event id \(event.id) appears twice in one append call. Nothing was written; give each event its own id.", streamID: request.streamID, eventID: event.id)
+        for request in appends { try request.validate() }
+        if appends.count > 1 {
+            // validate() rejects an id repeated within one stream's events; across streams too:
+            var seen = Set<UUID>()
+            for request in appends {
+                for event in request.events where !seen.insert(event.id).inserted {
+                    throw EventStoreError(.duplicateEventID, "Event id \(event.id) appears twice in one append call. Nothing was written; give each event its own id.", streamID: request.streamID, eventID: event.id)
+                }
             }
         }
         if appends.isEmpty { return [] }
         return try await writer.append(appends)
+    }
+
+    // MARK: - Maintenance
+
+    /// Copies every committed page from the WAL into the database file and truncates the WAL
+    /// (`PRAGMA wal_checkpoint(TRUNCATE)`), for backups or to measure the file's size. SQLite also
+    /// checkpoints on its own as the WAL grows; calling this is never required.
+    ///
+    /// - Returns: `true` if the WAL was fully checkpointed and truncated, `false` if readers
+    ///   (of this or another process) still needed older pages; try again later.
+    @discardableResult
+    public func checkpoint() async throws -> Bool {
+        try checkOpen()
+        do {
+            return try await pool.writeWithoutTransaction { db in
+                let row = try Row.fetchOne(db, sql: SQLiteStatements.checkpointTruncate)
+                return (row?[0] as Int64?) == 0
+            }
+        } catch {
+            throw SQLiteErrorMapping.map(error, path: path, operation: "Checkpointing the WAL")
+        }
     }
 
     // MARK: - Closing
@@ -94,7 +122,7 @@ public final class SQLiteEventStore: EventStore, AppendObservable, Sendable {
     /// the connections. Calling it again does nothing.
     public func close() async throws {
         guard isClosed.compareExchange(expected: false, desired: true, ordering: .sequentiallyConsistent).exchanged else { return }
-        await writer.close()
+        await writer.stop()
         appendNotifier.finish()
         do {
             try pool.close()

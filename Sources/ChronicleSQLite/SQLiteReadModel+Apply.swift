@@ -40,7 +40,7 @@ extension SQLiteReadModel {
                 try await generation.pool.write { db in
                     try generation.ensureCurrent()
                     try Self.apply(events, projector, db)
-                    try SQLiteReadModelSchema.saveCheckpoint(db, partition: partition, position: last.position)
+                    try SQLiteReadModelSchema.saveCheckpoint(db, partition: partition, from: from, to: last.position)
                 }
                 generation.setPosition(last.position, of: partition)
                 publish(generation)
@@ -51,7 +51,7 @@ extension SQLiteReadModel {
                 try await generation.pool.write { db in
                     try generation.ensureCurrent()
                     try Self.apply(before, projector, db)
-                    try SQLiteReadModelSchema.saveCheckpoint(db, partition: partition, position: checkpoint)
+                    try SQLiteReadModelSchema.saveCheckpoint(db, partition: partition, from: from, to: checkpoint)
                 }
                 generation.setPosition(checkpoint, of: partition)
                 publish(generation)
@@ -59,6 +59,10 @@ extension SQLiteReadModel {
             }
         } catch is RetiredGeneration {
             return .generationReplaced
+        } catch let stale as StaleCheckpoint {
+            logger.warning("The checkpoint moved under this runner (another runner on the same files?); continuing from it", metadata: ["stored": "\(stale.stored)"])
+            generation.setPosition(stale.stored, of: partition)
+            return .progressed
         }
         return .progressed
     }
@@ -78,6 +82,7 @@ extension SQLiteReadModel {
     nonisolated func retryOrPark(_ event: RecordedEvent, firstError: any Error, generation: ReadModelGeneration, partition: Int) async throws {
         let policy = options.failurePolicy
         let projector = self.projector
+        let before = GlobalPosition(event.position.value - 1)
         var attempts = 1
         var lastError = firstError
         let eventMetadata: Logger.Metadata = [
@@ -92,7 +97,7 @@ extension SQLiteReadModel {
                 try await generation.pool.write { db in
                     try generation.ensureCurrent()
                     try Self.apply([event], projector, db)
-                    try SQLiteReadModelSchema.saveCheckpoint(db, partition: partition, position: event.position)
+                    try SQLiteReadModelSchema.saveCheckpoint(db, partition: partition, from: before, to: event.position)
                 }
                 generation.setPosition(event.position, of: partition)
                 publish(generation)
@@ -110,7 +115,7 @@ extension SQLiteReadModel {
             let parkedCount = try await generation.pool.write { db in
                 try generation.ensureCurrent()
                 try DeadLetterTable.park(db, event: event, partition: partition, error: description, attempts: attemptCount, at: now)
-                try SQLiteReadModelSchema.saveCheckpoint(db, partition: partition, position: event.position)
+                try SQLiteReadModelSchema.saveCheckpoint(db, partition: partition, from: before, to: event.position)
                 return try DeadLetterTable.count(db)
             }
             generation.setPosition(event.position, of: partition)

@@ -250,6 +250,8 @@ public actor SQLiteReadModel: Service {
             } catch is CancellationError {
                 throw CancellationError()
             } catch {
+                // Stores may wrap a cancellation in their own error: shutting down is no failure.
+                if Task.isCancelled { throw CancellationError() }
                 // Reading the store or writing the read model failed (not the projector):
                 // back off and try the same page again.
                 transientFailures += 1

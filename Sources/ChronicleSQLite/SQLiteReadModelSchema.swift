@@ -71,8 +71,23 @@ enum SQLiteReadModelSchema {
         return positions
     }
 
-    /// Stores a partition's checkpoint (inside the transaction that wrote the read model).
-    static func saveCheckpoint(_ db: Database, partition: Int, position: GlobalPosition) throws {
-        try db.execute(sql: "UPDATE chronicle_checkpoint SET position = ? WHERE partition = ?", arguments: [position.value, partition])
+    /// Moves a partition's checkpoint from `expected` to `position`, inside the transaction that
+    /// wrote the read model. Throws ``StaleCheckpoint`` (rolling the page back) when the stored
+    /// checkpoint is not `expected`: another runner, in this process or another, got there first,
+    /// and applying the page again would apply its events twice.
+    static func saveCheckpoint(_ db: Database, partition: Int, from expected: GlobalPosition, to position: GlobalPosition) throws {
+        try db.execute(
+            sql: "UPDATE chronicle_checkpoint SET position = ? WHERE partition = ? AND position = ?",
+            arguments: [position.value, partition, expected.value]
+        )
+        if db.changesCount == 0 {
+            let stored = try Int64.fetchOne(db, sql: "SELECT position FROM chronicle_checkpoint WHERE partition = ?", arguments: [partition]) ?? 0
+            throw StaleCheckpoint(stored: GlobalPosition(max(0, stored)))
+        }
     }
+}
+
+/// The stored checkpoint moved under a runner (see ``SQLiteReadModelSchema/saveCheckpoint(_:partition:from:to:)``).
+struct StaleCheckpoint: Error {
+    let stored: GlobalPosition
 }

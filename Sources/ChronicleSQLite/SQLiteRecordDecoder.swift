@@ -6,10 +6,9 @@ import GRDB
 /// refusing (with ``EventStoreError/Code/corruptRecord`` naming the position) any row that does not
 /// hold what the writer writes.
 struct SQLiteRecordDecoder {
-    private var streamIDs: [String: StreamID] = [:]
     private let metadataDecoder = JSONDecoder()
 
-    mutating func decode(_ row: Row) throws(EventStoreError) -> RecordedEvent {
+    func decode(_ row: Row) throws(EventStoreError) -> RecordedEvent {
         guard let positionValue = SQLiteValues.int64(row[0]), positionValue > 0 else {
             throw EventStoreError(.corruptRecord, "An event row has no valid position. The store is damaged; restore from a backup.")
         }
@@ -18,16 +17,8 @@ struct SQLiteRecordDecoder {
             EventStoreError(.corruptRecord, "The event at position \(position) is damaged: \(problem). Restore from a backup.", position: position)
         }
         guard let rawStreamID = SQLiteValues.string(row[1]) else { throw corrupt("its stream id is not text") }
-        let streamID: StreamID
-        if let known = streamIDs[rawStreamID] {
-            streamID = known
-        } else {
-            do {
-                streamID = try StreamID(rawStreamID)
-            } catch {
-                throw corrupt("its stream id \(rawStreamID.debugDescription) is invalid")
-            }
-            streamIDs[rawStreamID] = streamID
+        guard let streamID = SQLiteValues.streamID(rawStreamID) else {
+            throw corrupt("its stream id \(rawStreamID.debugDescription) is invalid")
         }
         guard let version = SQLiteValues.int64(row[2]), version > 0 else { throw corrupt("its stream version is not a positive integer") }
         guard let idBytes = SQLiteValues.data(row[3]), let id = UUID(sqliteBytes: idBytes) else {
@@ -62,6 +53,18 @@ struct SQLiteRecordDecoder {
 
 /// Conversions between stored values and Swift values.
 enum SQLiteValues {
+    /// A stored stream id, validated: printable ASCII ids (the common case) are checked byte by
+    /// byte, anything else goes through ``StreamID``'s full Unicode validation. `nil` if invalid.
+    static func streamID(_ raw: String) -> StreamID? {
+        let bytes = raw.utf8
+        if !bytes.isEmpty && bytes.count <= StreamID.maximumLength && bytes.first != UInt8(ascii: "$")
+            && bytes.allSatisfy({ $0 > 0x20 && $0 < 0x7F })
+        {
+            return StreamID(unchecked: raw)  // same rules as StreamID.init, for this subset
+        }
+        return try? StreamID(raw)
+    }
+
     static func int64(_ value: DatabaseValue) -> Int64? {
         if case .int64(let int) = value.storage { return int }
         return nil

@@ -88,9 +88,16 @@ enum SQLiteStatements {
     static let setSynchronousNormal = "PRAGMA synchronous = NORMAL"
     static let setSynchronousFull = "PRAGMA synchronous = FULL"
     static let readDataVersion = "PRAGMA data_version"
+    static let checkpointTruncate = "PRAGMA wal_checkpoint(TRUNCATE)"
 
     // MARK: Appending (writer connection, inside BEGIN IMMEDIATE)
 
+    static let beginImmediate = "BEGIN IMMEDIATE TRANSACTION"
+    static let commit = "COMMIT TRANSACTION"
+    static let rollback = "ROLLBACK TRANSACTION"
+    static let savepoint = "SAVEPOINT chronicle_append"
+    static let releaseSavepoint = "RELEASE SAVEPOINT chronicle_append"
+    static let rollbackToSavepoint = "ROLLBACK TRANSACTION TO SAVEPOINT chronicle_append"
     /// Head position under the write lock: the next event gets head + 1.
     static let selectHead = "SELECT coalesce(max(position), 0) FROM events"
     static let selectStreamForAppend = "SELECT stream_key, version, category_key FROM streams WHERE stream_id = ?"

@@ -81,6 +81,7 @@ public final class SQLiteSnapshotStore: SnapshotStore, Sendable {
     /// The identifiers of the snapshot store's migrations, oldest first.
     public static var migrationIdentifiers: [String] { SnapshotSchema.migrations.map(\.identifier) }
 
+    /// The latest snapshot of a stream, or `nil` (see ``Chronicle/SnapshotStore/snapshot(of:)``).
     public func snapshot(of stream: StreamID) async throws -> Snapshot? {
         try checkOpen()
         let stored: (version: Int64, position: Int64, fingerprint: String, state: Data)?
@@ -107,6 +108,7 @@ public final class SQLiteSnapshotStore: SnapshotStore, Sendable {
         )
     }
 
+    /// Saves a snapshot unless the stored one is newer (see ``Chronicle/Snapshot/replaces(_:)``).
     public func save(_ snapshot: Snapshot) async throws {
         try checkOpen()
         do {
@@ -121,6 +123,7 @@ public final class SQLiteSnapshotStore: SnapshotStore, Sendable {
         }
     }
 
+    /// Deletes a stream's snapshot, if any.
     public func deleteSnapshot(of stream: StreamID) async throws {
         try checkOpen()
         do {

@@ -147,7 +147,7 @@ enum SQLiteStoreOpening {
             throw EventStoreError(.storageFailure, "\(path): PRAGMA synchronous is \(synchronous.map(String.init) ?? "unknown"), expected \(expectedSynchronous).")
         }
         let busyTimeout = try Int.fetchOne(db, sql: SQLiteStatements.readBusyTimeout) ?? -1
-        let expectedBusyTimeout = Int((configuration.busyTimeoutSeconds * 1000).rounded())
+        let expectedBusyTimeout = configuration.busyTimeoutMilliseconds
         guard busyTimeout == expectedBusyTimeout else {
             throw EventStoreError(.storageFailure, "\(path): PRAGMA busy_timeout is \(busyTimeout) ms, expected \(expectedBusyTimeout) ms.")
         }

@@ -130,10 +130,12 @@ public struct AggregateSpecFailure: Error, CustomStringConvertible, Sendable {
     /// The line of the failing expectation.
     public let line: Int
 
+    /// Where the spec failed, then the diff.
     public var description: String { "\(fileID):\(line): \(message)" }
 }
 
 extension AggregateSpecFailure: LocalizedError {
+    /// The same text as `description`.
     public var errorDescription: String? { description }
 }
 

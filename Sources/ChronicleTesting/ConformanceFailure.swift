@@ -19,6 +19,7 @@ public struct ConformanceFailure: Error, CustomStringConvertible, Sendable {
         self.line = line
     }
 
+    /// The case, what went wrong and where.
     public var description: String { "\(caseName): \(message) (\(file):\(line))" }
 }
 

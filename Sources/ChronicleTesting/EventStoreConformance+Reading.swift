@@ -95,6 +95,15 @@ extension EventStoreConformance {
             try check.equal(inBAfter.map(\.id), ["b-2"], "category b after b-1")
             try check.equal(try await store.streams(category: "z", after: nil, limit: 10), [], "unknown category")
         },
+        Case("nonASCIIStreamIDsAndCategoriesRoundTrip") { check, store in
+            let stream: StreamID = "café-☕️1"
+            let plain = event()
+            try await store.append(plain, to: stream, expectedVersion: .noStream)
+            try await expectStream(check, store, stream, holds: [plain])
+            let inCategory = try await store.readCategory("café", after: .start, limit: 10)
+            try check.equal(inCategory.map(\.streamID), [stream], "category café")
+            try check.equal(try await store.streams(category: "café", after: nil, limit: 10).map(\.id), [stream], "streams in café")
+        },
         Case("metadataRoundTripsIncludingCustomValuesAndNone") { check, store in
             let full = EventMetadata(correlationID: "corr-1", causationID: "cause-1", custom: ["tenant": "acme", "user": "zoë ✓", "empty": ""])
             let customOnly = EventMetadata(custom: ["k": "v"])

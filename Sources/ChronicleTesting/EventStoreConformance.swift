@@ -33,8 +33,11 @@ public enum EventStoreConformance {
             try await body(check, store)
         }
 
+        /// The case's name.
         public var description: String { name }
+        /// Cases are equal when their names are.
         public static func == (lhs: Case, rhs: Case) -> Bool { lhs.name == rhs.name }
+        /// Hashes the name.
         public func hash(into hasher: inout Hasher) { hasher.combine(name) }
     }
 

@@ -120,10 +120,16 @@ enum Fixtures {
         _ range: ClosedRange<Int>, streams: Int = 7, to store: some EventWriter, type: (Int) -> String = { _ in "Incremented" },
         stream streamOf: ((Int) -> StreamID)? = nil
     ) async throws -> GlobalPosition {
+        // One event per stream append, up to 200 appends per (atomic) call: positions follow indexes.
         var last = GlobalPosition.start
+        var batch: [StreamAppend] = []
         for index in range {
             let target = streamOf?(index) ?? stream(index, streams: streams)
-            last = try await store.append(event(index, type: type(index)), to: target, expectedVersion: .any).position
+            batch.append(StreamAppend([event(index, type: type(index))], to: target, expectedVersion: .any))
+            if batch.count == 200 || index == range.upperBound {
+                last = try await store.append(batch).last!.position
+                batch.removeAll()
+            }
         }
         return last
     }
@@ -160,11 +166,14 @@ final class ProjectionDirectory: Sendable {
     let path: String
 
     init() throws {
-        path = (NSProjectionDirectory() as NSString).appendingPathComponent("chronicle-projection-tests-\(UUID().uuidString)")
+        path = (NSTemporaryDirectory() as NSString).appendingPathComponent("chronicle-projection-tests-\(UUID().uuidString)")
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     }
 
     func subdirectory(_ name: String) -> String { (path as NSString).appendingPathComponent(name) }
+
+    /// The event store file of the test.
+    var storePath: String { subdirectory("events.sqlite") }
 
     deinit { try? FileManager.default.removeItem(atPath: path) }
 }
@@ -212,4 +221,21 @@ final class Flag: Sendable {
     private let value = Atomic<Bool>(false)
     var isSet: Bool { value.load(ordering: .acquiring) }
     func set() { value.store(true, ordering: .releasing) }
+}
+
+/// Runs `body` with a SQLite event store on a real file in a fresh directory (read models go in
+/// other files of the same directory), then closes the store and removes the directory.
+func withProjectionStore<T>(_ body: (SQLiteEventStore, ProjectionDirectory) async throws -> T) async throws -> T {
+    let directory = try ProjectionDirectory()
+    var configuration = SQLiteEventStore.Configuration()
+    configuration.logger = Fixtures.logger
+    let store = try SQLiteEventStore(path: directory.storePath, configuration: configuration)
+    do {
+        let result = try await body(store, directory)
+        try await store.close()
+        return result
+    } catch {
+        try? await store.close()
+        throw error
+    }
 }

@@ -71,6 +71,30 @@ func stressToolURL() throws -> URL {
         }
     }
 
+    @Test func aWriterKilledMidAppendLeavesAConsistentLogThatOthersContinue() async throws {
+        let streams: [StreamID] = (0..<3).map { StreamID(category: "acct", id: "\($0)") }
+        try await withTemporaryStore { store, _ in
+            let process = Process()
+            process.executableURL = try stressToolURL()
+            process.arguments = [store.path, "\(streams.count)", "4", "1000000", "doomed"]
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            let exited = AsyncStream<Int32>.makeStream()
+            process.terminationHandler = { exited.continuation.yield($0.terminationStatus); exited.continuation.finish() }
+            try process.run()
+            try await waitUntil("the doomed writer to append 200 events") { try await store.headPosition() >= 200 }
+            kill(process.processIdentifier, SIGKILL)
+            var iterator = exited.stream.makeAsyncIterator()
+            _ = await iterator.next()
+            #expect(process.terminationReason == .uncaughtSignal)
+            let head = try await store.headPosition()
+            try await expectConsistentLog(store, expectedCount: Int(head.value), streams: streams)
+            // The survivors go on where the killed writer stopped.
+            for stream in streams { _ = try await appendWithRetry(store, event(), to: stream) }
+            try await expectConsistentLog(store, expectedCount: Int(head.value) + streams.count, streams: streams)
+        }
+    }
+
     @Test func headUpdatesNoticeAppendsFromAnotherProcess() async throws {
         try await withTemporaryStore { store, _ in
             let latest = Mutex(GlobalPosition.start)

@@ -123,6 +123,19 @@ import Testing
         try await reopened.close()
     }
 
+    @Test func checkpointMovesTheWALIntoTheFileAndTruncatesIt() async throws {
+        try await withTemporaryStore { store, _ in
+            for index in 0..<20 {
+                try await store.append(event(), to: StreamID(category: "order", id: "\(index)"), expectedVersion: .noStream)
+            }
+            let walSize = { (try? FileManager.default.attributesOfItem(atPath: store.path + "-wal")[.size] as? Int) ?? -1 }
+            #expect(walSize() > 0)
+            #expect(try await store.checkpoint())
+            #expect(walSize() == 0)
+            #expect(try await store.readAll(after: .start, limit: 100).count == 20)
+        }
+    }
+
     @Test func anEmptyFileBecomesAStore() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }

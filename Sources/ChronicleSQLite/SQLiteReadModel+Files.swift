@@ -1,0 +1,52 @@
+import Chronicle
+import Foundation
+import GRDB
+
+extension SQLiteReadModel {
+    /// Reads the status of the read model `name` in `directory` from its files, without running
+    /// it (for a CLI or a process that does not own the projection). The state is
+    /// ``ProjectionState/stopped`` as far as this process knows; pass the store's head to get
+    /// the lag.
+    ///
+    /// - Throws: ``ProjectionError`` ``ProjectionError/Code/invalidName``, or
+    ///   ``ProjectionError/Code/storageFailure`` when there is no such read model.
+    public static func storedStatus(name: String, directory: String, head: GlobalPosition? = nil) throws -> ProjectionStatus {
+        try SQLiteReadModelStorage.validate(name: name)
+        let path = (directory as NSString).appendingPathComponent("\(name).sqlite")
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw ProjectionError(.storageFailure, "There is no read model \(name) in \(directory).", projection: name)
+        }
+        var configuration = Configuration()
+        configuration.readonly = true
+        do {
+            let queue = try DatabaseQueue(path: path, configuration: configuration)
+            defer { try? queue.close() }
+            return try queue.read { db in
+                let partitions = try Int.fetchOne(db, sql: "SELECT count(*) FROM chronicle_checkpoint") ?? 1
+                let positions = try SQLiteReadModelSchema.checkpoints(db, partitions: max(1, partitions))
+                let position = positions.min() ?? .start
+                return ProjectionStatus(
+                    name: name, state: .stopped, position: position, head: max(head ?? position, position), partitionCount: positions.count,
+                    partitionPositions: positions, parkedCount: try DeadLetterTable.count(db)
+                )
+            }
+        } catch {
+            throw ProjectionError(.storageFailure, "Cannot read the read model \(name) in \(directory).", projection: name, underlying: error)
+        }
+    }
+
+    /// Deletes every file of the read model `name` in `directory` (all generations, the link),
+    /// so that the next start rebuilds it from position 0. Only call it while no process runs the
+    /// projection; prefer ``rebuild()`` on a running one, which keeps serving queries.
+    public static func deleteFiles(name: String, directory: String) throws {
+        try SQLiteReadModelStorage.validate(name: name)
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        for file in files where file == "\(name).sqlite" || SQLiteReadModelStorage.generationNumber(fileName: file, name: name) != nil || file.hasPrefix(".\(name).sqlite.link-") {
+            do {
+                try FileManager.default.removeItem(atPath: (directory as NSString).appendingPathComponent(file))
+            } catch {
+                throw ProjectionError(.storageFailure, "Cannot delete \(file) in \(directory).", projection: name, underlying: error)
+            }
+        }
+    }
+}

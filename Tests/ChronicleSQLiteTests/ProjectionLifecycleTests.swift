@@ -1,0 +1,56 @@
+import Chronicle
+import ChronicleSQLite
+import Foundation
+import Logging
+import ServiceLifecycle
+import Testing
+
+@Suite struct ProjectionLifecycleTests {
+    @Test func aServiceGroupShutsTheProjectionsDownGracefully() async throws {
+        try await withProjectionStore { store, directory in
+            let orders = try SQLiteReadModel(CounterProjector(name: "a"), directory: directory.path, source: .sqlite(store), logger: Fixtures.logger)
+            let other = try SQLiteReadModel(CounterProjector(name: "b"), directory: directory.path, source: .sqlite(store), logger: Fixtures.logger)
+            let projections = try ProjectionGroup([orders, other])
+            let group = ServiceGroup(services: [projections], gracefulShutdownSignals: [], cancellationSignals: [], logger: Fixtures.logger)
+            let running = Task { try await group.run() }
+            let position = try await Fixtures.append(1...50, to: store)
+            try await orders.waitUntil(position: position, timeout: .seconds(20))
+            try await other.waitUntil(position: position, timeout: .seconds(20))
+            #expect(try await eventually { await projections.statuses().allSatisfy { $0.state == .running } })
+            await group.triggerGracefulShutdown()
+            try await running.value
+            #expect(await projections.statuses().allSatisfy { $0.state == .stopped && $0.position == position })
+        }
+    }
+
+    @Test func theStoredStatusIsReadableWithoutRunningTheProjection() async throws {
+        try await withProjectionStore { store, directory in
+            let model = try SQLiteReadModel(CounterProjector(), directory: directory.path, source: .observing(store), options: .init(partitioning: try .byStream(2)), logger: Fixtures.logger)
+            let position = try await Fixtures.append(1...20, to: store)
+            try await whileRunning(model) { try await model.waitUntil(position: position, timeout: .seconds(20)) }
+            let status = try SQLiteReadModel.storedStatus(name: "counters", directory: directory.path, head: 25)
+            #expect(status.position == 20)
+            #expect(status.partitionPositions == [20, 20])
+            #expect(status.lag == 5)
+            #expect(status.state == .stopped)
+            #expect(throws: ProjectionError.self) { try SQLiteReadModel.storedStatus(name: "missing", directory: directory.path) }
+
+            // Deleting the files makes the next start rebuild from zero (here with other partitions).
+            try SQLiteReadModel.deleteFiles(name: "counters", directory: directory.path)
+            let rebuilt = try SQLiteReadModel(CounterProjector(), directory: directory.path, source: .observing(store), logger: Fixtures.logger)
+            #expect(await rebuilt.status().position == 0)
+            try await whileRunning(rebuilt) { try await rebuilt.waitUntil(position: position, timeout: .seconds(20)) }
+            #expect(try await rebuilt.counters() == Fixtures.expectedCounters(1...20))
+        }
+    }
+
+    @Test func runningTwiceAtOnceIsRefused() async throws {
+        try await withProjectionStore { store, directory in
+            let model = try SQLiteReadModel(CounterProjector(), directory: directory.path, source: .observing(store), logger: Fixtures.logger)
+            try await whileRunning(model) { () async throws in
+                #expect(try await eventually { await model.status().state == .running })
+                await #expect { try await model.run() } throws: { ($0 as? ProjectionError)?.code == .invalidConfiguration }
+            }
+        }
+    }
+}
