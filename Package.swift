@@ -24,7 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
-        // Tests only: streams server-sent events over real HTTP (HummingbirdTesting builds it anyway).
+        // The Shop sample's demo client and the HTTP tests' streaming client (HummingbirdTesting needs it anyway).
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
@@ -77,6 +77,7 @@ let package = Package(
                 "Chronicle",
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),
@@ -154,6 +155,8 @@ let package = Package(
                 "Chronicle", "ChronicleSQLite", "ChronicleInstrumentation",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),
@@ -179,11 +182,26 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "ChronicleCLITests", dependencies: ["ChronicleCLI", "ChronicleAdminExample"], swiftSettings: strict),
+                // The sample shop: `swift run Shop` (serve) or `swift run Shop --demo` (whole flow once).
+        .executableTarget(
+            name: "Shop",
+            dependencies: [
+                "Chronicle", "ChronicleSQLite", "ChronicleHTTP",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Samples/Shop",
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "ChronicleHTTPTests",
             dependencies: [
                 "Chronicle",
-                "ChronicleHTTP",
+                "ChronicleHTTP", "ChronicleSQLite", "Shop",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -205,6 +223,7 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),

@@ -11,17 +11,8 @@ extension SQLiteReadModel {
     /// - Throws: ``ProjectionError`` ``ProjectionError/Code/invalidName``, or
     ///   ``ProjectionError/Code/storageFailure`` when there is no such read model.
     public static func storedStatus(name: String, directory: String, head: GlobalPosition? = nil) throws -> ProjectionStatus {
-        try SQLiteReadModelStorage.validate(name: name)
-        let path = (directory as NSString).appendingPathComponent("\(name).sqlite")
-        guard FileManager.default.fileExists(atPath: path) else {
-            throw ProjectionError(.storageFailure, "There is no read model \(name) in \(directory).", projection: name)
-        }
-        var configuration = Configuration()
-        configuration.readonly = true
-        do {
-            let queue = try DatabaseQueue(path: path, configuration: configuration)
-            defer { try? queue.close() }
-            return try queue.read { db in
+        try withStoredFile(name: name, directory: directory, readonly: true) { queue in
+            try queue.read { db in
                 let partitions = try Int.fetchOne(db, sql: "SELECT count(*) FROM chronicle_checkpoint") ?? 1
                 let positions = try SQLiteReadModelSchema.checkpoints(db, partitions: max(1, partitions))
                 let position = positions.min() ?? .start
@@ -30,8 +21,6 @@ extension SQLiteReadModel {
                     partitionPositions: positions, parkedCount: try DeadLetterTable.count(db)
                 )
             }
-        } catch {
-            throw ProjectionError(.storageFailure, "Cannot read the read model \(name) in \(directory).", projection: name, underlying: error)
         }
     }
 

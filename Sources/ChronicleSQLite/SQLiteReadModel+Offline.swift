@@ -32,7 +32,9 @@ extension SQLiteReadModel {
         }
     }
 
-    private static func withStoredFile<T>(name: String, directory: String, readonly: Bool, _ body: (DatabaseQueue) throws -> T) throws -> T {
+    /// Opens the serving file of the read model `name` in `directory` for `body`, mapping failures
+    /// to ``ProjectionError``.
+    static func withStoredFile<T>(name: String, directory: String, readonly: Bool, _ body: (DatabaseQueue) throws -> T) throws -> T {
         try SQLiteReadModelStorage.validate(name: name)
         let path = (directory as NSString).appendingPathComponent("\(name).sqlite")
         guard FileManager.default.fileExists(atPath: path) else {

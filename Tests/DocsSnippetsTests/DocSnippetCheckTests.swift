@@ -106,7 +106,7 @@ enum DocSnippets {
 
 @Suite struct DocSnippetCheckTests {
     @Test func everySwiftSnippetOfTheDocsIsCompiledCode() throws {
-        let compiled = try DocSnippets.sources(in: ["Tests/DocsSnippetsTests", "Tests/Tools/DocsReadmeExample", "Tests/ChronicleTests"])
+        let compiled = try DocSnippets.sources(in: ["Tests/DocsSnippetsTests", "Tests/Tools/DocsReadmeExample", "Tests/ChronicleTests", "Tests/ChroniclePostgresTests"])
         let awaiting = try DocSnippets.sources(in: ["Tests/DocsSnippetsTests/AwaitingProjections"])
         var checked = 0
         for file in try DocSnippets.documents() {
