@@ -34,7 +34,7 @@ struct SQLiteAppendTransaction {
         var outcomes: [Outcome] = []
         outcomes.reserveCapacity(calls.count)
         var wroteSomething = false
-        try db.inTransaction(.immediate) {
+        try inTransaction(db) {
             transaction.head = try Int64.fetchOne(db.cachedStatement(sql: SQLiteStatements.selectHead)) ?? 0
             let startHead = transaction.head
             if calls.count == 1 {
@@ -42,18 +42,13 @@ struct SQLiteAppendTransaction {
                     outcomes.append(.success(try transaction.append(calls[0])))
                 } catch {
                     outcomes.append(.failure(try transaction.domainError(error)))
-                    return .rollback
+                    return false
                 }
             } else {
                 for call in calls {
                     let headBefore = transaction.head
                     do {
-                        var results: [AppendResult] = []
-                        try db.inSavepoint {
-                            results = try transaction.append(call)
-                            return .commit
-                        }
-                        outcomes.append(.success(results))
+                        outcomes.append(.success(try inSavepoint(db) { try transaction.append(call) }))
                     } catch {
                         transaction.head = headBefore
                         outcomes.append(.failure(try transaction.domainError(error)))
@@ -61,9 +56,41 @@ struct SQLiteAppendTransaction {
                 }
             }
             wroteSomething = transaction.head > startHead
-            return wroteSomething ? .commit : .rollback
+            return wroteSomething
         }
         return (outcomes, wroteSomething ? GlobalPosition(transaction.head) : nil)
+    }
+
+    /// Runs `body` in `BEGIN IMMEDIATE` … `COMMIT` (or `ROLLBACK` when it returns `false` or
+    /// throws), with cached statements: GRDB's `inTransaction` parses them on every call.
+    private static func inTransaction(_ db: Database, _ body: () throws -> Bool) throws {
+        try db.cachedStatement(sql: SQLiteStatements.beginImmediate).execute()
+        do {
+            if try body() {
+                try db.cachedStatement(sql: SQLiteStatements.commit).execute()
+            } else {
+                try db.cachedStatement(sql: SQLiteStatements.rollback).execute()
+            }
+        } catch {
+            if db.isInsideTransaction { try? db.rollback() }
+            throw error
+        }
+    }
+
+    /// Runs `body` in its own savepoint, rolled back (and released) if it throws.
+    private static func inSavepoint<T>(_ db: Database, _ body: () throws -> T) throws -> T {
+        try db.cachedStatement(sql: SQLiteStatements.savepoint).execute()
+        do {
+            let result = try body()
+            try db.cachedStatement(sql: SQLiteStatements.releaseSavepoint).execute()
+            return result
+        } catch {
+            if db.isInsideTransaction {
+                try db.cachedStatement(sql: SQLiteStatements.rollbackToSavepoint).execute()
+                try db.cachedStatement(sql: SQLiteStatements.releaseSavepoint).execute()
+            }
+            throw error
+        }
     }
 
     /// The error to report for one failed call; rethrows failures that broke the transaction.

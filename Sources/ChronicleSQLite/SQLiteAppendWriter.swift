@@ -1,6 +1,7 @@
 import Chronicle
 import Foundation
 import GRDB
+import GRDBSQLite
 import Logging
 import Synchronization
 
@@ -144,8 +145,9 @@ final class SQLiteAppendWriter: Sendable {
         let recordedAt = SQLiteValues.milliseconds(now())
         do {
             let (outcomes, head) = try pool.writeWithoutTransaction { db in
-                try db.cachedStatement(sql: SQLiteStatements.disableBusyTimeout).execute()
-                defer { try? db.cachedStatement(sql: SQLiteStatements.setBusyTimeout(busyTimeoutMilliseconds)).execute() }
+                // Straight to libsqlite3: a PRAGMA statement would cost two statement runs per append.
+                sqlite3_busy_timeout(db.sqliteConnection, 0)
+                defer { sqlite3_busy_timeout(db.sqliteConnection, Int32(clamping: busyTimeoutMilliseconds)) }
                 return try SQLiteAppendTransaction.run([appends], in: db, path: path, recordedAt: recordedAt)
             }
             statistics.record(batchSize: 1, queued: false)

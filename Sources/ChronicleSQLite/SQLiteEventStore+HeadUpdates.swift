@@ -6,10 +6,10 @@ import Synchronization
 extension SQLiteEventStore {
     /// The store's head position whenever it moves, whoever appended: this store instance
     /// (announced at once through ``appendNotifier``) or another connection or process (noticed by
-    /// polling `PRAGMA data_version` every `pollInterval` on one dedicated read connection, which
-    /// costs no table read while nothing changes).
+    /// polling `PRAGMA data_version` every `pollInterval` on a read-only connection dedicated to
+    /// this sequence, which costs no table read while nothing changes).
     ///
-    /// The sequence starts with the current head, only ever yields increasing positions (it keeps
+    /// `pollInterval` is at least one millisecond. The sequence starts with the current head, only ever yields increasing positions (it keeps
     /// the newest when the consumer is slow), and ends when the consuming task is cancelled or the
     /// store is closed. Projection runners use it to wake up.
     ///
@@ -31,7 +31,7 @@ extension SQLiteEventStore {
                     for await head in appendNotifier.updates() { emitter.emit(head) }
                 }
                 group.addTask { [self] in
-                    await pollDataVersion(every: pollInterval, emitter: emitter)
+                    await pollDataVersion(every: max(pollInterval, .milliseconds(1)), emitter: emitter)
                 }
                 // Either child ending (store closed, connection lost) or cancellation ends both.
                 await group.next()

@@ -89,12 +89,15 @@ enum SQLiteStatements {
     static let setSynchronousFull = "PRAGMA synchronous = FULL"
     static let readDataVersion = "PRAGMA data_version"
     static let checkpointTruncate = "PRAGMA wal_checkpoint(TRUNCATE)"
-    /// The writer's fast path tries the lock once, without waiting (see ``SQLiteAppendWriter``).
-    static let disableBusyTimeout = "PRAGMA busy_timeout = 0"
-    static func setBusyTimeout(_ milliseconds: Int) -> String { "PRAGMA busy_timeout = \(milliseconds)" }
 
     // MARK: Appending (writer connection, inside BEGIN IMMEDIATE)
 
+    static let beginImmediate = "BEGIN IMMEDIATE TRANSACTION"
+    static let commit = "COMMIT TRANSACTION"
+    static let rollback = "ROLLBACK TRANSACTION"
+    static let savepoint = "SAVEPOINT chronicle_append"
+    static let releaseSavepoint = "RELEASE SAVEPOINT chronicle_append"
+    static let rollbackToSavepoint = "ROLLBACK TRANSACTION TO SAVEPOINT chronicle_append"
     /// Head position under the write lock: the next event gets head + 1.
     static let selectHead = "SELECT coalesce(max(position), 0) FROM events"
     static let selectStreamForAppend = "SELECT stream_key, version, category_key FROM streams WHERE stream_id = ?"

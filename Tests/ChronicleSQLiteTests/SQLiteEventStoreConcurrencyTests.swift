@@ -102,6 +102,37 @@ func appendWithRetry(_ store: SQLiteEventStore, _ event: EventData, to stream: S
         }
     }
 
+    @Test func groupCommitBatchesNeverExceedTheConfiguredMaximum() async throws {
+        var configuration = SQLiteEventStore.Configuration.quiet()
+        configuration.maximumBatchSize = 5
+        try await withTemporaryStore(configuration: configuration) { store, _ in
+            var lockerConfiguration = GRDB.Configuration()
+            lockerConfiguration.allowsUnsafeTransactions = true
+            let locker = try DatabaseQueue(path: store.path, configuration: lockerConfiguration)
+            try locker.inDatabase { db in try db.execute(sql: "BEGIN EXCLUSIVE") }
+            let calls = 23
+            let appends = Task {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for index in 0..<calls {
+                        group.addTask { try await store.append(event(), to: StreamID(category: "order", id: "\(index)"), expectedVersion: .noStream) }
+                    }
+                    try await group.waitForAll()
+                }
+            }
+            try await waitUntil("all calls in the blocked transaction or queued") {
+                let statistics = store.groupCommitStatistics
+                return statistics.transactions == 1 && statistics.appendCalls + statistics.queuedAppendCalls == calls
+            }
+            try locker.inDatabase { db in try db.execute(sql: "ROLLBACK") }
+            try locker.close()
+            try await appends.value
+            let statistics = store.groupCommitStatistics
+            #expect(statistics.largestBatch == 5)
+            #expect(statistics.transactions >= 5)
+            try await expectConsistentLog(store, expectedCount: calls, streams: (0..<calls).map { StreamID(category: "order", id: "\($0)") })
+        }
+    }
+
     @Test func aConflictInACoalescedBatchFailsOnlyItsOwnAppend() async throws {
         try await withTemporaryStore { store, _ in
             try await store.append(event(), to: "order-taken", expectedVersion: .noStream)

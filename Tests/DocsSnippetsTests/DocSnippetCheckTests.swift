@@ -68,14 +68,17 @@ enum DocSnippets {
         return blocks
     }
 
-    /// Every Swift file under Tests/ (all compiled by the test targets and their tools).
+    /// Every Swift file under Tests/ and Samples/ (all compiled by the test targets, their tools
+    /// and the sample executables).
     static func compiledSources() throws -> [(path: String, lines: [String])] {
-        let tests = root.appendingPathComponent("Tests")
         var sources: [(String, [String])] = []
-        guard let enumerator = FileManager.default.enumerator(atPath: tests.path) else { return [] }
-        for case let name as String in enumerator where name.hasSuffix(".swift") {
-            let text = try String(contentsOf: tests.appendingPathComponent(name), encoding: .utf8)
-            sources.append(("Tests/\(name)", text.components(separatedBy: "\n")))
+        for directory in ["Tests", "Samples"] {
+            let url = root.appendingPathComponent(directory)
+            guard let enumerator = FileManager.default.enumerator(atPath: url.path) else { continue }
+            for case let name as String in enumerator where name.hasSuffix(".swift") {
+                let text = try String(contentsOf: url.appendingPathComponent(name), encoding: .utf8)
+                sources.append(("\(directory)/\(name)", text.components(separatedBy: "\n")))
+            }
         }
         return sources
     }
@@ -116,7 +119,7 @@ enum DocSnippets {
                 }
                 checked += 1
                 let found = compiled.contains { DocSnippets.occurs(block.lines, in: $0.lines) }
-                #expect(found, "\(block): this ```swift block is in no Swift file under Tests/; copy it into Tests/DocsSnippetsTests verbatim, or mark it \(DocSnippets.fragmentMarker)\n\(block.lines.joined(separator: "\n"))")
+                #expect(found, "\(block): this ```swift block is in no Swift file under Tests/ or Samples/; copy it into Tests/DocsSnippetsTests verbatim, or mark it \(DocSnippets.fragmentMarker)\n\(block.lines.joined(separator: "\n"))")
             }
         }
         #expect(checked >= 20, "only \(checked) snippets found; is the docs layout what this test expects?")

@@ -1,0 +1,103 @@
+import Chronicle
+import ChronicleSQLite
+import Foundation
+
+extension ScenarioRunner {
+    /// S1 (k = 1) and S2 (k = 10): RR(1000, M, k), one append call per stream and round.
+    func appendRoundRobin(_ name: String, eventsPerAppend k: Int) async throws {
+        let streamCount = 1000
+        let total = events(default: 100_000)
+        let rounds = total / streamCount / k
+        let streams = Workload.streamIDs(streamCount)
+        let encoder = DepositEncoder()
+        let store = try freshStore()
+        let (appends, timing) = try await timed {
+            try await writeRoundRobin(store, streams: streams, rounds: rounds, eventsPerAppend: k, encoder: encoder)
+        }
+        let written = rounds * k * streamCount
+        let verified = try await verifyLog(store, events: written, streams: streamCount, perStream: Int64(rounds * k))
+        try await store.close()
+        var report = Report(scenario: name, sync: sync, events: written, timing: timing, ops: appends, op: "append", verified: verified)
+        try addCommonFields(&report, encoder: encoder)
+        report.print()
+    }
+
+    /// S1c: the S1 data appended by 16 concurrent tasks, one per group of streams (stream `i`
+    /// belongs to group `i % 16`); each task appends to its streams round-robin, one event per call.
+    func appendConcurrently() async throws {
+        let streamCount = 1000
+        let taskCount = 16
+        let total = events(default: 100_000)
+        let rounds = total / streamCount
+        let streams = Workload.streamIDs(streamCount)
+        let store = try freshStore()
+        let (results, timing) = try await timed {
+            try await withThrowingTaskGroup(of: (appends: Int, bytes: Int, count: Int).self) { group in
+                for task in 0..<taskCount {
+                    let mine = stride(from: task, to: streamCount, by: taskCount).map { ($0, streams[$0]) }
+                    group.addTask {
+                        let encoder = DepositEncoder()
+                        var appends = 0
+                        for round in 0..<rounds {
+                            for (index, stream) in mine {
+                                let event = try encoder.event(seq: round * streamCount + index)
+                                try await store.append(event, to: stream, expectedVersion: .exactly(StreamVersion(Int64(round))))
+                                appends += 1
+                            }
+                        }
+                        return (appends, encoder.payloadBytes, encoder.payloadCount)
+                    }
+                }
+                var sum = (appends: 0, bytes: 0, count: 0)
+                for try await result in group {
+                    sum.appends += result.appends
+                    sum.bytes += result.bytes
+                    sum.count += result.count
+                }
+                return sum
+            }
+        }
+        let written = rounds * streamCount
+        let statistics = store.groupCommitStatistics
+        let verified = try await verifyLog(store, events: written, streams: streamCount, perStream: Int64(rounds))
+        try await store.close()
+        var report = Report(scenario: "S1c", sync: sync, events: written, timing: timing, ops: results.appends, op: "append", verified: verified)
+        report.extra += try pragmaFields()
+        report.add("payload_bytes_avg", .double(Double(results.bytes) / Double(max(results.count, 1)), digits: 1))
+        report.add("event_type", .string(Deposited.typeName))
+        report.add("tasks", .int(taskCount))
+        report.add("transactions", .int(statistics.transactions))
+        report.add("appends_per_transaction", .double(Double(statistics.appendCalls) / Double(max(statistics.transactions, 1)), digits: 2))
+        report.add("largest_batch", .int(statistics.largestBatch))
+        report.print()
+    }
+
+    /// S3: IMP(T, 1000), one atomic multi-stream append call per transaction, then file sizes.
+    func bulkImport() async throws {
+        let total = events(default: 1_000_000)
+        let encoder = DepositEncoder()
+        let store = try freshStore()
+        let (transactions, timing) = try await timed {
+            try await writeImport(store, events: total, perTransaction: 1000, encoder: encoder)
+        }
+        let leftBytes = file() + file("-wal")
+        let verified = try await verifyLog(store, events: total, streams: total / 100, perStream: 100)
+        try await store.close()
+        let queue = try openConnection()
+        try await queue.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+        try queue.close()
+        let checkpointed = file()
+        var report = Report(scenario: "S3", sync: sync, events: total, timing: timing, ops: transactions, op: "transaction", verified: verified)
+        try addCommonFields(&report, encoder: encoder)
+        report.add("bytes_db_plus_wal", .int(leftBytes))
+        report.add("bytes_after_checkpoint", .int(checkpointed))
+        report.add("bytes_per_event", .double(Double(checkpointed) / Double(total), digits: 1))
+        report.print()
+    }
+
+    func addCommonFields(_ report: inout Report, encoder: DepositEncoder) throws {
+        report.extra += try pragmaFields()
+        report.add("payload_bytes_avg", .double(encoder.averagePayloadBytes, digits: 1))
+        report.add("event_type", .string(Deposited.typeName))
+    }
+}

@@ -1,0 +1,60 @@
+import Chronicle
+import ChronicleSQLite
+import Foundation
+
+/// Runs the event-store workload (`/work/shared/bench/WORKLOAD.md`) through Chronicle's public
+/// API and prints one JSON line per run.
+///
+/// ```
+/// ChronicleBenchmarks --scenario S1|S1c|S2|S3|S4a|S4b|S5|S5r|S6|LAT|RSS --db PATH [--events N] [--sync NORMAL|FULL]
+/// ```
+@main
+struct ChronicleBenchmarks {
+    static func main() async {
+        do {
+            let options = try Options(CommandLine.arguments.dropFirst())
+            // Off the main actor: sequential awaits from main would hop to the main thread and back.
+            try await Task.detached { try await ScenarioRunner(options: options).run() }.value
+        } catch {
+            log("failed: \(error)")
+            exit(1)
+        }
+    }
+}
+
+/// The command line.
+struct Options {
+    var scenario = ""
+    var db = ""
+    var events: Int?
+    var sync = "NORMAL"
+    /// Set in the child processes of S6.
+    var writer: Int?
+
+    static let usage = "usage: ChronicleBenchmarks --scenario S1|S1c|S2|S3|S4a|S4b|S5|S5r|S6|LAT|RSS --db PATH [--events N] [--sync NORMAL|FULL]"
+
+    init(_ arguments: ArraySlice<String>) throws {
+        var iterator = arguments.makeIterator()
+        while let flag = iterator.next() {
+            guard let value = iterator.next() else { throw BenchmarkError("missing value for \(flag)\n\(Self.usage)") }
+            switch flag {
+            case "--scenario": scenario = value
+            case "--db": db = value
+            case "--events":
+                guard let number = Int(value), number > 0 else { throw BenchmarkError("--events must be a positive integer") }
+                events = number
+            case "--sync": sync = value.uppercased()
+            case "--writer": writer = Int(value)
+            default: throw BenchmarkError("unknown option \(flag)\n\(Self.usage)")
+            }
+        }
+        if scenario.isEmpty || db.isEmpty { throw BenchmarkError(Self.usage) }
+        if sync != "NORMAL" && sync != "FULL" { throw BenchmarkError("--sync must be NORMAL or FULL") }
+    }
+}
+
+/// A benchmark failure (bad options, failed setup or verification).
+struct BenchmarkError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Runs the event-store workload (WORKLOAD.md v1) for Chronicle (Swift, release build) and for the raw
+# SQLite C reference, each scenario RUNS times (default 3) on a fresh database file, and prints the
+# medians with min/max and the Chronicle / C ratio.
+#
+#   Benchmarks/run.sh                         # everything (NORMAL, then the scaled-down FULL runs)
+#   SCENARIOS="S1 S2" SYNCS=NORMAL RUNS=1 Benchmarks/run.sh
+#   BENCH_DIR=/var/tmp Benchmarks/run.sh      # where the database files live (local disk)
+#
+# Results: bench-out/results.jsonl (one JSON line per run, with the 1-minute load average added as
+# "load1"), bench-out/summary.md (the table). Both are gitignored.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+OUT=${OUT:-$ROOT/bench-out}
+RUNS=${RUNS:-3}
+SYNCS=${SYNCS:-"NORMAL FULL"}
+SCENARIOS=${SCENARIOS:-"S1 S1c S2 S3 S4a S4b S5 S5r S6 LAT RSS"}
+BENCH_DIR=${BENCH_DIR:-/tmp}
+RUN_TIMEOUT=${RUN_TIMEOUT:-600}
+
+# Event counts. S3 and S5 at 200,000 (scale-down rule: at 1,000,000 one run exceeds ~2 minutes on
+# the 2-core reference machine); FULL sync scaled down further (one fsync per commit).
+events_for() { # scenario sync
+    case "$1/$2" in
+        S1/NORMAL | S1c/NORMAL | S2/NORMAL | S4a/* | S4b/*) echo 100000 ;;
+        S3/* | S5/* | S5r/*) echo "${SCALED_EVENTS:-200000}" ;;
+        S6/NORMAL) echo 10000 ;;
+        LAT/*) echo 5000 ;;
+        RSS/*) echo 1000000 ;;
+        S1/FULL | S1c/FULL | S2/FULL) echo 10000 ;;
+        S6/FULL) echo 2000 ;;
+    esac
+}
+# Scenarios that only the Swift runner implements, and those run once (costly setup).
+swift_only() { case "$1" in S1c | S5r | LAT | RSS) return 0 ;; *) return 1 ;; esac; }
+runs_for() { case "$1" in RSS) echo 1 ;; *) echo "$RUNS" ;; esac; }
+# FULL sync is measured for the write scenarios only (reads do not commit).
+full_applies() { case "$1" in S1 | S1c | S2 | S6 | LAT) return 0 ;; *) return 1 ;; esac; }
+
+mkdir -p "$OUT"
+echo "== building (release) ==" >&2
+(cd "$ROOT" && swift build -c release --product ChronicleBenchmarks --scratch-path "$ROOT/.build-release" >&2)
+SWIFT_BIN="$ROOT/.build-release/release/ChronicleBenchmarks"
+C_BIN="$OUT/chronicle_ref"
+cc -O2 -Wall -Wextra -o "$C_BIN" "$ROOT/Benchmarks/reference/chronicle_ref.c" -lsqlite3
+
+WORK=$(mktemp -d "$BENCH_DIR/chronicle-bench.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+RESULTS="$OUT/results.jsonl"
+: >"$RESULTS"
+{
+    echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores"
+    echo "os: $(. /etc/os-release && echo "$PRETTY_NAME"), kernel $(uname -r)"
+    echo "sqlite: $(sqlite3 --version 2>/dev/null | cut -d' ' -f1) (system libsqlite3)"
+    echo "swift: $(swift --version 2>&1 | head -1)"
+    echo "cc: $(cc --version | head -1)"
+    echo "db dir: $WORK ($(df -T "$WORK" | awk 'NR==2 {print $2}'))"
+} >"$OUT/machine.txt"
+cat "$OUT/machine.txt" >&2
+
+run_one() { # impl binary scenario sync events
+    local impl=$1 bin=$2 scenario=$3 sync=$4 events=$5
+    local db="$WORK/$impl-$scenario-$sync.db"
+    rm -f "$db" "$db-wal" "$db-shm"
+    local load line
+    load=$(cut -d' ' -f1 /proc/loadavg)
+    if line=$(timeout "$RUN_TIMEOUT" "$bin" --scenario "$scenario" --db "$db" --events "$events" --sync "$sync" 2>>"$OUT/stderr.log" | tail -n 1) && [ -n "$line" ]; then
+        echo "{\"load1\":$load,${line#\{}" | tee -a "$RESULTS"
+    else
+        echo "{\"load1\":$load,\"impl\":\"$impl\",\"scenario\":\"$scenario\",\"sync\":\"$sync\",\"events\":$events,\"failed\":true}" | tee -a "$RESULTS"
+    fi
+    rm -f "$db" "$db-wal" "$db-shm"
+}
+
+for sync in $SYNCS; do
+    for scenario in $SCENARIOS; do
+        if [ "$sync" = FULL ] && ! full_applies "$scenario"; then continue; fi
+        events=$(events_for "$scenario" "$sync")
+        echo "== $scenario $sync ($events events) ==" >&2
+        for _ in $(seq "$(runs_for "$scenario")"); do
+            if ! swift_only "$scenario"; then run_one sqlite-c "$C_BIN" "$scenario" "$sync" "$events"; fi
+            run_one chronicle "$SWIFT_BIN" "$scenario" "$sync" "$events"
+        done
+    done
+done
+
+python3 "$ROOT/Benchmarks/summarize.py" "$RESULTS" | tee "$OUT/summary.md"

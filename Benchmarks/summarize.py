@@ -1,0 +1,113 @@
+#!/usr/bin/env python3
+"""Summarizes Benchmarks/run.sh results (JSON lines) as a Markdown table: medians with min/max,
+and Chronicle's throughput as a share of the raw SQLite C reference's."""
+import json
+import statistics
+import sys
+from collections import defaultdict
+
+TARGETS = {"S1": 0.90, "S2": 0.90, "S3": 0.90, "S4a": 0.50, "S4b": 0.50, "S5": 0.70}
+ORDER = ["S1", "S1c", "S2", "S3", "S4a", "S4b", "S5", "S5r", "S6", "LAT", "RSS"]
+
+
+def fmt(value, digits=1):
+    return f"{value:,.{digits}f}"
+
+
+def main(path):
+    runs = defaultdict(list)
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if line:
+                r = json.loads(line)
+                runs[(r["scenario"], r["sync"], r["impl"])].append(r)
+
+    def ok(rs):
+        return [r for r in rs if not r.get("failed")]
+
+    def median(rs, key):
+        values = [r[key] for r in ok(rs) if key in r]
+        return statistics.median(values) if values else None
+
+    def spread(rs, key, digits=1):
+        values = [r[key] for r in ok(rs) if key in r]
+        if not values:
+            return "—"
+        return f"{fmt(statistics.median(values), digits)} ({fmt(min(values), digits)}–{fmt(max(values), digits)})"
+
+    def verified(rs):
+        if any(r.get("failed") for r in rs):
+            return "FAILED"
+        return "yes" if all(r.get("verified") for r in rs) else "NO"
+
+    print("| scenario | sync | events | sqlite-c events/s median (min–max) | chronicle events/s median (min–max) "
+          "| chronicle / C | target | C ms/op | chronicle ms/op | CPU µs/event C / chronicle (C÷chr) | load1 | verified (C/chr) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    keys = sorted({(s, y) for (s, y, _) in runs}, key=lambda k: (k[1] != "NORMAL", ORDER.index(k[0]) if k[0] in ORDER else 99))
+    for scenario, sync in keys:
+        c = runs.get((scenario, sync, "sqlite-c"), [])
+        s = runs.get((scenario, sync, "chronicle"), [])
+        events = (ok(s) or ok(c) or s or c)[0]["events"]
+        ratio, target = "—", "—"
+        cm, sm = median(c, "events_per_s"), median(s, "events_per_s")
+        if cm and sm:
+            ratio = f"{100 * sm / cm:.0f}%"
+        if scenario in TARGETS:
+            target = f"≥ {TARGETS[scenario] * 100:.0f}%"
+        if scenario == "S1c":
+            s1 = median(runs.get(("S1", sync, "chronicle"), []), "events_per_s")
+            if s1 and sm:
+                ratio = f"{sm / s1:.1f}× chronicle S1"
+            target = "≥ 3× S1"
+        cpu = "—"
+        cc, sc = median(c, "cpu_s"), median(s, "cpu_s")
+        if cc and sc:
+            cpu = f"{cc * 1e6 / events:.1f} / {sc * 1e6 / events:.1f} ({100 * cc / sc:.0f}%)"
+        elif sc:
+            cpu = f"— / {sc * 1e6 / events:.1f}"
+        loads = [r["load1"] for r in c + s if "load1" in r]
+        load = f"{min(loads):.1f}–{max(loads):.1f}" if loads else "—"
+        print(f"| {scenario} | {sync} | {events:,} | {spread(c, 'events_per_s') if c else 'n/a'} | "
+              f"{spread(s, 'events_per_s') if s else 'n/a'} | {ratio} | {target} | "
+              f"{spread(c, 'ms_per_op', 4) if c else 'n/a'} | {spread(s, 'ms_per_op', 4) if s else 'n/a'} | {cpu} | {load} | "
+              f"{verified(c) if c else '—'}/{verified(s) if s else '—'} |")
+
+    print()
+    for (scenario, sync, impl), rs in sorted(runs.items()):
+        rs = ok(rs)
+        if not rs:
+            continue
+        notes = []
+        if scenario == "S3":
+            notes.append(f"bytes/event after checkpoint {median(rs, 'bytes_per_event'):.1f}, "
+                         f"db+wal as left {median(rs, 'bytes_db_plus_wal') / 1e6:.1f} MB")
+        if scenario in ("S4a", "S4b"):
+            notes.append(f"aggregates/s {fmt(median(rs, 'aggregates_per_s'))}")
+            if median(rs, "store_read_s") is not None:
+                notes.append(f"in store.readStream {median(rs, 'store_read_s'):.3f} s, decode+fold {median(rs, 'decode_fold_s'):.3f} s")
+        if scenario == "S5" and median(rs, "store_read_s") is not None:
+            notes.append(f"in store.readAll {median(rs, 'store_read_s'):.3f} s, decode {median(rs, 'decode_s'):.3f} s, "
+                         f"rest = read-model transactions")
+        if scenario == "S6":
+            notes.append(f"conflicts {[r['conflicts'] for r in rs]}, attempts {[r['attempts'] for r in rs]}, "
+                         f"lock errors {[r['lock_errors'] for r in rs]} ({rs[0].get('writer_kind')})")
+        if scenario == "S1c":
+            notes.append(f"appends/transaction {[r.get('appends_per_transaction') for r in rs]}, "
+                         f"largest batch {[r.get('largest_batch') for r in rs]}")
+        if scenario == "LAT":
+            notes.append(f"append→visible via {rs[0].get('visible_via')}: p50 {median(rs, 'visible_p50_ms'):.3f} ms, "
+                         f"p99 {median(rs, 'visible_p99_ms'):.3f} ms; append→appendNotifier p50 "
+                         f"{median(rs, 'notified_p50_ms'):.3f} ms, p99 {median(rs, 'notified_p99_ms'):.3f} ms; "
+                         f"append call p50 {median(rs, 'append_p50_ms'):.3f} ms, p99 {median(rs, 'append_p99_ms'):.3f} ms")
+        if scenario == "RSS":
+            notes.append(f"peak RSS during replay {median(rs, 'peak_rss_mib'):.1f} MiB "
+                         f"(RSS before replay {median(rs, 'rss_before_mib'):.1f} MiB, peak reset {rs[0].get('peak_reset')})")
+        if "payload_bytes_avg" in rs[0] and scenario in ("S1", "S3"):
+            notes.append(f"payload {rs[0]['payload_bytes_avg']} B avg")
+        if notes:
+            print(f"- {scenario} {sync} {impl}: " + "; ".join(notes))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "bench-out/results.jsonl")

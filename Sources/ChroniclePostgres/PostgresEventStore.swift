@@ -1,0 +1,401 @@
+import Chronicle
+import Foundation
+import Logging
+import PostgresNIO
+
+/// An event store in PostgreSQL: the scale-out backend, for several application processes
+/// writing and reading one log.
+///
+/// It has the same semantics as the SQLite store (expected versions, atomic multi-stream appends,
+/// idempotent re-appends, categories, stream listing) and passes the same conformance suite.
+/// Global positions are gap-free in commit order even with many writers on many connections
+/// and machines: positions are handed out under the row lock of a one-row counter that is held
+/// until commit, so a reader following ``readAll(after:limit:)`` never skips an event that
+/// commits late (see `Docs/Postgres.md`).
+///
+/// The store borrows a `PostgresClient` (a connection pool) that you run, usually in a
+/// `ServiceGroup`:
+///
+/// ```swift
+/// let settings = try PostgresConnectionSettings(url: "postgres://app:secret@db:5432/app")
+/// let client = PostgresClient(configuration: settings.clientConfiguration())
+/// let store = PostgresEventStore(client: client)
+/// try await withThrowingDiscardingTaskGroup { group in
+///     group.addTask { await client.run() }
+///     try await store.migrate()
+///     try await store.append(event, to: "order-42", expectedVersion: .noStream)
+/// }
+/// ```
+///
+/// Appends in this process are announced on ``appendNotifier``; run a ``PostgresHeadWatcher``
+/// to hear about appends from other processes too (LISTEN/NOTIFY with a polling fallback).
+public final class PostgresEventStore: EventStore, AppendObservable {
+    /// The connection pool the store runs its statements on.
+    public let client: PostgresClient
+    /// The schema holding the store's tables.
+    public let schema: PostgresSchemaName
+    /// Announces the head after each append committed by this instance (and, with a running
+    /// ``PostgresHeadWatcher``, after appends committed by anyone).
+    public let appendNotifier = AppendNotifier()
+
+    let sql: PostgresSQL
+    let logger: Logger
+    private let now: @Sendable () -> Date
+
+    /// How many times an append is retried after a deadlock or a race on an event id.
+    static let appendAttempts = 5
+
+    /// Creates a store on `client` in `schema`. Call ``migrate()`` once before use.
+    ///
+    /// - Parameters:
+    ///   - client: the pool; its `run()` must be running while the store is used.
+    ///   - schema: where the tables live (one database can hold several stores).
+    ///   - logger: for the store's debug messages and the driver's query logs.
+    ///   - now: stamps recorded events (inject a fixed clock in tests).
+    public init(
+        client: PostgresClient, schema: PostgresSchemaName = .chronicle,
+        logger: Logger = Logger(label: "chronicle.postgres"), now: @escaping @Sendable () -> Date = { Date() }
+    ) {
+        self.client = client
+        self.schema = schema
+        self.sql = PostgresSQL(schema: schema)
+        self.logger = logger
+        self.now = now
+    }
+
+    /// The LISTEN/NOTIFY channel on which commits announce the new head (`<schema>_head`).
+    public var notificationChannel: String { sql.channel }
+
+    // MARK: Migrations
+
+    /// Creates or upgrades the schema's tables. Safe to call from several processes at once (an
+    /// advisory lock serialises migrators) and on every start.
+    ///
+    /// - Throws: ``EventStoreError`` with code ``EventStoreError/Code/unsupportedSchema`` when the
+    ///   schema was migrated by a newer Chronicle.
+    public func migrate() async throws {
+        do {
+            try await inTransaction { connection in
+                try await self.execute(self.sql.migrationLock, [self.schema.rawValue], on: connection)
+                try await self.execute(self.sql.createSchema, [], on: connection)
+                try await self.execute(self.sql.createMigrationsTable, [], on: connection)
+                let applied = try await self.scalar(self.sql.appliedMigrations, [], on: connection) ?? 0
+                if applied > PostgresSQL.latestMigration {
+                    throw EventStoreError(.unsupportedSchema, "Schema \(self.schema) is at migration \(applied), newer than this Chronicle knows (\(PostgresSQL.latestMigration)). Upgrade Chronicle.")
+                }
+                for migration in self.sql.migrations where migration.version > applied {
+                    for statement in migration.statements {
+                        try await self.execute(statement, [], on: connection)
+                    }
+                    try await self.execute(self.sql.recordMigration, [Int64(migration.version)], on: connection)
+                    self.logger.debug("applied migration", metadata: ["schema": "\(self.schema)", "migration": "\(migration.version)"])
+                }
+                return .commit(())
+            }
+        } catch {
+            throw PostgresFailure.map(error, while: "migrating schema \(schema)")
+        }
+    }
+
+    // MARK: EventWriter
+
+    public func append(_ appends: [StreamAppend]) async throws -> [AppendResult] {
+        var seen = Set<UUID>()
+        for request in appends {
+            try request.validate()
+            for event in request.events where !seen.insert(event.id).inserted {
+                throw EventStoreError(.duplicateEventID, "Event id \(event.id) appears twice in one call. Nothing was written; give each event its own id.", streamID: request.streamID, eventID: event.id)
+            }
+        }
+        guard !appends.isEmpty else { return [] }
+        var attempt = 1
+        while true {
+            do {
+                let (results, head) = try await inTransaction { connection in
+                    try await self.appendInTransaction(appends, on: connection)
+                }
+                if let head { appendNotifier.notify(head: head) }
+                return results
+            } catch let error as EventStoreError {
+                throw error
+            } catch where PostgresFailure.isRetryable(error) && attempt < Self.appendAttempts {
+                logger.debug("retrying append", metadata: ["attempt": "\(attempt)", "reason": "\(PostgresFailure.summary(of: error))"])
+                attempt += 1
+            } catch {
+                throw PostgresFailure.map(error, while: "appending to \(appends.map(\.streamID.rawValue).joined(separator: ", "))")
+            }
+        }
+    }
+
+    private enum Plan {
+        case alreadyStored(AppendResult)
+        case write(StreamAppend, firstVersion: StreamVersion)
+    }
+
+    /// One attempt, inside a transaction: lock the streams (sorted), check idempotency and
+    /// expected versions, then take the position counter's row lock, insert, and notify.
+    /// Returns the results and the new head (`nil` if nothing was written).
+    private func appendInTransaction(_ appends: [StreamAppend], on connection: PostgresConnection) async throws -> TransactionEnd<([AppendResult], GlobalPosition?)> {
+        // 1. Lock every stream row, creating missing ones at version 0, in one global order.
+        let streamIDs = Set(appends.map(\.streamID)).sorted { $0.rawValue.utf8.lexicographicallyPrecedes($1.rawValue.utf8) }
+        var versions: [StreamID: StreamVersion] = [:]
+        let locked = try await query(sql.lockStreams, [streamIDs.map(\.rawValue), streamIDs.map(\.category)], on: connection)
+        for try await (id, version) in locked.decode((String, Int64).self) {
+            versions[StreamID(unchecked: id)] = try Self.version(version, of: id)
+        }
+
+        // 2. Events already stored under these ids: an exact replay succeeds without writing.
+        let ids = appends.flatMap { $0.events.map(\.id) }
+        let storedEvents = try await Self.events(from: query(sql.eventsWithIDs, [ids], on: connection))
+        let stored = Dictionary(storedEvents.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+
+        // 3. Plan against the locked versions; any failure rolls everything back.
+        var plans: [Plan] = []
+        var newEventCount: Int64 = 0
+        for request in appends {
+            let found = request.events.compactMap { stored[$0.id] }
+            if !found.isEmpty {
+                plans.append(.alreadyStored(try IdempotentAppend.check(request, against: found)))
+                continue
+            }
+            let current = versions[request.streamID] ?? .initial
+            guard request.expectedVersion.isSatisfied(by: current) else {
+                throw EventStoreError.wrongExpectedVersion(stream: request.streamID, expected: request.expectedVersion, actual: current)
+            }
+            versions[request.streamID] = current.advanced(by: Int64(request.events.count))
+            newEventCount += Int64(request.events.count)
+            plans.append(.write(request, firstVersion: current.next))
+        }
+        guard newEventCount > 0 else {
+            // A pure replay writes nothing: roll back, so no placeholder (version 0) stream row survives.
+            return .rollback((plans.compactMap { if case .alreadyStored(let result) = $0 { result } else { nil } }, nil))
+        }
+
+        // 4. Build the rows. Positions are not known yet: each event gets its ordinal (1-based)
+        //    in this append, and the write statement turns ordinals into positions.
+        var eventIDs: [UUID] = [], streams: [String] = [], streamVersions: [Int64] = [], categories: [String] = []
+        var types: [String] = [], schemaVersions: [Int64] = [], payloads: [ByteBuffer] = [], metadata: [String] = []
+        var lastOfStream: [StreamID: (version: StreamVersion, ordinal: Int64)] = [:]
+        var planned: [(request: StreamAppend, firstVersion: StreamVersion, firstOrdinal: Int64)?] = []
+        var ordinal: Int64 = 0
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        for plan in plans {
+            guard case .write(let request, let firstVersion) = plan else {
+                planned.append(nil)
+                continue
+            }
+            planned.append((request, firstVersion, ordinal + 1))
+            var version = firstVersion
+            for event in request.events {
+                ordinal += 1
+                eventIDs.append(event.id)
+                streams.append(request.streamID.rawValue)
+                streamVersions.append(version.value)
+                categories.append(request.streamID.category)
+                types.append(event.type)
+                schemaVersions.append(Int64(event.schemaVersion))
+                payloads.append(ByteBuffer(bytes: event.payload))
+                metadata.append(try Self.encode(event.metadata, with: encoder, event: event, stream: request.streamID))
+                lastOfStream[request.streamID] = (version, ordinal)
+                version = version.next
+            }
+        }
+
+        // 5. One statement takes the position counter's row lock (held until COMMIT: the next
+        //    writer waits there, so positions become visible in the order they are handed out),
+        //    inserts the events, bumps the streams and queues the notification.
+        let touched = Array(lastOfStream)
+        let written = try await scalar(sql.writeEvents, [
+            newEventCount, eventIDs, streams, streamVersions, categories, types, schemaVersions, payloads, metadata, now(),
+            touched.map(\.key.rawValue), touched.map(\.value.version.value), touched.map(\.value.ordinal), sql.channel,
+            newEventCount, Int64(touched.count),
+        ], on: connection)
+        guard let head = written else {
+            throw EventStoreError(.corruptRecord, "The append to schema \(schema) did not write every event and stream row (is the position counter row missing?). Nothing was written; run migrate() and check the schema.")
+        }
+        let base = head - newEventCount
+        var results: [AppendResult] = []
+        for (plan, write) in zip(plans, planned) {
+            if case .alreadyStored(let result) = plan {
+                results.append(result)
+            } else if let write {
+                let count = Int64(write.request.events.count)
+                results.append(AppendResult(
+                    streamID: write.request.streamID, firstVersion: write.firstVersion, version: write.firstVersion.advanced(by: count - 1),
+                    firstPosition: GlobalPosition(base + write.firstOrdinal), position: GlobalPosition(base + write.firstOrdinal + count - 1)
+                ))
+            }
+        }
+        return .commit((results, GlobalPosition(head)))
+    }
+
+    private static func encode(_ metadata: EventMetadata, with encoder: JSONEncoder, event: EventData, stream: StreamID) throws -> String {
+        do {
+            return String(decoding: try encoder.encode(metadata), as: UTF8.self)
+        } catch {
+            throw EventStoreError(.invalidEvent, "The metadata of event \(event.id) cannot be encoded. Nothing was written.", streamID: stream, eventID: event.id, underlying: error)
+        }
+    }
+
+    // MARK: EventReader
+
+    public func readStream(_ stream: StreamID, from start: StreamVersion, direction: ReadDirection, limit: Int) async throws -> [RecordedEvent] {
+        try ReadLimit.check(limit)
+        guard limit > 0 else { return [] }
+        let statement = direction == .forwards ? sql.readStreamForwards : sql.readStreamBackwards
+        return try await read("reading stream \(stream)") {
+            try await Self.events(from: self.query(statement, [stream.rawValue, start.value, Int64(limit)]))
+        }
+    }
+
+    public func readAll(after position: GlobalPosition, limit: Int) async throws -> [RecordedEvent] {
+        try ReadLimit.check(limit)
+        guard limit > 0 else { return [] }
+        return try await read("reading the log after \(position)") {
+            try await Self.events(from: self.query(self.sql.readAll, [position.value, Int64(limit)]))
+        }
+    }
+
+    public func readCategory(_ category: String, after position: GlobalPosition, limit: Int) async throws -> [RecordedEvent] {
+        try ReadLimit.check(limit)
+        guard limit > 0 else { return [] }
+        return try await read("reading category \(category)") {
+            try await Self.events(from: self.query(self.sql.readCategory, [category, position.value, Int64(limit)]))
+        }
+    }
+
+    public func streamVersion(of stream: StreamID) async throws -> StreamVersion {
+        try await read("reading the version of \(stream)") {
+            var version = StreamVersion.initial
+            for try await value in try await self.query(self.sql.streamVersion, [stream.rawValue]).decode(Int64.self) {
+                version = try Self.version(value, of: stream.rawValue)
+            }
+            return version
+        }
+    }
+
+    public func streams(category: String?, after: StreamID?, limit: Int) async throws -> [StreamInfo] {
+        try ReadLimit.check(limit)
+        guard limit > 0 else { return [] }
+        return try await read("listing streams") {
+            var binds = PostgresBindings()
+            binds.append(category)
+            binds.append(after?.rawValue)
+            binds.append(Int64(limit))
+            var result: [StreamInfo] = []
+            let rows = try await self.client.query(PostgresQuery(unsafeSQL: self.sql.listStreams, binds: binds), logger: self.logger)
+            for try await (id, version, last) in rows.decode((String, Int64, Int64).self) {
+                guard let streamID = try? StreamID(id), last >= 0 else {
+                    throw EventStoreError(.corruptRecord, "Stream row \(id.debugDescription) in schema \(self.schema) cannot be read back.")
+                }
+                result.append(StreamInfo(id: streamID, version: try Self.version(version, of: id), lastPosition: GlobalPosition(last)))
+            }
+            return result
+        }
+    }
+
+    public func headPosition() async throws -> GlobalPosition {
+        try await read("reading the head position") {
+            let head = try await self.scalar(self.sql.headPosition, []) ?? 0
+            return GlobalPosition(max(head, 0))
+        }
+    }
+
+    // MARK: Plumbing
+
+    /// How a transaction body wants its transaction to end, and what it returns.
+    enum TransactionEnd<Value: Sendable>: Sendable {
+        case commit(Value)
+        case rollback(Value)
+    }
+
+    /// Runs `body` in a transaction on one pooled connection and ends it as the body says;
+    /// ROLLBACK if it throws.
+    func inTransaction<Value: Sendable>(_ body: @Sendable (PostgresConnection) async throws -> TransactionEnd<Value>) async throws -> Value {
+        try await client.withConnection { connection in
+            try await connection.query("BEGIN", logger: self.logger)
+            let end: TransactionEnd<Value>
+            do {
+                end = try await body(connection)
+            } catch {
+                do { try await connection.query("ROLLBACK", logger: self.logger) } catch {
+                    self.logger.debug("rollback failed", metadata: ["reason": "\(PostgresFailure.summary(of: error))"])
+                }
+                throw error
+            }
+            switch end {
+            case .commit(let value):
+                try await connection.query("COMMIT", logger: self.logger)
+                return value
+            case .rollback(let value):
+                try await connection.query("ROLLBACK", logger: self.logger)
+                return value
+            }
+        }
+    }
+
+    private func read<Result: Sendable>(_ what: String, _ body: @Sendable () async throws -> Result) async throws -> Result {
+        do {
+            return try await body()
+        } catch {
+            throw PostgresFailure.map(error, while: what)
+        }
+    }
+
+    /// Bindings for `values`, in order.
+    static func bindings(_ values: [any PostgresThrowingDynamicTypeEncodable]) throws -> PostgresBindings {
+        var binds = PostgresBindings(capacity: values.count)
+        for value in values { try binds.append(value) }
+        return binds
+    }
+
+    func query(_ statement: String, _ values: [any PostgresThrowingDynamicTypeEncodable], on connection: PostgresConnection? = nil) async throws -> PostgresRowSequence {
+        let query = PostgresQuery(unsafeSQL: statement, binds: try Self.bindings(values))
+        if let connection { return try await connection.query(query, logger: logger) }
+        return try await client.query(query, logger: logger)
+    }
+
+    /// Runs a statement and drains its rows.
+    func execute(_ statement: String, _ values: [any PostgresThrowingDynamicTypeEncodable], on connection: PostgresConnection? = nil) async throws {
+        for try await _ in try await query(statement, values, on: connection) {}
+    }
+
+    /// The first column of the first row as an integer, if any row.
+    func scalar(_ statement: String, _ values: [any PostgresThrowingDynamicTypeEncodable], on connection: PostgresConnection? = nil) async throws -> Int64? {
+        var result: Int64?
+        for try await value in try await query(statement, values, on: connection).decode(Int64.self) where result == nil {
+            result = value
+        }
+        return result
+    }
+
+    static func version(_ value: Int64, of stream: String) throws -> StreamVersion {
+        guard value >= 0 else {
+            throw EventStoreError(.corruptRecord, "Stream \(stream.debugDescription) has a negative version \(value).")
+        }
+        return StreamVersion(value)
+    }
+
+    /// Decodes event rows selected with ``PostgresSQL/eventColumnList``.
+    static func events(from rows: PostgresRowSequence) async throws -> [RecordedEvent] {
+        var events: [RecordedEvent] = []
+        let decoder = JSONDecoder()
+        for try await (position, id, stream, version, type, schemaVersion, payload, metadata, recordedAt) in rows.decode((Int64, UUID, String, Int64, String, Int64, ByteBuffer, String, Date).self) {
+            guard position > 0, version > 0, schemaVersion > 0, schemaVersion <= Int64(Int.max) else {
+                throw EventStoreError(.corruptRecord, "The event at position \(position) has an out-of-range position, version or schema version.", eventID: id)
+            }
+            let decodedMetadata: EventMetadata
+            do {
+                decodedMetadata = try decoder.decode(EventMetadata.self, from: Data(metadata.utf8))
+            } catch {
+                throw EventStoreError(.corruptRecord, "The metadata of the event at position \(position) does not decode.", eventID: id, position: GlobalPosition(position), underlying: error)
+            }
+            events.append(RecordedEvent(
+                id: id, streamID: StreamID(unchecked: stream), streamVersion: StreamVersion(version), position: GlobalPosition(position),
+                type: type, schemaVersion: Int(schemaVersion), payload: Data(payload.readableBytesView), metadata: decodedMetadata, recordedAt: recordedAt
+            ))
+        }
+        return events
+    }
+}

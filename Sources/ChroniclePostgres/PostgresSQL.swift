@@ -1,0 +1,313 @@
+/// Every SQL statement of the PostgreSQL backend, in one place.
+///
+/// Values are always bound (`$1`, `$2`…). The only text spliced into statements is the schema
+/// name, validated by ``PostgresSchemaName`` as a plain lower-case identifier and double-quoted.
+///
+/// Migrations are numbered and append-only: never edit a shipped one, add the next number.
+/// Constraints are named so errors and later migrations can refer to them.
+struct PostgresSQL: Sendable {
+    /// The schema, double-quoted, ready to qualify table names.
+    let schema: String
+    /// The LISTEN/NOTIFY channel announcing new heads.
+    let channel: String
+
+    init(schema: PostgresSchemaName) {
+        self.schema = "\"\(schema.rawValue)\""
+        self.channel = "\(schema.rawValue)_head"
+    }
+
+    // MARK: Migrations
+
+    /// The newest schema version these statements expect.
+    static let latestMigration = 6
+
+    /// Serialises concurrent migrators of the same schema (transaction-scoped advisory lock).
+    var migrationLock: String {
+        "SELECT pg_advisory_xact_lock(hashtextextended('chronicle.migrate.' || $1, 0))"
+    }
+
+    var createSchema: String { "CREATE SCHEMA IF NOT EXISTS \(schema)" }
+
+    var createMigrationsTable: String {
+        """
+        CREATE TABLE IF NOT EXISTS \(schema).schema_migrations (
+            version integer CONSTRAINT schema_migrations_pk PRIMARY KEY,
+            applied_at timestamptz NOT NULL DEFAULT now()
+        )
+        """
+    }
+
+    var appliedMigrations: String { "SELECT coalesce(max(version), 0)::bigint FROM \(schema).schema_migrations" }
+    var recordMigration: String { "INSERT INTO \(schema).schema_migrations (version) VALUES ($1)" }
+
+    /// Numbered migrations, each a list of statements run in one transaction.
+    var migrations: [(version: Int, statements: [String])] {
+        [
+            (1, [
+                // The global log. `position` is assigned by the append transaction while it holds
+                // the row lock on `log_head` (see `advanceHead`), never by a sequence.
+                """
+                CREATE TABLE \(schema).events (
+                    position bigint NOT NULL,
+                    event_id uuid NOT NULL,
+                    stream_id text COLLATE "C" NOT NULL,
+                    stream_version bigint NOT NULL,
+                    category text COLLATE "C" NOT NULL,
+                    type text NOT NULL,
+                    schema_version bigint NOT NULL,
+                    payload bytea NOT NULL,
+                    metadata jsonb NOT NULL DEFAULT '{}',
+                    recorded_at timestamptz NOT NULL,
+                    CONSTRAINT events_pk PRIMARY KEY (position),
+                    CONSTRAINT events_event_id_uq UNIQUE (event_id),
+                    CONSTRAINT events_stream_version_uq UNIQUE (stream_id, stream_version),
+                    CONSTRAINT events_position_positive CHECK (position > 0),
+                    CONSTRAINT events_stream_version_positive CHECK (stream_version > 0),
+                    CONSTRAINT events_schema_version_positive CHECK (schema_version > 0),
+                    CONSTRAINT events_type_not_empty CHECK (type <> '')
+                )
+                """,
+                "CREATE INDEX events_category_position_ix ON \(schema).events (category, position)",
+            ]),
+            (2, [
+                // One row per stream: its version (locked by appends) and last position.
+                """
+                CREATE TABLE \(schema).streams (
+                    stream_id text COLLATE "C" NOT NULL,
+                    category text COLLATE "C" NOT NULL,
+                    version bigint NOT NULL,
+                    last_position bigint NOT NULL,
+                    CONSTRAINT streams_pk PRIMARY KEY (stream_id),
+                    CONSTRAINT streams_version_not_negative CHECK (version >= 0)
+                )
+                """,
+                "CREATE INDEX streams_category_ix ON \(schema).streams (category, stream_id)",
+            ]),
+            (3, [
+                // The single-row position counter. Its row lock serialises position assignment.
+                """
+                CREATE TABLE \(schema).log_head (
+                    singleton boolean NOT NULL DEFAULT true,
+                    position bigint NOT NULL,
+                    CONSTRAINT log_head_pk PRIMARY KEY (singleton),
+                    CONSTRAINT log_head_single_row CHECK (singleton),
+                    CONSTRAINT log_head_position_not_negative CHECK (position >= 0)
+                )
+                """,
+                "INSERT INTO \(schema).log_head (singleton, position) SELECT true, coalesce(max(position), 0) FROM \(schema).events",
+            ]),
+            (4, [
+                // The latest aggregate snapshot of each stream (PostgresSnapshotStore).
+                """
+                CREATE TABLE \(schema).snapshots (
+                    stream_id text COLLATE "C" NOT NULL,
+                    version bigint NOT NULL,
+                    position bigint NOT NULL,
+                    fingerprint text NOT NULL,
+                    state bytea NOT NULL,
+                    saved_at timestamptz NOT NULL DEFAULT now(),
+                    CONSTRAINT snapshots_pk PRIMARY KEY (stream_id),
+                    CONSTRAINT snapshots_version_not_negative CHECK (version >= 0),
+                    CONSTRAINT snapshots_position_not_negative CHECK (position >= 0)
+                )
+                """,
+            ]),
+            (5, [
+                // Consumers' checkpoints (PostgresCheckpointStore), moved in the consumer's own
+                // transaction and fenced by the position they expect.
+                """
+                CREATE TABLE \(schema).checkpoints (
+                    consumer text COLLATE "C" NOT NULL,
+                    position bigint NOT NULL,
+                    updated_at timestamptz NOT NULL DEFAULT now(),
+                    CONSTRAINT checkpoints_pk PRIMARY KEY (consumer),
+                    CONSTRAINT checkpoints_position_not_negative CHECK (position >= 0),
+                    CONSTRAINT checkpoints_consumer_not_empty CHECK (consumer <> '')
+                )
+                """,
+            ]),
+            (6, [
+                // Events a consumer gave up on (PostgresDeadLetterStore), parked in the same
+                // transaction that moves its checkpoint past them.
+                """
+                CREATE TABLE \(schema).dead_letters (
+                    consumer text COLLATE "C" NOT NULL,
+                    position bigint NOT NULL,
+                    event_id uuid NOT NULL,
+                    stream_id text COLLATE "C" NOT NULL,
+                    event_type text NOT NULL,
+                    error text NOT NULL,
+                    attempts integer NOT NULL,
+                    parked_at timestamptz NOT NULL,
+                    CONSTRAINT dead_letters_pk PRIMARY KEY (consumer, position),
+                    CONSTRAINT dead_letters_attempts_positive CHECK (attempts > 0)
+                )
+                """,
+            ]),
+        ]
+    }
+
+    // MARK: Appends
+
+    /// Creates missing stream rows (version 0, rolled back if the append fails) and locks every
+    /// stream row of the append, in the order given (callers sort ids, so appends touching the same
+    /// streams lock them in the same order and cannot deadlock). Returns current versions.
+    var lockStreams: String {
+        """
+        INSERT INTO \(schema).streams AS s (stream_id, category, version, last_position)
+        SELECT t.stream_id, t.category, 0, 0
+        FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS t(stream_id, category, ord)
+        ORDER BY t.ord
+        ON CONFLICT ON CONSTRAINT streams_pk DO UPDATE SET version = s.version
+        RETURNING s.stream_id, s.version
+        """
+    }
+
+    /// The stored events carrying any of the given ids (for the idempotency rule).
+    var eventsWithIDs: String {
+        "SELECT \(eventColumns) FROM \(schema).events WHERE event_id = ANY($1::uuid[])"
+    }
+
+    /// Writes an append in one round trip:
+    /// - `head` takes the row lock on the position counter (held until COMMIT, so the next writer
+    ///   waits here and positions become visible in the order they were handed out) and reserves
+    ///   `$1` positions, `head - $1 + 1 … head`;
+    /// - `inserted` writes the events, event `ord` (1-based, `$2…$9` arrays) at `head - $1 + ord`;
+    /// - `bumped` sets the streams' versions and last positions (`$11…$13`, ordinals again);
+    /// - `notified` queues `pg_notify($14, head)`, delivered only if the transaction commits.
+    /// Returns the new head.
+    var writeEvents: String {
+        """
+        WITH head AS (
+            UPDATE \(schema).log_head SET position = position + $1 WHERE singleton RETURNING position
+        ), inserted AS (
+            INSERT INTO \(schema).events
+                (position, event_id, stream_id, stream_version, category, type, schema_version, payload, metadata, recorded_at)
+            SELECT head.position - $1 + t.ord, t.event_id, t.stream_id, t.stream_version, t.category, t.type, t.schema_version,
+                   t.payload, t.metadata::jsonb, $10
+            FROM head, unnest($2::uuid[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::bigint[], $8::bytea[], $9::text[])
+                WITH ORDINALITY AS t(event_id, stream_id, stream_version, category, type, schema_version, payload, metadata, ord)
+            RETURNING 1
+        ), bumped AS (
+            UPDATE \(schema).streams AS s SET version = u.version, last_position = head.position - $1 + u.last_ordinal
+            FROM head, unnest($11::text[], $12::bigint[], $13::bigint[]) AS u(stream_id, version, last_ordinal)
+            WHERE s.stream_id = u.stream_id
+            RETURNING 1
+        ), notified AS (
+            SELECT pg_notify($14, position::text) FROM head
+        )
+        SELECT head.position FROM head, notified
+        WHERE (SELECT count(*) FROM inserted) = $15 AND (SELECT count(*) FROM bumped) = $16
+        """
+    }
+
+    // MARK: Reads
+
+    static let eventColumnList = "position, event_id, stream_id, stream_version, type, schema_version, payload, metadata::text, recorded_at"
+    var eventColumns: String { Self.eventColumnList }
+
+    var readStreamForwards: String {
+        "SELECT \(eventColumns) FROM \(schema).events WHERE stream_id = $1 AND stream_version >= $2 ORDER BY stream_version LIMIT $3"
+    }
+
+    var readStreamBackwards: String {
+        "SELECT \(eventColumns) FROM \(schema).events WHERE stream_id = $1 AND stream_version <= $2 ORDER BY stream_version DESC LIMIT $3"
+    }
+
+    var readAll: String {
+        "SELECT \(eventColumns) FROM \(schema).events WHERE position > $1 ORDER BY position LIMIT $2"
+    }
+
+    var readCategory: String {
+        "SELECT \(eventColumns) FROM \(schema).events WHERE category = $1 AND position > $2 ORDER BY position LIMIT $3"
+    }
+
+    var streamVersion: String {
+        "SELECT version FROM \(schema).streams WHERE stream_id = $1"
+    }
+
+    var listStreams: String {
+        """
+        SELECT stream_id, version, last_position FROM \(schema).streams
+        WHERE version > 0 AND ($1::text IS NULL OR category = $1) AND ($2::text IS NULL OR stream_id > $2)
+        ORDER BY stream_id LIMIT $3
+        """
+    }
+
+    var headPosition: String { "SELECT position FROM \(schema).log_head WHERE singleton" }
+
+    // MARK: Snapshots
+
+    var selectSnapshot: String {
+        "SELECT version, position, fingerprint, state FROM \(schema).snapshots WHERE stream_id = $1"
+    }
+
+    /// Insert, or replace unless the stored snapshot has the same fingerprint and a higher
+    /// version (`Snapshot.replaces`), decided in the statement so concurrent savers cannot race.
+    var upsertSnapshot: String {
+        """
+        INSERT INTO \(schema).snapshots AS s (stream_id, version, position, fingerprint, state, saved_at)
+        VALUES ($1, $2, $3, $4, $5, now())
+        ON CONFLICT ON CONSTRAINT snapshots_pk DO UPDATE SET
+            version = excluded.version, position = excluded.position, fingerprint = excluded.fingerprint,
+            state = excluded.state, saved_at = excluded.saved_at
+        WHERE s.fingerprint <> excluded.fingerprint OR s.version <= excluded.version
+        """
+    }
+
+    var deleteSnapshot: String { "DELETE FROM \(schema).snapshots WHERE stream_id = $1" }
+    var countSnapshots: String { "SELECT count(*) FROM \(schema).snapshots" }
+
+    // MARK: Checkpoints
+
+    var selectCheckpoint: String { "SELECT position FROM \(schema).checkpoints WHERE consumer = $1" }
+
+    /// Creates the checkpoint at 0 if missing, then locks it for the rest of the transaction.
+    var lockCheckpoint: String {
+        """
+        INSERT INTO \(schema).checkpoints AS c (consumer, position) VALUES ($1, 0)
+        ON CONFLICT ON CONSTRAINT checkpoints_pk DO UPDATE SET position = c.position
+        RETURNING position
+        """
+    }
+
+    var updateCheckpoint: String {
+        "UPDATE \(schema).checkpoints SET position = $2, updated_at = now() WHERE consumer = $1"
+    }
+
+    var deleteCheckpoint: String { "DELETE FROM \(schema).checkpoints WHERE consumer = $1" }
+
+    // MARK: Dead letters
+
+    var parkEvent: String {
+        """
+        INSERT INTO \(schema).dead_letters (consumer, position, event_id, stream_id, event_type, error, attempts, parked_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+        ON CONFLICT ON CONSTRAINT dead_letters_pk DO UPDATE SET
+            error = excluded.error, attempts = \(schema).dead_letters.attempts + excluded.attempts, parked_at = excluded.parked_at
+        """
+    }
+
+    var listParked: String {
+        """
+        SELECT position, event_id, stream_id, event_type, error, attempts, parked_at FROM \(schema).dead_letters
+        WHERE consumer = $1 AND position > $2 ORDER BY position LIMIT $3
+        """
+    }
+
+    /// Deletes a parked event, returning its position if it was there (locks it for a retry).
+    var unparkEvent: String { "DELETE FROM \(schema).dead_letters WHERE consumer = $1 AND position = $2 RETURNING position" }
+
+    // MARK: Leases
+
+    /// Tries to take a session-level advisory lock (held until released or the connection closes).
+    static let tryLease = "SELECT pg_try_advisory_lock(hashtextextended($1, 0))"
+    /// Releases a session-level advisory lock taken by ``tryLease``.
+    static let releaseLease = "SELECT pg_advisory_unlock(hashtextextended($1, 0))"
+    /// Whether this session holds the lease's advisory lock (the heartbeat).
+    static let holdsLease = """
+        SELECT count(*) FROM pg_locks
+        WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted
+          AND ((classid::bigint << 32) | objid::bigint) = hashtextextended($1, 0)
+        """
+}

@@ -1,0 +1,146 @@
+import Chronicle
+import ChroniclePostgres
+import Foundation
+import PostgresNIO
+import Synchronization
+import Testing
+
+/// Where the PostgreSQL tests connect: `CHRONICLE_POSTGRES_URL` (printed by `.ci/postgres.sh`).
+enum PostgresTestEnvironment {
+    static let url: String? = ProcessInfo.processInfo.environment["CHRONICLE_POSTGRES_URL"].flatMap { $0.isEmpty ? nil : $0 }
+
+    /// Whether a server is configured. Suites that need one are skipped (reported as skipped,
+    /// never silently passing) when it is not.
+    static var isConfigured: Bool { url != nil }
+
+    static let skipReason: Comment = "CHRONICLE_POSTGRES_URL is not set: run `eval \"$(.ci/postgres.sh)\"` to start a test server"
+
+    static var settings: PostgresConnectionSettings {
+        get throws { try PostgresConnectionSettings(url: url ?? "") }
+    }
+}
+
+/// A fresh schema of the test database for one test, with a running client. Dropped afterwards.
+struct PostgresTestDatabase: Sendable {
+    let settings: PostgresConnectionSettings
+    let schema: PostgresSchemaName
+    let client: PostgresClient
+    let applicationName: String
+
+    /// A new store instance on the test schema (as another process would have).
+    func makeStore(now: @escaping @Sendable () -> Date = { Date() }) -> PostgresEventStore {
+        PostgresEventStore(client: client, schema: schema, now: now)
+    }
+
+    /// A dedicated-connection configuration whose backend is findable by `applicationName`.
+    func connectionConfiguration(applicationName: String) throws -> PostgresConnection.Configuration {
+        try settings.connectionConfiguration(applicationName: applicationName)
+    }
+
+    /// Terminates every backend of this database whose application name is `applicationName`;
+    /// returns how many were terminated.
+    @discardableResult
+    func terminateBackends(applicationName: String) async throws -> Int {
+        var count = 0
+        let rows = try await client.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = \(applicationName) AND pid <> pg_backend_pid()")
+        for try await terminated in rows.decode(Bool.self) where terminated { count += 1 }
+        return count
+    }
+
+    /// Runs `body` with a migrated store in a new schema and drops the schema afterwards.
+    static func withStore(
+        maximumConnections: Int = 20,
+        _ body: @Sendable (PostgresEventStore, PostgresTestDatabase) async throws -> Void
+    ) async throws {
+        let settings = try PostgresTestEnvironment.settings
+        let schema = try PostgresSchemaName("t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(20))
+        let applicationName = "chronicle-test-\(schema)"
+        let client = PostgresClient(configuration: settings.clientConfiguration(applicationName: applicationName, maximumConnections: maximumConnections))
+        let database = PostgresTestDatabase(settings: settings, schema: schema, client: client, applicationName: applicationName)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await client.run() }
+            defer { group.cancelAll() }
+            let store = database.makeStore()
+            do {
+                try await store.migrate()
+                try await body(store, database)
+            } catch {
+                try? await database.dropSchema()
+                throw error
+            }
+            try await database.dropSchema()
+        }
+    }
+
+    func dropSchema() async throws {
+        // The schema name is validated (a-z0-9_), so it can be spliced into the DDL.
+        try await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \"\(schema.rawValue)\" CASCADE"))
+    }
+}
+
+/// Polls `condition` until it holds or `timeout` passes (never a bare sleep standing in for a wait).
+func waitUntil(
+    _ what: Comment, timeout: Duration = .seconds(20), sourceLocation: SourceLocation = #_sourceLocation,
+    _ condition: @Sendable () async throws -> Bool
+) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while true {
+        if try await condition() { return }
+        if ContinuousClock.now >= deadline {
+            Issue.record("Timed out after \(timeout) waiting until \(what)", sourceLocation: sourceLocation)
+            throw CancellationError()
+        }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+}
+
+/// An event with a small payload.
+func testEvent(_ type: String = "Happened", _ text: String = "x", id: UUID = UUID(), metadata: EventMetadata = .none) -> EventData {
+    EventData(id: id, type: type, payload: Data(text.utf8), metadata: metadata)
+}
+
+/// A child process running ChroniclePostgresWorker, with its standard output collected.
+final class WorkerProcess: Sendable {
+    private let process: Process
+    private let output = OutputBuffer()
+
+    private final class OutputBuffer: Sendable {
+        let text = Mutex("")
+    }
+
+    /// The worker binary, built next to the test bundle.
+    static var executable: URL {
+        URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+            .appendingPathComponent("ChroniclePostgresWorker")
+    }
+
+    init(_ arguments: [String]) throws {
+        let process = Process()
+        process.executableURL = Self.executable
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        self.process = process
+        let output = self.output
+        pipe.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            if !data.isEmpty { output.text.withLock { $0 += String(decoding: data, as: UTF8.self) } }
+        }
+        try process.run()
+    }
+
+    var stdout: String { output.text.withLock { $0 } }
+    var pid: Int32 { process.processIdentifier }
+    var isRunning: Bool { process.isRunning }
+    var exitStatus: Int32 { process.terminationStatus }
+
+    /// SIGKILL: the process dies without any clean-up (its sockets are closed by the kernel).
+    func killAbruptly() {
+        if process.isRunning { _ = kill(process.processIdentifier, SIGKILL) }
+    }
+
+    /// Waits (polling) until the process has exited.
+    func waitForExit(timeout: Duration = .seconds(60)) async throws {
+        try await waitUntil("worker \(pid) exits", timeout: timeout) { !self.isRunning }
+    }
+}
