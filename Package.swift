@@ -173,12 +173,11 @@ let package = Package(
                 "Chronicle", "ChronicleSQLite", "ChronicleTesting", "ChronicleInstrumentation", "DocsReadmeExample",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
             ],
-            // Snippets of the projection docs; compiled once the projections branch is on main.
-            exclude: ["AwaitingProjections"],
             swiftSettings: strict
         ),
         .testTarget(name: "ChronicleCLITests", dependencies: ["ChronicleCLI", "ChronicleAdminExample"], swiftSettings: strict),

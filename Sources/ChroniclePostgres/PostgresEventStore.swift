@@ -99,6 +99,7 @@ public final class PostgresEventStore: EventStore, AppendObservable {
 
     // MARK: EventWriter
 
+    /// Appends to one or more streams atomically (see ``Chronicle/EventWriter/append(_:)``).
     public func append(_ appends: [StreamAppend]) async throws -> [AppendResult] {
         var seen = Set<UUID>()
         for request in appends {
@@ -240,6 +241,7 @@ public final class PostgresEventStore: EventStore, AppendObservable {
 
     // MARK: EventReader
 
+    /// Reads a stream's events (see ``Chronicle/EventReader/readStream(_:from:direction:limit:)``).
     public func readStream(_ stream: StreamID, from start: StreamVersion, direction: ReadDirection, limit: Int) async throws -> [RecordedEvent] {
         try ReadLimit.check(limit)
         guard limit > 0 else { return [] }
@@ -249,6 +251,7 @@ public final class PostgresEventStore: EventStore, AppendObservable {
         }
     }
 
+    /// Reads the global log after a position (see ``Chronicle/EventReader/readAll(after:limit:)``).
     public func readAll(after position: GlobalPosition, limit: Int) async throws -> [RecordedEvent] {
         try ReadLimit.check(limit)
         guard limit > 0 else { return [] }
@@ -257,6 +260,7 @@ public final class PostgresEventStore: EventStore, AppendObservable {
         }
     }
 
+    /// Reads a category's events after a position (see ``Chronicle/EventReader/readCategory(_:after:limit:)``).
     public func readCategory(_ category: String, after position: GlobalPosition, limit: Int) async throws -> [RecordedEvent] {
         try ReadLimit.check(limit)
         guard limit > 0 else { return [] }
@@ -265,6 +269,7 @@ public final class PostgresEventStore: EventStore, AppendObservable {
         }
     }
 
+    /// The stream's current version (see ``Chronicle/EventReader/streamVersion(of:)``).
     public func streamVersion(of stream: StreamID) async throws -> StreamVersion {
         try await read("reading the version of \(stream)") {
             var version = StreamVersion.initial
@@ -275,6 +280,7 @@ public final class PostgresEventStore: EventStore, AppendObservable {
         }
     }
 
+    /// Lists streams (see ``Chronicle/EventReader/streams(category:after:limit:)``).
     public func streams(category: String?, after: StreamID?, limit: Int) async throws -> [StreamInfo] {
         try ReadLimit.check(limit)
         guard limit > 0 else { return [] }
@@ -295,6 +301,7 @@ public final class PostgresEventStore: EventStore, AppendObservable {
         }
     }
 
+    /// The position of the last event (see ``Chronicle/EventReader/headPosition()``).
     public func headPosition() async throws -> GlobalPosition {
         try await read("reading the head position") {
             let head = try await self.scalar(self.sql.headPosition, []) ?? 0

@@ -229,6 +229,7 @@ public struct PostgresLeaseError: Error, CustomStringConvertible, Sendable {
         /// nothing was committed.
         public static let fenced = Code(.fenced)
 
+        /// The code's name.
         public var description: String { base.rawValue }
     }
 
@@ -242,5 +243,6 @@ public struct PostgresLeaseError: Error, CustomStringConvertible, Sendable {
         self.message = message
     }
 
+    /// The code, then the message.
     public var description: String { "\(code): \(message)" }
 }

@@ -32,5 +32,6 @@ public struct PostgresSchemaName: Hashable, Sendable, CustomStringConvertible {
 
     private init(validated: String) { rawValue = validated }
 
+    /// The schema name as given.
     public var description: String { rawValue }
 }

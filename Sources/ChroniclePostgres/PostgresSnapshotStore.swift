@@ -24,6 +24,7 @@ public final class PostgresSnapshotStore: SnapshotStore {
         self.store = store
     }
 
+    /// The latest snapshot of a stream, or `nil` (see ``Chronicle/SnapshotStore/snapshot(of:)``).
     public func snapshot(of stream: StreamID) async throws -> Snapshot? {
         do {
             let rows = try await store.query(store.sql.selectSnapshot, [stream.rawValue])
@@ -40,6 +41,7 @@ public final class PostgresSnapshotStore: SnapshotStore {
         }
     }
 
+    /// Saves a snapshot unless the stored one is newer (see ``Chronicle/Snapshot/replaces(_:)``).
     public func save(_ snapshot: Snapshot) async throws {
         do {
             try await store.execute(store.sql.upsertSnapshot, [
@@ -50,6 +52,7 @@ public final class PostgresSnapshotStore: SnapshotStore {
         }
     }
 
+    /// Deletes a stream's snapshot, if any.
     public func deleteSnapshot(of stream: StreamID) async throws {
         do {
             try await store.execute(store.sql.deleteSnapshot, [stream.rawValue])

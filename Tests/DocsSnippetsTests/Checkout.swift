@@ -1,5 +1,7 @@
 // The process manager of Docs/SyncAndAsync.md, verbatim: change both together.
 import Chronicle
+import ChronicleSQLite
+import Logging
 
 struct PaymentCharged: Codable, Sendable, Equatable {
     var amount: Int
@@ -53,7 +55,8 @@ struct Payment: Aggregate {
 
 /// Reacts to events with commands: charge placed orders, then confirm the paid ones and
 /// compensate the declined ones by cancelling them.
-struct CheckoutSaga: Sendable {
+struct Checkout: ProcessManager {
+    let name = "checkout"
     let orders: AggregateRepository<Order>
     let payments: AggregateRepository<Payment>
     let limit: Int
@@ -67,21 +70,20 @@ struct CheckoutSaga: Sendable {
         self.limit = limit
     }
 
-    func handle(_ event: RecordedEvent) async throws {
+    func react(to event: RecordedEvent, context: ProcessContext) async throws {
         guard let id = event.streamID.idWithinCategory else { return }
-        let metadata = EventMetadata.causedBy(event)   // same correlation id; caused by this event
         switch event.category {
         case Order.category:
             for case .placed(let placed) in try orderEvents.decode(event) {
-                _ = try await payments.execute(.charge(amount: placed.total, limit: limit), on: id, metadata: metadata)
+                try await context.execute(.charge(amount: placed.total, limit: limit), on: id, using: payments)
             }
         case Payment.category:
             for paymentEvent in try paymentEvents.decode(event) {
                 switch paymentEvent {
                 case .charged:
-                    _ = try await orders.execute(.confirm, on: id, metadata: metadata)
+                    try await context.execute(.confirm, on: id, using: orders)
                 case .declined(let declined):
-                    _ = try await orders.execute(.cancel(reason: "payment declined: \(declined.reason)"), on: id, metadata: metadata)
+                    try await context.execute(.cancel(reason: "payment declined: \(declined.reason)"), on: id, using: orders)
                 }
             }
         default:
@@ -90,14 +92,13 @@ struct CheckoutSaga: Sendable {
     }
 }
 
-/// Delivers the events after `checkpoint` to the saga in log order and returns the new checkpoint.
-/// Store the checkpoint durably after each event: an event handled but not checkpointed before a
-/// crash is delivered again, which the idempotent commands make harmless.
-func deliver(to saga: CheckoutSaga, from store: some EventReader, after checkpoint: GlobalPosition) async throws -> GlobalPosition {
-    var checkpoint = checkpoint
-    for try await event in store.allEvents(after: checkpoint) {
-        try await saga.handle(event)
-        checkpoint = event.position
-    }
-    return checkpoint
+/// The runner that delivers the log to `checkout`: its checkpoint and parked events live in a
+/// small SQLite file of its own.
+func checkoutRunner(_ checkout: Checkout, store: SQLiteEventStore, directory: String, logger: Logger) throws -> ProcessManagerRunner {
+    try ProcessManagerRunner(
+        checkout, path: directory + "/checkout.sqlite",
+        source: .sqlite(store),   // in-process appends at once; other processes' by polling
+        failurePolicy: FailurePolicy(maxAttempts: 5, baseDelay: .milliseconds(100), then: .park),
+        logger: logger
+    )
 }

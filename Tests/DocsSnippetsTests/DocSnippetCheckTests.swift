@@ -4,15 +4,12 @@ import Testing
 /// The ```swift blocks of the Markdown docs, and where each is compiled.
 ///
 /// Every block of README.md, Docs/*.md and the DocC catalogs (Sources/*/*.docc) must appear
-/// verbatim (up to a common indentation) in a Swift file the tests compile: this target, the
-/// README example tool, or the aggregates guide's example in ChronicleTests. A block that is
-/// deliberately a fragment (a partial expression, a shell-like listing) says so on the line
-/// before its fence: `<!-- snippet: fragment -->`. A block about code not yet on main says
-/// `<!-- snippet: awaiting projections -->` and must appear verbatim in
-/// Tests/DocsSnippetsTests/AwaitingProjections, which the target compiles once that code lands.
+/// verbatim (up to a common indentation) in a Swift file under Tests/, which the test targets
+/// compile (this target, the README example tool, the guides' examples in ChronicleTests and
+/// ChronicleSQLiteTests…). A block that is deliberately a fragment (a partial expression, a
+/// listing) says so on the line before its fence: `<!-- snippet: fragment -->`.
 enum DocSnippets {
     static let fragmentMarker = "<!-- snippet: fragment -->"
-    static let awaitingMarker = "<!-- snippet: awaiting projections -->"
 
     /// The package root, from this file's path.
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -71,12 +68,14 @@ enum DocSnippets {
         return blocks
     }
 
-    /// The Swift files the tests compile that may hold doc snippets.
-    static func sources(in directories: [String]) throws -> [(path: String, lines: [String])] {
+    /// Every Swift file under Tests/ and Samples/ (all compiled by the test targets, their tools
+    /// and the sample executables).
+    static func compiledSources() throws -> [(path: String, lines: [String])] {
         var sources: [(String, [String])] = []
-        for directory in directories {
+        for directory in ["Tests", "Samples"] {
             let url = root.appendingPathComponent(directory)
-            for name in try FileManager.default.contentsOfDirectory(atPath: url.path).sorted() where name.hasSuffix(".swift") {
+            guard let enumerator = FileManager.default.enumerator(atPath: url.path) else { continue }
+            for case let name as String in enumerator where name.hasSuffix(".swift") {
                 let text = try String(contentsOf: url.appendingPathComponent(name), encoding: .utf8)
                 sources.append(("\(directory)/\(name)", text.components(separatedBy: "\n")))
             }
@@ -85,15 +84,19 @@ enum DocSnippets {
     }
 
     /// Whether `block` occurs in `source` as consecutive lines, all shifted by the same indentation.
+    /// Leading `import` lines are looked for anywhere in the file (compiled files gather their
+    /// imports at the top), the rest as one run of lines.
     static func occurs(_ block: [String], in source: [String]) -> Bool {
-        let body = block.reversed().drop { $0.trimmingCharacters(in: .whitespaces).isEmpty }.reversed()
-        guard let first = body.first, !body.isEmpty else { return true }
-        let lines = Array(body)
+        var body = Array(block.reversed().drop { $0.trimmingCharacters(in: .whitespaces).isEmpty }.reversed())
+        let imports = body.prefix { $0.hasPrefix("import ") || $0.trimmingCharacters(in: .whitespaces).isEmpty }
+        guard imports.allSatisfy({ line in line.isEmpty || source.contains(line) }) else { return false }
+        body.removeFirst(imports.count)
+        guard let first = body.first else { return true }
         for start in source.indices where source[start].hasSuffix(first) {
             let shift = source[start].dropLast(first.count)
-            guard shift.allSatisfy({ $0 == " " }), start + lines.count <= source.count else { continue }
-            let matches = lines.indices.allSatisfy { offset in
-                let expected = lines[offset]
+            guard shift.allSatisfy({ $0 == " " }), start + body.count <= source.count else { continue }
+            let matches = body.indices.allSatisfy { offset in
+                let expected = body[offset]
                 let actual = source[start + offset]
                 if expected.isEmpty { return actual.trimmingCharacters(in: .whitespaces).isEmpty }
                 return actual == shift + expected
@@ -106,22 +109,17 @@ enum DocSnippets {
 
 @Suite struct DocSnippetCheckTests {
     @Test func everySwiftSnippetOfTheDocsIsCompiledCode() throws {
-        let compiled = try DocSnippets.sources(in: ["Tests/DocsSnippetsTests", "Tests/Tools/DocsReadmeExample", "Tests/ChronicleTests", "Tests/ChroniclePostgresTests"])
-        let awaiting = try DocSnippets.sources(in: ["Tests/DocsSnippetsTests/AwaitingProjections"])
+        let compiled = try DocSnippets.compiledSources()
         var checked = 0
         for file in try DocSnippets.documents() {
-            for block in try DocSnippets.blocks(in: file) where block.marker != DocSnippets.fragmentMarker {
-                let sources: [(path: String, lines: [String])]
-                switch block.marker {
-                case nil: sources = compiled
-                case DocSnippets.awaitingMarker: sources = awaiting
-                case let other?:
-                    Issue.record("\(block): unknown marker \(other)")
+            for block in try DocSnippets.blocks(in: file) {
+                if let marker = block.marker {
+                    #expect(marker == DocSnippets.fragmentMarker, "\(block): unknown marker \(marker)")
                     continue
                 }
                 checked += 1
-                let found = sources.contains { DocSnippets.occurs(block.lines, in: $0.lines) }
-                #expect(found, "\(block): this ```swift block is not in \(block.marker == nil ? "any compiled snippet file" : "AwaitingProjections"); copy it there verbatim, or mark it \(DocSnippets.fragmentMarker)\n\(block.lines.joined(separator: "\n"))")
+                let found = compiled.contains { DocSnippets.occurs(block.lines, in: $0.lines) }
+                #expect(found, "\(block): this ```swift block is in no Swift file under Tests/ or Samples/; copy it into Tests/DocsSnippetsTests verbatim, or mark it \(DocSnippets.fragmentMarker)\n\(block.lines.joined(separator: "\n"))")
             }
         }
         #expect(checked >= 20, "only \(checked) snippets found; is the docs layout what this test expects?")
@@ -132,5 +130,8 @@ enum DocSnippets {
         #expect(DocSnippets.occurs(["let a = 1", "", "print(a)"], in: source))
         #expect(!DocSnippets.occurs(["let a = 1", "print(a)"], in: source))
         #expect(!DocSnippets.occurs(["let a = 2"], in: source))
+        let file = ["import Chronicle", "import Foundation", "", "struct S {}"]
+        #expect(DocSnippets.occurs(["import Chronicle", "", "struct S {}"], in: file))
+        #expect(!DocSnippets.occurs(["import GRDB", "", "struct S {}"], in: file))
     }
 }

@@ -53,31 +53,40 @@ let quietLogger = Logger(label: "chronicle.docs.tests", factory: { _ in SwiftLog
         try await store.close()
     }
 
-    @Test func theSagaChargesConfirmsAndCompensatesAndRedeliveryChangesNothing() async throws {
+    @Test func theCheckoutChargesConfirmsAndCompensatesAndRedeliveryChangesNothing() async throws {
         let directory = try SnippetDirectory()
         defer { directory.remove() }
         let store = try SQLiteEventStore(path: directory.path("events.sqlite"), configuration: .init(logger: quietLogger))
         let orders = AggregateRepository<Order>(store: store)
-        let saga = CheckoutSaga(orders: orders, payments: AggregateRepository<Payment>(store: store), limit: 100)
+        let checkout = Checkout(orders: orders, payments: AggregateRepository<Payment>(store: store), limit: 100)
+        let runner = try checkoutRunner(checkout, store: store, directory: directory.path, logger: quietLogger)
+        let running = Task { try await runner.run() }
 
         _ = try await orders.execute(.place(customer: "ada", total: 30), on: "1", metadata: EventMetadata(correlationID: "req-1"))
         _ = try await orders.execute(.place(customer: "bob", total: 500), on: "2", metadata: EventMetadata(correlationID: "req-2"))
-        var checkpoint = GlobalPosition.start
-        while checkpoint < (try await store.headPosition()) {
-            checkpoint = try await deliver(to: saga, from: store, after: checkpoint)
+        // Reactions append events the runner reacts to in turn: wait until it has seen a head that
+        // no longer moves.
+        var head = GlobalPosition.start
+        while head != (try await store.headPosition()) {
+            head = try await store.headPosition()
+            try await runner.waitUntil(position: head, timeout: .seconds(10))
         }
+        running.cancel()
 
         #expect(try await orders.load("1").state.isConfirmed)
         #expect(try await orders.load("2").state.isCancelled)
         let cancelled = try await store.readStream("order-2").last
         #expect(cancelled?.type == "OrderCancelled")
-        #expect(cancelled?.metadata.correlationID == "req-2", "the correlation id follows the request through the saga")
+        #expect(cancelled?.metadata.correlationID == "req-2", "the correlation id follows the request through the process")
         let declined = try await store.readStream("payment-2")
+        #expect(declined.map(\.type) == ["PaymentDeclined"])
         #expect(cancelled?.metadata.causationID == declined.first?.id.uuidString.lowercased())
+        #expect(await runner.status().parkedCount == 0)
 
-        // Redelivering everything (a lost checkpoint) writes nothing new.
-        let head = try await store.headPosition()
-        _ = try await deliver(to: saga, from: store, after: .start)
+        // Redelivering every event (a lost checkpoint) writes nothing new.
+        for try await event in store.allEvents() {
+            try await checkout.react(to: event, context: ProcessContext(trigger: event, processName: checkout.name))
+        }
         #expect(try await store.headPosition() == head)
         try await store.close()
     }

@@ -1,6 +1,5 @@
 // The read model of the projections, read-your-writes and operations docs, verbatim: change both
-// together. Excluded from the target (Package.swift) until the projections branch is on main; the
-// docs mark these blocks `<!-- snippet: awaiting projections -->`.
+// together.
 import Chronicle
 import ChronicleSQLite
 import GRDB
@@ -46,16 +45,16 @@ struct OrderSummaries: SQLiteProjector {
 func openSummaries(of store: SQLiteEventStore, in directory: String, logger: Logger) throws -> SQLiteReadModel {
     try SQLiteReadModel(
         OrderSummaries(), directory: directory,
-        source: .observing(store),   // in-process appends wake the runner at once
+        source: .sqlite(store),   // in-process appends at once; other processes' by polling
         options: .init(pageSize: 500, failurePolicy: FailurePolicy(maxAttempts: 3, then: .park)),
         logger: logger
     )
 }
 
-/// Runs the read models with the application's other services until SIGTERM.
-func runProjections(_ readModels: [SQLiteReadModel], logger: Logger) async throws {
+/// Runs the read models and the process managers until SIGTERM, then shuts them down gracefully.
+func runAsynchronousSide(_ readModels: [SQLiteReadModel], _ processes: [ProcessManagerRunner], logger: Logger) async throws {
     let projections = try ProjectionGroup(readModels)
-    let services = ServiceGroup(services: [projections], gracefulShutdownSignals: [.sigterm], logger: logger)
+    let services = ServiceGroup(services: [projections] + processes, gracefulShutdownSignals: [.sigterm], logger: logger)
     try await services.run()
 }
 
@@ -80,11 +79,6 @@ func inspect(_ summaries: SQLiteReadModel) async throws {
     for position in stillParked {
         try await summaries.dropParked(at: position)         // or give up on them for good
     }
-}
-
-/// A source that also notices other processes' appends, by polling `PRAGMA data_version`.
-func crossProcessSource(_ store: SQLiteEventStore) -> ProjectionSource {
-    ProjectionSource(reader: store) { store.headUpdates(pollInterval: .milliseconds(250)) }
 }
 
 /// Rebuilds a read model from position 0 beside the one serving queries, then swaps it in.

@@ -1,5 +1,4 @@
-// Runs the projection snippets (AwaitingProjections/OrderSummaries.swift) against real SQLite
-// files. Excluded from the target until the projections branch is on main.
+// Runs the projection snippets (OrderSummaries.swift) against real SQLite files.
 import Chronicle
 import ChronicleSQLite
 import Foundation
@@ -36,14 +35,14 @@ func whileRunning<T>(_ readModel: SQLiteReadModel, _ body: () async throws -> T)
         try await store.close()
     }
 
-    @Test func aReadModelWithTheCrossProcessSourceSeesAppendsOfAnotherConnection() async throws {
+    @Test func aReadModelSeesAppendsOfAnotherStoreInstanceThroughPolling() async throws {
         let directory = try SnippetDirectory()
         defer { directory.remove() }
         let store = try SQLiteEventStore(path: directory.path("events.sqlite"), configuration: .init(logger: quietLogger))
         // Another store instance on the same file: its appends do not reach `store`'s notifier,
         // as for another process.
         let other = try SQLiteEventStore(path: directory.path("events.sqlite"), configuration: .init(logger: quietLogger))
-        let summaries = try SQLiteReadModel(OrderSummaries(), directory: directory.path, source: crossProcessSource(store), logger: quietLogger)
+        let summaries = try openSummaries(of: store, in: directory.path, logger: quietLogger)
         try await whileRunning(summaries) {
             let placed = try await AggregateRepository<Order>(store: other).execute(.place(customer: "eve", total: 12), on: "3")
             try await summaries.waitUntil(position: placed.position, timeout: .seconds(10))
