@@ -195,8 +195,9 @@ import Testing
             let head = try await whileRunning(first) {
                 try await whileRunning(second) {
                     let head = try await Fixtures.append(1...1_000, to: store)
-                    try await first.waitUntil(position: head, timeout: .seconds(30))
-                    #expect(try await eventually { (try? SQLiteReadModel.storedStatus(name: "counters", directory: directory.path).position) == head })
+                    // Wait on the file, not on one runner's view: the other runner may have
+                    // committed the last pages, and this one is not woken again to notice.
+                    #expect(try await eventually(timeout: .seconds(60)) { (try? SQLiteReadModel.storedStatus(name: "counters", directory: directory.path).position) == head })
                     return head
                 }
             }
