@@ -1,6 +1,7 @@
 import Chronicle
 import Foundation
 import GRDB
+import Tracing
 import Logging
 
 /// What one step of a runner did.
@@ -24,7 +25,20 @@ extension SQLiteReadModel {
     /// events and stores the new checkpoint in one transaction. When an event throws, the events
     /// before it are committed, and the event is retried, parked or stops the projection per
     /// the failure policy.
+    /// One page, in a `chronicle.projection.page` span (projection, partition, positions, event count).
     nonisolated func step(_ generation: ReadModelGeneration, partition: Int) async throws -> ProjectionStepOutcome {
+        let tracer = options.tracer ?? InstrumentationSystem.tracer
+        return try await tracer.withSpan("chronicle.projection.page", ofKind: .consumer) { span in
+            span.attributes["chronicle.projection"] = name
+            span.attributes["chronicle.partition"] = partition
+            span.attributes["chronicle.after"] = Int(generation.position(of: partition).value)
+            let outcome = try await stepUntraced(generation, partition: partition, span: span)
+            span.attributes["chronicle.outcome"] = "\(outcome)"
+            return outcome
+        }
+    }
+
+    private nonisolated func stepUntraced(_ generation: ReadModelGeneration, partition: Int, span: any Span) async throws -> ProjectionStepOutcome {
         let from = generation.position(of: partition)
         let page = try await source.reader.readAll(after: from, limit: options.pageSize)
         guard let last = page.last else {
@@ -34,6 +48,8 @@ extension SQLiteReadModel {
         head.advance(to: last.position)
         let partitioning = options.partitioning
         let events = partitioning.count == 1 ? page : page.filter { partitioning.partition(of: $0.streamID) == partition }
+        span.attributes["chronicle.event_count"] = events.count
+        span.attributes["chronicle.position"] = Int(last.position.value)
         let projector = self.projector
         do {
             do {

@@ -3,6 +3,7 @@ import Foundation
 import GRDB
 import Logging
 import ServiceLifecycle
+import Tracing
 
 /// A projection into SQLite tables, kept up to date by a runner: the asynchronous (query) side
 /// of CQRS.
@@ -46,13 +47,17 @@ public actor SQLiteReadModel: Service {
         public var sleep: @Sendable (Duration) async throws -> Void
         /// The clock stamping parked events.
         public var now: @Sendable () -> Date
+        /// Where each page's `chronicle.projection.page` span goes; `nil` means
+        /// `InstrumentationSystem.tracer` (a no-op unless the application bootstraps one).
+        public var tracer: (any Tracer)?
 
         /// Creates options; the defaults suit most projections.
         public init(
             pageSize: Int = 500, failurePolicy: FailurePolicy = .default, partitioning: ProjectionPartitioning = .none,
             readerCount: Int = 4, sleep: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) },
-            now: @escaping @Sendable () -> Date = { Date() }
+            now: @escaping @Sendable () -> Date = { Date() }, tracer: (any Tracer)? = nil
         ) {
+            self.tracer = tracer
             self.pageSize = pageSize
             self.failurePolicy = failurePolicy
             self.partitioning = partitioning
