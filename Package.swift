@@ -86,7 +86,8 @@ let package = Package(
         .target(
             name: "ChronicleCommandLine",
             dependencies: [
-                "Chronicle", "ChronicleSQLite",
+                "Chronicle", "ChronicleSQLite", "ChroniclePostgres",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
@@ -182,7 +183,11 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .testTarget(name: "ChronicleCLITests", dependencies: ["ChronicleCLI", "ChronicleAdminExample"], swiftSettings: strict),
+        .testTarget(
+            name: "ChronicleCLITests",
+            dependencies: ["ChronicleCLI", "ChronicleAdminExample", "ChroniclePostgres", .product(name: "PostgresNIO", package: "postgres-nio")],
+            swiftSettings: strict
+        ),
                 // The sample shop: `swift run Shop` (serve) or `swift run Shop --demo` (whole flow once).
         .executableTarget(
             name: "Shop",

@@ -48,8 +48,14 @@ struct ChronicleCommand: AsyncParsableCommand {
 
 /// Options every command shares.
 struct StoreOptions: ParsableArguments {
-    @Option(name: [.short, .long], help: "The store file (default: $CHRONICLE_STORE or ./chronicle.sqlite).")
+    @Option(name: [.short, .long], help: "The store: a SQLite file, or a postgres:// URL (default: $CHRONICLE_STORE or ./chronicle.sqlite).")
     var store: String?
+
+    @Option(help: "The PostgreSQL schema holding the store's tables (PostgreSQL stores only).")
+    var schema = "chronicle"
+
+    @Option(help: "Seconds to wait for a PostgreSQL connection (PostgreSQL stores only).")
+    var connectTimeout = 10.0
 
     @Flag(help: "Print JSON instead of tables.")
     var json = false
@@ -58,8 +64,15 @@ struct StoreOptions: ParsableArguments {
         store ?? ProcessInfo.processInfo.environment["CHRONICLE_STORE"] ?? "chronicle.sqlite"
     }
 
-    /// Opens an existing store; a missing file is an error (use `chronicle init`).
+    /// Whether the store is a PostgreSQL URL.
+    var isPostgres: Bool { path.hasPrefix("postgres://") || path.hasPrefix("postgresql://") }
+
+    /// Opens a SQLite store; a missing file is an error (use `chronicle init`). For the commands
+    /// that exist only for SQLite (read models live beside its file).
     func open(mustExist: Bool = true) throws -> SQLiteEventStore {
+        if isPostgres {
+            throw CLIError("This command works on SQLite stores only; pass a store file with --store.")
+        }
         if mustExist && !FileManager.default.fileExists(atPath: path) {
             throw CLIError("No store at \(path). Create one with `chronicle init --store \(path)`, or pass the right --store.")
         }
@@ -69,6 +82,20 @@ struct StoreOptions: ParsableArguments {
             return try SQLiteEventStore(path: path, configuration: configuration)
         } catch {
             throw CLIError("Cannot open \(path): \(error.message)")
+        }
+    }
+
+    /// Opens the store, SQLite or PostgreSQL (whose tables are created if missing).
+    func openAny(mustExist: Bool = true) async throws -> OpenedStore {
+        guard isPostgres else { return .sqlite(try open(mustExist: mustExist)) }
+        do {
+            return try await .postgres(url: path, schema: schema, connectTimeout: .milliseconds(Int64(max(0.1, connectTimeout) * 1000)))
+        } catch let error as CLIError {
+            throw error
+        } catch let error as EventStoreError {
+            throw CLIError("Cannot open the PostgreSQL store: \(error.message)")
+        } catch {
+            throw CLIError("Cannot open the PostgreSQL store: \(error)")
         }
     }
 }

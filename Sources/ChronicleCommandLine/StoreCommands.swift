@@ -9,10 +9,11 @@ struct InitCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let existed = FileManager.default.fileExists(atPath: options.path)
-            let store = try options.open(mustExist: false)
+            let existed = options.isPostgres || FileManager.default.fileExists(atPath: options.path)
+            let opened = try await options.openAny(mustExist: false)
+            let store = opened.store
             let head = try await store.headPosition()
-            try await store.close()
+            try await opened.close()
             if options.json {
                 print(try jsonString(["path": options.path, "created": existed ? "false" : "true", "head": String(head.value)]))
             } else {
@@ -31,13 +32,14 @@ struct StatsCommand: AsyncParsableCommand {
         var events: Int64
         var streams: Int
         var categories: [String: Int]
-        var fileBytes: Int64
+        var fileBytes: Int64?
         var head: Int64
     }
 
     func run() async throws {
         try await reportingErrors {
-            let store = try options.open()
+            let opened = try await options.openAny()
+            let store = opened.store
             let head = try await store.headPosition()
             var streams = 0
             var categories: [String: Int] = [:]
@@ -49,17 +51,17 @@ struct StatsCommand: AsyncParsableCommand {
                 guard let last = page.last, page.count == 1000 else { break }
                 after = last.id
             }
-            try await store.close()
-            let stats = Stats(path: options.path, events: head.value, streams: streams, categories: categories, fileBytes: fileBytes(options.path), head: head.value)
+            try await opened.close()
+            let stats = Stats(path: options.path, events: head.value, streams: streams, categories: categories, fileBytes: opened.sqlite == nil ? nil : fileBytes(options.path), head: head.value)
             if options.json {
                 print(try jsonString(stats))
             } else {
                 var table = TextTable("PROPERTY", "VALUE")
-                table.add("path", stats.path)
+                table.add("store", opened.description)
                 table.add("events", String(stats.events))
                 table.add("streams", String(stats.streams))
                 table.add("categories", String(categories.count))
-                table.add("file size", formatBytes(stats.fileBytes))
+                if let bytes = stats.fileBytes { table.add("file size", formatBytes(bytes)) }
                 table.add("head position", String(stats.head))
                 print(table.render())
                 if !categories.isEmpty {
@@ -104,9 +106,10 @@ struct StreamsCommand: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let afterID: StreamID? = try after.map { try StreamID($0) }
-            let store = try options.open()
+            let opened = try await options.openAny()
+            let store = opened.store
             let page = try await store.streams(category: category, after: afterID, limit: limit)
-            try await store.close()
+            try await opened.close()
             let rows = page.map { Row(stream: $0.id.rawValue, category: $0.id.category, version: $0.version.value, lastPosition: $0.lastPosition.value) }
             if options.json {
                 print(try jsonString(rows))
@@ -135,10 +138,11 @@ struct ReadCommand: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let id = try StreamID(stream)
-            let store = try options.open()
+            let opened = try await options.openAny()
+            let store = opened.store
             let start = StreamVersion(from ?? (backwards ? Int64.max : 1))
             let events = try await store.readStream(id, from: start, direction: backwards ? .backwards : .forwards, limit: limit)
-            try await store.close()
+            try await opened.close()
             try printEvents(events, json: options.json)
         }
     }
@@ -176,12 +180,13 @@ struct TailCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let store = try options.open()
+            let opened = try await options.openAny()
+            let store = opened.store
             let head = try await store.headPosition()
             var position = from.map { GlobalPosition($0) } ?? head
             var printed = 0
             var first = true
-            let updates = store.headUpdates(pollInterval: .milliseconds(pollMs))
+            let updates = opened.headUpdates(pollInterval: .milliseconds(pollMs))
             var iterator = updates.makeAsyncIterator()
             repeat {
                 while true {
@@ -193,13 +198,13 @@ struct TailCommand: AsyncParsableCommand {
                         printed += slice.count
                         position = slice.last!.position
                     }
-                    if let limit, printed >= limit { try await store.close(); return }
+                    if let limit, printed >= limit { try await opened.close(); return }
                     if page.count < 500 { break }
                 }
                 guard follow else { break }
                 guard await iterator.next() != nil else { break }
             } while !Task.isCancelled
-            try await store.close()
+            try await opened.close()
         }
     }
 }

@@ -7,7 +7,7 @@ import GRDB
 struct VerifyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
-        abstract: "Check the store's integrity: the SQLite file, gap-free positions, contiguous versions per stream.",
+        abstract: "Check the store's integrity: the SQLite file (SQLite stores), gap-free positions, contiguous versions per stream.",
         discussion: "Exits 1 and lists the problems when any check fails."
     )
     @OptionGroup var options: StoreOptions
@@ -35,17 +35,20 @@ struct VerifyCommand: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             var report = Report()
-            let store = try options.open()
+            let opened = try await options.openAny()
+            let store = opened.store
             // 1. SQLite's own integrity check, on a read-only connection.
-            do {
-                var config = Configuration()
-                config.readonly = true
-                let queue = try DatabaseQueue(path: options.path, configuration: config)
-                let lines = try await queue.read { db in try String.fetchAll(db, sql: "PRAGMA integrity_check") }
-                if lines != ["ok"] { report.problems += lines.prefix(20).map { "sqlite integrity_check: \($0)" } }
-                try queue.close()
-            } catch {
-                report.problems.append("sqlite integrity_check could not run: \(error)")
+            if opened.sqlite != nil {
+                do {
+                    var config = Configuration()
+                    config.readonly = true
+                    let queue = try DatabaseQueue(path: options.path, configuration: config)
+                    let lines = try await queue.read { db in try String.fetchAll(db, sql: "PRAGMA integrity_check") }
+                    if lines != ["ok"] { report.problems += lines.prefix(20).map { "sqlite integrity_check: \($0)" } }
+                    try queue.close()
+                } catch {
+                    report.problems.append("sqlite integrity_check could not run: \(error)")
+                }
             }
             // 2. The global log: positions 1...head without a gap; versions contiguous per stream.
             report.head = try await store.headPosition().value
@@ -88,7 +91,7 @@ struct VerifyCommand: AsyncParsableCommand {
             if listed != versions.count {
                 report.problems.append("\(versions.count) stream(s) have events but \(listed) are listed")
             }
-            try await store.close()
+            try await opened.close()
             if options.json {
                 print(try jsonString(report))
             } else if report.ok {

@@ -65,9 +65,10 @@ struct AppendCommand: AsyncParsableCommand {
                 }
             }
             guard !events.isEmpty else { throw CLIError("No events in the input: nothing was written.") }
-            let store = try options.open(mustExist: false)
+            let opened = try await options.openAny(mustExist: false)
+            let store = opened.store
             let result = try await store.append(events, to: id, expectedVersion: expectedVersion.value)
-            try await store.close()
+            try await opened.close()
             if options.json {
                 print(try jsonString([
                     "stream": result.streamID.rawValue, "firstVersion": String(result.firstVersion.value), "version": String(result.version.value),
@@ -90,7 +91,8 @@ struct ExportCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let store = try options.open()
+            let opened = try await options.openAny()
+            let store = opened.store
             var sink: FileHandle = .standardOutput
             if let output {
                 guard FileManager.default.createFile(atPath: output, contents: nil), let handle = FileHandle(forWritingAtPath: output) else {
@@ -111,7 +113,7 @@ struct ExportCommand: AsyncParsableCommand {
             }
             try sink.write(contentsOf: buffer)
             if output != nil { try sink.close() }
-            try await store.close()
+            try await opened.close()
             printError("exported \(count) event(s)")
         }
     }
@@ -134,7 +136,8 @@ struct ImportCommand: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             var reader = try LineReader(path: input)
-            let store = try options.open(mustExist: false)
+            let opened = try await options.openAny(mustExist: false)
+            let store = opened.store
             var pending: [(line: Int, append: StreamAppend)] = []
             var pendingEvents = 0
             var written = 0
@@ -189,7 +192,7 @@ struct ImportCommand: AsyncParsableCommand {
                 if pendingEvents >= batch { try await flush() }
             }
             try await flush()
-            try await store.close()
+            try await opened.close()
             if options.json {
                 print(try jsonString(["written": written, "alreadyPresent": skipped]))
             } else {
