@@ -5,7 +5,8 @@ import Testing
 ///
 /// Every block of README.md, Docs/*.md and the DocC catalogs (Sources/*/*.docc) must appear
 /// verbatim (up to a common indentation) in a Swift file the tests compile: this target, the
-/// README example tool, or the aggregates guide's example in ChronicleTests. A block that is
+/// README example tool, the aggregates guide's example in ChronicleTests, or the projections
+/// guide's test in ChronicleSQLiteTests. A block that is
 /// deliberately a fragment (a partial expression, a shell-like listing) says so on the line
 /// before its fence: `<!-- snippet: fragment -->`. A block about code not yet on main says
 /// `<!-- snippet: awaiting projections -->` and must appear verbatim in
@@ -106,7 +107,7 @@ enum DocSnippets {
 
 @Suite struct DocSnippetCheckTests {
     @Test func everySwiftSnippetOfTheDocsIsCompiledCode() throws {
-        let compiled = try DocSnippets.sources(in: ["Tests/DocsSnippetsTests", "Tests/Tools/DocsReadmeExample", "Tests/ChronicleTests"])
+        let compiled = try DocSnippets.sources(in: ["Tests/DocsSnippetsTests", "Tests/Tools/DocsReadmeExample", "Tests/ChronicleTests", "Tests/ChronicleSQLiteTests"])
         let awaiting = try DocSnippets.sources(in: ["Tests/DocsSnippetsTests/AwaitingProjections"])
         var checked = 0
         for file in try DocSnippets.documents() {
