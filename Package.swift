@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "ChronicleTesting", targets: ["ChronicleTesting"]),
         .library(name: "ChronicleHTTP", targets: ["ChronicleHTTP"]),
         .library(name: "ChronicleInstrumentation", targets: ["ChronicleInstrumentation"]),
+        .library(name: "ChronicleCommandLine", targets: ["ChronicleCommandLine"]),
         .library(name: "ChroniclePostgres", targets: ["ChroniclePostgres"]),
         .executable(name: "chronicle", targets: ["ChronicleCLI"]),
     ],
@@ -23,7 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
-        // Tests only: streams server-sent events over real HTTP (HummingbirdTesting builds it anyway).
+        // The Shop sample's demo client and the HTTP tests' streaming client (HummingbirdTesting needs it anyway).
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
@@ -79,14 +80,28 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        // The `chronicle` command line tool.
-        .executableTarget(
-            name: "ChronicleCLI",
+        // The `chronicle` commands, as a library an application can extend with its read models.
+        .target(
+            name: "ChronicleCommandLine",
             dependencies: [
                 "Chronicle", "ChronicleSQLite",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: strict
+        ),
+        // The `chronicle` command line tool.
+        .executableTarget(name: "ChronicleCLI", dependencies: ["ChronicleCommandLine"], swiftSettings: strict),
+        // An application's admin program registering a projector, for the CLI tests.
+        .executableTarget(
+            name: "ChronicleAdminExample",
+            dependencies: [
+                "Chronicle", "ChronicleSQLite", "ChronicleCommandLine",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/Tools/ChronicleAdminExample",
             swiftSettings: strict
         ),
         // The benchmark workload (Benchmarks/run.sh builds it in release; not part of `swift test`).
@@ -163,12 +178,27 @@ let package = Package(
             exclude: ["AwaitingProjections"],
             swiftSettings: strict
         ),
-        .testTarget(name: "ChronicleCLITests", dependencies: ["ChronicleCLI"], swiftSettings: strict),
+        .testTarget(name: "ChronicleCLITests", dependencies: ["ChronicleCLI", "ChronicleAdminExample"], swiftSettings: strict),
+                // The sample shop: `swift run Shop` (serve) or `swift run Shop --demo` (whole flow once).
+        .executableTarget(
+            name: "Shop",
+            dependencies: [
+                "Chronicle", "ChronicleSQLite", "ChronicleHTTP",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Samples/Shop",
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "ChronicleHTTPTests",
             dependencies: [
                 "Chronicle",
-                "ChronicleHTTP",
+                "ChronicleHTTP", "ChronicleSQLite", "Shop",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -190,6 +220,7 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),

@@ -3,7 +3,8 @@ import Foundation
 import GRDB
 
 extension SQLiteEventStore {
-    /// Reads a stream's events (see ``Chronicle/EventReader/readStream(_:from:direction:limit:)``).
+    /// Reads up to `limit` events of `stream` from version `start`, in `direction`, on a reader
+    /// connection (see ``EventReader/readStream(_:from:direction:limit:)``).
     public func readStream(_ stream: StreamID, from start: StreamVersion, direction: ReadDirection, limit: Int) async throws -> [RecordedEvent] {
         try ReadLimit.check(limit)
         if limit == 0 { return [] }
@@ -11,21 +12,22 @@ extension SQLiteEventStore {
         return try await readEvents(sql: sql, arguments: [stream.rawValue, start.value, Int64(limit)], operation: "Reading stream \(stream)")
     }
 
-    /// Reads the global log after a position (see ``Chronicle/EventReader/readAll(after:limit:)``).
+    /// Reads up to `limit` events of the global log after `position`, in position order.
     public func readAll(after position: GlobalPosition, limit: Int) async throws -> [RecordedEvent] {
         try ReadLimit.check(limit)
         if limit == 0 { return [] }
         return try await readEvents(sql: SQLiteStatements.readAll, arguments: [position.value, Int64(limit)], operation: "Reading the log")
     }
 
-    /// Reads a category's events after a position (see ``Chronicle/EventReader/readCategory(_:after:limit:)``).
+    /// Reads up to `limit` events of the streams in `category` after `position`, in position
+    /// order, through the `(category, position)` index.
     public func readCategory(_ category: String, after position: GlobalPosition, limit: Int) async throws -> [RecordedEvent] {
         try ReadLimit.check(limit)
         if limit == 0 { return [] }
         return try await readEvents(sql: SQLiteStatements.readCategory, arguments: [category, position.value, Int64(limit)], operation: "Reading category \(category)")
     }
 
-    /// The stream's current version (see ``Chronicle/EventReader/streamVersion(of:)``).
+    /// The stream's current version; ``StreamVersion/initial`` if it has no events.
     public func streamVersion(of stream: StreamID) async throws -> StreamVersion {
         try await read(operation: "Reading the version of \(stream)") { db in
             guard let value = try DatabaseValue.fetchOne(db.cachedStatement(sql: SQLiteStatements.streamVersion), arguments: [stream.rawValue]) else {
@@ -38,7 +40,7 @@ extension SQLiteEventStore {
         }
     }
 
-    /// Lists streams (see ``Chronicle/EventReader/streams(category:after:limit:)``).
+    /// Lists streams ordered by id, optionally of one category, after `after` (exclusive).
     public func streams(category: String?, after: StreamID?, limit: Int) async throws -> [StreamInfo] {
         try ReadLimit.check(limit)
         if limit == 0 { return [] }
@@ -64,7 +66,7 @@ extension SQLiteEventStore {
         }
     }
 
-    /// The position of the last event (see ``Chronicle/EventReader/headPosition()``).
+    /// The position of the last committed event; ``GlobalPosition/start`` if there is none.
     public func headPosition() async throws -> GlobalPosition {
         try await read(operation: "Reading the head position") { db in
             GlobalPosition(try Int64.fetchOne(db.cachedStatement(sql: SQLiteStatements.headPosition)) ?? 0)

@@ -18,20 +18,25 @@ struct CLIRunner {
 
     var storePath: String { directory.appendingPathComponent("store.sqlite").path }
 
-    static var executable: URL {
+    static var executable: URL { tool("chronicle") }
+
+    /// A program built beside the test bundle.
+    static func tool(_ name: String) -> URL {
         let bundle = Bundle.main.bundleURL
         for candidate in [bundle.deletingLastPathComponent(), bundle, bundle.deletingLastPathComponent().deletingLastPathComponent()] {
-            let url = candidate.appendingPathComponent("chronicle")
+            let url = candidate.appendingPathComponent(name)
             if FileManager.default.isExecutableFile(atPath: url.path) { return url }
         }
-        let fromArgs = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("chronicle")
-        return fromArgs
+        return URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(name)
     }
 
     /// Runs `chronicle args…` with `--store` set to this runner's store, feeding `input` on stdin.
-    func run(_ args: [String], input: String? = nil, store: Bool = true) throws -> Result {
+    func run(_ args: [String], input: String? = nil, store: Bool = true, tool: String = "chronicle", environment: [String: String] = [:]) throws -> Result {
         let process = Process()
-        process.executableURL = Self.executable
+        process.executableURL = Self.tool(tool)
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        }
         process.arguments = args + (store ? ["--store", storePath] : [])
         process.currentDirectoryURL = directory
         let stdout = Pipe(), stderr = Pipe(), stdin = Pipe()

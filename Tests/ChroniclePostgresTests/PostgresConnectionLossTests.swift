@@ -8,9 +8,10 @@ struct PostgresConnectionLossTests {
     @Test func theStoreKeepsWorkingAfterItsPooledBackendsAreTerminated() async throws {
         try await PostgresTestDatabase.withStore(maximumConnections: 4) { store, database in
             try await store.append(testEvent(), to: "order-1", expectedVersion: .noStream)
-            // Open several pooled connections, so there are backends to terminate besides the one asking.
+            // Hold four pooled connections at once (each statement lasts 200 ms on the server), so
+            // the pool has backends to terminate besides the one asking.
             try await withThrowingTaskGroup(of: Void.self) { group in
-                for _ in 0..<16 { group.addTask { _ = try await store.readAll(after: .start, limit: 10) } }
+                for _ in 0..<4 { group.addTask { for try await _ in try await database.client.query("SELECT pg_sleep(0.2)") {} } }
                 try await group.waitForAll()
             }
             #expect(try await database.terminateBackends(applicationName: database.applicationName) >= 1)

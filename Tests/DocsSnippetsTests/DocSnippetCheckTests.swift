@@ -107,7 +107,7 @@ enum DocSnippets {
 
 @Suite struct DocSnippetCheckTests {
     @Test func everySwiftSnippetOfTheDocsIsCompiledCode() throws {
-        let compiled = try DocSnippets.sources(in: ["Tests/DocsSnippetsTests", "Tests/Tools/DocsReadmeExample", "Tests/ChronicleTests", "Tests/ChronicleSQLiteTests"])
+        let compiled = try DocSnippets.sources(in: ["Tests/DocsSnippetsTests", "Tests/Tools/DocsReadmeExample", "Tests/ChronicleTests", "Tests/ChroniclePostgresTests", "Tests/ChronicleSQLiteTests"])
         let awaiting = try DocSnippets.sources(in: ["Tests/DocsSnippetsTests/AwaitingProjections"])
         var checked = 0
         for file in try DocSnippets.documents() {

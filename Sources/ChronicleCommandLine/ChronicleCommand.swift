@@ -3,8 +3,31 @@ import Chronicle
 import ChronicleSQLite
 import Foundation
 
+/// The `chronicle` commands as a library, so an application can offer them with its own read
+/// models registered (for `projections rebuild` and `parked retry`, which need projector code).
+///
+/// ```swift
+/// // Sources/MyAppAdmin/main.swift
+/// import ChronicleCommandLine
+/// ChronicleCommandLine.register(ReadModelRegistration(name: "order-summary") { store, directory in
+///     try SQLiteReadModel(OrderSummary(), directory: directory, source: .sqlite(store), logger: logger)
+/// })
+/// await ChronicleCommandLine.main()
+/// ```
+public enum ChronicleCommandLine {
+    /// Makes a read model's projector available to `projections rebuild` and `parked retry`.
+    public static func register(_ registration: ReadModelRegistration) {
+        ReadModelRegistry.registrations.withLock { $0[registration.name] = registration }
+    }
+
+    /// Parses `arguments` (the process's own by default), runs the command and exits the process
+    /// with its status.
+    public static func main(arguments: [String]? = nil) async {
+        await ChronicleCommand.main(arguments)
+    }
+}
+
 /// The `chronicle` command: look inside a store and act on it without writing code.
-@main
 struct ChronicleCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "chronicle",
@@ -18,6 +41,7 @@ struct ChronicleCommand: AsyncParsableCommand {
         subcommands: [
             InitCommand.self, StatsCommand.self, StreamsCommand.self, ReadCommand.self, TailCommand.self,
             AppendCommand.self, ExportCommand.self, ImportCommand.self, VerifyCommand.self,
+            ProjectionsCommand.self, ParkedCommand.self,
         ]
     )
 }
@@ -40,7 +64,9 @@ struct StoreOptions: ParsableArguments {
             throw CLIError("No store at \(path). Create one with `chronicle init --store \(path)`, or pass the right --store.")
         }
         do {
-            return try SQLiteEventStore(path: path)
+            var configuration = SQLiteEventStore.Configuration()
+            configuration.logger.logLevel = .warning  // progress chatter stays out of the terminal
+            return try SQLiteEventStore(path: path, configuration: configuration)
         } catch {
             throw CLIError("Cannot open \(path): \(error.message)")
         }
@@ -64,6 +90,9 @@ extension AsyncParsableCommand {
         } catch let error as EventStoreError {
             printError("error: \(error.message)")
             throw ExitCode.failure
+        } catch let error as ProjectionError {
+            printError("error: \(error.message)")
+            throw ExitCode.failure
         }
     }
 }
@@ -74,5 +103,5 @@ func printError(_ text: String) {
 
 /// The message of a Chronicle error, or the error's description.
 func describe(_ error: any Error) -> String {
-    (error as? EventStoreError)?.message ?? String(describing: error)
+    (error as? EventStoreError)?.message ?? (error as? ProjectionError)?.message ?? String(describing: error)
 }

@@ -1,0 +1,71 @@
+import Chronicle
+
+/// The fulfilment process manager (saga): the asynchronous path after an order is placed.
+///
+/// ```
+/// OrderPlaced          → Inventory.reserve
+/// StockReserved        → Payment.charge
+/// StockReservationRejected → Order.cancel                     (compensation: nothing to undo)
+/// PaymentCaptured      → Order.markPaid, Shipment.dispatch
+/// PaymentDeclined      → Inventory.release, Order.cancel       (compensation)
+/// ShipmentDispatched   → Order.markShipped
+/// ```
+///
+/// Every command goes through ``ProcessContext/execute(_:on:using:)``: its events get ids derived
+/// from the triggering event and carry its correlation and causation ids.
+struct Fulfilment: ProcessManager {
+    let name = "fulfilment"
+    let orders: AggregateRepository<Order>
+    let inventory: AggregateRepository<Inventory>
+    let payments: AggregateRepository<Payment>
+    let shipments: AggregateRepository<Shipment>
+
+    static let carrier = "ChronoPost"
+
+    init(store: some EventStore) {
+        orders = AggregateRepository(store: store)
+        inventory = AggregateRepository(store: store)
+        payments = AggregateRepository(store: store)
+        shipments = AggregateRepository(store: store)
+    }
+
+    func react(to event: RecordedEvent, context: ProcessContext) async throws {
+        switch event.category {
+        case Order.category:
+            guard let orderId = event.streamID.idWithinCategory else { return }
+            for case .placed(let placed) in try JSONEventCodec<OrderEvent>().decode(event) {
+                try await context.execute(.reserve(orderId: orderId, lines: placed.lines), on: ShopApp.warehouse, using: inventory)
+            }
+        case Inventory.category:
+            for decoded in try JSONEventCodec<InventoryEvent>().decode(event) {
+                switch decoded {
+                case .reserved(let reserved):
+                    let order = try await orders.load(reserved.orderId).state
+                    try await context.execute(.charge(orderId: reserved.orderId, amount: order.total, card: order.card), on: reserved.orderId, using: payments)
+                case .rejected(let rejected):
+                    try await context.execute(.cancel(reason: "out of stock: \(rejected.reason)"), on: rejected.orderId, using: orders)
+                case .added, .released:
+                    break
+                }
+            }
+        case Payment.category:
+            for decoded in try JSONEventCodec<PaymentEvent>().decode(event) {
+                switch decoded {
+                case .captured(let captured):
+                    try await context.execute(.markPaid(amount: captured.amount), on: captured.orderId, using: orders)
+                    try await context.execute(.dispatch(orderId: captured.orderId, carrier: Self.carrier), on: captured.orderId, using: shipments)
+                case .declined(let declined):
+                    // Compensation: give the stock back, then cancel the order.
+                    try await context.execute(.release(orderId: declined.orderId), on: ShopApp.warehouse, using: inventory)
+                    try await context.execute(.cancel(reason: "payment declined: \(declined.reason)"), on: declined.orderId, using: orders)
+                }
+            }
+        case Shipment.category:
+            for case .dispatched(let dispatched) in try JSONEventCodec<ShipmentEvent>().decode(event) {
+                try await context.execute(.markShipped(carrier: dispatched.carrier, tracking: dispatched.tracking), on: dispatched.orderId, using: orders)
+            }
+        default:
+            break
+        }
+    }
+}

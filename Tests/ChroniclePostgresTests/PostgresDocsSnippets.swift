@@ -1,0 +1,89 @@
+// The ```swift blocks of Docs/Postgres.md, verbatim, so they compile (DocsSnippetsTests checks
+// that every block of the docs appears in compiled code). The behaviour they show is tested
+// by the suites of this target.
+import Chronicle
+import ChroniclePostgres
+import ChronicleSQLite
+import GRDB
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+
+/// A read model in PostgreSQL tables (for the snippets).
+struct OrdersView: Sendable {
+    func apply(_ events: [RecordedEvent], on connection: PostgresConnection) async throws {
+        for event in events {
+            try await connection.query("INSERT INTO orders_view (position) VALUES (\(event.position.value))", logger: connection.logger)
+        }
+    }
+}
+
+/// A SQLite read model (for the snippets).
+struct OrdersProjector: SQLiteProjector {
+    let name = "orders"
+    func registerMigrations(in migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("orders-1") { db in try db.execute(sql: "CREATE TABLE orders (id TEXT PRIMARY KEY)") }
+    }
+    func apply(_ event: RecordedEvent, in db: Database) throws {
+        try db.execute(sql: "INSERT OR IGNORE INTO orders (id) VALUES (?)", arguments: [event.streamID.rawValue])
+    }
+}
+
+enum PostgresDocsSnippets {
+    static func configuration(logger: Logger, event: EventData) async throws {
+        let settings = try PostgresConnectionSettings(url: "postgres://app:secret@db.internal:5432/app")
+        let client = PostgresClient(configuration: settings.clientConfiguration(applicationName: "orders-api"))
+        let store = PostgresEventStore(client: client, schema: try PostgresSchemaName("orders"))
+        let watcher = PostgresHeadWatcher(store: store, connection: try settings.connectionConfiguration(applicationName: "orders-api-listen"))
+
+        // The client and the watcher are long-running services.
+        let group = ServiceGroup(services: [client, watcher], logger: logger)
+        Task { try await group.run() }
+        try await store.migrate()           // creates or upgrades the schema; safe from many processes
+        try await store.append(event, to: "order-42", expectedVersion: .noStream)
+    }
+
+    static func lease(store: PostgresEventStore, settings: PostgresConnectionSettings) async throws {
+        let lease = PostgresLease(name: "projection.orders-view", schema: store.schema,
+                                  connection: try settings.connectionConfiguration(applicationName: "orders-view"))
+        let checkpoints = PostgresCheckpointStore(sharingSchemaOf: store)
+        while !Task.isCancelled {
+            do {
+                try await lease.run {
+                    try await checkpoints.follow("orders-view") { events, connection in
+                        // update the read model with `connection`: same transaction as the checkpoint
+                    }
+                }
+            } catch let error as PostgresLeaseError where error.code == .lost || error.code == .fenced {
+                continue   // contend again
+            }
+        }
+    }
+
+    static func deadLetters(store: PostgresEventStore, checkpoints: PostgresCheckpointStore, ordersView: OrdersView) async throws {
+        let deadLetters = PostgresDeadLetterStore(sharingSchemaOf: store)
+        try await checkpoints.follow("orders-view", failurePolicy: .default, deadLetters: deadLetters) { events, connection in
+            try await ordersView.apply(events, on: connection)
+        }
+        let parked = try await deadLetters.parkedEvents(of: "orders-view")
+        try await deadLetters.retry("orders-view", at: parked[0].position) { event, connection in  // unparks on success
+            try await ordersView.apply([event], on: connection)
+        }
+        try await deadLetters.drop("orders-view", at: parked[1].position)
+    }
+
+    static func projectionSource(store: PostgresEventStore, client: PostgresClient, settings: PostgresConnectionSettings, logger: Logger) throws {
+        let watcher = PostgresHeadWatcher(store: store, connection: try settings.connectionConfiguration())
+        let model = try SQLiteReadModel(OrdersProjector(), directory: "/var/lib/orders",
+                                        source: .observing(store), logger: logger)
+        let group = ServiceGroup(services: [client, watcher, model], logger: logger)
+        _ = group
+    }
+
+    static func importing(postgresStore: PostgresEventStore) async throws {
+        let source = try SQLiteEventStore(path: "events.sqlite")
+        let summary = try await postgresStore.importEvents(from: source, batchSize: 500)
+        // summary.written, summary.alreadyPresent; run it again after an interruption
+        _ = summary
+    }
+}
