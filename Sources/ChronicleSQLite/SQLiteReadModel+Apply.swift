@@ -78,6 +78,7 @@ extension SQLiteReadModel {
         } catch let stale as StaleCheckpoint {
             logger.warning("The checkpoint moved under this runner (another runner on the same files?); continuing from it", metadata: ["stored": "\(stale.stored)"])
             generation.setPosition(stale.stored, of: partition)
+            publish(generation)
             return .progressed
         }
         return .progressed
