@@ -12,7 +12,7 @@ struct VerifyCommand: AsyncParsableCommand {
     )
     @OptionGroup var options: StoreOptions
 
-    struct Report: Codable {
+    struct Report: Encodable {
         var events: Int64 = 0
         var streams = 0
         var head: Int64 = 0
@@ -28,8 +28,6 @@ struct VerifyCommand: AsyncParsableCommand {
             try c.encode(problems, forKey: .problems)
             try c.encode(ok, forKey: .ok)
         }
-        init() {}
-        init(from decoder: any Decoder) throws { self.init() }
     }
 
     func run() async throws {
