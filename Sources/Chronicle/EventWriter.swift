@@ -1,3 +1,5 @@
+import Foundation
+
 /// Events to append to one stream, with the version the stream is expected to be at.
 public struct StreamAppend: Sendable, Hashable {
     /// The stream to append to (created by its first append).
@@ -84,23 +86,15 @@ extension StreamAppend {
         if events.isEmpty {
             throw EventStoreError(.emptyAppend, "Append to \(streamID) has no events. Nothing was written; pass at least one event.", streamID: streamID)
         }
-        var seen = Set<UUIDKey>()
+        var seen = Set<UUID>()
         seen.reserveCapacity(events.count)
         for event in events {
             if let problem = event.validationProblem {
                 throw EventStoreError(.invalidEvent, "Event \(event.id) appended to \(streamID) is malformed: \(problem). Nothing was written.", streamID: streamID, eventID: event.id, eventType: event.type)
             }
-            if !seen.insert(UUIDKey(event.id)).inserted {
+            if !seen.insert(event.id).inserted {
                 throw EventStoreError(.duplicateEventID, "Event id \(event.id) appears twice in one append to \(streamID). Nothing was written; give each event its own id.", streamID: streamID, eventID: event.id)
             }
         }
     }
-}
-
-import Foundation
-
-/// A UUID as a Hashable key (UUID is Hashable on every platform, this only documents intent).
-struct UUIDKey: Hashable {
-    let uuid: UUID
-    init(_ uuid: UUID) { self.uuid = uuid }
 }
