@@ -43,13 +43,9 @@ struct StatsCommand: AsyncParsableCommand {
             let head = try await store.headPosition()
             var streams = 0
             var categories: [String: Int] = [:]
-            var after: StreamID?
-            while true {
-                let page = try await store.streams(category: nil, after: after, limit: 1000)
-                for info in page { categories[info.id.category, default: 0] += 1 }
-                streams += page.count
-                guard let last = page.last, page.count == 1000 else { break }
-                after = last.id
+            try await forEachStream(of: store) { info in
+                categories[info.id.category, default: 0] += 1
+                streams += 1
             }
             try await opened.close()
             let stats = Stats(path: options.path, events: head.value, streams: streams, categories: categories, fileBytes: opened.sqlite == nil ? nil : fileBytes(options.path), head: head.value)
@@ -71,6 +67,17 @@ struct StatsCommand: AsyncParsableCommand {
                 }
             }
         }
+    }
+}
+
+/// Calls `body` with every stream of `store`, in id order, reading the list in pages.
+func forEachStream(of store: any EventReader, _ body: (StreamInfo) throws -> Void) async throws {
+    var after: StreamID?
+    while true {
+        let page = try await store.streams(category: nil, after: after, limit: 1000)
+        for info in page { try body(info) }
+        guard let last = page.last, page.count == 1000 else { return }
+        after = last.id
     }
 }
 

@@ -72,18 +72,12 @@ struct VerifyCommand: AsyncParsableCommand {
                 report.problems.append("the log holds \(report.events) event(s) but the head position is \(report.head)")
             }
             // 3. The stream index agrees with the log.
-            var after: StreamID?
             var listed = 0
-            while true {
-                let page = try await store.streams(category: nil, after: after, limit: 1000)
-                for info in page {
-                    listed += 1
-                    if versions[info.id] != info.version.value, report.problems.count < 100 {
-                        report.problems.append("stream \(info.id): listed at version \(info.version) but its events end at \(versions[info.id] ?? 0)")
-                    }
+            try await forEachStream(of: store) { info in
+                listed += 1
+                if versions[info.id] != info.version.value, report.problems.count < 100 {
+                    report.problems.append("stream \(info.id): listed at version \(info.version) but its events end at \(versions[info.id] ?? 0)")
                 }
-                guard let last = page.last, page.count == 1000 else { break }
-                after = last.id
             }
             report.streams = listed
             if listed != versions.count {
