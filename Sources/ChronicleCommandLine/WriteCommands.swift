@@ -138,7 +138,7 @@ struct ImportCommand: AsyncParsableCommand {
             var reader = try LineReader(path: input)
             let opened = try await options.openAny(mustExist: false)
             let store = opened.store
-            var pending: [(line: Int, append: StreamAppend)] = []
+            var pending: [(lines: [Int], append: StreamAppend)] = []
             var pendingEvents = 0
             var written = 0
             var skipped = 0
@@ -161,7 +161,7 @@ struct ImportCommand: AsyncParsableCommand {
                                 let result = try await store.append([event], to: item.append.streamID, expectedVersion: expected)
                                 if result.wasAlreadyStored { skipped += 1 } else { written += 1 }
                             } catch let error as EventStoreError {
-                                throw CLIError("line \(item.line + offset): \(error.message) (\(written) event(s) written before it, \(skipped) already present).")
+                                throw CLIError("line \(item.lines[offset]): \(error.message) (\(written) event(s) written before it, \(skipped) already present).")
                             }
                         }
                     }
@@ -184,9 +184,10 @@ struct ImportCommand: AsyncParsableCommand {
                    let version = line.version, version == v.value + Int64(last.append.events.count) + 1
                 {
                     pending[pending.count - 1].append.events.append(event)
+                    pending[pending.count - 1].lines.append(number)
                 } else {
                     let expected: ExpectedVersion = line.version.map { .exactly(StreamVersion($0 - 1)) } ?? .any
-                    pending.append((number, StreamAppend([event], to: stream, expectedVersion: expected)))
+                    pending.append(([number], StreamAppend([event], to: stream, expectedVersion: expected)))
                 }
                 pendingEvents += 1
                 if pendingEvents >= batch { try await flush() }

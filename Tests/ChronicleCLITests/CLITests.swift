@@ -141,6 +141,16 @@ import Testing
         let conflict = try cli.run(["import"], input: #"{"stream":"a-1","version":5,"type":"X","data":"{}"}"#)
         #expect(conflict.status == 1)
         #expect(conflict.stderr.contains("line 1"))
+        // A blank line inside a batch: the failing event is still named by its own line.
+        let id = "6F9619FF-8B86-D011-B42D-00C04FC964FF"
+        let duplicate = """
+            {"stream":"b-1","version":1,"id":"\(id)","type":"X","data":"{}"}
+
+            {"stream":"b-1","version":2,"id":"\(id)","type":"Y","data":"{}"}
+            """
+        let named = try cli.run(["import"], input: duplicate)
+        #expect(named.status == 1)
+        #expect(named.stderr.contains("line 3"), "\(named.stderr)")
     }
 
     @Test func verifyReportsAHealthyStore() throws {
