@@ -20,7 +20,7 @@ public struct EventData: Hashable, Sendable {
     public var metadata: EventMetadata
 
     /// Creates an event to append.
-    public init(id: UUID = UUID(), type: String, schemaVersion: Int = 1, payload: Data, metadata: EventMetadata = .none) {
+    public init(id: UUID = .randomEventID(), type: String, schemaVersion: Int = 1, payload: Data, metadata: EventMetadata = .none) {
         self.id = id
         self.type = type
         self.schemaVersion = schemaVersion
@@ -31,8 +31,10 @@ public struct EventData: Hashable, Sendable {
     /// Why this event cannot be stored, or `nil` if it can.
     public var validationProblem: String? {
         if type.isEmpty { return "its type name is empty" }
-        if type.utf8.count > 255 { return "its type name is longer than 255 bytes" }
-        if type.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+        let bytes = type.utf8
+        if bytes.count > 255 { return "its type name is longer than 255 bytes" }
+        // Printable ASCII (the usual type name) has no control character; check the rest fully.
+        if !bytes.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) && type.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
             return "its type name contains a control character"
         }
         if schemaVersion < 1 { return "its schema version \(schemaVersion) is below 1" }

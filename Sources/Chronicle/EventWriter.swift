@@ -86,12 +86,15 @@ extension StreamAppend {
         if events.isEmpty {
             throw EventStoreError(.emptyAppend, "Append to \(streamID) has no events. Nothing was written; pass at least one event.", streamID: streamID)
         }
-        var seen = Set<UUID>()
-        seen.reserveCapacity(events.count)
         for event in events {
             if let problem = event.validationProblem {
                 throw EventStoreError(.invalidEvent, "Event \(event.id) appended to \(streamID) is malformed: \(problem). Nothing was written.", streamID: streamID, eventID: event.id, eventType: event.type)
             }
+        }
+        if events.count == 1 { return }
+        var seen = Set<UUID>()
+        seen.reserveCapacity(events.count)
+        for event in events {
             if !seen.insert(event.id).inserted {
                 throw EventStoreError(.duplicateEventID, "Event id \(event.id) appears twice in one append to \(streamID). Nothing was written; give each event its own id.", streamID: streamID, eventID: event.id)
             }

@@ -35,7 +35,9 @@ struct SQLiteAppendTransaction {
         outcomes.reserveCapacity(calls.count)
         var wroteSomething = false
         try inTransaction(db) {
-            transaction.head = try Int64.fetchOne(db.cachedStatement(sql: SQLiteStatements.selectHead)) ?? 0
+            let selectHead = try RawStatement(db.cachedStatement(sql: SQLiteStatements.selectHead))
+            defer { selectHead.reset() }
+            transaction.head = try selectHead.step() ? selectHead.int64(0) ?? 0 : 0
             let startHead = transaction.head
             if calls.count == 1 {
                 do {
@@ -112,19 +114,23 @@ struct SQLiteAppendTransaction {
 
     private mutating func append(_ request: StreamAppend) throws -> [AppendResult].Element {
         let headBefore = head
-        let streamRow = try Row.fetchOne(db.cachedStatement(sql: SQLiteStatements.selectStreamForAppend), arguments: [request.streamID.rawValue])
+        let selectStream = try RawStatement(db.cachedStatement(sql: SQLiteStatements.selectStreamForAppend))
+        defer { selectStream.reset() }
+        try selectStream.bind(1, request.streamID.rawValue)
         let current: StreamVersion
         var streamKey: Int64?
         var categoryKey: Int64
-        if let streamRow {
-            guard let key = SQLiteValues.int64(streamRow[0]), let version = SQLiteValues.int64(streamRow[1]), version >= 0,
-                let category = SQLiteValues.int64(streamRow[2])
+        let streamExists = try selectStream.step()
+        if streamExists {
+            guard let key = selectStream.int64(0), let version = selectStream.int64(1), version >= 0,
+                let category = selectStream.int64(2)
             else {
                 throw EventStoreError(.corruptRecord, "The row of stream \(request.streamID) is damaged. Restore from a backup.", streamID: request.streamID)
             }
             streamKey = key
             categoryKey = category
             current = StreamVersion(version)
+            selectStream.reset()  // before this transaction writes to streams
         } else {
             categoryKey = 0
             current = .initial
@@ -140,10 +146,17 @@ struct SQLiteAppendTransaction {
         let lastPosition = headBefore + count
         if streamKey == nil {
             categoryKey = try self.categoryKey(request.streamID.category)
-            try db.cachedStatement(sql: SQLiteStatements.insertStream).execute(arguments: [request.streamID.rawValue, categoryKey, newVersion, lastPosition])
+            let insertStream = try RawStatement(db.cachedStatement(sql: SQLiteStatements.insertStream))
+            defer { insertStream.reset() }
+            try insertStream.bind(1, request.streamID.rawValue)
+            try insertStream.bind(2, categoryKey)
+            try insertStream.bind(3, newVersion)
+            try insertStream.bind(4, lastPosition)
+            try insertStream.run()
             streamKey = db.lastInsertedRowID
         }
-        let insert = try db.cachedStatement(sql: SQLiteStatements.insertEvent)
+        let insert = try RawStatement(db.cachedStatement(sql: SQLiteStatements.insertEvent))
+        defer { insert.reset() }
         var version = current.value
         var position = headBefore
         for event in request.events {
@@ -156,10 +169,17 @@ struct SQLiteAppendTransaction {
                 throw EventStoreError(.invalidEvent, "The metadata of event \(event.id) does not encode. Nothing was written.", streamID: request.streamID, eventID: event.id, underlying: error)
             }
             do {
-                try insert.execute(arguments: [
-                    position, streamKey, version, categoryKey, event.id.sqliteBytes, event.type,
-                    Int64(event.schemaVersion), event.payload, metadata, recordedAt,
-                ])
+                try insert.bind(1, position)
+                try insert.bind(2, streamKey!)
+                try insert.bind(3, version)
+                try insert.bind(4, categoryKey)
+                try insert.bind(5, event.id)
+                try insert.bind(6, event.type)
+                try insert.bind(7, Int64(event.schemaVersion))
+                try insert.bind(8, event.payload)
+                try insert.bind(9, metadata)
+                try insert.bind(10, recordedAt)
+                try insert.run()
             } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
                 // An id already stored: an idempotent retry, or a duplicate.
                 if let replay = try replayResult(request, storedUpTo: headBefore) {
@@ -176,8 +196,13 @@ struct SQLiteAppendTransaction {
                     streamID: request.streamID, streamVersion: StreamVersion(version), underlying: error)
             }
         }
-        if streamRow != nil {
-            try db.cachedStatement(sql: SQLiteStatements.updateStream).execute(arguments: [newVersion, lastPosition, streamKey])
+        if streamExists {
+            let update = try RawStatement(db.cachedStatement(sql: SQLiteStatements.updateStream))
+            defer { update.reset() }
+            try update.bind(1, newVersion)
+            try update.bind(2, lastPosition)
+            try update.bind(3, streamKey!)
+            try update.run()
         }
         head = lastPosition
         return AppendResult(
@@ -190,12 +215,15 @@ struct SQLiteAppendTransaction {
     /// `storedUpTo`) as an exact replay; `nil` when none of its ids is stored; throws
     /// ``EventStoreError/Code/duplicateEventID`` otherwise.
     private func replayResult(_ request: StreamAppend, storedUpTo: Int64) throws -> AppendResult? {
-        let select = try db.cachedStatement(sql: SQLiteStatements.selectEventByID)
-        let decoder = SQLiteRecordDecoder()
+        var decoder = SQLiteRecordDecoder()
         var stored: [RecordedEvent] = []
         for event in request.events {
-            if let row = try Row.fetchOne(select, arguments: [event.id.sqliteBytes, storedUpTo]) {
-                stored.append(try decoder.decode(row))
+            let select = try RawStatement(db.cachedStatement(sql: SQLiteStatements.selectEventByID))
+            defer { select.reset() }
+            try select.bind(1, event.id)
+            try select.bind(2, storedUpTo)
+            if try select.step() {
+                stored.append(try decoder.decode(select))
             }
         }
         if stored.isEmpty { return nil }
@@ -203,10 +231,16 @@ struct SQLiteAppendTransaction {
     }
 
     private func categoryKey(_ name: String) throws -> Int64 {
-        if let key = try Int64.fetchOne(db.cachedStatement(sql: SQLiteStatements.selectCategoryKey), arguments: [name]) {
+        let select = try RawStatement(db.cachedStatement(sql: SQLiteStatements.selectCategoryKey))
+        defer { select.reset() }
+        try select.bind(1, name)
+        if try select.step(), let key = select.int64(0) {
             return key
         }
-        try db.cachedStatement(sql: SQLiteStatements.insertCategory).execute(arguments: [name])
+        let insert = try RawStatement(db.cachedStatement(sql: SQLiteStatements.insertCategory))
+        defer { insert.reset() }
+        try insert.bind(1, name)
+        try insert.run()
         return db.lastInsertedRowID
     }
 }

@@ -25,6 +25,9 @@ extension SQLiteEventStore {
             return stream
         }
         let emitter = HeadEmitter(continuation)
+        // The head this instance knows now, at once: the sequence starts with it even if the
+        // store closes before the tasks below get to run.
+        emitter.emit(appendNotifier.head)
         let task = Task { [self] in
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { [appendNotifier] in

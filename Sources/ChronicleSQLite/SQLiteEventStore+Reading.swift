@@ -9,14 +9,21 @@ extension SQLiteEventStore {
         try ReadLimit.check(limit)
         if limit == 0 { return [] }
         let sql = direction == .forwards ? SQLiteStatements.readStreamForwards : SQLiteStatements.readStreamBackwards
-        return try await readEvents(sql: sql, arguments: [stream.rawValue, start.value, Int64(limit)], operation: "Reading stream \(stream)")
+        return try readEvents(sql: sql, operation: "Reading stream \(stream)") { statement in
+            try statement.bind(1, stream.rawValue)
+            try statement.bind(2, start.value)
+            try statement.bind(3, Int64(limit))
+        }
     }
 
     /// Reads up to `limit` events of the global log after `position`, in position order.
     public func readAll(after position: GlobalPosition, limit: Int) async throws -> [RecordedEvent] {
         try ReadLimit.check(limit)
         if limit == 0 { return [] }
-        return try await readEvents(sql: SQLiteStatements.readAll, arguments: [position.value, Int64(limit)], operation: "Reading the log")
+        return try readEvents(sql: SQLiteStatements.readAll, operation: "Reading the log") { statement in
+            try statement.bind(1, position.value)
+            try statement.bind(2, Int64(limit))
+        }
     }
 
     /// Reads up to `limit` events of the streams in `category` after `position`, in position
@@ -24,16 +31,21 @@ extension SQLiteEventStore {
     public func readCategory(_ category: String, after position: GlobalPosition, limit: Int) async throws -> [RecordedEvent] {
         try ReadLimit.check(limit)
         if limit == 0 { return [] }
-        return try await readEvents(sql: SQLiteStatements.readCategory, arguments: [category, position.value, Int64(limit)], operation: "Reading category \(category)")
+        return try readEvents(sql: SQLiteStatements.readCategory, operation: "Reading category \(category)") { statement in
+            try statement.bind(1, category)
+            try statement.bind(2, position.value)
+            try statement.bind(3, Int64(limit))
+        }
     }
 
     /// The stream's current version; ``StreamVersion/initial`` if it has no events.
     public func streamVersion(of stream: StreamID) async throws -> StreamVersion {
-        try await read(operation: "Reading the version of \(stream)") { db in
-            guard let value = try DatabaseValue.fetchOne(db.cachedStatement(sql: SQLiteStatements.streamVersion), arguments: [stream.rawValue]) else {
-                return .initial
-            }
-            guard let version = SQLiteValues.int64(value), version >= 0 else {
+        try read(operation: "Reading the version of \(stream)") { db in
+            let statement = try RawStatement(db.cachedStatement(sql: SQLiteStatements.streamVersion))
+            defer { statement.reset() }
+            try statement.bind(1, stream.rawValue)
+            guard try statement.step() else { return .initial }
+            guard let version = statement.int64(0), version >= 0 else {
                 throw EventStoreError(.corruptRecord, "The row of stream \(stream) has no valid version. Restore from a backup.", streamID: stream)
             }
             return StreamVersion(version)
@@ -45,7 +57,7 @@ extension SQLiteEventStore {
         try ReadLimit.check(limit)
         if limit == 0 { return [] }
         let after = after?.rawValue ?? ""
-        return try await read(operation: "Listing streams") { db in
+        return try read(operation: "Listing streams") { db in
             let rows: RowCursor
             if let category {
                 rows = try Row.fetchCursor(db.cachedStatement(sql: SQLiteStatements.listStreamsInCategory), arguments: [category, after, Int64(limit)])
@@ -68,33 +80,40 @@ extension SQLiteEventStore {
 
     /// The position of the last committed event; ``GlobalPosition/start`` if there is none.
     public func headPosition() async throws -> GlobalPosition {
-        try await read(operation: "Reading the head position") { db in
+        try read(operation: "Reading the head position") { db in
             GlobalPosition(try Int64.fetchOne(db.cachedStatement(sql: SQLiteStatements.headPosition)) ?? 0)
         }
     }
 
-    private func readEvents(sql: String, arguments: StatementArguments, operation: String) async throws -> [RecordedEvent] {
-        try await read(operation: operation) { db in
-            let rows = try Row.fetchCursor(db.cachedStatement(sql: sql), arguments: arguments)
-            let decoder = SQLiteRecordDecoder()
+    private func readEvents(sql: String, operation: @autoclosure () -> String, bind: (RawStatement) throws -> Void) throws -> [RecordedEvent] {
+        try read(operation: operation()) { db in
+            let statement = try RawStatement(db.cachedStatement(sql: sql))
+            defer { statement.reset() }
+            try bind(statement)
+            var decoder = SQLiteRecordDecoder()
             var events: [RecordedEvent] = []
-            while let row = try rows.next() {
-                events.append(try decoder.decode(row))
+            while try statement.step() {
+                events.append(try decoder.decode(statement))
             }
             return events
         }
     }
 
-    /// Runs `body` on a reader connection, mapping failures to ``EventStoreError``.
-    func read<T: Sendable>(operation: String, _ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+    /// Runs `body` on a reader connection, on the calling thread, mapping failures to
+    /// ``EventStoreError``.
+    ///
+    /// Synchronous on purpose: every read here is one statement on a WAL reader, which never waits
+    /// for a writer, so it occupies the calling thread only for its own work. GRDB's async `read`
+    /// would hop to the reader's queue and back (two thread switches per call, as costly as a
+    /// short read itself). One statement is its own consistent snapshot, so no `BEGIN` is needed.
+    func read<T>(operation: @autoclosure () -> String, _ body: (Database) throws -> T) throws -> T {
         try checkOpen()
+        try Task.checkCancellation()
         do {
-            return try await pool.read(body)
-        } catch is CancellationError {
-            throw CancellationError()
+            return try pool.unsafeRead(body)
         } catch {
             if !isOpen { throw Self.closedError(path) }
-            throw SQLiteErrorMapping.map(error, path: path, operation: operation)
+            throw SQLiteErrorMapping.map(error, path: path, operation: operation())
         }
     }
 }

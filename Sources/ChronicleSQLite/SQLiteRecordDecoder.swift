@@ -5,44 +5,61 @@ import GRDB
 /// Reads rows selected with ``SQLiteStatements/eventColumns`` back into ``RecordedEvent``s,
 /// refusing (with ``EventStoreError/Code/corruptRecord`` naming the position) any row that does not
 /// hold what the writer writes.
+///
+/// One decoder serves one read: it remembers the last stream id and type name it made, so rows of
+/// the same stream or type (every row of a stream read, most rows of a log page) share one
+/// validated `StreamID` and one `String` instead of making their own.
 struct SQLiteRecordDecoder {
-    private let metadataDecoder = JSONDecoder()
+    private var lastStreamID: StreamID?
+    private var lastType: String?
 
-    func decode(_ row: Row) throws(EventStoreError) -> RecordedEvent {
-        guard let positionValue = SQLiteValues.int64(row[0]), positionValue > 0 else {
+    mutating func decode(_ row: RawStatement) throws(EventStoreError) -> RecordedEvent {
+        guard let positionValue = row.int64(0), positionValue > 0 else {
             throw EventStoreError(.corruptRecord, "An event row has no valid position. The store is damaged; restore from a backup.")
         }
         let position = GlobalPosition(positionValue)
         func corrupt(_ problem: String) -> EventStoreError {
             EventStoreError(.corruptRecord, "The event at position \(position) is damaged: \(problem). Restore from a backup.", position: position)
         }
-        guard let rawStreamID = SQLiteValues.string(row[1]) else { throw corrupt("its stream id is not text") }
-        guard let streamID = SQLiteValues.streamID(rawStreamID) else {
-            throw corrupt("its stream id \(rawStreamID.debugDescription) is invalid")
+        let streamID: StreamID
+        if let last = lastStreamID, row.withText(1, { $0.elementsEqual(last.rawValue.utf8) }) == true {
+            streamID = last
+        } else {
+            guard let rawStreamID = row.withText(1, { String(decoding: $0, as: UTF8.self) }) else { throw corrupt("its stream id is not text") }
+            guard let valid = SQLiteValues.streamID(rawStreamID) else {
+                throw corrupt("its stream id \(rawStreamID.debugDescription) is invalid")
+            }
+            streamID = valid
+            lastStreamID = valid
         }
-        guard let version = SQLiteValues.int64(row[2]), version > 0 else { throw corrupt("its stream version is not a positive integer") }
-        guard let idBytes = SQLiteValues.data(row[3]), let id = UUID(sqliteBytes: idBytes) else {
+        guard let version = row.int64(2), version > 0 else { throw corrupt("its stream version is not a positive integer") }
+        guard let id = row.withBlob(3, { UUID(sqliteBytes: $0) }) ?? nil else {
             throw corrupt("its event id is not 16 bytes")
         }
-        guard let type = SQLiteValues.string(row[4]), !type.isEmpty else { throw corrupt("its type name is missing") }
-        guard let schemaVersion = SQLiteValues.int64(row[5]), schemaVersion >= 1, let schema = Int(exactly: schemaVersion) else {
+        let type: String
+        if let last = lastType, row.withText(4, { $0.elementsEqual(last.utf8) }) == true {
+            type = last
+        } else {
+            guard let text = row.string(4), !text.isEmpty else { throw corrupt("its type name is missing") }
+            type = text
+            lastType = text
+        }
+        guard let schemaVersion = row.int64(5), schemaVersion >= 1, let schema = Int(exactly: schemaVersion) else {
             throw corrupt("its schema version is not a positive integer")
         }
-        guard let payload = SQLiteValues.data(row[6]) else { throw corrupt("its payload is not a blob") }
+        guard let payload = row.data(6) else { throw corrupt("its payload is not a blob") }
         let metadata: EventMetadata
-        switch (row[7] as DatabaseValue).storage {
-        case .null:
+        if row.isNull(7) {
             metadata = .none
-        case .blob(let data):
+        } else {
+            guard let data = row.data(7) else { throw corrupt("its metadata is not a blob") }
             do {
-                metadata = try metadataDecoder.decode(EventMetadata.self, from: data)
+                metadata = try SQLiteValues.metadataDecoder.decode(EventMetadata.self, from: data)
             } catch {
                 throw corrupt("its metadata does not decode (\(error))")
             }
-        default:
-            throw corrupt("its metadata is not a blob")
         }
-        guard let recordedAt = SQLiteValues.int64(row[8]) else { throw corrupt("its recorded-at time is not an integer") }
+        guard let recordedAt = row.int64(8) else { throw corrupt("its recorded-at time is not an integer") }
         return RecordedEvent(
             id: id, streamID: streamID, streamVersion: StreamVersion(version), position: position,
             type: type, schemaVersion: schema, payload: payload, metadata: metadata,
@@ -90,6 +107,9 @@ enum SQLiteValues {
         Date(timeIntervalSince1970: Double(milliseconds) / 1000)
     }
 
+    /// Decodes stored metadata.
+    static let metadataDecoder = JSONDecoder()
+
     private static let metadataEncoder: JSONEncoder = {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
@@ -111,9 +131,13 @@ extension UUID {
 
     /// A UUID from exactly 16 stored bytes.
     init?(sqliteBytes bytes: Data) {
+        guard let uuid = bytes.withUnsafeBytes({ UUID(sqliteBytes: $0) }) else { return nil }
+        self = uuid
+    }
+
+    /// A UUID from exactly 16 stored bytes.
+    init?(sqliteBytes bytes: UnsafeRawBufferPointer) {
         guard bytes.count == 16 else { return nil }
-        var raw: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        withUnsafeMutableBytes(of: &raw) { buffer in _ = bytes.copyBytes(to: buffer) }
-        self.init(uuid: raw)
+        self.init(uuid: bytes.loadUnaligned(as: uuid_t.self))
     }
 }

@@ -127,9 +127,10 @@ func stressToolURL() throws -> URL {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let store = try SQLiteEventStore(path: directory.path("events.sqlite"), configuration: .quiet())
+        let updates = store.headUpdates(pollInterval: .milliseconds(10))
         let ended = Task {
             var seen = 0
-            for await _ in store.headUpdates(pollInterval: .milliseconds(10)) { seen += 1 }
+            for await _ in updates { seen += 1 }
             return seen
         }
         try await store.append(event(), to: "order-1", expectedVersion: .noStream)
