@@ -198,7 +198,13 @@ struct JSONTape {
             let start = position
             var flags: UInt8 = 0
             let count = bytes.count
+            let base = bytes.baseAddress
             while true {
+                // Eight plain ASCII bytes at a time.
+                while count - position >= 8, let base {
+                    let word = UInt64(littleEndian: UnsafeRawPointer(base + position).loadUnaligned(as: UInt64.self))
+                    if Self.isPlainASCII(word) { position += 8 } else { break }
+                }
                 guard position < count else { throw failure("unterminated string") }
                 let byte = bytes[position]
                 if byte == .quote {
@@ -239,6 +245,15 @@ struct JSONTape {
                 flags |= JSONTape.isNonASCII
                 try scanUTF8Sequence(lead: byte)
             }
+        }
+
+        /// Whether none of eight bytes is a quote, a backslash, a control character or non-ASCII.
+        @inline(__always)
+        private static func isPlainASCII(_ word: UInt64) -> Bool {
+            let low: UInt64 = 0x0101_0101_0101_0101, high: UInt64 = 0x8080_8080_8080_8080
+            func hasZeroByte(_ x: UInt64) -> Bool { (x &- low) & ~x & high != 0 }
+            let controlOrHigh = ((word &- low &* 0x20) | word) & high != 0
+            return !controlOrHigh && !hasZeroByte(word ^ (low &* UInt64(UInt8.quote))) && !hasZeroByte(word ^ (low &* UInt64(UInt8.backslash)))
         }
 
         private mutating func scanHex4() throws(FastJSONUnsupported) -> UInt32 {
