@@ -1,0 +1,39 @@
+import Foundation
+
+/// Chronicle's JSON payload decoder: the values of Foundation's `JSONDecoder()` with default
+/// strategies, decoded straight from the payload's bytes through a flat scan of the document.
+///
+/// Anything it does not handle exactly (input outside strict UTF-8 RFC 8259 such as a byte
+/// order mark or trailing commas, duplicate keys, integers written with fractions or
+/// exponents, URL and Decimal values, `superDecoder`, and every error) is decoded again by a
+/// Foundation `JSONDecoder`, so the values and errors callers see are always Foundation's.
+/// ``JSONEventCodec`` uses it unless you pass your own `JSONDecoder`.
+///
+/// ```swift
+/// let event = try ChronicleJSONDecoder().decode(Deposited.self, from: payload)
+/// ```
+public struct ChronicleJSONDecoder: PayloadDecoder, Sendable {
+    /// Creates a decoder.
+    public init() {}
+
+    /// Decodes a value from JSON, exactly as Foundation's `JSONDecoder` would.
+    public func decode<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
+        do {
+            return try decodeWithoutFallback(type, from: data)
+        } catch {
+            return try JSONDecoder().decode(type, from: data)
+        }
+    }
+
+    /// The fast path alone: throws where ``decode(_:from:)`` would ask Foundation.
+    func decodeWithoutFallback<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
+        try data.withUnsafeBytes { raw in
+            let bytes = raw.assumingMemoryBound(to: UInt8.self)
+            let document = JSONTapeDocument(bytes: bytes, tape: try JSONTape(parsing: bytes))
+            defer { document.finish() }
+            let value = try document.decodeValue(type, at: 0, path: nil)
+            if document.isUnsupported { throw document.giveUp(document.unsupportedReason ?? "") }
+            return value
+        }
+    }
+}

@@ -1,0 +1,357 @@
+import Foundation
+
+/// The fast encoder's one growing output buffer, plus the stack of containers still open in it.
+///
+/// Values are written in place as `Codable` hands them over. An object remembers where each of
+/// its members starts; when the object closes (the value that opened it finished encoding, or a
+/// write arrived for an enclosing container), its members are put in the byte order of their
+/// keys, as Foundation's `.sortedKeys` does. Any use of the `Codable` API that this single-pass
+/// layout cannot honour exactly (writing to a container that was already closed, a repeated key,
+/// `superEncoder`, …) marks the output unsupported, and the whole value is encoded again by
+/// Foundation.
+///
+/// The encoders and containers share one output through ``JSONEncodingState``.
+struct JSONOutput {
+    struct Frame {
+        var id: Int
+        var isObject: Bool
+        var count = 0
+        var membersStart: Int
+        /// Offset just after the opening bracket.
+        var contentStart: Int
+    }
+
+    struct Member {
+        /// The escaped key's bytes in the buffer (between the quotes).
+        var keyStart: Int
+        var keyEnd: Int
+        /// Where `"key":value` starts.
+        var segmentStart: Int
+        /// The key, kept only when its bytes cannot be compared as written (escaped or non-ASCII).
+        var complexKey: String?
+    }
+
+    /// Foundation's writer refuses containers nested this deep (512); we give up well before.
+    static let maximumDepth = 256
+
+    var bytes: [UInt8] = []
+    private(set) var frames: [Frame] = []
+    private var members: [Member] = []
+    private var nextFrameID = 0
+    private(set) var unsupportedReason: String?
+
+    init() {
+        bytes.reserveCapacity(256)
+        frames.reserveCapacity(8)
+        members.reserveCapacity(16)
+    }
+
+    var isUnsupported: Bool { unsupportedReason != nil }
+
+    /// Marks the whole encoding as one to leave to Foundation and returns the error to throw.
+    @discardableResult
+    mutating func giveUp(_ reason: String) -> FastJSONUnsupported {
+        if unsupportedReason == nil { unsupportedReason = reason }
+        return FastJSONUnsupported(reason: reason)
+    }
+
+    // MARK: Containers
+
+    /// Opens an object or array at the current position; returns its frame index and id.
+    mutating func pushFrame(isObject: Bool) throws(FastJSONUnsupported) -> (index: Int, id: Int) {
+        guard frames.count < Self.maximumDepth else { throw giveUp("nesting deeper than \(Self.maximumDepth)") }
+        bytes.append(isObject ? .openBrace : .openBracket)
+        let id = nextFrameID
+        nextFrameID += 1
+        frames.append(Frame(id: id, isObject: isObject, membersStart: members.count, contentStart: bytes.count))
+        return (frames.count - 1, id)
+    }
+
+    /// Makes the frame the innermost open one (closing containers nested in it), or gives up if
+    /// it was closed already.
+    @inline(__always)
+    mutating func reopen(_ index: Int, _ id: Int) throws(FastJSONUnsupported) {
+        if unsupportedReason != nil { throw FastJSONUnsupported(reason: unsupportedReason!) }
+        guard index >= 0, index < frames.count, frames[index].id == id else {
+            throw giveUp("write to a container that was already finished")
+        }
+        while frames.count > index + 1 { try closeInnermost() }
+    }
+
+    /// Starts the next element of an array frame (which must be innermost).
+    @inline(__always)
+    mutating func beginElement(_ index: Int, _ id: Int) throws(FastJSONUnsupported) {
+        try reopen(index, id)
+        if frames[index].count > 0 { bytes.append(.comma) }
+        frames[index].count += 1
+    }
+
+    /// Starts the next member of an object frame: writes `"key":`.
+    @inline(__always)
+    mutating func beginMember(_ index: Int, _ id: Int, key: String) throws(FastJSONUnsupported) {
+        try reopen(index, id)
+        if frames[index].count > 0 { bytes.append(.comma) }
+        frames[index].count += 1
+        let segmentStart = bytes.count
+        let (keyStart, keyEnd, simple) = appendString(key)
+        members.append(Member(keyStart: keyStart, keyEnd: keyEnd, segmentStart: segmentStart, complexKey: simple ? nil : key))
+        bytes.append(.colon)
+    }
+
+    func elementCount(_ index: Int, _ id: Int) -> Int {
+        guard index < frames.count, frames[index].id == id else { return 0 }
+        return frames[index].count
+    }
+
+    /// Closes every open container down to (not including) `depth`.
+    mutating func close(downTo depth: Int) throws(FastJSONUnsupported) {
+        while frames.count > depth { try closeInnermost() }
+    }
+
+    private mutating func closeInnermost() throws(FastJSONUnsupported) {
+        let frame = frames.removeLast()
+        if frame.isObject {
+            try sortMembers(of: frame)
+            members.removeSubrange(frame.membersStart...)
+            bytes.append(.closeBrace)
+        } else {
+            bytes.append(.closeBracket)
+        }
+    }
+
+    /// Puts an object's members in the byte order of their keys (Foundation's `.sortedKeys` on
+    /// Linux sorts by `key.utf8`), giving up on keys Foundation would merge (equal as Strings).
+    private mutating func sortMembers(of frame: Frame) throws(FastJSONUnsupported) {
+        let count = members.count - frame.membersStart
+        if count < 2 { return }
+        let first = frame.membersStart
+        var allSimple = true
+        for index in first..<members.count where members[index].complexKey != nil {
+            allSimple = false
+            break
+        }
+        var order = Array(first..<members.count)
+        if allSimple {
+            // Escaped bytes are the raw bytes here: compare them in place.
+            var alreadySorted = true
+            bytes.withUnsafeBufferPointer { buffer in
+                let base = buffer.baseAddress!
+                func less(_ a: Member, _ b: Member) -> Int32 {
+                    let lengthA = a.keyEnd - a.keyStart, lengthB = b.keyEnd - b.keyStart
+                    let common = Swift.min(lengthA, lengthB)
+                    let result = common == 0 ? 0 : memcmp(base + a.keyStart, base + b.keyStart, common)
+                    if result != 0 { return result }
+                    return lengthA == lengthB ? 0 : (lengthA < lengthB ? -1 : 1)
+                }
+                for index in (first + 1)..<members.count where less(members[index - 1], members[index]) >= 0 {
+                    alreadySorted = false
+                    break
+                }
+                if !alreadySorted {
+                    // Insertion sort: objects are small.
+                    for i in 1..<order.count {
+                        let item = order[i]
+                        var j = i - 1
+                        while j >= 0, less(members[order[j]], members[item]) > 0 {
+                            order[j + 1] = order[j]
+                            j -= 1
+                        }
+                        order[j + 1] = item
+                    }
+                }
+            }
+            if alreadySorted { return }
+            for index in 1..<order.count where keyBytesEqual(members[order[index - 1]], members[order[index]]) {
+                throw giveUp("the same key encoded twice in one container")
+            }
+        } else {
+            let keys = (first..<members.count).map { index in
+                members[index].complexKey ?? String(decoding: bytes[members[index].keyStart..<members[index].keyEnd], as: UTF8.self)
+            }
+            // Foundation keeps members in a [String: …], so keys equal as Strings (canonically
+            // equivalent) collapse into one; leave that to it.
+            if Set(keys).count != keys.count { throw giveUp("keys equal as Strings in one container") }
+            order.sort { keys[$0 - first].utf8.lexicographicallyPrecedes(keys[$1 - first].utf8) }
+            if order == Array(first..<members.count) { return }
+        }
+        // Rewrite the object's content in key order, through a scratch copy of it.
+        let end = bytes.count
+        let contentStart = frame.contentStart
+        let length = end - contentStart
+        let memberList = members
+        bytes.withUnsafeMutableBufferPointer { buffer in
+            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: length) { scratch in
+                _ = scratch.initialize(fromContentsOf: buffer[contentStart..<end])
+                var write = contentStart
+                for (position, index) in order.enumerated() {
+                    if position > 0 {
+                        buffer[write] = .comma
+                        write += 1
+                    }
+                    let start = memberList[index].segmentStart
+                    let segmentEnd = index + 1 < memberList.count ? memberList[index + 1].segmentStart - 1 : end
+                    let segmentLength = segmentEnd - start
+                    UnsafeMutableRawPointer(buffer.baseAddress! + write).copyMemory(
+                        from: scratch.baseAddress! + (start - contentStart), byteCount: segmentLength
+                    )
+                    write += segmentLength
+                }
+            }
+        }
+    }
+
+    private func keyBytesEqual(_ a: Member, _ b: Member) -> Bool {
+        a.keyEnd - a.keyStart == b.keyEnd - b.keyStart && bytes[a.keyStart..<a.keyEnd].elementsEqual(bytes[b.keyStart..<b.keyEnd])
+    }
+
+    // MARK: Scalars
+
+    @inline(__always)
+    mutating func appendLiteral(_ literal: StaticString) {
+        bytes.append(contentsOf: UnsafeBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount))
+    }
+
+    /// Writes a JSON string the way Foundation's JSONWriter does: `"` `\` and `/` escaped, the
+    /// usual short escapes, other control characters as `\u00xx` (lowercase hex), everything
+    /// else (DEL, U+2028, non-ASCII) as is. Returns the content range and whether the content
+    /// is plain ASCII that needed no escaping.
+    @discardableResult
+    mutating func appendString(_ string: String) -> (start: Int, end: Int, simple: Bool) {
+        bytes.append(.quote)
+        let start = bytes.count
+        var copy = string
+        let simple = copy.withUTF8 { appendEscaped($0) }
+        let end = bytes.count
+        bytes.append(.quote)
+        return (start, end, simple)
+    }
+
+    private mutating func appendEscaped(_ source: UnsafeBufferPointer<UInt8>) -> Bool {
+        var simple = true
+        var mark = 0
+        var index = 0
+        let count = source.count
+        let base = source.baseAddress
+        while index < count {
+            // Eight bytes at a time while none needs escaping.
+            if index + 8 <= count, let base {
+                let word = UInt64(littleEndian: UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self))
+                if word & Self.highBits != 0 { simple = false }
+                if !Self.needsEscape(word) {
+                    index += 8
+                    continue
+                }
+            }
+            let byte = source[index]
+            if byte >= 0x80 {
+                simple = false
+                index += 1
+                continue
+            }
+            if byte >= 0x20 && byte != .quote && byte != .backslash && byte != .slash {
+                index += 1
+                continue
+            }
+            simple = false
+            if index > mark { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: source[mark..<index])) }
+            bytes.append(.backslash)
+            switch byte {
+            case .quote: bytes.append(.quote)
+            case .backslash: bytes.append(.backslash)
+            case .slash: bytes.append(.slash)
+            case 0x08: bytes.append(UInt8(ascii: "b"))
+            case 0x0C: bytes.append(UInt8(ascii: "f"))
+            case 0x0A: bytes.append(UInt8(ascii: "n"))
+            case 0x0D: bytes.append(UInt8(ascii: "r"))
+            case 0x09: bytes.append(UInt8(ascii: "t"))
+            default:
+                bytes.append(UInt8(ascii: "u"))
+                bytes.append(.zero)
+                bytes.append(.zero)
+                bytes.append(Self.hexDigit(byte >> 4))
+                bytes.append(Self.hexDigit(byte & 0xF))
+            }
+            index += 1
+            mark = index
+        }
+        if count > mark { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: source[mark..<count])) }
+        return simple
+    }
+
+    private static let lowBits: UInt64 = 0x0101_0101_0101_0101
+    private static let highBits: UInt64 = 0x8080_8080_8080_8080
+
+    /// Whether any of eight ASCII bytes is below 0x20 or is `"`, `\` or `/` (exact for bytes
+    /// below 0x80; bytes at or above it may be reported and are then looked at one by one).
+    @inline(__always)
+    static func needsEscape(_ word: UInt64) -> Bool {
+        func hasZeroByte(_ x: UInt64) -> Bool { (x &- lowBits) & ~x & highBits != 0 }
+        let control = (word &- lowBits &* 0x20) & ~word & highBits != 0
+        return control || hasZeroByte(word ^ (lowBits &* UInt64(UInt8.quote)))
+            || hasZeroByte(word ^ (lowBits &* UInt64(UInt8.backslash))) || hasZeroByte(word ^ (lowBits &* UInt64(UInt8.slash)))
+    }
+
+    private static func hexDigit(_ value: UInt8) -> UInt8 {
+        value < 10 ? .zero + value : UInt8(ascii: "a") + value - 10
+    }
+
+    /// Writes an integer in decimal, as its `description` reads.
+    @inline(__always)
+    mutating func appendInteger<T: FixedWidthInteger>(_ value: T) {
+        if T.bitWidth > 64 {
+            bytes.append(contentsOf: value.description.utf8)
+            return
+        }
+        var magnitude = UInt64(truncatingIfNeeded: value.magnitude)
+        if value < 0 { bytes.append(.minus) }
+        if magnitude < 10 {
+            bytes.append(.zero + UInt8(magnitude))
+            return
+        }
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
+            var position = 20
+            while magnitude > 0 {
+                position -= 1
+                digits[position] = .zero + UInt8(magnitude % 10)
+                magnitude /= 10
+            }
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: digits[position..<20]))
+        }
+    }
+
+    /// Writes a finite float as Foundation does: its `description`, minus a trailing ".0".
+    /// NaN and infinity (which Foundation refuses by default) give up.
+    mutating func appendFloatingPoint<T: BinaryFloatingPoint & CustomStringConvertible>(_ value: T) throws(FastJSONUnsupported) {
+        guard value.isFinite else { throw giveUp("non-finite \(T.self)") }
+        let text = value.description
+        var utf8 = text.utf8[...]
+        if text.hasSuffix(".0") { utf8 = utf8.dropLast(2) }
+        bytes.append(contentsOf: utf8)
+    }
+}
+
+/// The output shared by one encoding's encoders and containers.
+///
+/// The output sits behind a pointer rather than in stored properties so that the hot path pays
+/// no dynamic exclusivity checks (a class's stored `var`s are checked on every access).
+final class JSONEncodingState {
+    let output: UnsafeMutablePointer<JSONOutput>
+
+    init() {
+        output = .allocate(capacity: 1)
+        output.initialize(to: JSONOutput())
+    }
+
+    deinit {
+        output.deinitialize(count: 1)
+        output.deallocate()
+    }
+
+    var isUnsupported: Bool { output.pointee.isUnsupported }
+    var unsupportedReason: String? { output.pointee.unsupportedReason }
+    var byteCount: Int { output.pointee.bytes.count }
+    var depth: Int { output.pointee.frames.count }
+
+    @discardableResult
+    func giveUp(_ reason: String) -> FastJSONUnsupported { output.pointee.giveUp(reason) }
+}
