@@ -18,9 +18,8 @@ struct SummaryProjector: SQLiteProjector {
     }
 
     func apply(_ event: RecordedEvent, in db: Database) throws {
-        try db.cachedStatement(sql: SummaryProjection.upsertSummary).execute(arguments: [
-            event.streamID.rawValue, try AccountEvent.deposit(event).amount, event.streamVersion.value,
-        ])
+        try SQLiteFastStatement(db, sql: SummaryProjection.upsertSummary)
+            .execute(event.streamID, try AccountEvent.deposit(event).amount, event.streamVersion)
     }
 }
 

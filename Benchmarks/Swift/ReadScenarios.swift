@@ -156,13 +156,13 @@ struct SummaryProjection {
             breakdown.reading += read - start
             guard let last = page.last else { break }
             let rows = try page.map { event in
-                (event.streamID.rawValue, try AccountEvent.deposit(event).amount, event.streamVersion.value)
+                (event.streamID, try AccountEvent.deposit(event).amount, event.streamVersion)
             }
             breakdown.decoding += clock.now - read
             try await readModel.write { db in
-                let upsert = try db.cachedStatement(sql: Self.upsertSummary)
+                let upsert = try SQLiteFastStatement(db, sql: Self.upsertSummary)
                 for (stream, amount, version) in rows {
-                    try upsert.execute(arguments: [stream, amount, version])
+                    try upsert.execute(stream, amount, version)
                 }
                 try db.cachedStatement(sql: Self.writeCheckpoint).execute(arguments: [last.position.value])
             }

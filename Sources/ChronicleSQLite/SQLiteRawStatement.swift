@@ -40,6 +40,17 @@ struct RawStatement {
         try check(sqlite3_bind_int64(handle, index, value))
     }
 
+    func bind(_ index: Int32, _ value: Double) throws {
+        try check(sqlite3_bind_double(handle, index, value))
+    }
+
+    func bindNull(_ index: Int32) throws {
+        try check(sqlite3_bind_null(handle, index))
+    }
+
+    /// The number of `?` parameters.
+    var parameterCount: Int32 { sqlite3_bind_parameter_count(handle) }
+
     func bind(_ index: Int32, _ value: String) throws {
         var value = value
         let code = value.withUTF8 { bytes in

@@ -22,7 +22,7 @@ struct SQLiteRecordDecoder {
             EventStoreError(.corruptRecord, "The event at position \(position) is damaged: \(problem). Restore from a backup.", position: position)
         }
         let streamID: StreamID
-        if let last = lastStreamID, row.withText(1, { $0.elementsEqual(last.rawValue.utf8) }) == true {
+        if let last = lastStreamID, row.withText(1, { SQLiteValues.bytes($0, equal: last.rawValue) }) == true {
             streamID = last
         } else {
             guard let rawStreamID = row.withText(1, { String(decoding: $0, as: UTF8.self) }) else { throw corrupt("its stream id is not text") }
@@ -37,7 +37,7 @@ struct SQLiteRecordDecoder {
             throw corrupt("its event id is not 16 bytes")
         }
         let type: String
-        if let last = lastType, row.withText(4, { $0.elementsEqual(last.utf8) }) == true {
+        if let last = lastType, row.withText(4, { SQLiteValues.bytes($0, equal: last) }) == true {
             type = last
         } else {
             guard let text = row.string(4), !text.isEmpty else { throw corrupt("its type name is missing") }
@@ -80,6 +80,18 @@ enum SQLiteValues {
             return StreamID(unchecked: raw)  // same rules as StreamID.init, for this subset
         }
         return try? StreamID(raw)
+    }
+
+    /// Whether `bytes` are `string`'s UTF-8 bytes (one `memcmp` for native strings).
+    static func bytes(_ bytes: UnsafeBufferPointer<UInt8>, equal string: String) -> Bool {
+        let utf8 = string.utf8
+        guard utf8.count == bytes.count else { return false }
+        if let equal = utf8.withContiguousStorageIfAvailable({ stored in
+            bytes.count == 0 || memcmp(stored.baseAddress!, bytes.baseAddress!, bytes.count) == 0
+        }) {
+            return equal
+        }
+        return bytes.elementsEqual(utf8)
     }
 
     static func int64(_ value: DatabaseValue) -> Int64? {

@@ -37,7 +37,44 @@ struct OrderTotals: SQLiteProjector {
     }
 }
 
+// MARK: Guide: hot statements
+
+struct FastOrderTotals: SQLiteProjector {
+    let name = "fast-order-totals"
+
+    func registerMigrations(in migrator: inout DatabaseMigrator) {
+        OrderTotals().registerMigrations(in: &migrator)
+    }
+
+    func apply(_ event: RecordedEvent, in db: Database) throws {
+        guard event.type == "ItemAdded" else { return }
+        try SQLiteFastStatement(db, sql: """
+            INSERT INTO order_total (order_id, items) VALUES (?, 1)
+            ON CONFLICT (order_id) DO UPDATE SET items = items + 1
+            """).execute(event.streamID)
+    }
+}
+
 @Suite struct ProjectionGuideTests {
+    @Test func theHotStatementProjectorCountsEveryItemThroughTheRunner() async throws {
+        let directory = try ProjectionDirectory()
+        let store = try SQLiteEventStore(path: directory.storePath)
+        let model = try SQLiteReadModel(
+            FastOrderTotals(), directory: directory.subdirectory("read-models"), source: .observing(store), logger: Fixtures.logger)
+        let item = { EventData(type: "ItemAdded", payload: Data("{}".utf8)) }
+        _ = try await store.append([item(), item(), item()], to: "order-1", expectedVersion: .noStream)
+        let last = try await store.append([EventData(type: "OrderPlaced", payload: Data("{}".utf8)), item()], to: "order-2", expectedVersion: .noStream)
+        let running = Task { try await model.run() }
+        try await model.waitUntil(position: last.position, timeout: .seconds(10))
+        let rows = try await model.read { db in
+            try Row.fetchAll(db, sql: "SELECT order_id, items FROM order_total ORDER BY order_id").map { [$0[0] as String: $0[1] as Int] }
+        }
+        #expect(rows == [["order-1": 3], ["order-2": 1]])
+        running.cancel()
+        _ = try? await running.value
+        try await store.close()
+    }
+
     @Test func theGuideRunsAsWritten() async throws {
         let directory = try ProjectionDirectory()
         let logger = Fixtures.logger
