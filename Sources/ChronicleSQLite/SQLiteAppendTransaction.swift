@@ -19,11 +19,15 @@ struct SQLiteAppendTransaction {
     let recordedAt: Int64
     /// The last position written so far in this transaction.
     private var head: Int64 = 0
+    /// The transaction's statements, looked up in GRDB's cache once each (the lookup hashes the
+    /// SQL text: five lookups per event otherwise, in a 1,000-event import).
+    private let statements: Statements
 
     private init(db: Database, path: String, recordedAt: Int64) {
         self.db = db
         self.path = path
         self.recordedAt = recordedAt
+        self.statements = Statements(db)
     }
 
     /// Runs `calls` in one transaction and returns one outcome per call and the head after commit
@@ -35,7 +39,7 @@ struct SQLiteAppendTransaction {
         outcomes.reserveCapacity(calls.count)
         var wroteSomething = false
         try inTransaction(db) {
-            let selectHead = try RawStatement(db.cachedStatement(sql: SQLiteStatements.selectHead))
+            let selectHead = try RawStatement(transaction.statements.get(.selectHead))
             defer { selectHead.reset() }
             transaction.head = try selectHead.step() ? selectHead.int64(0) ?? 0 : 0
             let startHead = transaction.head
@@ -114,7 +118,7 @@ struct SQLiteAppendTransaction {
 
     private mutating func append(_ request: StreamAppend) throws -> [AppendResult].Element {
         let headBefore = head
-        let selectStream = try RawStatement(db.cachedStatement(sql: SQLiteStatements.selectStreamForAppend))
+        let selectStream = try RawStatement(statements.get(.selectStream))
         defer { selectStream.reset() }
         try selectStream.bind(1, request.streamID.rawValue)
         let current: StreamVersion
@@ -146,7 +150,7 @@ struct SQLiteAppendTransaction {
         let lastPosition = headBefore + count
         if streamKey == nil {
             categoryKey = try self.categoryKey(request.streamID.category)
-            let insertStream = try RawStatement(db.cachedStatement(sql: SQLiteStatements.insertStream))
+            let insertStream = try RawStatement(statements.get(.insertStream))
             defer { insertStream.reset() }
             try insertStream.bind(1, request.streamID.rawValue)
             try insertStream.bind(2, categoryKey)
@@ -155,7 +159,7 @@ struct SQLiteAppendTransaction {
             try insertStream.run()
             streamKey = db.lastInsertedRowID
         }
-        let insert = try RawStatement(db.cachedStatement(sql: SQLiteStatements.insertEvent))
+        let insert = try RawStatement(statements.get(.insertEvent))
         defer { insert.reset() }
         var version = current.value
         var position = headBefore
@@ -197,7 +201,7 @@ struct SQLiteAppendTransaction {
             }
         }
         if streamExists {
-            let update = try RawStatement(db.cachedStatement(sql: SQLiteStatements.updateStream))
+            let update = try RawStatement(statements.get(.updateStream))
             defer { update.reset() }
             try update.bind(1, newVersion)
             try update.bind(2, lastPosition)
@@ -218,7 +222,7 @@ struct SQLiteAppendTransaction {
         var decoder = SQLiteRecordDecoder()
         var stored: [RecordedEvent] = []
         for event in request.events {
-            let select = try RawStatement(db.cachedStatement(sql: SQLiteStatements.selectEventByID))
+            let select = try RawStatement(statements.get(.selectEventByID))
             defer { select.reset() }
             try select.bind(1, event.id)
             try select.bind(2, storedUpTo)
@@ -231,16 +235,48 @@ struct SQLiteAppendTransaction {
     }
 
     private func categoryKey(_ name: String) throws -> Int64 {
-        let select = try RawStatement(db.cachedStatement(sql: SQLiteStatements.selectCategoryKey))
+        let select = try RawStatement(statements.get(.selectCategoryKey))
         defer { select.reset() }
         try select.bind(1, name)
         if try select.step(), let key = select.int64(0) {
             return key
         }
-        let insert = try RawStatement(db.cachedStatement(sql: SQLiteStatements.insertCategory))
+        let insert = try RawStatement(statements.get(.insertCategory))
         defer { insert.reset() }
         try insert.bind(1, name)
         try insert.run()
         return db.lastInsertedRowID
+    }
+}
+
+/// The append path's statements, fetched from GRDB's statement cache on first use.
+private final class Statements {
+    enum Slot: Int, CaseIterable {
+        case selectHead, selectStream, insertStream, insertEvent, updateStream, selectEventByID, selectCategoryKey, insertCategory
+
+        var sql: String {
+            switch self {
+            case .selectHead: SQLiteStatements.selectHead
+            case .selectStream: SQLiteStatements.selectStreamForAppend
+            case .insertStream: SQLiteStatements.insertStream
+            case .insertEvent: SQLiteStatements.insertEvent
+            case .updateStream: SQLiteStatements.updateStream
+            case .selectEventByID: SQLiteStatements.selectEventByID
+            case .selectCategoryKey: SQLiteStatements.selectCategoryKey
+            case .insertCategory: SQLiteStatements.insertCategory
+            }
+        }
+    }
+
+    private let db: Database
+    private var cache = [Statement?](repeating: nil, count: Slot.allCases.count)
+
+    init(_ db: Database) { self.db = db }
+
+    func get(_ slot: Slot) throws -> Statement {
+        if let statement = cache[slot.rawValue] { return statement }
+        let statement = try db.cachedStatement(sql: slot.sql)
+        cache[slot.rawValue] = statement
+        return statement
     }
 }
