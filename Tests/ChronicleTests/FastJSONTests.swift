@@ -266,6 +266,19 @@ struct LateNestedWrite: Encodable {
     }
 }
 
+/// Reads a nested array's count after writing to its parent (which finished the array).
+struct LateCount: Encodable {
+    enum Keys: String, CodingKey { case list, zero, size }
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: Keys.self)
+        var list = container.nestedUnkeyedContainer(forKey: .list)
+        try list.encode(1)
+        try list.encode(2)
+        try container.encode(0, forKey: .zero)
+        try container.encode(list.count, forKey: .size)
+    }
+}
+
 /// Encodes the same key twice: Foundation keeps the last value.
 struct RepeatedKey: Encodable {
     enum Keys: String, CodingKey { case key }
@@ -563,6 +576,7 @@ private extension SeededGenerator {
     @Test func unusualContainerUseIsLeftToFoundation() {
         checkEncoding(LateNestedWrite(), expectFast: false)
         checkEncoding(RepeatedKey(), expectFast: false)
+        checkEncoding(LateCount(), expectFast: false)
         checkEncoding(TwoKeyedContainers(), expectFast: true)
         checkEncoding(EncodesNothing(), expectFast: false)  // Foundation: top-level value encoded nothing
         checkEncoding(DerivedBox(value: Derived(base: 1, derived: "d")), expectFast: false)
@@ -679,6 +693,13 @@ private extension SeededGenerator {
         checkDecoding([Int: String].self, #"{"1":"a","x":"b"}"#)
         checkDecoding([Int: String].self, #"{"01":"a"}"#)
         checkDecoding([Currency: Int].self, #"{"EUR":1,"USD":2}"#, expectFast: true)
+        // Large objects are looked up through an index.
+        let large = (0..<200).map { #""key\#($0)":\#($0)"# }
+        checkDecoding([String: Int].self, "{" + large.joined(separator: ",") + "}", expectFast: true)
+        checkDecoding([String: Int].self, "{" + (large + [#""key7":0"#]).joined(separator: ",") + "}", expectFast: false)
+        checkDecoding([String: Int].self, "{" + (large + [#""\u006bey7":0"#]).joined(separator: ",") + "}", expectFast: false)
+        checkDecoding([String: Int].self, "{" + (large + [#""é":1"#, #""e\u0301":2"#]).joined(separator: ",") + "}", expectFast: false)
+        checkDecoding(IntBox.self, "{" + (large + [#""value":5"#]).joined(separator: ",") + "}", expectFast: true)
         checkDecoding([Currency: Int].self, #"{"EUR":1,"GBP":2}"#)
         checkDecoding(LevelTable.self, #"{"table":[1,2,10,3]}"#, expectFast: true)  // not CodingKeyRepresentable: an array
         checkDecoding(LevelTable.self, #"{"table":[1,2,1,3]}"#)

@@ -98,8 +98,13 @@ struct JSONOutput {
         bytes.append(.colon)
     }
 
-    func elementCount(_ index: Int, _ id: Int) -> Int {
-        guard index < frames.count, frames[index].id == id else { return 0 }
+    /// An open array's element count; reading a finished one gives up (Foundation would still
+    /// know it, and a value could act on it).
+    mutating func elementCount(_ index: Int, _ id: Int) -> Int {
+        guard index >= 0, index < frames.count, frames[index].id == id else {
+            giveUp("count of a container that was already finished")
+            return 0
+        }
         return frames[index].count
     }
 
