@@ -629,10 +629,16 @@ private extension SeededGenerator {
         checkRoundTrip(Int?.none)
     }
 
-    @Test func urlsDecimalsAndSuperDecodersAreLeftToFoundation() {
+    @Test func superDecodersReadTheSuperKey() {
+        checkDecoding(DerivedBox.self, #"{"value":{"derived":"d","super":{"base":1}}}"#, expectFast: true)
+        checkDecoding(DerivedBox.self, #"{"value":{"derived":"d","super":{"base":"x"}}}"#, expectFast: false)
+        checkDecoding(DerivedBox.self, #"{"value":{"derived":"d","super":[]}}"#, expectFast: false)
+    }
+
+    @Test func urlsDecimalsAndMissingSuperKeysAreLeftToFoundation() {
         checkRoundTrip(WithURL(url: URL(string: "https://example.com/a?b=c")!), fastDecode: false)
         checkRoundTrip(WithDecimal(amount: Decimal(string: "1.10")!), fastDecode: false)
-        checkDecoding(DerivedBox.self, #"{"value":{"derived":"d","super":{"base":1}}}"#, expectFast: false)
+        checkDecoding(DerivedBox.self, #"{"value":{"derived":"d"}}"#, expectFast: false)  // Foundation: super is null
         checkDecoding(WithURL.self, #"{"url":"http://a b"}"#, expectFast: false)
     }
 

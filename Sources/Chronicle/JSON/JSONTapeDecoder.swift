@@ -160,7 +160,10 @@ struct JSONTapeKeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
 
     /// The tape index of the value for a key, or nil.
     private func valueIndex(for key: Key) -> Int? {
-        let name = key.stringValue
+        valueIndex(forName: key.stringValue)
+    }
+
+    private func valueIndex(forName name: String) -> Int? {
         if let keyIndex { return keyIndex[name].map { $0 + 1 } }
         if let complexKeys {
             for (position, candidate) in complexKeys.enumerated() where candidate == name { return keyNodes[position] + 1 }
@@ -219,12 +222,16 @@ struct JSONTapeKeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
         return try JSONTapeUnkeyedContainer(document: document, index: nested, path: FastJSONPath.appending(key, to: path))
     }
 
+    /// A decoder for the value under "super" (a missing key, which Foundation decodes as null,
+    /// is left to it).
     func superDecoder() throws -> any Decoder {
-        throw document.giveUp("superDecoder")
+        guard let index = valueIndex(forName: FastJSONKey.super.stringValue) else { throw document.giveUp("no value for super") }
+        return JSONTapeDecoder(document: document, index: index, path: FastJSONPath(FastJSONKey.super, parent: path))
     }
 
     func superDecoder(forKey key: Key) throws -> any Decoder {
-        throw document.giveUp("superDecoder(forKey:)")
+        let index = try value(for: key)
+        return JSONTapeDecoder(document: document, index: index, path: FastJSONPath.appending(key, to: path))
     }
 }
 
