@@ -7,8 +7,8 @@ import Foundation
 /// write arrived for an enclosing container), its members are put in the byte order of their
 /// keys, as Foundation's `.sortedKeys` does. Any use of the `Codable` API that this single-pass
 /// layout cannot honour exactly (writing to a container that was already closed, a repeated key,
-/// `superEncoder`, …) marks the output unsupported, and the whole value is encoded again by
-/// Foundation.
+/// a super encoder still held when its container moves on, …) marks the output unsupported,
+/// and the whole value is encoded again by Foundation.
 ///
 /// The encoders and containers share one output through ``JSONEncodingState``.
 struct JSONOutput {
@@ -39,6 +39,17 @@ struct JSONOutput {
     private var members: [Member] = []
     private var nextFrameID = 0
     private(set) var unsupportedReason: String?
+    private var pendingSupers: [PendingSuper] = []
+
+    /// A value under way through `superEncoder()`. Foundation writes it when that encoder is
+    /// released, so it is finished (as `{}` if it wrote nothing) on the next write to its
+    /// container or an enclosing one, or when its container closes; if the encoder is still
+    /// held then, Foundation decides.
+    struct PendingSuper {
+        var frameIndex: Int
+        var mark: Int
+        weak var encoder: JSONWritingEncoder?
+    }
 
     init() {
         bytes.reserveCapacity(256)
@@ -75,7 +86,23 @@ struct JSONOutput {
         guard index >= 0, index < frames.count, frames[index].id == id else {
             throw giveUp("write to a container that was already finished")
         }
+        if !pendingSupers.isEmpty { try finishSupers(from: index) }
         while frames.count > index + 1 { try closeInnermost() }
+    }
+
+    /// Registers the slot just opened (after `"super":` or an array's comma) for a super encoder.
+    mutating func beginSuper(frameIndex: Int, encoder: JSONWritingEncoder) {
+        pendingSupers.append(PendingSuper(frameIndex: frameIndex, mark: bytes.count, encoder: encoder))
+    }
+
+    /// Finishes the super encoders' values in the frame at `index` and deeper ones.
+    private mutating func finishSupers(from index: Int) throws(FastJSONUnsupported) {
+        while let pending = pendingSupers.last, pending.frameIndex >= index {
+            pendingSupers.removeLast()
+            if pending.encoder != nil { throw giveUp("a super encoder still held when its container moved on") }
+            while frames.count > pending.frameIndex + 1 { try closeInnermost() }
+            if bytes.count == pending.mark { appendLiteral("{}") }
+        }
     }
 
     /// Starts the next element of an array frame (which must be innermost).
@@ -114,6 +141,7 @@ struct JSONOutput {
     }
 
     private mutating func closeInnermost() throws(FastJSONUnsupported) {
+        if !pendingSupers.isEmpty { try finishSupers(from: frames.count - 1) }
         let frame = frames.removeLast()
         if frame.isObject {
             try sortMembers(of: frame)
