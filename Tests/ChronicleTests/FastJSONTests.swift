@@ -392,7 +392,7 @@ struct PathProbe: Decodable, Equatable {
 /// Super encoders in every shape: by key, unused, in arrays, in nested containers, held too long.
 struct Supers: Encodable {
     var hold = false
-    enum Keys: String, CodingKey { case a, nested, custom, list, z }
+    enum Keys: String, CodingKey { case a, nested, custom, list, z, late }
     func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: Keys.self)
         try container.encode(PathReporter(), forKey: .z)
@@ -409,10 +409,22 @@ struct Supers: Encodable {
         try PathReporter().encode(to: inner.superEncoder())
         if hold {
             let held = container.superEncoder(forKey: .a)
-            try container.encode(1, forKey: .z)
+            try container.encode(1, forKey: .late)
             var single = held.singleValueContainer()
             try single.encode("late")
         }
+    }
+}
+
+/// Keeps its super encoder past the end of encoding (Foundation writes a super encoder's value
+/// only when the encoder is released).
+final class SuperKeeper: Encodable, @unchecked Sendable {
+    var kept: (any Encoder)?
+    enum Keys: String, CodingKey { case a }
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: Keys.self)
+        try container.encode(1, forKey: .a)
+        kept = container.superEncoder()
     }
 }
 
@@ -671,6 +683,7 @@ private extension SeededGenerator {
         checkEncoding([MostDerived(base: 1, derived: "d", most: true)], expectFast: true)
         checkEncoding(Supers(), expectFast: true)
         checkEncoding(Supers(hold: true), expectFast: false)
+        checkEncoding(SuperKeeper(), expectFast: false)
     }
 
     @Test func codingPathsAreFoundations() {
