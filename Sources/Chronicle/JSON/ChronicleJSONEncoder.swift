@@ -34,6 +34,6 @@ public struct ChronicleJSONEncoder: PayloadEncoder, Sendable {
         let state = JSONEncodingState()
         try state.encodeValue(value, path: nil, isTopLevel: true)
         if state.isUnsupported { throw state.giveUp(state.unsupportedReason ?? "") }
-        return Data(state.output.pointee.bytes)
+        return state.output.pointee.bytes.takeData()
     }
 }
