@@ -266,6 +266,19 @@ struct LateNestedWrite: Encodable {
     }
 }
 
+/// Reads a nested array's count after writing to its parent (which finished the array).
+struct LateCount: Encodable {
+    enum Keys: String, CodingKey { case list, zero, size }
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: Keys.self)
+        var list = container.nestedUnkeyedContainer(forKey: .list)
+        try list.encode(1)
+        try list.encode(2)
+        try container.encode(0, forKey: .zero)
+        try container.encode(list.count, forKey: .size)
+    }
+}
+
 /// Encodes the same key twice: Foundation keeps the last value.
 struct RepeatedKey: Encodable {
     enum Keys: String, CodingKey { case key }
@@ -300,7 +313,7 @@ class Base: Codable {
     init(base: Int) { self.base = base }
 }
 
-final class Derived: Base, @unchecked Sendable {
+class Derived: Base, @unchecked Sendable {
     var derived: String
     enum Keys: String, CodingKey { case derived }
     init(base: Int, derived: String) {
@@ -316,6 +329,102 @@ final class Derived: Base, @unchecked Sendable {
         var container = encoder.container(keyedBy: Keys.self)
         try container.encode(derived, forKey: .derived)
         try super.encode(to: container.superEncoder())
+    }
+}
+
+/// A third level of class hierarchy.
+final class MostDerived: Derived, @unchecked Sendable {
+    var most: Bool
+    enum MostKeys: String, CodingKey { case most }
+    init(base: Int, derived: String, most: Bool) {
+        self.most = most
+        super.init(base: base, derived: derived)
+    }
+    required init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: MostKeys.self)
+        most = try container.decode(Bool.self, forKey: .most)
+        try super.init(from: try container.superDecoder())
+    }
+    override func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: MostKeys.self)
+        try container.encode(most, forKey: .most)
+        try super.encode(to: container.superEncoder())
+    }
+}
+
+/// Encodes its own coding path, to compare paths with Foundation's.
+struct PathReporter: Encodable {
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(encoder.codingPath.map { "\($0.stringValue)|\($0.intValue.map(String.init) ?? "-")" }.joined(separator: "/"))
+    }
+}
+
+/// Decodes to its own coding path and its containers' paths, to compare paths with Foundation's.
+struct PathProbe: Decodable, Equatable {
+    var paths: [String]
+    static func describe(_ path: [any CodingKey]) -> String {
+        path.map { "\($0.stringValue)|\($0.intValue.map(String.init) ?? "-")" }.joined(separator: "/")
+    }
+    enum Keys: String, CodingKey { case a, nested, list, probe, superKey = "super" }
+    init(from decoder: any Decoder) throws {
+        paths = [Self.describe(decoder.codingPath)]
+        if let container = try? decoder.container(keyedBy: Keys.self) {
+            paths.append(Self.describe(container.codingPath))
+            if container.contains(.superKey) { paths += try PathProbe(from: try container.superDecoder()).paths }
+            if container.contains(.a) { paths += try PathProbe(from: try container.superDecoder(forKey: .a)).paths }
+            if container.contains(.nested) {
+                let nested = try container.nestedContainer(keyedBy: Keys.self, forKey: .nested)
+                paths.append(Self.describe(nested.codingPath))
+                if nested.contains(.superKey) { paths += try PathProbe(from: try nested.superDecoder()).paths }
+                if nested.contains(.probe) { paths += try nested.decode(PathProbe.self, forKey: .probe).paths }
+            }
+            if container.contains(.list) {
+                var list = try container.nestedUnkeyedContainer(forKey: .list)
+                paths.append(Self.describe(list.codingPath))
+                while !list.isAtEnd { paths += try list.decode(PathProbe.self).paths }
+            }
+            if container.contains(.probe) { paths += try container.decode(PathProbe.self, forKey: .probe).paths }
+        }
+    }
+}
+
+/// Super encoders in every shape: by key, unused, in arrays, in nested containers, held too long.
+struct Supers: Encodable {
+    var hold = false
+    enum Keys: String, CodingKey { case a, nested, custom, list, z, late }
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: Keys.self)
+        try container.encode(PathReporter(), forKey: .z)
+        try PathReporter().encode(to: container.superEncoder(forKey: .custom))
+        _ = container.superEncoder()  // encodes nothing: {}
+        var nested = container.nestedContainer(keyedBy: Keys.self, forKey: .nested)
+        try PathReporter().encode(to: nested.superEncoder())
+        try nested.encode(PathReporter(), forKey: .a)
+        var list = container.nestedUnkeyedContainer(forKey: .list)
+        try list.encode(PathReporter())
+        try PathReporter().encode(to: list.superEncoder())
+        try list.encode(PathReporter())
+        var inner = list.nestedContainer(keyedBy: Keys.self)
+        try PathReporter().encode(to: inner.superEncoder())
+        if hold {
+            let held = container.superEncoder(forKey: .a)
+            try container.encode(1, forKey: .late)
+            var single = held.singleValueContainer()
+            try single.encode("late")
+        }
+    }
+}
+
+/// Keeps its super encoder past the end of encoding (Foundation writes a super encoder's value
+/// only when the encoder is released).
+final class SuperKeeper: Encodable, @unchecked Sendable {
+    var kept: (any Encoder)?
+    enum Keys: String, CodingKey { case a }
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: Keys.self)
+        try container.encode(1, forKey: .a)
+        kept = container.superEncoder()
     }
 }
 
@@ -545,6 +654,7 @@ private extension SeededGenerator {
         for text in ["1.10", "-0.000123", "12345678901234567890.123", "0", "-3"] {
             checkEncoding(WithDecimal(amount: Decimal(string: text)!), expectFast: true)
         }
+        checkEncoding(WithDecimal(amount: .nan), expectFast: true)  // Foundation writes NaN, not JSON
     }
 
     @Test func nestedContainersOptionalsEnumsAndDictionariesEncodeLikeFoundation() {
@@ -563,9 +673,25 @@ private extension SeededGenerator {
     @Test func unusualContainerUseIsLeftToFoundation() {
         checkEncoding(LateNestedWrite(), expectFast: false)
         checkEncoding(RepeatedKey(), expectFast: false)
+        checkEncoding(LateCount(), expectFast: false)
         checkEncoding(TwoKeyedContainers(), expectFast: true)
         checkEncoding(EncodesNothing(), expectFast: false)  // Foundation: top-level value encoded nothing
-        checkEncoding(DerivedBox(value: Derived(base: 1, derived: "d")), expectFast: false)
+
+    }
+
+    @Test func superEncodersWriteWhereFoundationDoes() {
+        checkEncoding(DerivedBox(value: Derived(base: 1, derived: "d")), expectFast: true)
+        checkEncoding([MostDerived(base: 1, derived: "d", most: true)], expectFast: true)
+        checkEncoding(Supers(), expectFast: true)
+        checkEncoding(Supers(hold: true), expectFast: false)
+        checkEncoding(SuperKeeper(), expectFast: false)
+    }
+
+    @Test func codingPathsAreFoundations() {
+        checkEncoding(["k": [PathReporter(), PathReporter()]], expectFast: true)
+        checkEncoding([Shape?.none], expectFast: true)
+        checkEncoding(PathReporter(), expectFast: true)
+        checkEncoding([[PathReporter()]], expectFast: true)
     }
 
     @Test func deepNestingMatchesFoundation() {
@@ -615,10 +741,16 @@ private extension SeededGenerator {
         checkRoundTrip(Int?.none)
     }
 
-    @Test func urlsDecimalsAndSuperDecodersAreLeftToFoundation() {
+    @Test func superDecodersReadTheSuperKey() {
+        checkDecoding(DerivedBox.self, #"{"value":{"derived":"d","super":{"base":1}}}"#, expectFast: true)
+        checkDecoding(DerivedBox.self, #"{"value":{"derived":"d","super":{"base":"x"}}}"#, expectFast: false)
+        checkDecoding(DerivedBox.self, #"{"value":{"derived":"d","super":[]}}"#, expectFast: false)
+    }
+
+    @Test func urlsDecimalsAndMissingSuperKeysAreLeftToFoundation() {
         checkRoundTrip(WithURL(url: URL(string: "https://example.com/a?b=c")!), fastDecode: false)
         checkRoundTrip(WithDecimal(amount: Decimal(string: "1.10")!), fastDecode: false)
-        checkDecoding(DerivedBox.self, #"{"value":{"derived":"d","super":{"base":1}}}"#, expectFast: false)
+        checkDecoding(DerivedBox.self, #"{"value":{"derived":"d"}}"#, expectFast: false)  // Foundation: super is null
         checkDecoding(WithURL.self, #"{"url":"http://a b"}"#, expectFast: false)
     }
 
@@ -647,6 +779,11 @@ private extension SeededGenerator {
         checkDecoding(IntBox.self, #"{"value":-42}"#, expectFast: true)
         checkDecoding(BigIntegers.self, #"{"signed":-170141183460469231731687303715884105728,"unsigned":340282366920938463463374607431768211455}"#, expectFast: true)
         checkDecoding(BigIntegers.self, #"{"signed":170141183460469231731687303715884105728,"unsigned":1}"#)
+    }
+
+    @Test func codingPathsAreFoundations() {
+        checkDecoding(PathProbe.self, #"{"probe":{"nested":{"probe":{},"super":{"a":{}}},"list":[{},{"list":[{}]}]},"super":{}}"#, expectFast: true)
+        checkDecoding([[PathProbe]].self, #"[[{"probe":{}}]]"#, expectFast: true)
     }
 
     @Test func stringsDecodeLikeFoundation() {
@@ -679,6 +816,13 @@ private extension SeededGenerator {
         checkDecoding([Int: String].self, #"{"1":"a","x":"b"}"#)
         checkDecoding([Int: String].self, #"{"01":"a"}"#)
         checkDecoding([Currency: Int].self, #"{"EUR":1,"USD":2}"#, expectFast: true)
+        // Large objects are looked up through an index.
+        let large = (0..<200).map { #""key\#($0)":\#($0)"# }
+        checkDecoding([String: Int].self, "{" + large.joined(separator: ",") + "}", expectFast: true)
+        checkDecoding([String: Int].self, "{" + (large + [#""key7":0"#]).joined(separator: ",") + "}", expectFast: false)
+        checkDecoding([String: Int].self, "{" + (large + [#""\u006bey7":0"#]).joined(separator: ",") + "}", expectFast: false)
+        checkDecoding([String: Int].self, "{" + (large + [#""é":1"#, #""e\u0301":2"#]).joined(separator: ",") + "}", expectFast: false)
+        checkDecoding(IntBox.self, "{" + (large + [#""value":5"#]).joined(separator: ",") + "}", expectFast: true)
         checkDecoding([Currency: Int].self, #"{"EUR":1,"GBP":2}"#)
         checkDecoding(LevelTable.self, #"{"table":[1,2,10,3]}"#, expectFast: true)  // not CodingKeyRepresentable: an array
         checkDecoding(LevelTable.self, #"{"table":[1,2,1,3]}"#)

@@ -5,8 +5,11 @@ import Foundation
 ///
 /// Anything it does not handle exactly (input outside strict UTF-8 RFC 8259 such as a byte
 /// order mark or trailing commas, duplicate keys, integers written with fractions or
-/// exponents, URL and Decimal values, `superDecoder`, and every error) is decoded again by a
-/// Foundation `JSONDecoder`, so the values and errors callers see are always Foundation's.
+/// exponents, URL and Decimal values, a missing "super" key or an unkeyed container's
+/// `superDecoder`, and every error) is decoded again by a Foundation `JSONDecoder`, so the
+/// values and errors callers see are always Foundation's. Unlike Foundation, which checks
+/// only the strings it is asked for, the whole document is checked up front; where that
+/// refuses something Foundation would let pass, Foundation decides.
 /// ``JSONEventCodec`` uses it unless you pass your own `JSONDecoder`.
 ///
 /// ```swift

@@ -4,8 +4,9 @@ import Foundation
 /// `outputFormatting = [.sortedKeys]` and default strategies, written in one pass into one
 /// buffer.
 ///
-/// Whatever the single pass does not handle exactly (NaN or infinity, `superEncoder`, a key
-/// encoded twice, an error thrown by a value's own `encode(to:)`, …) is encoded again by a
+/// Whatever the single pass does not handle exactly (NaN or infinity, a key encoded twice, keys
+/// equal as Strings, writing to a container after its parent moved on, a super encoder still
+/// held then, an error thrown by a value's own `encode(to:)`, …) is encoded again by a
 /// Foundation `JSONEncoder`, so the bytes and errors callers see are always Foundation's.
 /// ``JSONEventCodec`` uses it unless you pass your own `JSONEncoder`.
 ///
@@ -33,6 +34,6 @@ public struct ChronicleJSONEncoder: PayloadEncoder, Sendable {
         let state = JSONEncodingState()
         try state.encodeValue(value, path: nil, isTopLevel: true)
         if state.isUnsupported { throw state.giveUp(state.unsupportedReason ?? "") }
-        return Data(state.output.pointee.bytes)
+        return state.output.pointee.bytes.takeData()
     }
 }

@@ -7,8 +7,8 @@ import Foundation
 /// write arrived for an enclosing container), its members are put in the byte order of their
 /// keys, as Foundation's `.sortedKeys` does. Any use of the `Codable` API that this single-pass
 /// layout cannot honour exactly (writing to a container that was already closed, a repeated key,
-/// `superEncoder`, …) marks the output unsupported, and the whole value is encoded again by
-/// Foundation.
+/// a super encoder still held when its container moves on, …) marks the output unsupported,
+/// and the whole value is encoded again by Foundation.
 ///
 /// The encoders and containers share one output through ``JSONEncodingState``.
 struct JSONOutput {
@@ -34,14 +34,24 @@ struct JSONOutput {
     /// Foundation's writer refuses containers nested this deep (512); we give up well before.
     static let maximumDepth = 256
 
-    var bytes: [UInt8] = []
+    var bytes = JSONByteBuffer(capacity: 256)
     private(set) var frames: [Frame] = []
     private var members: [Member] = []
     private var nextFrameID = 0
     private(set) var unsupportedReason: String?
+    private var pendingSupers: [PendingSuper] = []
+
+    /// A value under way through `superEncoder()`. Foundation writes it when that encoder is
+    /// released, so it is finished (as `{}` if it wrote nothing) on the next write to its
+    /// container or an enclosing one, or when its container closes; if the encoder is still
+    /// held then, Foundation decides.
+    struct PendingSuper {
+        var frameIndex: Int
+        var mark: Int
+        weak var encoder: JSONWritingEncoder?
+    }
 
     init() {
-        bytes.reserveCapacity(256)
         frames.reserveCapacity(8)
         members.reserveCapacity(16)
     }
@@ -75,7 +85,23 @@ struct JSONOutput {
         guard index >= 0, index < frames.count, frames[index].id == id else {
             throw giveUp("write to a container that was already finished")
         }
+        if !pendingSupers.isEmpty { try finishSupers(from: index) }
         while frames.count > index + 1 { try closeInnermost() }
+    }
+
+    /// Registers the slot just opened (after `"super":` or an array's comma) for a super encoder.
+    mutating func beginSuper(frameIndex: Int, encoder: JSONWritingEncoder) {
+        pendingSupers.append(PendingSuper(frameIndex: frameIndex, mark: bytes.count, encoder: encoder))
+    }
+
+    /// Finishes the super encoders' values in the frame at `index` and deeper ones.
+    private mutating func finishSupers(from index: Int) throws(FastJSONUnsupported) {
+        while let pending = pendingSupers.last, pending.frameIndex >= index {
+            pendingSupers.removeLast()
+            if pending.encoder != nil { throw giveUp("a super encoder still held when its container moved on") }
+            while frames.count > pending.frameIndex + 1 { try closeInnermost() }
+            if bytes.count == pending.mark { appendLiteral("{}") }
+        }
     }
 
     /// Starts the next element of an array frame (which must be innermost).
@@ -98,8 +124,13 @@ struct JSONOutput {
         bytes.append(.colon)
     }
 
-    func elementCount(_ index: Int, _ id: Int) -> Int {
-        guard index < frames.count, frames[index].id == id else { return 0 }
+    /// An open array's element count; reading a finished one gives up (Foundation would still
+    /// know it, and a value could act on it).
+    mutating func elementCount(_ index: Int, _ id: Int) -> Int {
+        guard index >= 0, index < frames.count, frames[index].id == id else {
+            giveUp("count of a container that was already finished")
+            return 0
+        }
         return frames[index].count
     }
 
@@ -109,6 +140,7 @@ struct JSONOutput {
     }
 
     private mutating func closeInnermost() throws(FastJSONUnsupported) {
+        if !pendingSupers.isEmpty { try finishSupers(from: frames.count - 1) }
         let frame = frames.removeLast()
         if frame.isObject {
             try sortMembers(of: frame)
@@ -130,39 +162,30 @@ struct JSONOutput {
             allSimple = false
             break
         }
-        var order = Array(first..<members.count)
         if allSimple {
             // Escaped bytes are the raw bytes here: compare them in place.
             var alreadySorted = true
-            bytes.withUnsafeBufferPointer { buffer in
-                let base = buffer.baseAddress!
-                func less(_ a: Member, _ b: Member) -> Int32 {
-                    let lengthA = a.keyEnd - a.keyStart, lengthB = b.keyEnd - b.keyStart
-                    let common = Swift.min(lengthA, lengthB)
-                    let result = common == 0 ? 0 : memcmp(base + a.keyStart, base + b.keyStart, common)
-                    if result != 0 { return result }
-                    return lengthA == lengthB ? 0 : (lengthA < lengthB ? -1 : 1)
-                }
-                for index in (first + 1)..<members.count where less(members[index - 1], members[index]) >= 0 {
-                    alreadySorted = false
-                    break
-                }
-                if !alreadySorted {
-                    // Insertion sort: objects are small.
-                    for i in 1..<order.count {
-                        let item = order[i]
-                        var j = i - 1
-                        while j >= 0, less(members[order[j]], members[item]) > 0 {
-                            order[j + 1] = order[j]
-                            j -= 1
-                        }
-                        order[j + 1] = item
-                    }
-                }
+            for index in (first + 1)..<members.count where compareKeys(members[index - 1], members[index]) >= 0 {
+                alreadySorted = false
+                break
             }
             if alreadySorted { return }
-            for index in 1..<order.count where keyBytesEqual(members[order[index - 1]], members[order[index]]) {
-                throw giveUp("the same key encoded twice in one container")
+            try withUnsafeTemporaryAllocation(of: Int.self, capacity: count) { (order) throws(FastJSONUnsupported) in
+                for position in 0..<count { order[position] = first + position }
+                // Insertion sort: objects are small.
+                for i in 1..<count {
+                    let item = order[i]
+                    var j = i - 1
+                    while j >= 0, compareKeys(members[order[j]], members[item]) > 0 {
+                        order[j + 1] = order[j]
+                        j -= 1
+                    }
+                    order[j + 1] = item
+                }
+                for position in 1..<count where compareKeys(members[order[position - 1]], members[order[position]]) == 0 {
+                    throw giveUp("the same key encoded twice in one container")
+                }
+                rewriteMembers(of: frame, in: UnsafeBufferPointer(order))
             }
         } else {
             let keys = (first..<members.count).map { index in
@@ -171,37 +194,44 @@ struct JSONOutput {
             // Foundation keeps members in a [String: …], so keys equal as Strings (canonically
             // equivalent) collapse into one; leave that to it.
             if Set(keys).count != keys.count { throw giveUp("keys equal as Strings in one container") }
+            var order = Array(first..<members.count)
             order.sort { keys[$0 - first].utf8.lexicographicallyPrecedes(keys[$1 - first].utf8) }
             if order == Array(first..<members.count) { return }
-        }
-        // Rewrite the object's content in key order, through a scratch copy of it.
-        let end = bytes.count
-        let contentStart = frame.contentStart
-        let length = end - contentStart
-        let memberList = members
-        bytes.withUnsafeMutableBufferPointer { buffer in
-            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: length) { scratch in
-                _ = scratch.initialize(fromContentsOf: buffer[contentStart..<end])
-                var write = contentStart
-                for (position, index) in order.enumerated() {
-                    if position > 0 {
-                        buffer[write] = .comma
-                        write += 1
-                    }
-                    let start = memberList[index].segmentStart
-                    let segmentEnd = index + 1 < memberList.count ? memberList[index + 1].segmentStart - 1 : end
-                    let segmentLength = segmentEnd - start
-                    UnsafeMutableRawPointer(buffer.baseAddress! + write).copyMemory(
-                        from: scratch.baseAddress! + (start - contentStart), byteCount: segmentLength
-                    )
-                    write += segmentLength
-                }
-            }
+            order.withUnsafeBufferPointer { rewriteMembers(of: frame, in: $0) }
         }
     }
 
-    private func keyBytesEqual(_ a: Member, _ b: Member) -> Bool {
-        a.keyEnd - a.keyStart == b.keyEnd - b.keyStart && bytes[a.keyStart..<a.keyEnd].elementsEqual(bytes[b.keyStart..<b.keyEnd])
+    /// Compares two plain keys' bytes as written.
+    private func compareKeys(_ a: Member, _ b: Member) -> Int32 {
+        let lengthA = a.keyEnd - a.keyStart, lengthB = b.keyEnd - b.keyStart
+        let common = Swift.min(lengthA, lengthB)
+        let result = common == 0 ? 0 : memcmp(bytes.base + a.keyStart, bytes.base + b.keyStart, common)
+        if result != 0 { return result }
+        return lengthA == lengthB ? 0 : (lengthA < lengthB ? -1 : 1)
+    }
+
+    /// Rewrites an object's content with its members in the given order, through a scratch copy.
+    private mutating func rewriteMembers(of frame: Frame, in order: UnsafeBufferPointer<Int>) {
+        let end = bytes.count
+        let contentStart = frame.contentStart
+        let buffer = bytes.written
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: end - contentStart) { scratch in
+            _ = scratch.initialize(fromContentsOf: buffer[contentStart..<end])
+            var write = contentStart
+            for (position, index) in order.enumerated() {
+                if position > 0 {
+                    buffer[write] = .comma
+                    write += 1
+                }
+                let start = members[index].segmentStart
+                let segmentEnd = index + 1 < members.count ? members[index + 1].segmentStart - 1 : end
+                let segmentLength = segmentEnd - start
+                UnsafeMutableRawPointer(buffer.baseAddress! + write).copyMemory(
+                    from: scratch.baseAddress! + (start - contentStart), byteCount: segmentLength
+                )
+                write += segmentLength
+            }
+        }
     }
 
     // MARK: Scalars
@@ -343,6 +373,7 @@ final class JSONEncodingState {
     }
 
     deinit {
+        output.pointee.bytes.release()
         output.deinitialize(count: 1)
         output.deallocate()
     }

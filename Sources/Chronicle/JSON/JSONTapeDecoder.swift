@@ -94,6 +94,10 @@ struct JSONTapeKeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
     private let keyNodes: [Int]
     /// The decoded keys, when some key is escaped or non-ASCII.
     private let complexKeys: [String]?
+    /// Key node by key, for objects too large to search member by member.
+    private let keyIndex: [String: Int]?
+
+    static var indexThreshold: Int { 16 }
 
     init(document: JSONTapeDocument, index: Int, path: FastJSONPath?) throws(FastJSONUnsupported) {
         let node = document.node(index)
@@ -111,30 +115,31 @@ struct JSONTapeKeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
             member = document.node(member + 1).next
         }
         self.keyNodes = keyNodes
-        if complex {
+        if complex || keyNodes.count > Self.indexThreshold {
+            // Keys as Strings: equal (canonically equivalent) ones are duplicates to Foundation.
             var keys: [String] = []
             keys.reserveCapacity(keyNodes.count)
-            for keyNode in keyNodes { keys.append(try document.string(at: keyNode)) }
-            guard Set(keys).count == keys.count else { throw document.giveUp("duplicate keys") }
-            complexKeys = keys
+            var index: [String: Int] = [:]
+            index.reserveCapacity(keyNodes.count)
+            for keyNode in keyNodes {
+                let key = try document.string(at: keyNode)
+                guard index.updateValue(keyNode, forKey: key) == nil else { throw document.giveUp("duplicate keys") }
+                keys.append(key)
+            }
+            complexKeys = complex ? keys : nil
+            keyIndex = keyNodes.count > Self.indexThreshold ? index : nil
         } else {
             complexKeys = nil
-            if keyNodes.count > 1 {
-                if keyNodes.count <= 16 {
-                    for i in 1..<keyNodes.count {
-                        let a = document.node(keyNodes[i])
-                        for j in 0..<i {
-                            let b = document.node(keyNodes[j])
-                            if a.end - a.start == b.end - b.start,
-                               memcmp(document.bytes.baseAddress! + a.start, document.bytes.baseAddress! + b.start, a.end - a.start) == 0 {
-                                throw document.giveUp("duplicate keys")
-                            }
+            keyIndex = nil
+            // Plain ASCII keys: equal as Strings exactly when their bytes are equal.
+            if keyNodes.count > 1, let base = document.bytes.baseAddress {
+                for i in 1..<keyNodes.count {
+                    let a = document.node(keyNodes[i])
+                    for j in 0..<i {
+                        let b = document.node(keyNodes[j])
+                        if a.end - a.start == b.end - b.start, memcmp(base + a.start, base + b.start, a.end - a.start) == 0 {
+                            throw document.giveUp("duplicate keys")
                         }
-                    }
-                } else {
-                    var seen = Set<String>()
-                    for keyNode in keyNodes where !seen.insert(try document.string(at: keyNode)).inserted {
-                        throw document.giveUp("duplicate keys")
                     }
                 }
             }
@@ -155,7 +160,11 @@ struct JSONTapeKeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
 
     /// The tape index of the value for a key, or nil.
     private func valueIndex(for key: Key) -> Int? {
-        let name = key.stringValue
+        valueIndex(forName: key.stringValue)
+    }
+
+    private func valueIndex(forName name: String) -> Int? {
+        if let keyIndex { return keyIndex[name].map { $0 + 1 } }
         if let complexKeys {
             for (position, candidate) in complexKeys.enumerated() where candidate == name { return keyNodes[position] + 1 }
             return nil
@@ -213,12 +222,16 @@ struct JSONTapeKeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
         return try JSONTapeUnkeyedContainer(document: document, index: nested, path: FastJSONPath.appending(key, to: path))
     }
 
+    /// A decoder for the value under "super" (a missing key, which Foundation decodes as null,
+    /// is left to it).
     func superDecoder() throws -> any Decoder {
-        throw document.giveUp("superDecoder")
+        guard let index = valueIndex(forName: FastJSONKey.super.stringValue) else { throw document.giveUp("no value for super") }
+        return JSONTapeDecoder(document: document, index: index, path: FastJSONPath(FastJSONKey.super, parent: path))
     }
 
     func superDecoder(forKey key: Key) throws -> any Decoder {
-        throw document.giveUp("superDecoder(forKey:)")
+        let index = try value(for: key)
+        return JSONTapeDecoder(document: document, index: index, path: FastJSONPath.appending(key, to: path))
     }
 }
 

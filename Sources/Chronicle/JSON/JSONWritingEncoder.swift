@@ -39,37 +39,37 @@ final class JSONWritingEncoder: Encoder {
         switch production {
         case .keyed(let frame, let id):
             // Foundation hands back the same object.
-            return KeyedEncodingContainer(JSONWritingKeyedContainer<Key>(state: state, frame: frame, id: id, path: path))
+            return KeyedEncodingContainer(JSONWritingKeyedContainer<Key>(state: state, frame: frame, id: id, path: path, encoderPath: path))
         case .nothing where canProduce:
             do {
                 let (frame, id) = try state.output.pointee.pushFrame(isObject: true)
                 production = .keyed(frame: frame, id: id)
-                return KeyedEncodingContainer(JSONWritingKeyedContainer<Key>(state: state, frame: frame, id: id, path: path))
+                return KeyedEncodingContainer(JSONWritingKeyedContainer<Key>(state: state, frame: frame, id: id, path: path, encoderPath: path))
             } catch {
                 production = .failed
             }
         default:
             state.giveUp("a keyed container requested after other encoding in the same value")
         }
-        return KeyedEncodingContainer(JSONWritingKeyedContainer<Key>(state: state, frame: -1, id: -1, path: path))
+        return KeyedEncodingContainer(JSONWritingKeyedContainer<Key>(state: state, frame: -1, id: -1, path: path, encoderPath: path))
     }
 
     func unkeyedContainer() -> any UnkeyedEncodingContainer {
         switch production {
         case .unkeyed(let frame, let id):
-            return JSONWritingUnkeyedContainer(state: state, frame: frame, id: id, path: path)
+            return JSONWritingUnkeyedContainer(state: state, frame: frame, id: id, path: path, encoderPath: path)
         case .nothing where canProduce:
             do {
                 let (frame, id) = try state.output.pointee.pushFrame(isObject: false)
                 production = .unkeyed(frame: frame, id: id)
-                return JSONWritingUnkeyedContainer(state: state, frame: frame, id: id, path: path)
+                return JSONWritingUnkeyedContainer(state: state, frame: frame, id: id, path: path, encoderPath: path)
             } catch {
                 production = .failed
             }
         default:
             state.giveUp("an unkeyed container requested after other encoding in the same value")
         }
-        return JSONWritingUnkeyedContainer(state: state, frame: -1, id: -1, path: path)
+        return JSONWritingUnkeyedContainer(state: state, frame: -1, id: -1, path: path, encoderPath: path)
     }
 
     func singleValueContainer() -> any SingleValueEncodingContainer {
@@ -161,6 +161,8 @@ struct JSONWritingKeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol
     let frame: Int
     let id: Int
     let path: FastJSONPath?
+    /// The path of the encoder the container came from (Foundation's super encoders hang off it).
+    let encoderPath: FastJSONPath?
     var codingPath: [any CodingKey] { FastJSONPath.keys(path) }
 
     @inline(__always)
@@ -187,7 +189,9 @@ struct JSONWritingKeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol
     mutating func encode(_ value: UInt128, forKey key: Key) throws { try begin(key); state.output.pointee.appendInteger(value) }
     mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
         try begin(key)
-        try state.encodeValue(value, path: FastJSONPath.appending(key, to: path))
+        // Foundation gives the value's encoder its own encoder's path plus the key, leaving out
+        // the keys of nested containers in between.
+        try state.encodeValue(value, path: FastJSONPath.appending(key, to: encoderPath))
     }
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type, forKey key: Key) -> KeyedEncodingContainer<NestedKey> {
@@ -195,9 +199,9 @@ struct JSONWritingKeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol
         do {
             try begin(key)
             let (frame, id) = try state.output.pointee.pushFrame(isObject: true)
-            return KeyedEncodingContainer(JSONWritingKeyedContainer<NestedKey>(state: state, frame: frame, id: id, path: nestedPath))
+            return KeyedEncodingContainer(JSONWritingKeyedContainer<NestedKey>(state: state, frame: frame, id: id, path: nestedPath, encoderPath: encoderPath))
         } catch {
-            return KeyedEncodingContainer(JSONWritingKeyedContainer<NestedKey>(state: state, frame: -1, id: -1, path: nestedPath))
+            return KeyedEncodingContainer(JSONWritingKeyedContainer<NestedKey>(state: state, frame: -1, id: -1, path: nestedPath, encoderPath: encoderPath))
         }
     }
 
@@ -206,21 +210,29 @@ struct JSONWritingKeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol
         do {
             try begin(key)
             let (frame, id) = try state.output.pointee.pushFrame(isObject: false)
-            return JSONWritingUnkeyedContainer(state: state, frame: frame, id: id, path: nestedPath)
+            return JSONWritingUnkeyedContainer(state: state, frame: frame, id: id, path: nestedPath, encoderPath: encoderPath)
         } catch {
-            return JSONWritingUnkeyedContainer(state: state, frame: -1, id: -1, path: nestedPath)
+            return JSONWritingUnkeyedContainer(state: state, frame: -1, id: -1, path: nestedPath, encoderPath: encoderPath)
         }
     }
 
     mutating func superEncoder() -> any Encoder {
-        // Foundation writes a super encoder's value when the encoder is deallocated; leave that to it.
-        state.giveUp("superEncoder")
-        return JSONWritingEncoder(state: state, path: FastJSONPath(FastJSONKey.super, parent: path))
+        makeSuperEncoder(name: FastJSONKey.super.stringValue, path: FastJSONPath(FastJSONKey.super, parent: encoderPath))
     }
 
     mutating func superEncoder(forKey key: Key) -> any Encoder {
-        state.giveUp("superEncoder(forKey:)")
-        return JSONWritingEncoder(state: state, path: FastJSONPath.appending(key, to: path))
+        makeSuperEncoder(name: key.stringValue, path: FastJSONPath.appending(key, to: encoderPath))
+    }
+
+    private func makeSuperEncoder(name: String, path: FastJSONPath) -> JSONWritingEncoder {
+        do {
+            try state.output.pointee.beginMember(frame, id, key: name)
+        } catch {
+            return JSONWritingEncoder(state: state, path: path)  // the output has given up already
+        }
+        let encoder = JSONWritingEncoder(state: state, path: path)
+        state.output.pointee.beginSuper(frameIndex: frame, encoder: encoder)
+        return encoder
     }
 }
 
@@ -229,6 +241,8 @@ struct JSONWritingUnkeyedContainer: UnkeyedEncodingContainer {
     let frame: Int
     let id: Int
     let path: FastJSONPath?
+    /// The path of the encoder the container came from (Foundation's super encoders hang off it).
+    let encoderPath: FastJSONPath?
     var codingPath: [any CodingKey] { FastJSONPath.keys(path) }
     var count: Int { state.output.pointee.elementCount(frame, id) }
 
@@ -257,7 +271,7 @@ struct JSONWritingUnkeyedContainer: UnkeyedEncodingContainer {
     mutating func encode<T: Encodable>(_ value: T) throws {
         let index = count
         try begin()
-        try state.encodeValue(value, path: FastJSONPath(FastJSONKey(index: index), parent: path))
+        try state.encodeValue(value, path: FastJSONPath(FastJSONKey(index: index), parent: encoderPath))  // as Foundation
     }
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
@@ -265,9 +279,9 @@ struct JSONWritingUnkeyedContainer: UnkeyedEncodingContainer {
         do {
             try begin()
             let (frame, id) = try state.output.pointee.pushFrame(isObject: true)
-            return KeyedEncodingContainer(JSONWritingKeyedContainer<NestedKey>(state: state, frame: frame, id: id, path: nestedPath))
+            return KeyedEncodingContainer(JSONWritingKeyedContainer<NestedKey>(state: state, frame: frame, id: id, path: nestedPath, encoderPath: encoderPath))
         } catch {
-            return KeyedEncodingContainer(JSONWritingKeyedContainer<NestedKey>(state: state, frame: -1, id: -1, path: nestedPath))
+            return KeyedEncodingContainer(JSONWritingKeyedContainer<NestedKey>(state: state, frame: -1, id: -1, path: nestedPath, encoderPath: encoderPath))
         }
     }
 
@@ -276,14 +290,21 @@ struct JSONWritingUnkeyedContainer: UnkeyedEncodingContainer {
         do {
             try begin()
             let (frame, id) = try state.output.pointee.pushFrame(isObject: false)
-            return JSONWritingUnkeyedContainer(state: state, frame: frame, id: id, path: nestedPath)
+            return JSONWritingUnkeyedContainer(state: state, frame: frame, id: id, path: nestedPath, encoderPath: encoderPath)
         } catch {
-            return JSONWritingUnkeyedContainer(state: state, frame: -1, id: -1, path: nestedPath)
+            return JSONWritingUnkeyedContainer(state: state, frame: -1, id: -1, path: nestedPath, encoderPath: encoderPath)
         }
     }
 
     mutating func superEncoder() -> any Encoder {
-        state.giveUp("superEncoder")
-        return JSONWritingEncoder(state: state, path: FastJSONPath(FastJSONKey(index: count), parent: path))
+        let path = FastJSONPath(FastJSONKey(index: count), parent: encoderPath)
+        do {
+            try begin()
+        } catch {
+            return JSONWritingEncoder(state: state, path: path)  // the output has given up already
+        }
+        let encoder = JSONWritingEncoder(state: state, path: path)
+        state.output.pointee.beginSuper(frameIndex: frame, encoder: encoder)
+        return encoder
     }
 }
