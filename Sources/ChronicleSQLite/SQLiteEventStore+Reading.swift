@@ -9,7 +9,7 @@ extension SQLiteEventStore {
         try ReadLimit.check(limit)
         if limit == 0 { return [] }
         let sql = direction == .forwards ? SQLiteStatements.readStreamForwards : SQLiteStatements.readStreamBackwards
-        return try readEvents(sql: sql, operation: "Reading stream \(stream)") { statement in
+        return try readEvents(sql: sql, limit: limit, operation: "Reading stream \(stream)") { statement in
             try statement.bind(1, stream.rawValue)
             try statement.bind(2, start.value)
             try statement.bind(3, Int64(limit))
@@ -20,7 +20,7 @@ extension SQLiteEventStore {
     public func readAll(after position: GlobalPosition, limit: Int) async throws -> [RecordedEvent] {
         try ReadLimit.check(limit)
         if limit == 0 { return [] }
-        return try readEvents(sql: SQLiteStatements.readAll, operation: "Reading the log") { statement in
+        return try readEvents(sql: SQLiteStatements.readAll, limit: limit, operation: "Reading the log") { statement in
             try statement.bind(1, position.value)
             try statement.bind(2, Int64(limit))
         }
@@ -31,7 +31,7 @@ extension SQLiteEventStore {
     public func readCategory(_ category: String, after position: GlobalPosition, limit: Int) async throws -> [RecordedEvent] {
         try ReadLimit.check(limit)
         if limit == 0 { return [] }
-        return try readEvents(sql: SQLiteStatements.readCategory, operation: "Reading category \(category)") { statement in
+        return try readEvents(sql: SQLiteStatements.readCategory, limit: limit, operation: "Reading category \(category)") { statement in
             try statement.bind(1, category)
             try statement.bind(2, position.value)
             try statement.bind(3, Int64(limit))
@@ -85,13 +85,16 @@ extension SQLiteEventStore {
         }
     }
 
-    private func readEvents(sql: String, operation: @autoclosure () -> String, bind: (RawStatement) throws -> Void) throws -> [RecordedEvent] {
+    private func readEvents(sql: String, limit: Int, operation: @autoclosure () -> String, bind: (RawStatement) throws -> Void) throws -> [RecordedEvent] {
         try read(operation: operation()) { db in
             let statement = try RawStatement(db.cachedStatement(sql: sql))
             defer { statement.reset() }
             try bind(statement)
             var decoder = SQLiteRecordDecoder()
             var events: [RecordedEvent] = []
+            // Most reads are short (a stream, a page): one allocation up front instead of
+            // doubling through 1, 2, 4… (each growth copies every event so far).
+            events.reserveCapacity(Swift.min(limit, 1024))
             while try statement.step() {
                 events.append(try decoder.decode(statement))
             }
