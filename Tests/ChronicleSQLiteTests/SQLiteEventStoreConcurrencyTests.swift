@@ -65,8 +65,11 @@ func appendWithRetry(_ store: SQLiteEventStore, _ event: EventData, to stream: S
         }
     }
 
-    @Test func groupCommitCoalescesAppendsQueuedWhileATransactionIsInFlight() async throws {
-        try await withTemporaryStore { store, _ in
+    /// With both durabilities: `.full` lets a lone append commit (and fsync) on the caller's
+    /// thread too, and must still coalesce appends that queue.
+    @Test(arguments: [SQLiteEventStore.Durability.normal, .full])
+    func groupCommitCoalescesAppendsQueuedWhileATransactionIsInFlight(durability: SQLiteEventStore.Durability) async throws {
+        try await withTemporaryStore(configuration: .quiet(durability: durability)) { store, _ in
             // Another connection holds the write lock, so the first transaction waits in
             // BEGIN IMMEDIATE while the other appends queue up behind it.
             var lockerConfiguration = GRDB.Configuration()
