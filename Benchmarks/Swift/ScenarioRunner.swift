@@ -26,6 +26,7 @@ struct ScenarioRunner {
         case "S6": try await concurrentWriters()
         case "LAT": try await appendToVisibleLatency()
         case "RSS": try await replayMemory()
+        case "CODEC": try await codecs()
         default: throw BenchmarkError("unknown scenario \(options.scenario)\n\(Options.usage)")
         }
     }
