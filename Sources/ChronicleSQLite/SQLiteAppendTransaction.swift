@@ -151,7 +151,6 @@ struct SQLiteAppendTransaction {
         if streamKey == nil {
             categoryKey = try self.categoryKey(request.streamID.category)
             let insertStream = try RawStatement(statements.get(.insertStream))
-            defer { insertStream.reset() }
             try insertStream.bind(1, request.streamID.rawValue)
             try insertStream.bind(2, categoryKey)
             try insertStream.bind(3, newVersion)
@@ -160,7 +159,6 @@ struct SQLiteAppendTransaction {
             streamKey = db.lastInsertedRowID
         }
         let insert = try RawStatement(statements.get(.insertEvent))
-        defer { insert.reset() }
         var version = current.value
         var position = headBefore
         for event in request.events {
@@ -202,7 +200,6 @@ struct SQLiteAppendTransaction {
         }
         if streamExists {
             let update = try RawStatement(statements.get(.updateStream))
-            defer { update.reset() }
             try update.bind(1, newVersion)
             try update.bind(2, lastPosition)
             try update.bind(3, streamKey!)
@@ -242,7 +239,6 @@ struct SQLiteAppendTransaction {
             return key
         }
         let insert = try RawStatement(statements.get(.insertCategory))
-        defer { insert.reset() }
         try insert.bind(1, name)
         try insert.run()
         return db.lastInsertedRowID

@@ -49,7 +49,6 @@ public struct SQLiteFastStatement {
         guard index == parameterCount else {
             throw DatabaseError(resultCode: .SQLITE_MISUSE, message: "the statement has \(parameterCount) parameters but \(index) values were given")
         }
-        defer { raw.reset() }
         try raw.run()
     }
 }

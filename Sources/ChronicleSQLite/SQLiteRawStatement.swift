@@ -12,10 +12,11 @@ import GRDBSQLite
 /// none of it: they run inside transactions GRDB opened (so its autocommit tracking stays right),
 /// on connections without transaction observers, and never change the schema.
 ///
-/// Use it as `let s = try RawStatement(db.cachedStatement(sql: …)); defer { s.reset() }`, bind
-/// every parameter, then ``step()``. The reset matters: a statement left on a row keeps its
-/// connection's read snapshot (and blocks checkpoints) until it is reset. ``init(_:)`` resets
-/// too, so an error half-way never poisons the next use.
+/// For a query, use it as `let s = try RawStatement(db.cachedStatement(sql: …)); defer { s.reset() }`,
+/// bind every parameter, then ``step()``. The reset matters: a statement left on a row keeps its
+/// connection's read snapshot (and blocks checkpoints) until it is reset. A statement that
+/// returns no row is bound and ``run()``, which resets it on success and failure alike.
+/// ``init(_:)`` resets too, so an error half-way never poisons the next use.
 struct RawStatement {
     let handle: SQLiteStatement
     private let statement: Statement
@@ -74,7 +75,7 @@ struct RawStatement {
     }
 
     func bind(_ index: Int32, _ value: Data?) throws {
-        if let value { try bind(index, value) } else { try check(sqlite3_bind_null(handle, index)) }
+        if let value { try bind(index, value) } else { try bindNull(index) }
     }
 
     func bind(_ index: Int32, _ value: UUID) throws {

@@ -104,13 +104,6 @@ enum SQLiteValues {
         return nil
     }
 
-    static func data(_ value: DatabaseValue) -> Data? {
-        switch value.storage {
-        case .blob(let data): data
-        default: nil
-        }
-    }
-
     static func milliseconds(_ date: Date) -> Int64 {
         Int64((date.timeIntervalSince1970 * 1000).rounded())
     }
@@ -136,17 +129,6 @@ enum SQLiteValues {
 }
 
 extension UUID {
-    /// The UUID's 16 raw bytes, as stored in `events.event_id`.
-    var sqliteBytes: Data {
-        withUnsafeBytes(of: uuid) { Data($0) }
-    }
-
-    /// A UUID from exactly 16 stored bytes.
-    init?(sqliteBytes bytes: Data) {
-        guard let uuid = bytes.withUnsafeBytes({ UUID(sqliteBytes: $0) }) else { return nil }
-        self = uuid
-    }
-
     /// A UUID from exactly 16 stored bytes.
     init?(sqliteBytes bytes: UnsafeRawBufferPointer) {
         guard bytes.count == 16 else { return nil }
