@@ -195,29 +195,25 @@ final class JSONTapeDocument {
         var digits = 0
         var exponent = 0
         var sawNonZero = false
-        while index < raw.count, raw[index] &- .zero < 10 {
-            let digit = raw[index] - .zero
+        var inFraction = false
+        // Integer and fraction digits in one pass (the number is valid JSON: at most one '.');
+        // each fraction digit lowers the exponent.
+        while index < raw.count {
+            if !inFraction && raw[index] == UInt8(ascii: ".") {
+                inFraction = true
+                index += 1
+                continue
+            }
+            let digit = raw[index] &- .zero
+            guard digit < 10 else { break }
             if digit != 0 || sawNonZero {
                 sawNonZero = true
                 digits += 1
                 if digits > 15 { return nil }
                 significand = significand * 10 + UInt64(digit)
             }
+            if inFraction { exponent -= 1 }
             index += 1
-        }
-        if index < raw.count, raw[index] == UInt8(ascii: ".") {
-            index += 1
-            while index < raw.count, raw[index] &- .zero < 10 {
-                let digit = raw[index] - .zero
-                if digit != 0 || sawNonZero {
-                    sawNonZero = true
-                    digits += 1
-                    if digits > 15 { return nil }
-                    significand = significand * 10 + UInt64(digit)
-                }
-                exponent -= 1
-                index += 1
-            }
         }
         if index < raw.count {
             // exponent part
