@@ -53,11 +53,30 @@ enum SQLiteReadModelSchema {
             throw ProjectionError(.incompatibleReadModel, "The read model of \(projection) was built with \(storedPartitions) partition(s), not \(partitions). Keep \(storedPartitions), or delete the projection's files (SQLiteReadModel.deleteFiles) to rebuild it with \(partitions).", projection: projection)
         }
         if storedName == nil {
+            // The checkpoints are created by the engine's first run (``initialize(_:partitions:at:)``),
+            // at the projection's start.
             try db.execute(sql: "INSERT INTO chronicle_projection_meta (key, value) VALUES ('name', ?), ('partitions', ?)", arguments: [projection, String(partitions)])
-            for partition in 0..<partitions {
-                try db.execute(sql: "INSERT INTO chronicle_checkpoint (partition, position) VALUES (?, 0)", arguments: [partition])
-            }
         }
+    }
+
+    /// Each partition's checkpoint, or `nil` when the projection never started in this file.
+    static func storedCheckpoints(_ db: Database, partitions: Int) throws -> [GlobalPosition]? {
+        let rows = try Int.fetchOne(db, sql: "SELECT count(*) FROM chronicle_checkpoint") ?? 0
+        return rows == 0 ? nil : try checkpoints(db, partitions: partitions)
+    }
+
+    /// Creates the checkpoints of a projection starting after `position`, and records that start.
+    static func initialize(_ db: Database, partitions: Int, at position: GlobalPosition) throws {
+        for partition in 0..<partitions {
+            try db.execute(sql: "INSERT OR IGNORE INTO chronicle_checkpoint (partition, position) VALUES (?, ?)", arguments: [partition, position.value])
+        }
+        try db.execute(sql: "INSERT OR IGNORE INTO chronicle_projection_meta (key, value) VALUES ('start', ?)", arguments: [String(position.value)])
+    }
+
+    /// The position the projection started after (0 for files made before starts were recorded).
+    static func startPosition(_ db: Database) throws -> GlobalPosition {
+        let raw = try String.fetchOne(db, sql: "SELECT value FROM chronicle_projection_meta WHERE key = 'start'")
+        return GlobalPosition(max(0, raw.flatMap { Int64($0) } ?? 0))
     }
 
     /// Each partition's checkpoint, by partition index.
@@ -72,7 +91,7 @@ enum SQLiteReadModelSchema {
     }
 
     /// Moves a partition's checkpoint from `expected` to `position`, inside the transaction that
-    /// wrote the read model. Throws ``StaleCheckpoint`` (rolling the page back) when the stored
+    /// wrote the read model. Throws `ProjectionCheckpointConflict` (rolling the page back) when the stored
     /// checkpoint is not `expected`: another runner, in this process or another, got there first,
     /// and applying the page again would apply its events twice.
     static func saveCheckpoint(_ db: Database, partition: Int, from expected: GlobalPosition, to position: GlobalPosition) throws {
@@ -82,12 +101,7 @@ enum SQLiteReadModelSchema {
         )
         if db.changesCount == 0 {
             let stored = try Int64.fetchOne(db, sql: "SELECT position FROM chronicle_checkpoint WHERE partition = ?", arguments: [partition]) ?? 0
-            throw StaleCheckpoint(stored: GlobalPosition(max(0, stored)))
+            throw ProjectionCheckpointConflict(stored: GlobalPosition(max(0, stored)))
         }
     }
-}
-
-/// The stored checkpoint moved under a runner (see ``SQLiteReadModelSchema/saveCheckpoint(_:partition:from:to:)``).
-struct StaleCheckpoint: Error {
-    let stored: GlobalPosition
 }

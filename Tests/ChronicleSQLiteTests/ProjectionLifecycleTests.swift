@@ -49,7 +49,7 @@ import Testing
             let model = try SQLiteReadModel(CounterProjector(), directory: directory.path, source: .observing(store), logger: Fixtures.logger)
             try await whileRunning(model) { () async throws in
                 #expect(try await eventually { await model.status().state == .running })
-                await #expect { try await model.run() } throws: { ($0 as? ProjectionError)?.code == .invalidConfiguration }
+                await #expect { try await model.run() } throws: { ($0 as? ProjectionError)?.code == .alreadyRunning }
             }
         }
     }
