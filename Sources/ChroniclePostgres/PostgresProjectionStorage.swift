@@ -17,7 +17,8 @@ import PostgresNIO
 /// let engine = try ProjectionEngine(name: "orders-view", storage: storage, source: .postgres(store))
 /// ```
 public final class PostgresProjectionStorage: ProjectionStorage, Sendable {
-    /// The consumer's name: its checkpoint row (`NAME`, or `NAME#P` for partition P > 0) and its dead letters.
+    /// The consumer's name: its checkpoint rows (`NAME`, `NAME#P` for partition P > 0, `NAME#start`
+    /// for where it started) and its dead letters.
     public let consumer: String
     private let store: PostgresEventStore
     private let apply: @Sendable ([RecordedEvent], PostgresConnection) async throws -> Void
@@ -55,13 +56,22 @@ public final class PostgresProjectionStorage: ProjectionStorage, Sendable {
             for partition in 0..<partitions {
                 try await store.execute(store.sql.initializeCheckpoint, [key(partition), position.value])
             }
+            try await store.execute(store.sql.initializeCheckpoint, [startKey, position.value])
         } catch {
             throw PostgresFailure.map(error, while: "creating the checkpoint of \(consumer)")
         }
     }
 
-    /// The start is not recorded on PostgreSQL yet: a rebuild replays from the beginning.
-    public func startPosition() async throws -> GlobalPosition { .start }
+    /// Where the consumer's start is recorded (a row of `checkpoints` that never moves).
+    private var startKey: String { "\(consumer)#start" }
+
+    public func startPosition() async throws -> GlobalPosition {
+        do {
+            return GlobalPosition(max(0, try await store.scalar(store.sql.selectCheckpoint, [startKey]) ?? 0))
+        } catch {
+            throw PostgresFailure.map(error, while: "reading the start of \(consumer)")
+        }
+    }
 
     /// Runs `apply` on the page and moves the checkpoint, in one transaction. When the page
     /// fails, its events are applied one at a time (each with its checkpoint), to find the one

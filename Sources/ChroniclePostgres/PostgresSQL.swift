@@ -275,7 +275,10 @@ struct PostgresSQL: Sendable {
         "UPDATE \(schema).checkpoints SET position = $2, updated_at = now() WHERE consumer = $1"
     }
 
-    var deleteCheckpoint: String { "DELETE FROM \(schema).checkpoints WHERE consumer = $1" }
+    /// Deletes a consumer's checkpoints: its own row, its partitions' (`NAME#P`) and its start (`NAME#start`).
+    var deleteCheckpoint: String {
+        "DELETE FROM \(schema).checkpoints WHERE consumer = $1 OR left(consumer, length($1) + 1) = $1 || '#'"
+    }
 
     /// Creates a consumer's checkpoint at its start, unless it exists.
     var initializeCheckpoint: String {

@@ -211,6 +211,9 @@ final class ProcessManagerStorage: ProjectionStorage, Sendable {
     /// Reacts to each event, saving the checkpoint after each; a failing reaction reports how far
     /// the checkpoint got.
     func commit(_ events: [RecordedEvent], partition: Int, from: GlobalPosition, to: GlobalPosition) async throws {
+        // Reactions cannot be rolled back: check the checkpoint before reacting, not only after.
+        let stored = try await database.read { db in try SQLiteReadModelSchema.checkpoints(db, partitions: partition + 1)[partition] }
+        guard stored == from else { throw ProjectionCheckpointConflict(stored: stored) }
         var saved = from
         for (index, event) in events.enumerated() {
             do {
