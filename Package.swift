@@ -63,7 +63,7 @@ let package = Package(
         .target(
             name: "ChronicleHTTP",
             dependencies: [
-                "Chronicle", "ChronicleSQLite",
+                "Chronicle",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
