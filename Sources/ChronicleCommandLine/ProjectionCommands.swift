@@ -82,27 +82,19 @@ struct ProjectionsStatusCommand: AsyncParsableCommand {
     @OptionGroup var options: StoreOptions
     @OptionGroup var readModels: ReadModelOptions
 
-    struct Row: Codable {
-        var name: String
-        var position: Int64
-        var head: Int64
-        var lag: Int64
-        var parked: Int
-        var partitions: Int
-    }
-
     func run() async throws {
         try await reportingErrors {
             let store = try options.open()
             let head = try await store.headPosition()
             try await store.close()
             let directory = readModels.directory(store: options)
-            var rows: [Row] = []
+            // The same JSON as `GET /projections` and `ProjectionStatus`'s Codable form.
+            var rows: [ProjectionStatus] = []
             var problems: [String] = []
             for name in readModelNames(in: directory) {
                 do {
                     let status = try SQLiteReadModel.storedStatus(name: name, directory: directory, head: head)
-                    rows.append(Row(name: name, position: status.position.value, head: head.value, lag: status.lag, parked: status.parkedCount, partitions: status.partitionCount))
+                    rows.append(status)
                 } catch {
                     problems.append("\(name): \(describe(error))")
                 }
@@ -112,8 +104,10 @@ struct ProjectionsStatusCommand: AsyncParsableCommand {
             } else if rows.isEmpty {
                 print("No read models in \(directory).")
             } else {
-                var table = TextTable("PROJECTION", "POSITION", "HEAD", "LAG", "PARKED", "PARTITIONS")
-                for row in rows { table.add(row.name, String(row.position), String(row.head), String(row.lag), String(row.parked), String(row.partitions)) }
+                var table = TextTable("PROJECTION", "STATE", "POSITION", "HEAD", "LAG", "PARKED", "PARTITIONS")
+                for row in rows {
+                    table.add(row.name, row.state.rawValue, String(row.position.value), String(row.head.value), String(row.lag), String(row.parkedCount), String(row.partitionCount))
+                }
                 print(table.render())
             }
             for problem in problems { printError("warning: \(problem)") }
