@@ -45,7 +45,7 @@ enum SQLiteErrorMapping {
         case .SQLITE_CANTOPEN:
             return EventStoreError(
                 .storageFailure,
-                "\(operation) failed: SQLite cannot open \(path) or the -wal/-shm files beside it (a missing directory, a path that is a directory, no permission, or too many open files). Nothing was written; check the path, that its directory exists, and that this user can read and write there. \(sqlite)",
+                "\(operation) failed: SQLite cannot open \(path) or the -wal/-shm files beside it (a missing directory, a read-only directory or file system, a path that is a directory, no permission, or too many open files). Nothing was written; check the path, that its directory exists, and that this user can read and write there. \(sqlite)",
                 underlying: error)
         case .SQLITE_IOERR where extended == .SQLITE_IOERR_NOMEM:
             return EventStoreError(.storageFailure, "\(operation) failed on \(path): out of memory. Nothing was written; free memory and retry. \(sqlite)", underlying: error)

@@ -101,6 +101,10 @@ import Testing
         #expect(append.stderr.contains("read-only"), "\(append.stderr)")
         #expect(append.stderr.contains("writable"), "\(append.stderr)")
         #expect(!append.stderr.contains("SQLite error 8."), "\(append.stderr)")
+        let create = try cli.run(["init", "--store", readOnly + "/new.sqlite"], store: false)
+        #expect(create.status == 1)
+        #expect(create.stderr.contains("read-only directory or file system"), "\(create.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: writable + "/new.sqlite"))
         // Reading needs no write: a store on read-only media still serves the read commands.
         let stats = try cli.run(["stats", "--json", "--store", readOnly + "/store.sqlite"], store: false)
         #expect(stats.status == 0, "\(stats.stderr)")
