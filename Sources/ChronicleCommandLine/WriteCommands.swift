@@ -190,8 +190,9 @@ struct ImportCommand: AsyncParsableCommand {
             Each event keeps its id and goes to its stream at its version (expected version = version - 1), \
             so a re-import of the same lines is recognised and skipped. Recorded-at times are those of the import. \
             Into a SQLite store the import is all-or-nothing: one transaction, committed only after the last line \
-            (it holds the store's write lock until then). Into PostgreSQL each batch of --batch events commits on \
-            its own; on a failure the message says exactly which lines were committed.
+            (it holds the store's write lock until then). Into PostgreSQL every line is parsed first (standard \
+            input is spooled to a temporary file), so a malformed line commits nothing; then each batch of --batch \
+            events commits on its own, and if the store refuses one the message says exactly which lines were committed.
             """
     )
     @OptionGroup var options: StoreOptions
@@ -204,15 +205,21 @@ struct ImportCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            var reader = try LineReader(path: input)
-            let opened = try await options.openAny(mustExist: false)
             let counts: ImportCounts
-            if let sqlite = opened.sqlite {
-                counts = try importInOneTransaction(into: sqlite, from: &reader)
-            } else {
+            if options.isPostgres {
+                let spool = try parseEveryLine()
+                defer { if let spool { try? FileManager.default.removeItem(atPath: spool) } }
+                var reader = try LineReader(path: spool ?? input)
+                let opened = try await options.openAny(mustExist: false)
                 counts = try await importInBatches(into: opened.store, from: &reader)
+                try await opened.close()
+            } else {
+                var reader = try LineReader(path: input)
+                let opened = try await options.openAny(mustExist: false)
+                guard let sqlite = opened.sqlite else { throw CLIError("Internal error: \(options.path) did not open as a SQLite store.") }
+                counts = try importInOneTransaction(into: sqlite, from: &reader)
+                try await opened.close()
             }
-            try await opened.close()
             if options.json {
                 print(try jsonString(["written": counts.written, "alreadyPresent": counts.skipped]))
             } else {
@@ -263,7 +270,51 @@ struct ImportCommand: AsyncParsableCommand {
         }
     }
 
-    /// PostgreSQL: one transaction per batch; a failure reports exactly what was committed.
+    /// PostgreSQL, first pass: parses every line without connecting, keeping nothing but the
+    /// current batch, so a malformed line (or invalid UTF-8) fails before anything commits.
+    /// Standard input is copied to a temporary file on the way, for the second pass; returns its
+    /// path (nil when the input is a file).
+    private func parseEveryLine() throws -> String? {
+        let source: FileHandle
+        var spoolPath: String?
+        var spool: FileHandle?
+        if let input, input != "-" {
+            guard let file = FileHandle(forReadingAtPath: input) else { throw CLIError("Cannot read \(input): no such file or not readable.") }
+            source = file
+        } else {
+            source = .standardInput
+            let path = FileManager.default.temporaryDirectory.appendingPathComponent("chronicle-import-\(UUID().uuidString).jsonl").path
+            guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path) else {
+                throw CLIError("Cannot create a temporary file to hold standard input (\(path)); pass the input with --input instead.")
+            }
+            spoolPath = path
+            spool = handle
+        }
+        do {
+            var reader = LineReader(chunkSize: 256 * 1024) { count in
+                let chunk = try source.read(upToCount: count) ?? Data()
+                if let spool, !chunk.isEmpty { try spool.write(contentsOf: chunk) }
+                return chunk
+            }
+            var batcher = ImportBatcher()
+            while let line = try reader.next() {
+                try batcher.add(line)
+                if batcher.pendingEvents >= batch { batcher.removeAll() }
+            }
+            try spool?.close()
+            return spoolPath
+        } catch {
+            try? spool?.close()
+            if let spoolPath { try? FileManager.default.removeItem(atPath: spoolPath) }
+            if let error = error as? CLIError {
+                throw CLIError("\(error.description) Nothing was imported: every line is checked before the first batch is written.")
+            }
+            throw error
+        }
+    }
+
+    /// PostgreSQL, second pass: one transaction per batch; a failure reports exactly what was
+    /// committed.
     private func importInBatches(into store: any EventStore, from reader: inout LineReader) async throws -> ImportCounts {
         var batcher = ImportBatcher()
         var counts = ImportCounts()

@@ -1,5 +1,7 @@
+import ChroniclePostgres
 import Foundation
 import GRDB
+import PostgresNIO
 import Testing
 
 @testable import ChronicleCommandLine
@@ -147,6 +149,51 @@ import Testing
         #expect(try cli.run(["verify"]).status == 0)
     }
 
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["CHRONICLE_POSTGRES_URL"].map { !$0.isEmpty } ?? false, "CHRONICLE_POSTGRES_URL is not set"))
+    func anImportIntoPostgresChecksEveryLineBeforeWritingAndReportsWhatACommitFailureLeft() async throws {
+        let cli = try CLIRunner()
+        defer { cli.cleanUp() }
+        let url = ProcessInfo.processInfo.environment["CHRONICLE_POSTGRES_URL"]!
+        let schema = "cli_\(UUID().uuidString.prefix(8).lowercased())"
+        let pg = ["--store", url, "--schema", schema]
+        do {
+            try importChecks(cli, pg)
+        } catch {
+            await dropSchema(schema, url: url)
+            throw error
+        }
+        await dropSchema(schema, url: url)
+    }
+
+    private func dropSchema(_ schema: String, url: String) async {
+        guard let settings = try? PostgresConnectionSettings(url: url) else { return }
+        let client = PostgresClient(configuration: settings.clientConfiguration(applicationName: "chronicle-cli-tests", maximumConnections: 1))
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await client.run() }
+            _ = try? await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \"\(schema)\" CASCADE"))
+            group.cancelAll()
+        }
+    }
+
+    private func importChecks(_ cli: CLIRunner, _ pg: [String]) throws {
+        var lines = (1...1500).map { #"{"stream":"clock-\#($0 % 7)","version":\#(($0 - 1) / 7 + 1),"type":"Tick","data":"{}"}"# }
+        lines.append("{broken")
+        let result = try cli.run(["import"] + pg, input: lines.joined(separator: "\n"), store: false)
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("line 1501"), "\(result.stderr)")
+        #expect(result.stderr.contains("Nothing was imported"), "\(result.stderr)")
+        #expect(try cli.run(["stats", "--json"] + pg, store: false).stdout.contains("\"events\":0"))
+
+        // A conflict only the store sees, after the first batch: the message says what was committed.
+        var conflicting = Array(lines.prefix(1200))
+        conflicting.append(#"{"stream":"clock-1","version":1,"type":"Tick","data":"{}"}"#)
+        let conflict = try cli.run(["import"] + pg, input: conflicting.joined(separator: "\n"), store: false)
+        #expect(conflict.status == 1)
+        #expect(conflict.stderr.contains("line 1201"), "\(conflict.stderr)")
+        #expect(conflict.stderr.contains("from lines 1–1200"), "\(conflict.stderr)")
+        #expect(try cli.run(["stats", "--json"] + pg, store: false).stdout.contains("\"events\":1200"))
+    }
+
     // MARK: 11. Reading a long line is linear
 
     @Test func theLineReaderSplitsLinesAcrossChunkBoundaries() throws {
@@ -249,9 +296,15 @@ import Testing
         try queue.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
         try queue.close()
         #expect((try? FileManager.default.attributesOfItem(atPath: cli.storePath + "-wal")[.size] as? NSNumber)?.intValue ?? 0 == 0)
+        // Cut the file at the events table's last leaf page (usually the file's last page or
+        // nearly: indexes may have the very last ones), so that committed events are lost for sure.
+        let (pageSize, lastLeaf) = try queueRead(cli.storePath) { db in
+            (try Int.fetchOne(db, sql: "PRAGMA page_size") ?? 4096,
+             try Int.fetchOne(db, sql: "SELECT max(pageno) FROM dbstat WHERE name = 'events' AND pagetype = 'leaf'"))
+        }
         let handle = try #require(FileHandle(forUpdatingAtPath: cli.storePath))
         let size = try handle.seekToEnd()
-        try handle.truncate(atOffset: size - 4096)  // lose the last page
+        try handle.truncate(atOffset: lastLeaf.map { UInt64(($0 - 1) * pageSize) } ?? size - 4096)
         try handle.close()
 
         let verify = try cli.run(["verify"])
@@ -370,4 +423,13 @@ extension LineReader {
             return data.subdata(in: offset..<end)
         }
     }
+}
+
+/// Runs `body` on a read-only connection to `path`.
+func queueRead<T>(_ path: String, _ body: (Database) throws -> T) throws -> T {
+    var configuration = Configuration()
+    configuration.readonly = true
+    let queue = try DatabaseQueue(path: path, configuration: configuration)
+    defer { try? queue.close() }
+    return try queue.inDatabase(body)
 }

@@ -149,12 +149,20 @@ import Testing
         }
         try await store.checkpoint()
         try await store.close()
-        // Zero one page in the middle of the file (an events leaf, most likely) and cut the last one.
+        // Zero an events leaf page in the middle, and cut the file at the events' last leaf.
+        var readOnly = Configuration()
+        readOnly.readonly = true
+        let queue = try DatabaseQueue(path: path, configuration: readOnly)
+        let (pageSize, leaves) = try queue.inDatabase { db in
+            (try Int.fetchOne(db, sql: "PRAGMA page_size") ?? 4096,
+             try Int.fetchAll(db, sql: "SELECT pageno FROM dbstat WHERE name = 'events' AND pagetype = 'leaf' ORDER BY pageno"))
+        }
+        try queue.close()
+        try #require(leaves.count > 10)
         let handle = try #require(FileHandle(forUpdatingAtPath: path))
-        let size = try handle.seekToEnd()
-        try handle.seek(toOffset: (size / 4096 / 2) * 4096)
-        try handle.write(contentsOf: Data(count: 4096))
-        try handle.truncate(atOffset: size - 4096)
+        try handle.seek(toOffset: UInt64((leaves[leaves.count / 2] - 1) * pageSize))
+        try handle.write(contentsOf: Data(count: pageSize))
+        try handle.truncate(atOffset: UInt64((leaves[leaves.count - 1] - 1) * pageSize))
         try handle.close()
 
         do {
