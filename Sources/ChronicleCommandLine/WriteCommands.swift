@@ -231,7 +231,7 @@ struct ImportCommand: AsyncParsableCommand {
     struct ImportCounts {
         var written = 0
         var skipped = 0
-        /// The last input line whose event is committed (PostgreSQL), or read (SQLite).
+        /// The last input line whose event is committed (PostgreSQL imports, for the failure report).
         var throughLine = 0
 
         mutating func add(_ result: AppendResult, events: Int) {
