@@ -185,7 +185,11 @@ let package = Package(
         ),
         .testTarget(
             name: "ChronicleCLITests",
-            dependencies: ["ChronicleCLI", "ChronicleAdminExample", "ChroniclePostgres", .product(name: "PostgresNIO", package: "postgres-nio")],
+            dependencies: [
+                "ChronicleCLI", "ChronicleAdminExample", "ChroniclePostgres", .product(name: "PostgresNIO", package: "postgres-nio"),
+                // The line reader's unit tests (@testable) and the file-level fault fixtures.
+                "ChronicleCommandLine", .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             swiftSettings: strict
         ),
                 // The sample shop: `swift run Shop` (serve) or `swift run Shop --demo` (whole flow once).

@@ -78,7 +78,10 @@ struct ProjectionsCommand: AsyncParsableCommand {
 }
 
 struct ProjectionsStatusCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "status", abstract: "Every read model's checkpoint, lag and parked count.")
+    static let configuration = CommandConfiguration(
+        commandName: "status", abstract: "Every read model's checkpoint, lag and parked count.",
+        discussion: "Exits 1, naming each one and why, when a read model in the directory cannot be opened."
+    )
     @OptionGroup var options: StoreOptions
     @OptionGroup var readModels: ReadModelOptions
 
@@ -110,7 +113,12 @@ struct ProjectionsStatusCommand: AsyncParsableCommand {
                 }
                 print(table.render())
             }
-            for problem in problems { printError("warning: \(problem)") }
+            // A read model that cannot be opened is a failure, not a warning: scripts and health
+            // checks must see it in the exit status.
+            if !problems.isEmpty {
+                for problem in problems { printError("error: read model \(problem)") }
+                throw ExitCode.failure
+            }
         }
     }
 }
