@@ -133,3 +133,14 @@ extension EventStoreError: LocalizedError {
     /// The same text as ``description``.
     public var errorDescription: String? { description }
 }
+
+extension EventStoreError.Code {
+    /// Matches an error by code, so a `catch` can name the code alone:
+    ///
+    /// ```swift
+    /// do { … } catch EventStoreError.Code.wrongExpectedVersion { … }
+    /// ```
+    public static func ~= (code: EventStoreError.Code, error: any Error) -> Bool {
+        (error as? EventStoreError)?.code == code
+    }
+}

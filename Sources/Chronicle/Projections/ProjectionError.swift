@@ -90,3 +90,14 @@ extension ProjectionError: LocalizedError {
     /// The same text as ``description``.
     public var errorDescription: String? { description }
 }
+
+extension ProjectionError.Code {
+    /// Matches an error by code, so a `catch` can name the code alone:
+    ///
+    /// ```swift
+    /// do { … } catch ProjectionError.Code.timeout { … }
+    /// ```
+    public static func ~= (code: ProjectionError.Code, error: any Error) -> Bool {
+        (error as? ProjectionError)?.code == code
+    }
+}
