@@ -6,8 +6,11 @@ import Foundation
 /// `--expected-version` values: any, no-stream, exists, or a version number.
 struct ExpectedVersionArgument: ExpressibleByArgument {
     var value: ExpectedVersion
+    /// As the user typed it (and as help shows the default).
+    let text: String
 
     init?(argument: String) {
+        text = argument
         switch argument.lowercased() {
         case "any": value = .any
         case "no-stream", "nostream", "none": value = .noStream
@@ -19,6 +22,9 @@ struct ExpectedVersionArgument: ExpressibleByArgument {
     }
 
     static var defaultCompletionKind: CompletionKind { .list(["any", "no-stream", "exists"]) }
+
+    /// The default as a user would type it (`any`), not the Swift value.
+    var defaultValueDescription: String { text }
 }
 
 struct AppendCommand: AsyncParsableCommand {
