@@ -117,7 +117,14 @@ public final class ChildProcess: Sendable {
     /// Reads `handle` to its end on a thread of its own, appending to the state.
     private static func drain(_ handle: FileHandle, isStandardError: Bool, _ shared: Shared) {
         let thread = Thread {
-            while let chunk = try? handle.read(upToCount: 64 * 1024), !chunk.isEmpty {
+            // read(2) itself: FileHandle.read(upToCount:) waits for the whole count or the end,
+            // and what a long-running child has printed so far must be visible at once.
+            var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+            while true {
+                let count = buffer.withUnsafeMutableBytes { read(handle.fileDescriptor, $0.baseAddress, $0.count) }
+                if count < 0, errno == EINTR { continue }
+                guard count > 0 else { break }
+                let chunk = Data(buffer[0..<count])
                 shared.update { state in
                     if isStandardError { state.stderr.append(chunk) } else { state.stdout.append(chunk) }
                 }
