@@ -6,6 +6,8 @@
 #   Scripts/stress-suite.sh                  # 20 runs
 #   RUNS=2 BUSY=2 Scripts/stress-suite.sh    # 2 runs under contention
 #   LOGS=/tmp/stress Scripts/stress-suite.sh -- --filter ChronicleSQLiteTests   # extra swift test arguments after --
+#   WIDTH=8 Scripts/stress-suite.sh          # at most 8 tests at once (Swift Testing's experimental
+#                                            # SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH)
 #
 # Each run's output goes to $LOGS/run-N.log (default: a new folder under the temp directory).
 # Prints `N passed, M failed` and the names of the tests that failed, with how many runs each
@@ -15,6 +17,7 @@ cd "$(dirname "$0")/.."
 
 runs=${RUNS:-20}
 busy=${BUSY:-0}
+if [ -n "${WIDTH:-}" ]; then export SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH=$WIDTH; fi
 logs=${LOGS:-$(mktemp -d "${TMPDIR:-/tmp}/chronicle-stress.XXXXXX")}
 mkdir -p "$logs"
 extra=()
