@@ -63,7 +63,7 @@ let package = Package(
         .target(
             name: "ChronicleHTTP",
             dependencies: [
-                "Chronicle", "ChronicleSQLite",
+                "Chronicle",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
@@ -188,7 +188,11 @@ let package = Package(
         ),
         .testTarget(
             name: "ChronicleCLITests",
-            dependencies: ["ChronicleCLI", "ChronicleAdminExample", "ChroniclePostgres", "ChronicleTestSupport", .product(name: "PostgresNIO", package: "postgres-nio")],
+            dependencies: [
+                "ChronicleCLI", "ChronicleAdminExample", "ChroniclePostgres", "ChronicleTestSupport", .product(name: "PostgresNIO", package: "postgres-nio"),
+                // The line reader's unit tests (@testable) and the file-level fault fixtures.
+                "ChronicleCommandLine", .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             swiftSettings: strict
         ),
                 // The sample shop: `swift run Shop` (serve) or `swift run Shop --demo` (whole flow once).

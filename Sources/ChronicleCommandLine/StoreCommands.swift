@@ -185,32 +185,31 @@ struct TailCommand: AsyncParsableCommand {
     @Option(help: "How often to look for appends by other processes, in milliseconds.") var pollMs = 100
     @Option(help: "Stop after this many events.") var limit: Int?
 
+    func validate() throws {
+        if let from, from < 0 { throw ValidationError("--from must not be negative.") }
+        guard (1...60_000).contains(pollMs) else { throw ValidationError("--poll-ms must be 1 to 60000.") }
+        if let limit, limit <= 0 { throw ValidationError("--limit must be positive.") }
+    }
+
     func run() async throws {
         try await reportingErrors {
             let opened = try await options.openAny()
             let store = opened.store
-            let head = try await store.headPosition()
-            var position = from.map { GlobalPosition($0) } ?? head
+            let start: GlobalPosition
+            if let from { start = GlobalPosition(from) } else { start = try await store.headPosition() }
+            let pollInterval = Duration.milliseconds(pollMs)
+            let source = ProjectionSource(reader: store) { opened.headUpdates(pollInterval: pollInterval) }
+            // The same catch-up-then-follow loop as projections and the HTTP feed.
+            let pages = try LogSubscription(source: source, after: start, pageSize: 500, follow: follow)
             var printed = 0
             var first = true
-            let updates = opened.headUpdates(pollInterval: .milliseconds(pollMs))
-            var iterator = updates.makeAsyncIterator()
-            repeat {
-                while true {
-                    let page = try await store.readAll(after: position, limit: 500)
-                    let slice = limit.map { Array(page.prefix($0 - printed)) } ?? page
-                    if !slice.isEmpty {
-                        try printEvents(slice, json: options.json, header: first)
-                        first = false
-                        printed += slice.count
-                        position = slice.last!.position
-                    }
-                    if let limit, printed >= limit { try await opened.close(); return }
-                    if page.count < 500 { break }
-                }
-                guard follow else { break }
-                guard await iterator.next() != nil else { break }
-            } while !Task.isCancelled
+            for try await page in pages where !page.events.isEmpty {
+                let slice = limit.map { Array(page.events.prefix($0 - printed)) } ?? page.events
+                try printEvents(slice, json: options.json, header: first)
+                first = false
+                printed += slice.count
+                if let limit, printed >= limit { break }
+            }
             try await opened.close()
         }
     }

@@ -14,34 +14,48 @@ extension HTTPField.Name {
 /// the event's JSON (as in the other routes). A client that reconnects with `Last-Event-ID`
 /// (browsers' `EventSource` do it by themselves) resumes right after that event, missing nothing.
 ///
-/// The feed first catches up from its start position, then sleeps until the store's
-/// ``AppendNotifier`` announces a commit: no polling. A comment line is sent every
-/// ``ReadAPIConfiguration/feedHeartbeat`` so idle connections stay open and gone clients are
-/// noticed. The feed ends when the server shuts down gracefully.
+/// The feed reads the log through ``LogSubscription``, the same catch-up-then-follow loop as
+/// projections: it catches up from its start position, then sleeps until the store's
+/// ``AppendNotifier`` announces a commit (without a notifier it polls every heartbeat). A comment
+/// line is sent every ``ReadAPIConfiguration/feedHeartbeat`` so idle connections stay open and
+/// gone clients are noticed. The subscription reads one page ahead at most: a client that does
+/// not read holds one page, not the log. The feed ends when the server shuts down gracefully.
 struct LiveFeed: Sendable {
     let reader: any EventReader
     let notifier: AppendNotifier?
-    let category: String?
+    let filter: ProjectionFilter
     let pageSize: Int
     let heartbeat: Duration
     let retryMilliseconds: Int
 
-    private enum Signal { case wake, heartbeat }
+    private enum Signal: Sendable {
+        case page(LogPage)
+        case heartbeat
+        case failed(any Error)
+    }
 
     /// Streams events after `start` into `writer` until shutdown or a write fails.
     func stream(after start: GlobalPosition, into writer: inout any ResponseBodyWriter) async throws {
-        let (signals, continuation) = AsyncStream.makeStream(of: Signal.self, bufferingPolicy: .bufferingNewest(1))
-        var position = start
+        let source: ProjectionSource =
+            if let notifier { ProjectionSource(reader: reader) { notifier.updates() } } else { .polling(reader, interval: heartbeat) }
+        let subscription = try LogSubscription(source: source, after: start, filter: filter, pageSize: pageSize)
+        let (signals, continuation) = AsyncStream.makeStream(of: Signal.self)
+        // The reader hands over one page at a time and waits until it is written.
+        let (taken, takenContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         try await writer.write(ByteBuffer(string: "retry: \(retryMilliseconds)\n: connected\n\n"))
         try await withGracefulShutdownHandler {
             try await withThrowingTaskGroup(of: Void.self) { group in
-                if let notifier {
-                    group.addTask {
-                        // The first update is the current head: it triggers the catch-up.
-                        for await _ in notifier.updates() { continuation.yield(.wake) }
+                group.addTask {
+                    var acknowledgements = taken.makeAsyncIterator()
+                    do {
+                        for try await page in subscription where !page.events.isEmpty {
+                            continuation.yield(.page(page))
+                            guard await acknowledgements.next() != nil else { return }
+                        }
+                    } catch {
+                        continuation.yield(.failed(error))
                     }
-                } else {
-                    continuation.yield(.wake)
+                    continuation.finish()
                 }
                 let heartbeat = self.heartbeat
                 group.addTask {
@@ -50,47 +64,30 @@ struct LiveFeed: Sendable {
                         continuation.yield(.heartbeat)
                     }
                 }
+                defer {
+                    takenContinuation.finish()
+                    group.cancelAll()
+                }
                 var wroteSinceHeartbeat = false
                 for await signal in signals {
-                    if try await catchUp(from: &position, into: &writer) { wroteSinceHeartbeat = true }
-                    if case .heartbeat = signal {
+                    switch signal {
+                    case .page(let page):
+                        var buffer = ByteBuffer()
+                        for event in page.events { Self.appendMessage(for: event, to: &buffer) }
+                        try await writer.write(buffer)
+                        takenContinuation.yield()
+                        wroteSinceHeartbeat = true
+                    case .heartbeat:
                         if !wroteSinceHeartbeat { try await writer.write(ByteBuffer(string: ": keep-alive\n\n")) }
                         wroteSinceHeartbeat = false
+                    case .failed(let error):
+                        throw error
                     }
                 }
-                group.cancelAll()
             }
         } onGracefulShutdown: {
             continuation.finish()
         }
-    }
-
-    /// Writes every event after `position` that is stored now; returns whether it wrote any.
-    private func catchUp(from position: inout GlobalPosition, into writer: inout any ResponseBodyWriter) async throws -> Bool {
-        var wrote = false
-        // Positions are gap-free for readers: everything up to this head is readable now.
-        let head = try await reader.headPosition()
-        while position < head {
-            let page: [RecordedEvent]
-            if let category {
-                page = try await reader.readCategory(category, after: position, limit: pageSize)
-            } else {
-                page = try await reader.readAll(after: position, limit: pageSize)
-            }
-            if !page.isEmpty {
-                var buffer = ByteBuffer()
-                for event in page { Self.appendMessage(for: event, to: &buffer) }
-                try await writer.write(buffer)
-                wrote = true
-                position = page[page.count - 1].position
-            }
-            if page.count < pageSize {
-                // Nothing more up to `head` (for a category: no more of its events).
-                position = max(position, head)
-                break
-            }
-        }
-        return wrote
     }
 
     /// Appends `id: <position>` and the event's JSON as `data:` lines (a payload's own line
@@ -123,6 +120,7 @@ extension ReadAPI {
     func feed(_ request: Request) async throws -> Response {
         let parameters = RequestParameters(request)
         let category = try parameters.category("category")
+        let filter = ProjectionFilter(categories: category.map { [$0] })
         let start: GlobalPosition
         if let lastID = request.headers[.lastEventID] {
             start = GlobalPosition(try RequestParameters.nonNegative(lastID.trimmingCharacters(in: .whitespaces), name: "Last-Event-ID"))
@@ -132,7 +130,7 @@ extension ReadAPI {
             start = try await reader.headPosition()
         }
         let feed = LiveFeed(
-            reader: reader, notifier: notifier, category: category, pageSize: configuration.feedPageSize,
+            reader: reader, notifier: notifier, filter: filter, pageSize: configuration.feedPageSize,
             heartbeat: configuration.feedHeartbeat, retryMilliseconds: configuration.feedRetryMilliseconds
         )
         return Response(

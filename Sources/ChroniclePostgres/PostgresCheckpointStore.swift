@@ -63,26 +63,14 @@ public final class PostgresCheckpointStore: Sendable {
         guard !consumer.isEmpty else {
             throw EventStoreError(.invalidArgument, "A consumer name cannot be empty.")
         }
+        let storage = PostgresProjectionStorage(consumer: consumer, store: store) { _, _ in }
         do {
-            try await store.inTransaction { connection in
-                let current = try await self.store.scalar(self.store.sql.lockCheckpoint, [consumer], on: connection) ?? 0
-                guard current == expected.value else {
-                    throw PostgresLeaseError(.fenced, "The checkpoint of \(consumer) is at \(current), not \(expected): another runner moved it. Nothing was committed; read the checkpoint again.")
-                }
-                do {
-                    try await effects(connection)
-                } catch {
-                    throw EffectsFailed(error: error)
-                }
-                try await self.store.execute(self.store.sql.updateCheckpoint, [consumer, position.value], on: connection)
-                return .commit(())
-            }
-        } catch let error as PostgresLeaseError {
-            throw error
-        } catch let failed as EffectsFailed {
-            throw failed.error
-        } catch {
-            throw PostgresFailure.map(error, while: "advancing the checkpoint of \(consumer) to \(position)")
+            try await storage.advance(partition: 0, from: expected, to: position, effects: effects)
+        } catch let conflict as ProjectionCheckpointConflict {
+            let current = conflict.stored.map { "\($0)" } ?? "elsewhere"
+            throw PostgresLeaseError(.fenced, "The checkpoint of \(consumer) is at \(current), not \(expected): another runner moved it. Nothing was committed; read the checkpoint again.")
+        } catch let failure as ProjectionApplyFailure {
+            throw failure.error
         }
     }
 
@@ -91,18 +79,21 @@ public final class PostgresCheckpointStore: Sendable {
     /// ``PostgresEventStore/headUpdates()`` (run a ``PostgresHeadWatcher`` to hear other
     /// processes' appends). Runs until cancelled, or until the checkpoint reaches `stopAt`.
     ///
-    /// Run it inside ``PostgresLease/run(_:)`` so exactly one process follows a consumer; a
-    /// successor continues from the last committed page.
+    /// It is Chronicle's ``ProjectionEngine`` on a ``PostgresProjectionStorage``: the same
+    /// catch-up, retries and parking as every projection. Run it inside ``PostgresLease/run(_:)``
+    /// so exactly one process follows a consumer; a successor continues from the last committed
+    /// page.
     ///
-    /// When `apply` throws and a `failurePolicy` is given, the page is replayed one event at a
-    /// time; a failing event is retried with the policy's backoff, then either parked in
-    /// `deadLetters` in the same transaction that moves the checkpoint past it
+    /// When `apply` throws, the page's events are applied one at a time: those before the failing
+    /// one are committed, and the failing one is retried with `failurePolicy`'s backoff, then
+    /// parked in table `dead_letters` in the transaction that moves the checkpoint past it
     /// (``FailurePolicy/Exhausted/park``), or its error is thrown with the checkpoint left before
-    /// it (``FailurePolicy/Exhausted/stop``, or no dead-letter store). Storage failures are never
-    /// parked: they are thrown.
+    /// it (``FailurePolicy/Exhausted/stop``; without a policy, at the first failure). Storage
+    /// failures are retried, never parked.
     ///
-    /// - Throws: ``PostgresLeaseError`` with code ``PostgresLeaseError/Code/fenced`` if another
-    ///   runner moved the checkpoint; `apply`'s error when it is not retried or parked.
+    /// - Parameter deadLetters: kept for source compatibility; parked events always go to the
+    ///   store's `dead_letters` table (what ``PostgresDeadLetterStore`` reads).
+    /// - Throws: `apply`'s error when it is not retried or parked.
     public func follow(
         _ consumer: String, pageSize: Int = 100, failurePolicy: FailurePolicy? = nil, deadLetters: PostgresDeadLetterStore? = nil,
         stopAt: GlobalPosition? = nil, apply: @escaping @Sendable ([RecordedEvent], PostgresConnection) async throws -> Void
@@ -110,68 +101,27 @@ public final class PostgresCheckpointStore: Sendable {
         guard pageSize > 0 else {
             throw EventStoreError(.invalidArgument, "A page size of \(pageSize) is not positive.")
         }
-        let wrapped: @Sendable ([RecordedEvent], PostgresConnection) async throws -> Void = { events, connection in
-            do { try await apply(events, connection) } catch { throw ApplyFailure(error: error) }
+        guard !consumer.isEmpty else {
+            throw EventStoreError(.invalidArgument, "A consumer name cannot be empty.")
         }
-        var position = try await self.position(of: consumer)
-        var heads = store.headUpdates().makeAsyncIterator()
-        while !Task.isCancelled {
-            if let stopAt, position >= stopAt { return }
-            let page = try await store.readAll(after: position, limit: pageSize)
-            if let last = page.last {
+        var policy = failurePolicy ?? FailurePolicy(maxAttempts: 1, then: .stop)
+        if deadLetters == nil { policy.whenExhausted = .stop }
+        let engine = try ProjectionEngine(
+            name: consumer, storage: PostgresProjectionStorage(consumer: consumer, store: store, apply: apply),
+            source: .postgres(store), options: .init(pageSize: pageSize, failurePolicy: policy)
+        )
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await engine.run() }
+            group.addTask {
                 do {
-                    try await advance(consumer, from: position, to: last.position) { connection in try await wrapped(page, connection) }
-                    position = last.position
-                } catch let failure as ApplyFailure {
-                    guard let failurePolicy else { throw failure.error }
-                    for event in page {
-                        position = try await applyOne(event, consumer: consumer, from: position, policy: failurePolicy, deadLetters: deadLetters, apply: wrapped)
-                    }
+                    try await engine.checkpoint.wait(until: stopAt ?? GlobalPosition(Int64.max))
+                } catch let error as ProjectionError where error.code == .failed {
+                    throw error.underlying ?? error
                 }
-                continue
             }
-            // Caught up: sleep until a head beyond the checkpoint is announced.
-            while true {
-                guard let head = await heads.next() else { return }
-                if head > position { break }
-            }
+            defer { group.cancelAll() }
+            try await group.next()
         }
-    }
-
-    /// Applies one event under `policy`; returns the new checkpoint (the event's position).
-    private func applyOne(
-        _ event: RecordedEvent, consumer: String, from position: GlobalPosition, policy: FailurePolicy, deadLetters: PostgresDeadLetterStore?,
-        apply: @escaping @Sendable ([RecordedEvent], PostgresConnection) async throws -> Void
-    ) async throws -> GlobalPosition {
-        var attempt = 1
-        while true {
-            do {
-                try await advance(consumer, from: position, to: event.position) { connection in try await apply([event], connection) }
-                return event.position
-            } catch let failure as ApplyFailure {
-                if attempt >= policy.maxAttempts {
-                    guard policy.whenExhausted == .park, let deadLetters else { throw failure.error }
-                    let attempts = attempt
-                    try await advance(consumer, from: position, to: event.position) { connection in
-                        try await deadLetters.park(event, consumer: consumer, error: failure.error, attempts: attempts, on: connection)
-                    }
-                    return event.position
-                }
-                try await Task.sleep(for: policy.delay(afterAttempt: attempt))
-                attempt += 1
-            }
-        }
-    }
-
-    /// Marks an error thrown by the consumer's `apply` (retried or parked), as opposed to a
-    /// storage failure (thrown).
-    private struct ApplyFailure: Error {
-        let error: any Error
-    }
-
-    /// Carries the consumer's own error out of the transaction unchanged.
-    private struct EffectsFailed: Error {
-        let error: any Error
     }
 
     /// Forgets the consumer's checkpoint (it starts again from the beginning).

@@ -275,7 +275,15 @@ struct PostgresSQL: Sendable {
         "UPDATE \(schema).checkpoints SET position = $2, updated_at = now() WHERE consumer = $1"
     }
 
-    var deleteCheckpoint: String { "DELETE FROM \(schema).checkpoints WHERE consumer = $1" }
+    /// Deletes a consumer's checkpoints: its own row, its partitions' (`NAME#P`) and its start (`NAME#start`).
+    var deleteCheckpoint: String {
+        "DELETE FROM \(schema).checkpoints WHERE consumer = $1 OR left(consumer, length($1) + 1) = $1 || '#'"
+    }
+
+    /// Creates a consumer's checkpoint at its start, unless it exists.
+    var initializeCheckpoint: String {
+        "INSERT INTO \(schema).checkpoints (consumer, position) VALUES ($1, $2) ON CONFLICT ON CONSTRAINT checkpoints_pk DO NOTHING"
+    }
 
     // MARK: Dead letters
 
@@ -293,6 +301,12 @@ struct PostgresSQL: Sendable {
         SELECT position, event_id, stream_id, event_type, error, attempts, parked_at FROM \(schema).dead_letters
         WHERE consumer = $1 AND position > $2 ORDER BY position LIMIT $3
         """
+    }
+
+    var countParked: String { "SELECT count(*) FROM \(schema).dead_letters WHERE consumer = $1" }
+
+    var recordParkedFailure: String {
+        "UPDATE \(schema).dead_letters SET error = $3, attempts = attempts + 1, parked_at = $4 WHERE consumer = $1 AND position = $2"
     }
 
     /// Deletes a parked event, returning its position if it was there (locks it for a retry).

@@ -7,14 +7,17 @@ import ServiceLifecycle
 /// Runs a ``ProcessManager`` (saga): follows the log from its checkpoint and calls
 /// ``ProcessManager/react(to:context:)`` for each event, at least once.
 ///
-/// The checkpoint (and the events it parked) live in a small SQLite file of its own. Reactions
-/// write to the event store, not to that file, so the checkpoint cannot commit with them: after a
-/// crash, the events after the last checkpoint are delivered again, and the process manager's
-/// deterministic event ids (``ProcessContext/eventIDs(_:)``) make that harmless. The checkpoint is
-/// saved after every event, so at most one event is redelivered.
+/// The runner is Chronicle's one ``ProjectionEngine``: the same catch-up, filters, retries,
+/// parking, status and read-your-writes as read models, with parked events that can be listed,
+/// retried and dropped. Its checkpoint and parked events live in a small SQLite file of its own
+/// (the same bookkeeping tables as a read-model file). Reactions write to the event store, not to
+/// that file, so the checkpoint cannot commit with them: after a crash, the events after the last
+/// checkpoint are delivered again, and the process manager's deterministic event ids
+/// (``ProcessContext/eventIDs(_:)``) make that harmless. The checkpoint is saved after every
+/// event, so at most one event is redelivered.
 ///
-/// A failing reaction is retried per its ``FailurePolicy``, then parked (and the runner goes on)
-/// or the runner stops in state ``ProjectionState/failed`` until ``resume()``.
+/// One process at a time runs a process manager: another process running the same file waits
+/// as a standby and takes over when the first stops or dies.
 ///
 /// ```swift
 /// let saga = try ProcessManagerRunner(Fulfilment(store: store), path: dir + "/fulfilment.sqlite",
@@ -24,215 +27,257 @@ import ServiceLifecycle
 public actor ProcessManagerRunner: Service {
     /// The process manager's name.
     public nonisolated let name: String
-    nonisolated let manager: any ProcessManager
-    nonisolated let source: ProjectionSource
-    nonisolated let failurePolicy: FailurePolicy
-    nonisolated let pageSize: Int
-    nonisolated let sleep: @Sendable (Duration) async throws -> Void
-    nonisolated let now: @Sendable () -> Date
+    /// The engine running the process manager.
+    public nonisolated let engine: ProjectionEngine
+    nonisolated let storage: ProcessManagerStorage
     nonisolated let logger: Logger
-    nonisolated let database: DatabaseQueue
-    nonisolated let checkpoint: ProjectionPositionSignal
-    nonisolated let head: ProjectionPositionSignal
+    nonisolated let sleep: @Sendable (Duration) async throws -> Void
+    nonisolated let standbyPollInterval: Duration
 
-    var isRunning = false
-    var isCaughtUp = false
-    var failed = false
-    var lastError: String?
-    var parkedCount = 0
-    /// The stopped runner waiting for ``resume()``.
-    var resumeWaiter: CheckedContinuation<Void, Never>?
-
-    /// Opens (or creates) the runner's checkpoint file at `path`.
+    /// Opens (or creates) the runner's checkpoint file at `path`. A file written by an earlier
+    /// Chronicle (tables `chronicle_process_checkpoint`/`chronicle_process_parked`) is upgraded.
     ///
     /// - Throws: ``ProjectionError`` ``ProjectionError/Code/storageFailure`` if the file cannot
-    ///   be opened or is not this runner's.
+    ///   be opened, ``ProjectionError/Code/incompatibleReadModel`` if it is another process
+    ///   manager's or a read model's, ``ProjectionError/Code/invalidConfiguration`` for a page
+    ///   size out of range.
     public init(
         _ manager: some ProcessManager, path: String, source: ProjectionSource, failurePolicy: FailurePolicy = .default,
-        pageSize: Int = 100, sleep: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) },
+        pageSize: Int = 100, filter: ProjectionFilter = .all, start: ProjectionStart = .beginning,
+        standbyPollInterval: Duration = .milliseconds(500),
+        sleep: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) },
         now: @escaping @Sendable () -> Date = { Date() }, logger: Logger
     ) throws {
-        precondition(pageSize >= 1, "pageSize must be at least 1")
         self.name = manager.name
-        self.manager = manager
-        self.source = source
-        self.failurePolicy = failurePolicy
-        self.pageSize = pageSize
-        self.sleep = sleep
-        self.now = now
         var logger = logger
         logger[metadataKey: "process"] = .string(manager.name)
         self.logger = logger
-        do {
-            var configuration = Configuration()
-            configuration.busyMode = .timeout(5)
-            database = try DatabaseQueue(path: path, configuration: configuration)
-            var migrator = DatabaseMigrator()
-            migrator.registerMigration("process-manager-1") { db in
-                try db.execute(sql: """
-                    CREATE TABLE chronicle_process_checkpoint (
-                        name TEXT NOT NULL CONSTRAINT chronicle_process_checkpoint_pk PRIMARY KEY,
-                        position INTEGER NOT NULL CONSTRAINT chronicle_process_checkpoint_position CHECK (position >= 0)
-                    );
-                    CREATE TABLE chronicle_process_parked (
-                        position INTEGER NOT NULL CONSTRAINT chronicle_process_parked_pk PRIMARY KEY,
-                        event_id TEXT NOT NULL, stream_id TEXT NOT NULL, event_type TEXT NOT NULL,
-                        error TEXT NOT NULL, attempts INTEGER NOT NULL, parked_at REAL NOT NULL
-                    );
-                    """)
-            }
-            try migrator.migrate(database)
-            let (position, parked) = try database.read { db in
-                let position = try Int64.fetchOne(db, sql: "SELECT position FROM chronicle_process_checkpoint WHERE name = ?", arguments: [manager.name]) ?? 0
-                let parked = try Int.fetchOne(db, sql: "SELECT count(*) FROM chronicle_process_parked") ?? 0
-                return (position, parked)
-            }
-            checkpoint = ProjectionPositionSignal(GlobalPosition(position))
-            head = ProjectionPositionSignal(GlobalPosition(position))
-            parkedCount = parked
-        } catch {
-            throw ProjectionError(.storageFailure, "Cannot open the checkpoint file of process manager \(manager.name) at \(path): \(error)", projection: manager.name, underlying: error)
-        }
+        self.sleep = sleep
+        self.standbyPollInterval = standbyPollInterval
+        let storage = try ProcessManagerStorage(manager: manager, path: path)
+        self.storage = storage
+        let (positions, parked) = try storage.storedProgress()
+        self.engine = try ProjectionEngine(
+            name: manager.name, storage: storage, source: source,
+            options: .init(pageSize: pageSize, failurePolicy: failurePolicy, filter: filter, start: start, sleep: sleep, now: now),
+            initialPositions: positions, initialParkedCount: parked, observer: ProjectionLog.observer(logger)
+        )
     }
 
     // MARK: Status
 
     /// The runner's progress and health, in the shape projections report it.
     public func status() -> ProjectionStatus {
-        let position = checkpoint.value
-        let state: ProjectionState = failed ? .failed : !isRunning ? .stopped : isCaughtUp ? .running : .catchingUp
-        return ProjectionStatus(name: name, state: state, position: position, head: max(head.value, position), parkedCount: parkedCount, lastError: lastError)
+        engine.status()
     }
 
     /// Returns once every event up to `position` has been reacted to (or parked).
     ///
     /// - Throws: ``ProjectionError`` ``ProjectionError/Code/timeout`` after `timeout`.
     public nonisolated func waitUntil(position: GlobalPosition, timeout: Duration) async throws {
-        try await checkpoint.wait(until: position, timeout: timeout, projection: name)
+        try await engine.waitUntil(position: position, timeout: timeout)
     }
 
-    /// The events it gave up on, oldest first.
-    public nonisolated func parkedEvents(limit: Int = 100) async throws -> [ParkedEvent] {
-        try await database.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM chronicle_process_parked ORDER BY position LIMIT ?", arguments: [limit]).map { row in
-                ParkedEvent(
-                    position: GlobalPosition(row["position"] as Int64),
-                    eventID: UUID(uuidString: row["event_id"]) ?? UUID(),
-                    streamID: (try? StreamID(row["stream_id"] as String)) ?? StreamID(category: "unknown", id: "stream"),
-                    eventType: row["event_type"], partition: 0, error: row["error"], attempts: row["attempts"],
-                    parkedAt: Date(timeIntervalSince1970: row["parked_at"])
-                )
-            }
-        }
+    // MARK: Parked events
+
+    /// The events it gave up on, oldest first, `limit` after `position`.
+    public nonisolated func parkedEvents(after position: GlobalPosition = .start, limit: Int = 100) async throws -> [ParkedEvent] {
+        try await engine.parkedEvents(after: position, limit: limit)
+    }
+
+    /// Reacts to the parked event at `position` again; on success it is no longer parked.
+    ///
+    /// - Throws: ``ProjectionError`` ``ProjectionError/Code/parkedEventNotFound``, or
+    ///   ``ProjectionError/Code/applyFailed`` when the reaction fails again (it stays parked).
+    public func retryParked(at position: GlobalPosition) async throws {
+        try await engine.retryParked(at: position)
+    }
+
+    /// Retries every parked event in position order. Returns the positions still parked.
+    @discardableResult
+    public func retryAllParked() async throws -> [GlobalPosition] {
+        try await engine.retryAllParked()
+    }
+
+    /// Forgets the parked event at `position` (it is never reacted to).
+    ///
+    /// - Throws: ``ProjectionError`` ``ProjectionError/Code/parkedEventNotFound``.
+    public func dropParked(at position: GlobalPosition) async throws {
+        try await engine.dropParked(at: position)
     }
 
     // MARK: Running
 
-    /// Follows the log until graceful shutdown or cancellation.
+    /// Follows the log until graceful shutdown or cancellation, as the one runner of this process
+    /// manager (standing by while another process runs it).
+    ///
+    /// - Throws: ``ProjectionError`` ``ProjectionError/Code/alreadyRunning`` when this instance runs already.
     public func run() async throws {
-        guard !isRunning else {
-            throw ProjectionError(.invalidConfiguration, "Process manager \(name) is already running.", projection: name)
+        guard engine.status().state == .stopped else {
+            throw ProjectionError(.alreadyRunning, "Process manager \(name) is already running in this process; run it once.", projection: name)
         }
-        isRunning = true
-        defer { isRunning = false }
-        logger.info("Process manager starting", metadata: ["position": "\(checkpoint.value)"])
         do {
             try await cancelWhenGracefulShutdown {
-                try await self.catchUp()
-                for await announced in self.source.headUpdates() {
-                    self.head.advance(to: announced)
-                    if announced > self.checkpoint.value { try await self.catchUp() }
+                var announced = false
+                while try !self.storage.runLock.tryAcquire() {
+                    if !announced {
+                        self.logger.info("Another process runs this process manager; standing by to take over")
+                        announced = true
+                    }
+                    self.engine.setStandby(true)
+                    try await self.sleep(self.standbyPollInterval)
                 }
+                defer { self.storage.runLock.release() }
+                try await self.engine.run()
             }
         } catch is CancellationError {
-            // Shutdown: the checkpoint names the last event fully reacted to.
+            // Shut down while standing by.
         }
-        logger.info("Process manager stopped", metadata: ["position": "\(checkpoint.value)"])
+        engine.setStandby(false)
     }
 
     /// Restarts a runner stopped by its failure policy, at the event that failed.
     public func resume() {
-        resumeWaiter?.resume()
-        resumeWaiter = nil
+        engine.resume()
     }
+}
 
-    /// Suspends until ``resume()`` or cancellation.
-    private func waitForResume() async throws {
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { continuation in
-                if Task.isCancelled { continuation.resume() } else { resumeWaiter = continuation }
+/// A process manager's checkpoint file as the engine's ``ProjectionStorage``: reactions run
+/// outside any transaction (they append to the event store), and the checkpoint moves after each.
+final class ProcessManagerStorage: ProjectionStorage, Sendable {
+    let manager: any ProcessManager
+    let database: DatabaseQueue
+    let runLock: ProjectionFileLock
+
+    init(manager: any ProcessManager, path: String) throws {
+        self.manager = manager
+        runLock = ProjectionFileLock(path: path + ".run.lock")
+        do {
+            var configuration = Configuration()
+            configuration.busyMode = .timeout(5)
+            database = try DatabaseQueue(path: path, configuration: configuration)
+            try database.write { db in
+                let legacy = try db.tableExists("chronicle_process_checkpoint")
+                try SQLiteReadModelSchema.prepare(db, projection: manager.name, partitions: 1)
+                if legacy { try Self.upgradeLegacyTables(db, name: manager.name) }
             }
-        } onCancel: {
-            Task { await self.resume() }
+        } catch let error as ProjectionError {
+            throw error
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_NOTADB {
+            throw ProjectionError(.incompatibleReadModel, "\(path) is not a SQLite database.", projection: manager.name, underlying: error)
+        } catch {
+            throw ProjectionError(.storageFailure, "Cannot open the checkpoint file of process manager \(manager.name) at \(path).", projection: manager.name, underlying: error)
         }
-        try Task.checkCancellation()
     }
 
-    private func catchUp() async throws {
-        isCaughtUp = false
-        defer { isCaughtUp = true }
-        while true {
-            let page = try await source.reader.readAll(after: checkpoint.value, limit: pageSize)
-            for event in page {
-                try await deliver(event)
-                try await save(event.position)
+    /// Moves the checkpoint and parked events of a file written before the one engine into the
+    /// shared bookkeeping tables, in the transaction that opens it.
+    private static func upgradeLegacyTables(_ db: Database, name: String) throws {
+        let position = try Int64.fetchOne(db, sql: "SELECT position FROM chronicle_process_checkpoint WHERE name = ?", arguments: [name])
+        if let position {
+            try SQLiteReadModelSchema.initialize(db, partitions: 1, at: .start)
+            try db.execute(sql: "UPDATE chronicle_checkpoint SET position = ? WHERE partition = 0", arguments: [max(0, position)])
+        }
+        try db.execute(sql: """
+            INSERT OR IGNORE INTO chronicle_dead_letter (position, event_id, stream_id, event_type, partition, error, attempts, parked_at)
+            SELECT position, event_id, stream_id, event_type, 0, error, max(1, attempts), parked_at FROM chronicle_process_parked
+            """)
+        try db.execute(sql: "DROP TABLE chronicle_process_checkpoint")
+        try db.execute(sql: "DROP TABLE chronicle_process_parked")
+    }
+
+    func storedProgress() throws -> ([GlobalPosition], Int) {
+        do {
+            return try database.read { db in
+                (try SQLiteReadModelSchema.checkpoints(db, partitions: 1), try DeadLetterTable.count(db))
             }
-            if page.count < pageSize { return }
+        } catch {
+            throw ProjectionError(.storageFailure, "Cannot read the checkpoint of process manager \(manager.name).", projection: manager.name, underlying: error)
         }
     }
 
-    private func deliver(_ event: RecordedEvent) async throws {
-        var attempt = 0
-        while true {
-            attempt += 1
+    func checkpoints(partitions: Int) async throws -> [GlobalPosition]? {
+        try await database.read { db in try SQLiteReadModelSchema.storedCheckpoints(db, partitions: partitions) }
+    }
+
+    func initialize(partitions: Int, at position: GlobalPosition) async throws {
+        try await database.write { db in try SQLiteReadModelSchema.initialize(db, partitions: partitions, at: position) }
+    }
+
+    func startPosition() async throws -> GlobalPosition {
+        try await database.read { db in try SQLiteReadModelSchema.startPosition(db) }
+    }
+
+    /// Reacts to each event, saving the checkpoint after each; a failing reaction reports how far
+    /// the checkpoint got.
+    func commit(_ events: [RecordedEvent], partition: Int, from: GlobalPosition, to: GlobalPosition) async throws {
+        // Reactions cannot be rolled back: check the checkpoint before reacting, not only after.
+        let stored = try await database.read { db in try SQLiteReadModelSchema.checkpoints(db, partitions: partition + 1)[partition] }
+        guard stored == from else { throw ProjectionCheckpointConflict(stored: stored) }
+        var saved = from
+        for (index, event) in events.enumerated() {
             do {
-                try await manager.react(to: event, context: ProcessContext(trigger: event, processName: name))
-                return
+                try await manager.react(to: event, context: ProcessContext(trigger: event, processName: manager.name))
             } catch let error as CancellationError {
                 throw error
             } catch {
-                lastError = "\(event.type) at \(event.position): \(error)"
-                logger.warning("Reaction failed", metadata: ["position": "\(event.position)", "attempt": "\(attempt)", "error": "\(error)"])
-                if attempt < failurePolicy.maxAttempts {
-                    try await sleep(failurePolicy.delay(afterAttempt: attempt))
-                    continue
-                }
-                switch failurePolicy.whenExhausted {
-                case .park:
-                    try await park(event, error: error, attempts: attempt)
-                    return
-                case .stop:
-                    failed = true
-                    logger.error("Process manager stopped on a failing event", metadata: ["position": "\(event.position)"])
-                    try await waitForResume()
-                    failed = false
-                    attempt = 0
-                }
+                if Task.isCancelled { throw CancellationError() }
+                throw ProjectionApplyFailure(index: index, error: error, committedThrough: saved)
             }
+            try await save(partition: partition, from: saved, to: event.position)
+            saved = event.position
+        }
+        if to > saved { try await save(partition: partition, from: saved, to: to) }
+    }
+
+    private func save(partition: Int, from: GlobalPosition, to: GlobalPosition) async throws {
+        try await database.write { db in try SQLiteReadModelSchema.saveCheckpoint(db, partition: partition, from: from, to: to) }
+    }
+
+    func park(_ event: RecordedEvent, partition: Int, error: String, attempts: Int, at date: Date, from: GlobalPosition) async throws -> Int {
+        try await database.write { db in
+            try DeadLetterTable.park(db, event: event, partition: partition, error: error, attempts: attempts, at: date)
+            try SQLiteReadModelSchema.saveCheckpoint(db, partition: partition, from: from, to: event.position)
+            return try DeadLetterTable.count(db)
         }
     }
 
-    private func park(_ event: RecordedEvent, error: any Error, attempts: Int) async throws {
-        let parkedAt = now().timeIntervalSince1970
-        try await database.write { db in
-            try db.execute(
-                sql: "INSERT OR REPLACE INTO chronicle_process_parked (position, event_id, stream_id, event_type, error, attempts, parked_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                arguments: [event.position.value, event.id.uuidString.lowercased(), event.streamID.rawValue, event.type, "\(error)", attempts, parkedAt]
-            )
-        }
-        parkedCount += 1
-        logger.error("Event parked", metadata: ["position": "\(event.position)", "error": "\(error)"])
+    func parkedCount() async throws -> Int {
+        try await database.read { db in try DeadLetterTable.count(db) }
     }
 
-    private func save(_ position: GlobalPosition) async throws {
-        let name = self.name
-        try await database.write { db in
-            try db.execute(
-                sql: "INSERT INTO chronicle_process_checkpoint (name, position) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET position = excluded.position",
-                arguments: [name, position.value]
-            )
+    func parkedEvents(after position: GlobalPosition, limit: Int) async throws -> [ParkedEvent] {
+        try await database.read { db in try DeadLetterTable.list(db, after: position, limit: limit) }
+    }
+
+    func parkedEvent(at position: GlobalPosition) async throws -> ParkedEvent? {
+        try await database.read { db in try DeadLetterTable.find(db, position: position) }
+    }
+
+    /// Reacts again, then removes the parked record (at least once: a crash in between reacts
+    /// again on the next retry, which the deterministic ids make harmless).
+    func applyParked(_ event: RecordedEvent) async throws -> Int {
+        do {
+            try await manager.react(to: event, context: ProcessContext(trigger: event, processName: manager.name))
+        } catch let error as CancellationError {
+            throw error
+        } catch {
+            throw ProjectionApplyFailure(index: 0, error: error)
         }
-        checkpoint.advance(to: position)
-        head.advance(to: position)
+        return try await database.write { db in
+            _ = try DeadLetterTable.remove(db, position: event.position)
+            return try DeadLetterTable.count(db)
+        }
+    }
+
+    func recordParkedFailure(at position: GlobalPosition, error: String, at date: Date) async throws {
+        try await database.write { db in try DeadLetterTable.recordFailure(db, position: position, error: error, at: date) }
+    }
+
+    func dropParked(at position: GlobalPosition) async throws -> Int? {
+        try await database.write { db in
+            guard try DeadLetterTable.remove(db, position: position) else { return nil }
+            return try DeadLetterTable.count(db)
+        }
     }
 }

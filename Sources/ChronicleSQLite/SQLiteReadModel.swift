@@ -27,6 +27,12 @@ import Tracing
 /// let count = try await orders.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM order_total") }
 /// ```
 ///
+/// The runner is Chronicle's one ``ProjectionEngine`` (catch-up, filters, partitions, retries,
+/// parking, status, rebuilds) on this read model's files. One process at a time runs a projection:
+/// a second process (or a second instance) that runs it waits as a standby, in state
+/// ``ProjectionState/standby``, and takes over within ``Options/standbyPollInterval`` after the
+/// first stops or dies. Every process can read the model.
+///
 /// ## Topics
 /// - Failures: ``SQLiteReadModel/Options/failurePolicy``, ``parkedEvents(after:limit:)``,
 ///   ``retryParked(at:)``, ``dropParked(at:)``, ``resume()``
@@ -41,8 +47,14 @@ public actor SQLiteReadModel: Service {
         public var failurePolicy: FailurePolicy
         /// Split the work by stream into independent partitions, each with its own checkpoint.
         public var partitioning: ProjectionPartitioning
+        /// Which events reach the projector (the checkpoint moves past the others).
+        public var filter: ProjectionFilter
+        /// Where the projection starts the first time it runs (and where a rebuild replays from).
+        public var start: ProjectionStart
         /// Reader connections serving ``SQLiteReadModel/read(_:)``.
         public var readerCount: Int
+        /// How often a standby (another process runs the projection) checks whether it can take over.
+        public var standbyPollInterval: Duration
         /// Waits between retries. Inject a fast one in tests.
         public var sleep: @Sendable (Duration) async throws -> Void
         /// The clock stamping parked events.
@@ -54,38 +66,37 @@ public actor SQLiteReadModel: Service {
         /// Creates options; the defaults suit most projections.
         public init(
             pageSize: Int = 500, failurePolicy: FailurePolicy = .default, partitioning: ProjectionPartitioning = .none,
-            readerCount: Int = 4, sleep: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) },
+            filter: ProjectionFilter = .all, start: ProjectionStart = .beginning,
+            readerCount: Int = 4, standbyPollInterval: Duration = .milliseconds(500),
+            sleep: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) },
             now: @escaping @Sendable () -> Date = { Date() }, tracer: (any Tracer)? = nil
         ) {
             self.tracer = tracer
             self.pageSize = pageSize
             self.failurePolicy = failurePolicy
             self.partitioning = partitioning
+            self.filter = filter
+            self.start = start
             self.readerCount = readerCount
+            self.standbyPollInterval = standbyPollInterval
             self.sleep = sleep
             self.now = now
+        }
+
+        var engineOptions: ProjectionEngine.Options {
+            ProjectionEngine.Options(
+                pageSize: pageSize, failurePolicy: failurePolicy, partitioning: partitioning, filter: filter, start: start, sleep: sleep, now: now
+            )
         }
     }
 
     /// The projection's name (the projector's).
     public nonisolated let name: String
-    nonisolated let projector: any SQLiteProjector
-    nonisolated let source: ProjectionSource
     nonisolated let options: Options
     nonisolated let logger: Logger
     nonisolated let storage: SQLiteReadModelStorage
-    /// The checkpoint of the generation serving queries (lowest partition).
-    nonisolated let checkpoint: ProjectionPositionSignal
-    /// The store head as last seen.
-    nonisolated let head: ProjectionPositionSignal
-
-    var isRunning = false
-    var caughtUp: [Bool]
-    var failure: ProjectionError?
-    var lastError: String?
-    var rebuildProgress: RebuildProgress?
-    var isRebuilding = false
-    var resumeContinuation: AsyncStream<Void>.Continuation?
+    /// The engine running the projection on ``storage``.
+    public nonisolated let engine: ProjectionEngine
 
     /// Opens (or creates) the read model of `projector` in `directory` and runs the projector's
     /// new migrations. Nothing is read from the store until ``run()``.
@@ -97,18 +108,33 @@ public actor SQLiteReadModel: Service {
         guard (1...100_000).contains(options.pageSize) else {
             throw ProjectionError(.invalidConfiguration, "Page size \(options.pageSize) is out of range; use 1 to 100000.", projection: projector.name)
         }
+        guard (1...64).contains(options.readerCount) else {
+            throw ProjectionError(.invalidConfiguration, "Reader count \(options.readerCount) is out of range; use 1 to 64.", projection: projector.name)
+        }
         self.name = projector.name
-        self.projector = projector
-        self.source = source
         self.options = options
         var logger = logger
         logger[metadataKey: "projection"] = .string(projector.name)
         self.logger = logger
-        self.storage = try SQLiteReadModelStorage(directory: directory, projector: projector, partitions: options.partitioning.count, readerCount: options.readerCount)
-        let current = storage.current
-        self.checkpoint = ProjectionPositionSignal(current.minimumPosition)
-        self.head = ProjectionPositionSignal(current.positions.max() ?? .start)
-        self.caughtUp = Array(repeating: false, count: options.partitioning.count)
+        let storage = try SQLiteReadModelStorage(
+            directory: directory, projector: projector, partitions: options.partitioning.count, readerCount: options.readerCount, tracer: options.tracer
+        )
+        self.storage = storage
+        let (positions, parked) = try Self.storedProgress(storage.current, partitions: options.partitioning.count, name: projector.name)
+        self.engine = try ProjectionEngine(
+            name: projector.name, storage: storage, source: source, options: options.engineOptions,
+            initialPositions: positions, initialParkedCount: parked, observer: ProjectionLog.observer(logger)
+        )
+    }
+
+    private static func storedProgress(_ generation: ReadModelGeneration, partitions: Int, name: String) throws -> ([GlobalPosition], Int) {
+        do {
+            return try generation.pool.read { db in
+                (try SQLiteReadModelSchema.checkpoints(db, partitions: partitions), try DeadLetterTable.count(db))
+            }
+        } catch {
+            throw ProjectionError(.storageFailure, "Cannot read the checkpoints of \(name).", projection: name, underlying: error)
+        }
     }
 
     /// The path of the link to the file serving queries (`DIRECTORY/NAME.sqlite`), for tools such as `sqlite3`.
@@ -131,15 +157,7 @@ public actor SQLiteReadModel: Service {
 
     /// The projection's progress and health.
     public func status() -> ProjectionStatus {
-        let current = storage.current
-        let positions = current.positions
-        let position = positions.min() ?? .start
-        let state: ProjectionState =
-            if failure != nil { .failed } else if isRebuilding { .rebuilding } else if !isRunning { .stopped } else if caughtUp.allSatisfy({ $0 }) { .running } else { .catchingUp }
-        return ProjectionStatus(
-            name: name, state: state, position: position, head: max(head.value, position), partitionCount: positions.count,
-            partitionPositions: positions, parkedCount: current.parkedCount, lastError: lastError, rebuild: rebuildProgress
-        )
+        engine.status()
     }
 
     /// Returns once every event up to `position` has been applied to the model serving queries
@@ -148,149 +166,110 @@ public actor SQLiteReadModel: Service {
     /// - Throws: ``ProjectionError`` ``ProjectionError/Code/timeout`` if that takes longer than
     ///   `timeout`, ``ProjectionError/Code/failed`` if the projection stopped on a failure first.
     public nonisolated func waitUntil(position: GlobalPosition, timeout: Duration) async throws {
-        try await checkpoint.wait(until: position, timeout: timeout, projection: name)
+        try await engine.waitUntil(position: position, timeout: timeout)
     }
 
     // MARK: Running
 
-    /// Runs the projection until graceful shutdown or cancellation: catches up from the
+    /// Runs the projection until graceful shutdown or cancellation: becomes the one runner of the
+    /// projection (waiting as a standby while another process runs it), catches up from the
     /// checkpoint, then follows the head. A failure under ``FailurePolicy/Exhausted/stop`` puts it
     /// in state ``ProjectionState/failed`` without ending `run()`; ``resume()`` restarts it.
+    ///
+    /// - Throws: ``ProjectionError`` ``ProjectionError/Code/alreadyRunning`` when this instance runs already.
     public func run() async throws {
-        guard !isRunning else {
-            throw ProjectionError(.invalidConfiguration, "Projection \(name) is already running.", projection: name)
+        guard engine.status().state == .stopped else {
+            throw ProjectionError(.alreadyRunning, "Projection \(name) is already running in this process; run it once.", projection: name)
         }
-        isRunning = true
-        let (resumes, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
-        resumeContinuation = continuation
-        defer {
-            isRunning = false
-            resumeContinuation = nil
-            continuation.finish()
-        }
-        logger.info("Projection starting", metadata: ["position": "\(checkpoint.value)"])
         do {
             try await cancelWhenGracefulShutdown {
-                try await withThrowingTaskGroup(of: Bool.self) { group in
-                    group.addTask {
-                        await self.followHead()
-                        return false
-                    }
-                    group.addTask {
-                        try await self.runPartitions(resumes: resumes)
-                        return true
-                    }
-                    defer { group.cancelAll() }
-                    // The partitions decide when the run ends; the head follower may end earlier
-                    // (the store finished its notifier) without ending the run.
-                    while let partitionsEnded = try await group.next() {
-                        if partitionsEnded { return }
-                    }
-                }
+                try await self.becomeRunner()
+                defer { self.storage.runLock.release() }
+                try self.storage.tookOver()
+                try await self.engine.run()
             }
         } catch is CancellationError {
-            // Shutdown: every committed page is complete; the page in flight was rolled back.
+            // Shut down while standing by.
         }
-        logger.info("Projection stopped", metadata: ["position": "\(checkpoint.value)"])
+        engine.setStandby(false)
+    }
+
+    /// Takes the run lock, standing by while another process holds it.
+    private nonisolated func becomeRunner() async throws {
+        var announced = false
+        while try !storage.runLock.tryAcquire() {
+            if !announced {
+                logger.info("Another process runs this projection; standing by to take over")
+                announced = true
+            }
+            engine.setStandby(true)
+            try await options.sleep(options.standbyPollInterval)
+        }
+        if announced { logger.info("Taking over the projection") }
     }
 
     /// Restarts a projection stopped by its failure policy, from its checkpoint (after the
     /// projector was fixed, or the failing event dealt with).
     public func resume() {
-        guard failure != nil else { return }
-        resumeContinuation?.yield()
+        engine.resume()
     }
 
-    private nonisolated func followHead() async {
-        if let position = try? await source.reader.headPosition() { head.advance(to: position) }
-        for await position in source.headUpdates() {
-            head.advance(to: position)
-        }
-    }
+    // MARK: Rebuild
 
-    private nonisolated func runPartitions(resumes: AsyncStream<Void>) async throws {
-        var resumeRequests = resumes.makeAsyncIterator()
-        while true {
-            do {
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    for partition in 0..<options.partitioning.count {
-                        group.addTask { try await self.follow(partition: partition) }
-                    }
-                    try await group.waitForAll()
-                }
-                return
-            } catch let error as ProjectionError where error.code == .failed {
-                await setFailure(error)
-                guard await resumeRequests.next() != nil else { throw CancellationError() }
-                await setFailure(nil)
-                logger.info("Projection resuming")
+    /// Rebuilds the read model from its start into a fresh file while the current one keeps
+    /// serving queries (and, if running, keeps following the log), then swaps the new one in
+    /// atomically once it has caught up. Readers see the old complete model or the new complete
+    /// one, never a half-built one. Progress shows in ``ProjectionStatus/rebuild``.
+    ///
+    /// Only the process that runs the projection rebuilds it; a process that does not run it
+    /// rebuilds only while no other process does.
+    ///
+    /// - Throws: ``ProjectionError`` ``ProjectionError/Code/rebuildInProgress`` if one already runs,
+    ///   ``ProjectionError/Code/alreadyRunning`` if another process runs the projection (rebuild it
+    ///   there, for example through its HTTP API, or stop it first).
+    @discardableResult
+    public func rebuild() async throws -> RebuildProgress {
+        let heldBefore = storage.runLock.isHeld
+        if !heldBefore {
+            guard try storage.runLock.tryAcquire() else {
+                throw ProjectionError(
+                    .alreadyRunning,
+                    "Projection \(name) is run by another process; rebuild it in that process (its API or admin command), or stop it first.",
+                    projection: name
+                )
             }
+            try storage.tookOver()
         }
+        defer { if !heldBefore { storage.runLock.release() } }
+        return try await engine.rebuild()
     }
 
-    /// One partition's loop: apply pages, then wait for the head to move.
-    private nonisolated func follow(partition: Int) async throws {
-        var transientFailures = 0
-        while true {
-            try Task.checkCancellation()
-            do {
-                let changesSeen = storage.changes.value
-                let outcome = try await storage.withCurrent { generation in
-                    try await self.step(generation, partition: partition)
-                }
-                transientFailures = 0
-                switch outcome {
-                case .caughtUp(let position):
-                    await setCaughtUp(partition, true)
-                    try await head.wait(until: position.next)
-                    await setCaughtUp(partition, false)
-                case .progressed:
-                    continue
-                case .generationReplaced:
-                    // Swapped (go on with the new one) or frozen by a finishing rebuild (wait).
-                    try await storage.changes.wait(until: changesSeen.next)
-                }
-            } catch let error as ProjectionError where error.code == .failed {
-                throw error
-            } catch is CancellationError {
-                throw CancellationError()
-            } catch {
-                // Stores may wrap a cancellation in their own error: shutting down is no failure.
-                if Task.isCancelled { throw CancellationError() }
-                // Reading the store or writing the read model failed (not the projector):
-                // back off and try the same page again.
-                transientFailures += 1
-                let delay = options.failurePolicy.delay(afterAttempt: transientFailures)
-                logger.warning("Projection page failed; retrying", metadata: ["error": "\(error)", "retryIn": "\(delay)"])
-                await recordError("\(error)")
-                try await options.sleep(delay)
-            }
-        }
+    // MARK: Parked events
+
+    /// Lists parked events in position order, `limit` at a time after `position`.
+    public nonisolated func parkedEvents(after position: GlobalPosition = .start, limit: Int = 100) async throws -> [ParkedEvent] {
+        try await engine.parkedEvents(after: position, limit: limit)
     }
 
-    func setCaughtUp(_ partition: Int, _ value: Bool) {
-        caughtUp[partition] = value
+    /// Applies the parked event at `position` again (after a fix); on success it is removed from
+    /// the dead-letter table. Its effect commits with its removal, in one transaction.
+    ///
+    /// - Throws: ``ProjectionError`` ``ProjectionError/Code/parkedEventNotFound``, or
+    ///   ``ProjectionError/Code/applyFailed`` when it fails again (it stays parked, attempts + 1).
+    public func retryParked(at position: GlobalPosition) async throws {
+        try await engine.retryParked(at: position)
     }
 
-    func setFailure(_ error: ProjectionError?) {
-        failure = error
-        if let error {
-            lastError = error.description
-            checkpoint.fail(error)
-            logger.error("Projection stopped by its failure policy", metadata: ["error": "\(error)"])
-        } else {
-            checkpoint.clearFailure()
-        }
+    /// Retries every parked event in position order. Returns the positions still parked.
+    @discardableResult
+    public func retryAllParked() async throws -> [GlobalPosition] {
+        try await engine.retryAllParked()
     }
 
-    func recordError(_ text: String) {
-        lastError = text
-    }
-
-    /// Publishes the serving generation's checkpoint to waiters.
-    nonisolated func publish(_ generation: ReadModelGeneration) {
-        if generation === storage.current {
-            checkpoint.advance(to: generation.minimumPosition)
-        }
+    /// Removes the parked event at `position` for good (its effect is never applied).
+    ///
+    /// - Throws: ``ProjectionError`` ``ProjectionError/Code/parkedEventNotFound``.
+    public func dropParked(at position: GlobalPosition) async throws {
+        try await engine.dropParked(at: position)
     }
 }

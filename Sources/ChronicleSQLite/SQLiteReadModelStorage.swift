@@ -2,6 +2,7 @@ import Chronicle
 import Foundation
 import GRDB
 import Synchronization
+import Tracing
 
 #if canImport(Glibc)
 import Glibc
@@ -10,67 +11,155 @@ import Darwin
 #endif
 
 /// One read-model file: the projector's tables, the checkpoints and the dead letters, behind a
-/// pool of connections (one writer, several readers).
-final class ReadModelGeneration: Sendable {
+/// pool of connections (one writer, several readers). It is the engine's ``ProjectionStorage``
+/// for that file: a page's writes and its checkpoint commit in one transaction.
+final class ReadModelGeneration: ProjectionStorage, Sendable {
     /// The generation number in the file name (`NAME.gN.sqlite`).
     let number: Int
     let path: String
     let pool: DatabasePool
-    private struct Mutable {
+    let projector: any SQLiteProjector
+    let tracer: (any Tracer)?
+    private struct Flags {
         var retired = false
         var frozen = false
-        var positions: [GlobalPosition]
-        var parkedCount: Int
     }
-    // Mirrors of committed values, updated right after each commit; the file is the truth.
-    private let mutable: Mutex<Mutable>
+    private let flags = Mutex(Flags())
 
-    init(number: Int, path: String, pool: DatabasePool, positions: [GlobalPosition], parkedCount: Int) {
+    init(number: Int, path: String, pool: DatabasePool, projector: any SQLiteProjector, tracer: (any Tracer)?) {
         self.number = number
         self.path = path
         self.pool = pool
-        self.mutable = Mutex(Mutable(positions: positions, parkedCount: parkedCount))
+        self.projector = projector
+        self.tracer = tracer
     }
 
-    var positions: [GlobalPosition] { mutable.withLock { $0.positions } }
-    var minimumPosition: GlobalPosition { mutable.withLock { $0.positions.min() ?? .start } }
-    func position(of partition: Int) -> GlobalPosition { mutable.withLock { $0.positions[partition] } }
-    func setPosition(_ position: GlobalPosition, of partition: Int) {
-        mutable.withLock { $0.positions[partition] = max($0.positions[partition], position) }
-    }
-    var parkedCount: Int { mutable.withLock { $0.parkedCount } }
-    func setParkedCount(_ count: Int) { mutable.withLock { $0.parkedCount = count } }
+    var name: String { projector.name }
 
     /// Marks the generation replaced. Called inside its writer, so later writes see it.
-    func retire() { mutable.withLock { $0.retired = true } }
-    var isRetired: Bool { mutable.withLock { $0.retired } }
+    func retire() { flags.withLock { $0.retired = true } }
+    var isRetired: Bool { flags.withLock { $0.retired } }
 
     /// Holds the runner's writes while a rebuild finishes catching up with this generation
     /// (so the rebuild is not chasing a moving target). Called inside its writer.
-    func setFrozen(_ frozen: Bool) { mutable.withLock { $0.frozen = frozen } }
+    func setFrozen(_ frozen: Bool) { flags.withLock { $0.frozen = frozen } }
 
-    /// Throws when the generation was replaced or is frozen: call first inside every write
+    /// Throws when the generation was replaced or is frozen: called first inside every write
     /// transaction of the runner.
     func ensureCurrent() throws {
-        if mutable.withLock({ $0.retired || $0.frozen }) { throw RetiredGeneration() }
+        if flags.withLock({ $0.retired || $0.frozen }) { throw RetiredGeneration() }
+    }
+
+    // MARK: ProjectionStorage
+
+    func checkpoints(partitions: Int) async throws -> [GlobalPosition]? {
+        try await pool.read { db in try SQLiteReadModelSchema.storedCheckpoints(db, partitions: partitions) }
+    }
+
+    func initialize(partitions: Int, at position: GlobalPosition) async throws {
+        try await pool.write { db in try SQLiteReadModelSchema.initialize(db, partitions: partitions, at: position) }
+    }
+
+    func startPosition() async throws -> GlobalPosition {
+        try await pool.read { db in try SQLiteReadModelSchema.startPosition(db) }
+    }
+
+    /// One page, in a `chronicle.projection.page` span (projection, partition, positions, event count).
+    func commit(_ events: [RecordedEvent], partition: Int, from: GlobalPosition, to: GlobalPosition) async throws {
+        let tracer = self.tracer ?? InstrumentationSystem.tracer
+        try await tracer.withSpan("chronicle.projection.page", ofKind: .consumer) { span in
+            span.attributes["chronicle.projection"] = name
+            span.attributes["chronicle.partition"] = partition
+            span.attributes["chronicle.after"] = Int(from.value)
+            span.attributes["chronicle.event_count"] = events.count
+            span.attributes["chronicle.position"] = Int(to.value)
+            let projector = self.projector
+            try await pool.write { db in
+                try self.ensureCurrent()
+                try Self.apply(events, projector, db)
+                try SQLiteReadModelSchema.saveCheckpoint(db, partition: partition, from: from, to: to)
+            }
+        }
+    }
+
+    func park(_ event: RecordedEvent, partition: Int, error: String, attempts: Int, at date: Date, from: GlobalPosition) async throws -> Int {
+        try await pool.write { db in
+            try self.ensureCurrent()
+            try DeadLetterTable.park(db, event: event, partition: partition, error: error, attempts: attempts, at: date)
+            try SQLiteReadModelSchema.saveCheckpoint(db, partition: partition, from: from, to: event.position)
+            return try DeadLetterTable.count(db)
+        }
+    }
+
+    func parkedCount() async throws -> Int {
+        try await pool.read { db in try DeadLetterTable.count(db) }
+    }
+
+    func parkedEvents(after position: GlobalPosition, limit: Int) async throws -> [ParkedEvent] {
+        try await pool.read { db in try DeadLetterTable.list(db, after: position, limit: limit) }
+    }
+
+    func parkedEvent(at position: GlobalPosition) async throws -> ParkedEvent? {
+        try await pool.read { db in try DeadLetterTable.find(db, position: position) }
+    }
+
+    func applyParked(_ event: RecordedEvent) async throws -> Int {
+        let projector = self.projector
+        return try await pool.write { db in
+            try self.ensureCurrent()
+            try Self.apply([event], projector, db)
+            _ = try DeadLetterTable.remove(db, position: event.position)
+            return try DeadLetterTable.count(db)
+        }
+    }
+
+    func recordParkedFailure(at position: GlobalPosition, error: String, at date: Date) async throws {
+        try await pool.write { db in try DeadLetterTable.recordFailure(db, position: position, error: error, at: date) }
+    }
+
+    func dropParked(at position: GlobalPosition) async throws -> Int? {
+        try await pool.write { db in
+            guard try DeadLetterTable.remove(db, position: position) else { return nil }
+            return try DeadLetterTable.count(db)
+        }
+    }
+
+    /// Applies `events` in order; the first that throws becomes a ``ProjectionApplyFailure``.
+    static func apply(_ events: [RecordedEvent], _ projector: any SQLiteProjector, _ db: Database) throws {
+        for (index, event) in events.enumerated() {
+            do {
+                try projector.apply(event, in: db)
+            } catch {
+                throw ProjectionApplyFailure(index: index, error: error)
+            }
+        }
     }
 }
 
-/// Thrown inside a write on a generation that a rebuild replaced; the writer moves to the new one.
+/// Thrown inside a write on a generation that a rebuild replaced or froze.
 struct RetiredGeneration: Error {}
 
-/// The files of one projection in a directory, and which of them serves queries.
+/// The files of one projection in a directory, which of them serves queries, and who may change
+/// them: the engine's ``RebuildableProjectionStorage`` for a SQLite read model.
 ///
 /// Layout: `NAME.sqlite` is a symbolic link to the current generation `NAME.gN.sqlite`. A rebuild
 /// creates `NAME.g(N+1).sqlite`, fills it, and swaps the link with an atomic `rename(2)`; the old
-/// file is closed and deleted once no reader uses it. On open, files of generations other than
-/// the current one (left by an interrupted rebuild) are deleted.
-final class SQLiteReadModelStorage: Sendable {
+/// file is closed and deleted once no reader of this process uses it.
+///
+/// Two lock files coordinate processes: `.NAME.open.lock`, held briefly while a process creates
+/// the first generation or cleans up; `.NAME.run.lock`, held by the one process that runs (or
+/// rebuilds) the projection. Only the holder of the run lock writes generations, swaps the link
+/// or deletes files; every other process reads the generation the link names and follows the
+/// link when it moves.
+final class SQLiteReadModelStorage: RebuildableProjectionStorage, Sendable {
     let directory: String
     let name: String
     let partitions: Int
     let projector: any SQLiteProjector
     let readerCount: Int
+    let tracer: (any Tracer)?
+    /// Held by the process that runs or rebuilds the projection.
+    let runLock: ProjectionFileLock
 
     private struct State {
         var current: ReadModelGeneration
@@ -79,10 +168,10 @@ final class SQLiteReadModelStorage: Sendable {
         var highestNumber: Int
     }
     private let state: Mutex<State>
-    /// Counts swaps and thaws, so runners held by a frozen generation wake when it changes.
-    let changes = ProjectionPositionSignal()
+    /// Counts swaps and thaws, so writers held by a frozen generation wake when it changes.
+    let changes = PositionSignal()
 
-    init(directory: String, projector: any SQLiteProjector, partitions: Int, readerCount: Int) throws {
+    init(directory: String, projector: any SQLiteProjector, partitions: Int, readerCount: Int, tracer: (any Tracer)?) throws {
         let name = projector.name
         try Self.validate(name: name)
         self.directory = directory
@@ -90,38 +179,87 @@ final class SQLiteReadModelStorage: Sendable {
         self.partitions = partitions
         self.projector = projector
         self.readerCount = readerCount
+        self.tracer = tracer
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
             throw ProjectionError(.storageFailure, "Cannot create the read-model directory \(directory).", projection: name, underlying: error)
         }
-        let linkPath = (directory as NSString).appendingPathComponent("\(name).sqlite")
+        runLock = ProjectionFileLock(path: Self.path(directory, ".\(name).run.lock"))
+        // Creating the first generation and cleaning up happen under the open lock, so processes
+        // opening the same empty directory together create one read model, not several.
+        let openLock = ProjectionFileLock(path: Self.path(directory, ".\(name).open.lock"))
+        try openLock.acquireWaiting()
+        defer { openLock.release() }
+        let linkPath = Self.path(directory, "\(name).sqlite")
         let current: ReadModelGeneration
-        if let target = try? FileManager.default.destinationOfSymbolicLink(atPath: linkPath) {
-            guard let number = Self.generationNumber(fileName: (target as NSString).lastPathComponent, name: name) else {
-                throw ProjectionError(.incompatibleReadModel, "\(linkPath) links to \(target), which is not a generation file of \(name).", projection: name)
-            }
-            current = try Self.open(directory: directory, number: number, projector: projector, partitions: partitions, readerCount: readerCount, fresh: false)
+        if let number = try Self.linkedGeneration(directory: directory, name: name) {
+            current = try Self.open(directory: directory, number: number, projector: projector, partitions: partitions, readerCount: readerCount, tracer: tracer, fresh: false)
         } else if FileManager.default.fileExists(atPath: linkPath) {
             throw ProjectionError(.incompatibleReadModel, "\(linkPath) exists but is not a link to a read-model generation. Move it away.", projection: name)
         } else {
-            current = try Self.open(directory: directory, number: 1, projector: projector, partitions: partitions, readerCount: readerCount, fresh: true)
+            let number = (Self.generationNumbers(directory: directory, name: name).max() ?? 0) + 1
+            current = try Self.open(directory: directory, number: number, projector: projector, partitions: partitions, readerCount: readerCount, tracer: tracer, fresh: true)
             try Self.link(directory: directory, name: name, to: current)
         }
         state = Mutex(State(current: current, highestNumber: current.number))
-        removeStrayFiles(keeping: current.number)
+        // Files of other generations are left by an interrupted rebuild, unless another process is
+        // rebuilding right now: delete them only when nobody runs the projection.
+        if try runLock.tryAcquire() {
+            removeStrayFiles()
+            runLock.release()
+        }
     }
 
     var current: ReadModelGeneration { state.withLock { $0.current } }
 
     /// Runs `body` on the current generation, keeping it open (not deleted by a swap) meanwhile.
+    /// A process that does not run the projection first follows the link, in case the runner in
+    /// another process swapped it.
     func withCurrent<T>(isolation: isolated (any Actor)? = #isolation, _ body: (ReadModelGeneration) async throws -> T) async throws -> T {
+        if !runLock.isHeld { try followLink() }
         let generation = state.withLock { state in
             state.users[state.current.number, default: 0] += 1
             return state.current
         }
         defer { release(generation) }
         return try await body(generation)
+    }
+
+    /// Runs a write of the engine on the current generation. When a rebuild froze or replaced it,
+    /// waits for the swap (or the thaw), then reports a checkpoint conflict so the engine reads
+    /// the checkpoints of the generation serving now.
+    private func serving<T>(_ body: (ReadModelGeneration) async throws -> T) async throws -> T {
+        let seen = changes.value
+        do {
+            return try await withCurrent(body)
+        } catch is RetiredGeneration {
+            try await changes.wait(until: seen.next)
+            throw ProjectionCheckpointConflict(stored: nil)
+        }
+    }
+
+    /// Makes the generation the link names current, if another process swapped it.
+    func followLink() throws {
+        guard let number = try Self.linkedGeneration(directory: directory, name: name), number != current.number else { return }
+        let generation = try Self.open(directory: directory, number: number, projector: projector, partitions: partitions, readerCount: readerCount, tracer: tracer, fresh: false)
+        let closable: [ReadModelGeneration] = state.withLock { state in
+            guard state.current.number != number else { return [generation] }
+            state.retired.append(state.current)
+            state.current = generation
+            state.highestNumber = max(state.highestNumber, number)
+            return takeClosable(&state)
+        }
+        // Another process owns the old file: close it here, never delete it.
+        for old in closable { try? old.pool.close() }
+        changes.advance(to: changes.value.next)
+    }
+
+    /// Called when this process becomes the runner: follows the link and deletes what an
+    /// interrupted rebuild left.
+    func tookOver() throws {
+        try followLink()
+        removeStrayFiles()
     }
 
     private func release(_ generation: ReadModelGeneration) {
@@ -143,26 +281,82 @@ final class SQLiteReadModelStorage: Sendable {
         return closable
     }
 
+    /// Closes retired generations; the run lock's holder also deletes their files.
     private func close(_ generations: [ReadModelGeneration]) {
         for generation in generations {
             try? generation.pool.close()
-            Self.removeFiles(of: generation.path)
+            if runLock.isHeld, generation.number != current.number { Self.removeFiles(of: generation.path) }
         }
     }
 
-    /// Creates a fresh, empty generation (schema migrated, checkpoints at 0) for a rebuild.
-    func makeGeneration() throws -> ReadModelGeneration {
+    // MARK: ProjectionStorage (the serving generation)
+
+    func checkpoints(partitions: Int) async throws -> [GlobalPosition]? {
+        try await withCurrent { try await $0.checkpoints(partitions: partitions) }
+    }
+
+    func initialize(partitions: Int, at position: GlobalPosition) async throws {
+        try await serving { try await $0.initialize(partitions: partitions, at: position) }
+    }
+
+    func startPosition() async throws -> GlobalPosition {
+        try await withCurrent { try await $0.startPosition() }
+    }
+
+    func commit(_ events: [RecordedEvent], partition: Int, from: GlobalPosition, to: GlobalPosition) async throws {
+        try await serving { try await $0.commit(events, partition: partition, from: from, to: to) }
+    }
+
+    func park(_ event: RecordedEvent, partition: Int, error: String, attempts: Int, at date: Date, from: GlobalPosition) async throws -> Int {
+        try await serving { try await $0.park(event, partition: partition, error: error, attempts: attempts, at: date, from: from) }
+    }
+
+    func parkedCount() async throws -> Int {
+        try await withCurrent { try await $0.parkedCount() }
+    }
+
+    func parkedEvents(after position: GlobalPosition, limit: Int) async throws -> [ParkedEvent] {
+        try await withCurrent { try await $0.parkedEvents(after: position, limit: limit) }
+    }
+
+    func parkedEvent(at position: GlobalPosition) async throws -> ParkedEvent? {
+        try await withCurrent { try await $0.parkedEvent(at: position) }
+    }
+
+    func applyParked(_ event: RecordedEvent) async throws -> Int {
+        do {
+            return try await withCurrent { try await $0.applyParked(event) }
+        } catch is RetiredGeneration {
+            throw ProjectionError(.parkedEventNotFound, "A rebuild replaced the read model meanwhile; list the parked events again.", projection: name, position: event.position)
+        }
+    }
+
+    func recordParkedFailure(at position: GlobalPosition, error: String, at date: Date) async throws {
+        try await withCurrent { try await $0.recordParkedFailure(at: position, error: error, at: date) }
+    }
+
+    func dropParked(at position: GlobalPosition) async throws -> Int? {
+        try await withCurrent { try await $0.dropParked(at: position) }
+    }
+
+    // MARK: RebuildableProjectionStorage
+
+    /// Creates a fresh, empty generation (schema migrated, no checkpoints) for a rebuild.
+    func makeRebuildTarget() async throws -> any ProjectionStorage {
         let number = state.withLock { state in
             state.highestNumber += 1
             return state.highestNumber
         }
-        return try Self.open(directory: directory, number: number, projector: projector, partitions: partitions, readerCount: readerCount, fresh: true)
+        return try Self.open(directory: directory, number: number, projector: projector, partitions: partitions, readerCount: readerCount, tracer: tracer, fresh: true)
     }
 
     /// Discards a generation that never became current (a failed rebuild), and lets the
     /// runner write the current one again.
-    func discard(_ generation: ReadModelGeneration) async {
-        close([generation])
+    func discard(_ target: any ProjectionStorage) async {
+        if let generation = target as? ReadModelGeneration, generation !== current {
+            try? generation.pool.close()
+            Self.removeFiles(of: generation.path)
+        }
         let current = self.current
         _ = try? await current.pool.writeWithoutTransaction { _ in current.setFrozen(false) }
         current.setFrozen(false)
@@ -171,22 +365,26 @@ final class SQLiteReadModelStorage: Sendable {
 
     /// Freezes the current generation (see ``ReadModelGeneration/setFrozen(_:)``) and returns
     /// its checkpoints, which can no longer move.
-    func freezeCurrent() async throws -> [GlobalPosition] {
+    func freeze(partitions: Int) async throws -> [GlobalPosition] {
         let current = self.current
         return try await current.pool.writeWithoutTransaction { db in
             current.setFrozen(true)
-            return try SQLiteReadModelSchema.checkpoints(db, partitions: self.partitions)
+            return try SQLiteReadModelSchema.checkpoints(db, partitions: partitions)
         }
     }
 
-    /// Makes `new` the current generation if none of its checkpoints is behind the current
+    /// Makes `target` the current generation if none of its checkpoints is behind the current
     /// one's. Runs inside the current generation's writer, so no write to it can land between
     /// the check and the swap. Returns whether it swapped.
-    func swap(to new: ReadModelGeneration) async throws -> Bool {
+    func swap(to target: any ProjectionStorage) async throws -> Bool {
+        guard let new = target as? ReadModelGeneration else {
+            throw ProjectionError(.invalidConfiguration, "A rebuild target of another storage was given to \(name).", projection: name)
+        }
         let old = current
-        let newPositions = new.positions
+        let partitions = self.partitions
+        let newPositions = try await new.pool.read { db in try SQLiteReadModelSchema.checkpoints(db, partitions: partitions) }
         let swapped: Bool = try await old.pool.writeWithoutTransaction { db in
-            let oldPositions = try SQLiteReadModelSchema.checkpoints(db, partitions: self.partitions)
+            let oldPositions = try SQLiteReadModelSchema.checkpoints(db, partitions: partitions)
             guard zip(newPositions, oldPositions).allSatisfy({ $0 >= $1 }) else { return false }
             try Self.link(directory: self.directory, name: self.name, to: new)
             old.retire()
@@ -228,9 +426,29 @@ final class SQLiteReadModelStorage: Sendable {
         return Int(digits)
     }
 
-    static func open(directory: String, number: Int, projector: any SQLiteProjector, partitions: Int, readerCount: Int, fresh: Bool) throws -> ReadModelGeneration {
+    static func path(_ directory: String, _ file: String) -> String {
+        (directory as NSString).appendingPathComponent(file)
+    }
+
+    /// The generation the link `NAME.sqlite` names, or `nil` when there is no link.
+    static func linkedGeneration(directory: String, name: String) throws -> Int? {
+        let linkPath = path(directory, "\(name).sqlite")
+        guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: linkPath) else { return nil }
+        guard let number = generationNumber(fileName: (target as NSString).lastPathComponent, name: name) else {
+            throw ProjectionError(.incompatibleReadModel, "\(linkPath) links to \(target), which is not a generation file of \(name).", projection: name)
+        }
+        return number
+    }
+
+    /// The generation numbers of the files in `directory`.
+    static func generationNumbers(directory: String, name: String) -> Set<Int> {
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        return Set(files.compactMap { generationNumber(fileName: $0, name: name) })
+    }
+
+    static func open(directory: String, number: Int, projector: any SQLiteProjector, partitions: Int, readerCount: Int, tracer: (any Tracer)?, fresh: Bool) throws -> ReadModelGeneration {
         let name = projector.name
-        let path = (directory as NSString).appendingPathComponent(fileName(name: name, number: number))
+        let path = path(directory, fileName(name: name, number: number))
         if fresh { removeFiles(of: path) }
         var configuration = Configuration()
         configuration.label = "chronicle.readmodel.\(name).g\(number)"
@@ -241,14 +459,19 @@ final class SQLiteReadModelStorage: Sendable {
         }
         do {
             let pool = try DatabasePool(path: path, configuration: configuration)
-            let (positions, parked) = try pool.write { db in
-                try SQLiteReadModelSchema.prepare(db, projection: name, partitions: partitions)
-                return (try SQLiteReadModelSchema.checkpoints(db, partitions: partitions), try DeadLetterTable.count(db))
-            }
             var migrator = DatabaseMigrator()
             projector.registerMigrations(in: &migrator)
-            try migrator.migrate(pool)
-            return ReadModelGeneration(number: number, path: path, pool: pool, positions: positions, parkedCount: parked)
+            // Read-only first: a file in use by a runner (even one inside a long page) opens at once.
+            let ready = try !fresh && pool.read { db in
+                try SQLiteReadModelSchema.isPrepared(db, projection: name, partitions: partitions) && migrator.hasCompletedMigrations(db)
+            }
+            if !ready {
+                try pool.write { db in
+                    try SQLiteReadModelSchema.prepare(db, projection: name, partitions: partitions)
+                }
+                try migrator.migrate(pool)
+            }
+            return ReadModelGeneration(number: number, path: path, pool: pool, projector: projector, tracer: tracer)
         } catch let error as ProjectionError {
             throw error
         } catch let error as DatabaseError where error.resultCode == .SQLITE_NOTADB {
@@ -288,14 +511,18 @@ final class SQLiteReadModelStorage: Sendable {
         }
     }
 
-    private func removeStrayFiles(keeping number: Int) {
+    /// Deletes files of generations other than the current one (left by an interrupted rebuild)
+    /// and stray link files. Only the holder of the run lock (or a process that could take it)
+    /// calls it.
+    private func removeStrayFiles() {
+        let keep = current.number
         guard let files = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
         for file in files {
-            if let n = Self.generationNumber(fileName: file, name: name), n != number {
-                try? FileManager.default.removeItem(atPath: (directory as NSString).appendingPathComponent(file))
+            if let n = Self.generationNumber(fileName: file, name: name), n != keep {
+                try? FileManager.default.removeItem(atPath: Self.path(directory, file))
             }
             if file.hasPrefix(".\(name).sqlite.link-") {
-                try? FileManager.default.removeItem(atPath: (directory as NSString).appendingPathComponent(file))
+                try? FileManager.default.removeItem(atPath: Self.path(directory, file))
             }
         }
     }

@@ -29,7 +29,8 @@ import Testing
         #expect(rows?.first?["name"] as? String == "event-counts")
         #expect(rows?.first?["position"] as? Int == 40)
         #expect(rows?.first?["lag"] as? Int == 0)
-        #expect(rows?.first?["parked"] as? Int == 1)
+        #expect(rows?.first?["parkedCount"] as? Int == 1)
+        #expect(rows?.first?["state"] as? String == "stopped")
         let table = try await cli.run(["projections"])
         #expect(table.stdout.contains("event-counts"))
 

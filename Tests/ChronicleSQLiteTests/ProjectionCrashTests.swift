@@ -8,18 +8,21 @@ import Testing
 /// A `ChronicleProjectionCrash` child process (built next to the test binary).
 struct ProjectionChild {
     let process: ChildProcess
+    /// The exit status (the signal's number if killed; -1 if it did not exit within 10 minutes).
+    let exited: Task<Int32, Never>
 
     init(storePath: String, directory: String, pageSize: Int, blockAt: GlobalPosition, marker: String) throws {
-        process = try ChildProcess(
+        let process = try ChildProcess(
             try builtProduct("ChronicleProjectionCrash"), [storePath, directory, "\(pageSize)", "\(blockAt.value)", marker]
         )
+        self.process = process
+        exited = Task { (try? await process.result(timeout: .seconds(600)).status) ?? -1 }
     }
 
     /// SIGKILL: no cleanup, no rollback, no flushing, like a crash or a power-less OOM kill.
-    /// Returns the exit status (the signal's number).
-    func kill() async throws -> Int32 {
+    func kill() async -> Int32 {
         process.kill()
-        return try await process.result().status
+        return await exited.value
     }
 }
 
@@ -44,7 +47,7 @@ struct ProjectionChild {
             // through the page 1201...1300 whose first 49 events are written but not committed.
             let child = try ProjectionChild(storePath: store.path, directory: readModels, pageSize: 100, blockAt: 1_250, marker: marker)
             try await eventually("the child to block mid-page") { FileManager.default.fileExists(atPath: marker) }
-            #expect(try await child.kill() != 0)
+            #expect(await child.kill() != 0)
             #expect(try Self.committedCheckpoint(readModels) == 1_200)
 
             // Restart in this process: the uncommitted half page is gone, the model resumes at 1200.
@@ -71,7 +74,7 @@ struct ProjectionChild {
                 try await eventually("the child to commit past \(threshold)", timeout: .seconds(60)) {
                     (try? Self.committedCheckpoint(readModels)).map { $0 >= Int64(threshold) } ?? false
                 }
-                _ = try await child.kill()
+                _ = await child.kill()
                 let checkpoint = try Self.committedCheckpoint(readModels)
                 #expect(checkpoint >= Int64(threshold))
             }

@@ -50,7 +50,7 @@ import Testing
             let model = try SQLiteReadModel(CounterProjector(), directory: directory.path, source: .observing(store), logger: Fixtures.logger)
             try await whileRunning(model) { () async throws in
                 try await eventually("the model to run") { await model.status().state == .running }
-                await #expect { try await model.run() } throws: { ($0 as? ProjectionError)?.code == .invalidConfiguration }
+                await #expect { try await model.run() } throws: { ($0 as? ProjectionError)?.code == .alreadyRunning }
             }
         }
     }

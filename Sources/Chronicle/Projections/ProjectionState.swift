@@ -6,6 +6,9 @@ public enum ProjectionState: String, Sendable, Hashable, Codable, CustomStringCo
     case catchingUp
     /// Running and at the head: waiting for new events.
     case running
+    /// Started, and waiting while another process runs the projection (it takes over when that
+    /// process stops or dies).
+    case standby
     /// Running, and building a fresh read model from position 0 beside the one serving queries.
     case rebuilding
     /// Stopped by its ``FailurePolicy`` (``FailurePolicy/Exhausted/stop``) after an event kept

@@ -1,9 +1,8 @@
-import Chronicle
 import Synchronization
 
 /// A monotonic position that tasks can wait on: waiters resume the moment it reaches their
 /// target (no polling), throw the recorded failure while one is set, and throw on cancellation.
-final class ProjectionPositionSignal: Sendable {
+package final class PositionSignal: Sendable {
     private struct Waiter {
         let target: GlobalPosition
         let continuation: CheckedContinuation<Void, any Error>
@@ -17,15 +16,15 @@ final class ProjectionPositionSignal: Sendable {
     }
     private let state: Mutex<State>
 
-    init(_ value: GlobalPosition = .start) {
+    package init(_ value: GlobalPosition = .start) {
         state = Mutex(State(value: value))
     }
 
     /// The current position.
-    var value: GlobalPosition { state.withLock { $0.value } }
+    package var value: GlobalPosition { state.withLock { $0.value } }
 
     /// Raises the position to `position` (lower values are ignored) and wakes satisfied waiters.
-    func advance(to position: GlobalPosition) {
+    package func advance(to position: GlobalPosition) {
         let ready: [CheckedContinuation<Void, any Error>] = state.withLock { state in
             guard position > state.value else { return [] }
             state.value = position
@@ -40,7 +39,7 @@ final class ProjectionPositionSignal: Sendable {
     }
 
     /// Makes every waiter, present and future, throw `error` until ``clearFailure()``.
-    func fail(_ error: ProjectionError) {
+    package func fail(_ error: ProjectionError) {
         let all: [CheckedContinuation<Void, any Error>] = state.withLock { state in
             state.failure = error
             defer { state.waiters.removeAll() }
@@ -50,12 +49,12 @@ final class ProjectionPositionSignal: Sendable {
     }
 
     /// Lets waiters wait again.
-    func clearFailure() {
+    package func clearFailure() {
         state.withLock { $0.failure = nil }
     }
 
     /// Returns once the position is at least `target`.
-    func wait(until target: GlobalPosition) async throws {
+    package func wait(until target: GlobalPosition) async throws {
         let id: Int = state.withLock { state in
             defer { state.nextID += 1 }
             return state.nextID
@@ -84,7 +83,10 @@ final class ProjectionPositionSignal: Sendable {
     }
 
     /// Returns once the position is at least `target`, or throws ``ProjectionError/Code/timeout``.
-    func wait(until target: GlobalPosition, timeout: Duration, projection: String) async throws {
+    package func wait(
+        until target: GlobalPosition, timeout: Duration, projection: String,
+        sleep: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) }
+    ) async throws {
         if value >= target { return }
         try await withThrowingTaskGroup(of: Bool.self) { group in
             group.addTask {
@@ -92,7 +94,7 @@ final class ProjectionPositionSignal: Sendable {
                 return true
             }
             group.addTask {
-                try await Task.sleep(for: timeout)
+                try await sleep(timeout)
                 return false
             }
             defer { group.cancelAll() }

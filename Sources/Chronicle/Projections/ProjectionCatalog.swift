@@ -1,12 +1,12 @@
-import Chronicle
 import Foundation
 
 /// What the read API needs to know about an application's projections: their status, their
 /// parked events, and a way to wait until one has caught up with a position.
 ///
-/// ``ProjectionGroup`` conforms (see `ProjectionGroup+ProjectionCatalog.swift`), and so does
-/// ``CombinedProjectionCatalog`` (several catalogs as one). Any other runner adapts with a few
-/// lines: the HTTP module depends only on this protocol.
+/// Every ``ProjectionEngine`` is a catalog of one, and so every runner built on it is
+/// (`SQLiteReadModel`, `ProjectionGroup`, `ProcessManagerRunner`, `PostgresReadModel`);
+/// ``CombinedProjectionCatalog`` serves several catalogs as one. The read API (ChronicleHTTP)
+/// depends only on this protocol, so it serves the projections of any backend.
 public protocol ProjectionCatalog: Sendable {
     /// The status of every projection, in a stable order.
     func projectionStatuses() async throws -> [ProjectionStatus]
@@ -55,5 +55,31 @@ public struct CombinedProjectionCatalog: ProjectionCatalog {
             return try await catalog.waitUntil(projection: name, reaches: position, timeout: timeout)
         }
         return nil
+    }
+}
+
+extension ProjectionEngine: ProjectionCatalog {
+    /// This projection's status (see ``ProjectionCatalog/projectionStatuses()``).
+    public func projectionStatuses() async throws -> [ProjectionStatus] {
+        [status()]
+    }
+
+    /// This projection's parked events, or `nil` for another name.
+    public func parkedEvents(ofProjection name: String, limit: Int) async throws -> [ParkedEvent]? {
+        guard name == self.name else { return nil }
+        return try await parkedEvents(limit: limit)
+    }
+
+    /// Waits for this projection to reach `position`; `nil` for another name. A timeout, or a
+    /// projection stopped by its failure policy, answers with the position reached (its status
+    /// says why).
+    public func waitUntil(projection name: String, reaches position: GlobalPosition, timeout: Duration) async throws -> GlobalPosition? {
+        guard name == self.name else { return nil }
+        do {
+            try await waitUntil(position: position, timeout: timeout)
+        } catch let error as ProjectionError where error.code == .timeout || error.code == .failed {
+            // Not caught up: the position reached answers.
+        }
+        return status().position
     }
 }

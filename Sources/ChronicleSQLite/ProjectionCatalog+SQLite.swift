@@ -1,0 +1,37 @@
+import Chronicle
+
+extension ProjectionGroup: ProjectionCatalog {
+    private var catalog: CombinedProjectionCatalog { CombinedProjectionCatalog(readModels.map(\.engine)) }
+
+    /// The status of every read model (see ``ProjectionCatalog/projectionStatuses()``).
+    public func projectionStatuses() async throws -> [ProjectionStatus] {
+        try await catalog.projectionStatuses()
+    }
+
+    /// Parked events of the named read model, or `nil` if unknown.
+    public func parkedEvents(ofProjection name: String, limit: Int) async throws -> [ParkedEvent]? {
+        try await self[name]?.engine.parkedEvents(ofProjection: name, limit: limit)
+    }
+
+    /// Waits for the named read model to reach `position`, or `nil` if unknown.
+    public func waitUntil(projection name: String, reaches position: GlobalPosition, timeout: Duration) async throws -> GlobalPosition? {
+        try await self[name]?.engine.waitUntil(projection: name, reaches: position, timeout: timeout)
+    }
+}
+
+extension ProcessManagerRunner: ProjectionCatalog {
+    /// The process manager's status (see ``ProjectionCatalog/projectionStatuses()``).
+    public func projectionStatuses() async throws -> [ProjectionStatus] {
+        try await engine.projectionStatuses()
+    }
+
+    /// Its parked events, or `nil` for another name.
+    public nonisolated func parkedEvents(ofProjection name: String, limit: Int) async throws -> [ParkedEvent]? {
+        try await engine.parkedEvents(ofProjection: name, limit: limit)
+    }
+
+    /// Waits for it to reach `position`, or `nil` for another name.
+    public nonisolated func waitUntil(projection name: String, reaches position: GlobalPosition, timeout: Duration) async throws -> GlobalPosition? {
+        try await engine.waitUntil(projection: name, reaches: position, timeout: timeout)
+    }
+}
