@@ -11,34 +11,34 @@ import Testing
 @Suite(.serialized) struct CLIFailureModeTests {
     // MARK: 8. A first open killed mid-way
 
-    @Test func aHotJournalLeftByAKilledFirstOpenIsRolledBackByTheNextCommand() throws {
+    @Test func aHotJournalLeftByAKilledFirstOpenIsRolledBackByTheNextCommand() async throws {
         let cli = try CLIRunner()
         defer { cli.cleanUp() }
         try FaultFixtures.writeKilledFirstOpen(at: cli.storePath)
         // The fixture is the state SQLite leaves: a read-only connection cannot read the file.
         #expect(FaultFixtures.readOnlyOpenFailure(cli.storePath) == 776)
 
-        let stats = try cli.run(["stats"])
+        let stats = try await cli.run(["stats"])
         #expect(stats.status == 1)
         #expect(stats.stderr.contains("not a Chronicle store"), "\(stats.stderr)")
         #expect(!stats.stderr.contains("776"), "\(stats.stderr)")
 
-        let created = try cli.run(["init"])
+        let created = try await cli.run(["init"])
         #expect(created.status == 0, "\(created.stderr)")
         #expect(!FileManager.default.fileExists(atPath: cli.storePath + "-journal"))
-        let appended = try cli.run(["append", "order-1"], input: #"{"type":"A","data":{}}"#)
+        let appended = try await cli.run(["append", "order-1"], input: #"{"type":"A","data":{}}"#)
         #expect(appended.status == 0, "\(appended.stderr)")
-        let verify = try cli.run(["verify"])
+        let verify = try await cli.run(["verify"])
         #expect(verify.status == 0, "\(verify.stdout)")
     }
 
-    @Test func initAloneRecoversAKilledFirstOpen() throws {
+    @Test func initAloneRecoversAKilledFirstOpen() async throws {
         let cli = try CLIRunner()
         defer { cli.cleanUp() }
         try FaultFixtures.writeKilledFirstOpen(at: cli.storePath)
-        let created = try cli.run(["init"])
+        let created = try await cli.run(["init"])
         #expect(created.status == 0, "\(created.stderr)")
-        let stats = try cli.run(["stats", "--json"])
+        let stats = try await cli.run(["stats", "--json"])
         #expect(stats.status == 0, "\(stats.stderr)")
         #expect(stats.stdout.contains("\"events\":0"))
     }
@@ -46,7 +46,7 @@ import Testing
     // MARK: 9. Storage errors say what happened and what to do
 
     @Test(.enabled(if: FaultMounts.available, "needs root (mount -t tmpfs)"))
-    func aFullDiskSaysSoAndTheStoreWorksOnceSpaceIsFreed() throws {
+    func aFullDiskSaysSoAndTheStoreWorksOnceSpaceIsFreed() async throws {
         let cli = try CLIRunner()
         defer { cli.cleanUp() }
         let small = cli.directory.appendingPathComponent("small").path
@@ -54,7 +54,7 @@ import Testing
         try #require(FaultMounts.mount(["-t", "tmpfs", "-o", "size=2m", "tmpfs", small]))
         defer { _ = FaultMounts.unmount(small) }
         let store = small + "/store.sqlite"
-        #expect(try cli.run(["init", "--store", store], store: false).status == 0)
+        #expect(try await cli.run(["init", "--store", store], store: false).status == 0)
         // A filler file, to free space afterwards.
         let filler = small + "/filler"
         #expect(FileManager.default.createFile(atPath: filler, contents: Data(count: 512 * 1024)))
@@ -63,7 +63,7 @@ import Testing
         var acknowledged = 0
         var failure: CLIRunner.Result?
         for _ in 0..<40 {
-            let result = try cli.run(["append", "blob-1", "--store", store], input: #"{"type":"Blob","data":"\#(payload)"}"#, store: false)
+            let result = try await cli.run(["append", "blob-1", "--store", store], input: #"{"type":"Blob","data":"\#(payload)"}"#, store: false)
             if result.status != 0 {
                 failure = result
                 break
@@ -78,75 +78,75 @@ import Testing
         #expect(!full.stderr.contains("SQLite error 13."), "\(full.stderr)")
 
         try FileManager.default.removeItem(atPath: filler)
-        let again = try cli.run(["append", "blob-1", "--store", store], input: #"{"type":"Blob","data":"small"}"#, store: false)
+        let again = try await cli.run(["append", "blob-1", "--store", store], input: #"{"type":"Blob","data":"small"}"#, store: false)
         #expect(again.status == 0, "\(again.stderr)")
-        let stats = try cli.run(["stats", "--json", "--store", store], store: false)
+        let stats = try await cli.run(["stats", "--json", "--store", store], store: false)
         #expect(stats.stdout.contains("\"events\":\(acknowledged + 1)"), "\(stats.stdout)")
-        let verify = try cli.run(["verify", "--store", store], store: false)
+        let verify = try await cli.run(["verify", "--store", store], store: false)
         #expect(verify.status == 0, "\(verify.stdout)")
     }
 
     @Test(.enabled(if: FaultMounts.available, "needs root (mount --bind -o ro)"))
-    func aReadOnlyFileSystemSaysSoAndWritesNothing() throws {
+    func aReadOnlyFileSystemSaysSoAndWritesNothing() async throws {
         let cli = try CLIRunner()
         defer { cli.cleanUp() }
         let writable = cli.directory.appendingPathComponent("rw").path
         let readOnly = cli.directory.appendingPathComponent("ro").path
         for directory in [writable, readOnly] { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
         let store = writable + "/store.sqlite"
-        #expect(try cli.run(["append", "order-1", "--store", store], input: #"{"type":"A","data":{}}"#, store: false).status == 0)
+        #expect(try await cli.run(["append", "order-1", "--store", store], input: #"{"type":"A","data":{}}"#, store: false).status == 0)
         try #require(FaultMounts.mount(["--bind", "-o", "ro", writable, readOnly]))
         defer { _ = FaultMounts.unmount(readOnly) }
 
-        let append = try cli.run(["append", "order-1", "--store", readOnly + "/store.sqlite"], input: #"{"type":"B","data":{}}"#, store: false)
+        let append = try await cli.run(["append", "order-1", "--store", readOnly + "/store.sqlite"], input: #"{"type":"B","data":{}}"#, store: false)
         #expect(append.status == 1)
         #expect(append.stderr.contains("read-only"), "\(append.stderr)")
         #expect(append.stderr.contains("writable"), "\(append.stderr)")
         #expect(!append.stderr.contains("SQLite error 8."), "\(append.stderr)")
-        let create = try cli.run(["init", "--store", readOnly + "/new.sqlite"], store: false)
+        let create = try await cli.run(["init", "--store", readOnly + "/new.sqlite"], store: false)
         #expect(create.status == 1)
         #expect(create.stderr.contains("read-only directory or file system"), "\(create.stderr)")
         #expect(!FileManager.default.fileExists(atPath: writable + "/new.sqlite"))
         // Reading needs no write: a store on read-only media still serves the read commands.
-        let stats = try cli.run(["stats", "--json", "--store", readOnly + "/store.sqlite"], store: false)
+        let stats = try await cli.run(["stats", "--json", "--store", readOnly + "/store.sqlite"], store: false)
         #expect(stats.status == 0, "\(stats.stderr)")
         #expect(stats.stdout.contains("\"events\":1"), "\(stats.stdout)")
 
         #expect(FaultMounts.unmount(readOnly))
-        let verify = try cli.run(["verify", "--json", "--store", store], store: false)
+        let verify = try await cli.run(["verify", "--json", "--store", store], store: false)
         #expect(verify.status == 0, "\(verify.stdout)")
         #expect(verify.stdout.contains("\"events\":1"), "\(verify.stdout)")
     }
 
     // MARK: 10. Import is all-or-nothing
 
-    @Test func anImportWithABadLineAfterTheFirstBatchCommitsNothing() throws {
+    @Test func anImportWithABadLineAfterTheFirstBatchCommitsNothing() async throws {
         let cli = try CLIRunner()
         defer { cli.cleanUp() }
-        _ = try cli.run(["init"])
+        _ = try await cli.run(["init"])
         var lines = (1...1500).map { #"{"stream":"clock-\#($0 % 7)","version":\#(($0 - 1) / 7 + 1),"type":"Tick","data":"{}"}"# }
         let good = lines.joined(separator: "\n")
         lines.append("{broken")
-        let result = try cli.run(["import"], input: lines.joined(separator: "\n"))
+        let result = try await cli.run(["import"], input: lines.joined(separator: "\n"))
         #expect(result.status == 1)
         #expect(result.stderr.contains("line 1501"), "\(result.stderr)")
         #expect(result.stderr.contains("Nothing was imported"), "\(result.stderr)")
-        #expect(try cli.run(["stats", "--json"]).stdout.contains("\"events\":0"))
+        #expect(try await cli.run(["stats", "--json"]).stdout.contains("\"events\":0"))
 
         // A conflict found by the store after the first batch: nothing either.
         var conflicting = Array(lines.prefix(1200))
         conflicting.append(#"{"stream":"clock-1","version":1,"type":"Tick","data":"{}"}"#)
-        let conflict = try cli.run(["import"], input: conflicting.joined(separator: "\n"))
+        let conflict = try await cli.run(["import"], input: conflicting.joined(separator: "\n"))
         #expect(conflict.status == 1)
         #expect(conflict.stderr.contains("line 1201"), "\(conflict.stderr)")
         #expect(conflict.stderr.contains("Nothing was imported"), "\(conflict.stderr)")
-        #expect(try cli.run(["stats", "--json"]).stdout.contains("\"events\":0"))
+        #expect(try await cli.run(["stats", "--json"]).stdout.contains("\"events\":0"))
 
         // The fixed input then imports whole, once.
-        let fixed = try cli.run(["import", "--json"], input: good)
+        let fixed = try await cli.run(["import", "--json"], input: good)
         #expect(fixed.status == 0, "\(fixed.stderr)")
         #expect(fixed.stdout.contains("\"written\":1500"), "\(fixed.stdout)")
-        #expect(try cli.run(["verify"]).status == 0)
+        #expect(try await cli.run(["verify"]).status == 0)
     }
 
     @Test(.enabled(if: ProcessInfo.processInfo.environment["CHRONICLE_POSTGRES_URL"].map { !$0.isEmpty } ?? false, "CHRONICLE_POSTGRES_URL is not set"))
@@ -157,7 +157,7 @@ import Testing
         let schema = "cli_\(UUID().uuidString.prefix(8).lowercased())"
         let pg = ["--store", url, "--schema", schema]
         do {
-            try importChecks(cli, pg)
+            try await importChecks(cli, pg)
         } catch {
             await dropSchema(schema, url: url)
             throw error
@@ -175,28 +175,28 @@ import Testing
         }
     }
 
-    private func importChecks(_ cli: CLIRunner, _ pg: [String]) throws {
+    private func importChecks(_ cli: CLIRunner, _ pg: [String]) async throws {
         var lines = (1...1500).map { #"{"stream":"clock-\#($0 % 7)","version":\#(($0 - 1) / 7 + 1),"type":"Tick","data":"{}"}"# }
         lines.append("{broken")
-        let result = try cli.run(["import"] + pg, input: lines.joined(separator: "\n"), store: false)
+        let result = try await cli.run(["import"] + pg, input: lines.joined(separator: "\n"), store: false)
         #expect(result.status == 1)
         #expect(result.stderr.contains("line 1501"), "\(result.stderr)")
         #expect(result.stderr.contains("Nothing was imported"), "\(result.stderr)")
-        #expect(try cli.run(["stats", "--json"] + pg, store: false).stdout.contains("\"events\":0"))
+        #expect(try await cli.run(["stats", "--json"] + pg, store: false).stdout.contains("\"events\":0"))
 
         // A conflict only the store sees, after the first batch: the message says what was committed.
         var conflicting = Array(lines.prefix(1200))
         conflicting.append(#"{"stream":"clock-1","version":1,"type":"Tick","data":"{}"}"#)
-        let conflict = try cli.run(["import"] + pg, input: conflicting.joined(separator: "\n"), store: false)
+        let conflict = try await cli.run(["import"] + pg, input: conflicting.joined(separator: "\n"), store: false)
         #expect(conflict.status == 1)
         #expect(conflict.stderr.contains("line 1201"), "\(conflict.stderr)")
         #expect(conflict.stderr.contains("from lines 1–1200"), "\(conflict.stderr)")
-        #expect(try cli.run(["stats", "--json"] + pg, store: false).stdout.contains("\"events\":1200"))
+        #expect(try await cli.run(["stats", "--json"] + pg, store: false).stdout.contains("\"events\":1200"))
     }
 
     // MARK: 11. Reading a long line is linear
 
-    @Test func theLineReaderSplitsLinesAcrossChunkBoundaries() throws {
+    @Test func theLineReaderSplitsLinesAcrossChunkBoundaries() async throws {
         let text = "a\nbé\n\n{\"k\":\"ü€𝄞\"}\nlast"
         let bytes = Data(text.utf8)
         for chunkSize in [1, 2, 3, 5, 7, 64] {
@@ -215,7 +215,7 @@ import Testing
         #expect(try trailing.next() == nil)
     }
 
-    @Test func aSixteenMiBLineIsScannedOnceNotOncePerChunk() throws {
+    @Test func aSixteenMiBLineIsScannedOnceNotOncePerChunk() async throws {
         // 16 MiB in 256 KiB chunks: the old reader scanned its whole buffer after each of the 64
         // chunks (about 544 MB examined); a linear one examines each byte once.
         let long = Data(repeating: UInt8(ascii: "x"), count: 16 * 1024 * 1024)
@@ -230,7 +230,7 @@ import Testing
 
     // MARK: 12. Invalid UTF-8 is refused
 
-    @Test func invalidUTF8IsRefusedWithItsLineAndByteOffset() throws {
+    @Test func invalidUTF8IsRefusedWithItsLineAndByteOffset() async throws {
         let cli = try CLIRunner()
         defer { cli.cleanUp() }
         let prefix = #"{"type":"A","data":"caf"#
@@ -239,7 +239,7 @@ import Testing
         bytes.append(contentsOf: Data("\"}\n".utf8))
         let file = cli.directory.appendingPathComponent("latin1.jsonl").path
         try bytes.write(to: URL(fileURLWithPath: file))
-        let append = try cli.run(["append", "order-1", "--file", file])
+        let append = try await cli.run(["append", "order-1", "--file", file])
         #expect(append.status == 1)
         #expect(append.stderr.contains("line 1: invalid UTF-8 at byte offset \(prefix.utf8.count)"), "\(append.stderr)")
         #expect(append.stderr.contains("0xE9"), "\(append.stderr)")
@@ -254,11 +254,11 @@ import Testing
         importBytes.append(Data("\"}\n".utf8))
         let importFile = cli.directory.appendingPathComponent("bad.jsonl").path
         try importBytes.write(to: URL(fileURLWithPath: importFile))
-        let imported = try cli.run(["import", "--input", importFile])
+        let imported = try await cli.run(["import", "--input", importFile])
         #expect(imported.status == 1)
         #expect(imported.stderr.contains("line 2: invalid UTF-8 at byte offset \(secondLine.utf8.count)"), "\(imported.stderr)")
         #expect(imported.stderr.contains("Nothing was imported"), "\(imported.stderr)")
-        #expect(try cli.run(["stats", "--json"]).stdout.contains("\"events\":0"))
+        #expect(try await cli.run(["stats", "--json"]).stdout.contains("\"events\":0"))
     }
 
     @Test func theFirstInvalidByteIsFound() {
@@ -270,12 +270,12 @@ import Testing
 
     // MARK: 13. Read-only commands, damaged stores, read model status
 
-    @Test func readOnlyCommandsRefuseAnEmptyFileAndLeaveItEmpty() throws {
+    @Test func readOnlyCommandsRefuseAnEmptyFileAndLeaveItEmpty() async throws {
         let cli = try CLIRunner()
         defer { cli.cleanUp() }
         #expect(FileManager.default.createFile(atPath: cli.storePath, contents: Data()))
         for command in [["stats"], ["verify"], ["read", "order-1"], ["export"], ["streams"], ["projections", "status"]] {
-            let result = try cli.run(command)
+            let result = try await cli.run(command)
             #expect(result.status == 1, "\(command)")
             #expect(result.stderr.contains("not a Chronicle store"), "\(command): \(result.stderr)")
             let size = try FileManager.default.attributesOfItem(atPath: cli.storePath)[.size] as? NSNumber
@@ -284,16 +284,16 @@ import Testing
         }
     }
 
-    @Test func aTruncatedStoreIsReportedByVerifyAndSalvagedByExport() throws {
+    @Test func aTruncatedStoreIsReportedByVerifyAndSalvagedByExport() async throws {
         let cli = try CLIRunner()
         defer { cli.cleanUp() }
         let lines = (1...3000).map {
             #"{"stream":"order-\#($0 % 50)","version":\#(($0 - 1) / 50 + 1),"type":"Placed","data":"{\"i\":\#($0),\"pad\":\"\#(String(repeating: "p", count: 200))\"}"}"#
         }
-        #expect(try cli.run(["import"], input: lines.joined(separator: "\n")).status == 0)
+        #expect(try await cli.run(["import"], input: lines.joined(separator: "\n")).status == 0)
         // Every page into the file, so that cutting its last page loses committed events.
         let queue = try DatabaseQueue(path: cli.storePath)
-        try queue.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+        try await queue.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
         try queue.close()
         #expect((try? FileManager.default.attributesOfItem(atPath: cli.storePath + "-wal")[.size] as? NSNumber)?.intValue ?? 0 == 0)
         // Cut the file at the events table's last leaf page (usually the file's last page or
@@ -307,14 +307,14 @@ import Testing
         try handle.truncate(atOffset: lastLeaf.map { UInt64(($0 - 1) * pageSize) } ?? size - 4096)
         try handle.close()
 
-        let verify = try cli.run(["verify"])
+        let verify = try await cli.run(["verify"])
         #expect(verify.status == 1)
         #expect(verify.stdout.contains("FAILED"), "\(verify.stdout)")
         #expect(verify.stdout.contains("cannot be read"), "\(verify.stdout)")
         #expect(verify.stdout.contains("chronicle export"), "\(verify.stdout)")
 
         let salvaged = cli.directory.appendingPathComponent("salvaged.jsonl").path
-        let export = try cli.run(["export", "--output", salvaged])
+        let export = try await cli.run(["export", "--output", salvaged])
         #expect(export.status == 1)
         #expect(export.stderr.contains("is damaged"), "\(export.stderr)")
         #expect(export.stderr.contains("could not be read"), "\(export.stderr)")
@@ -323,20 +323,20 @@ import Testing
 
         // What was salvaged imports into a new store.
         let copy = cli.directory.appendingPathComponent("copy.sqlite").path
-        let imported = try cli.run(["import", "--input", salvaged, "--store", copy, "--json"], store: false)
+        let imported = try await cli.run(["import", "--input", salvaged, "--store", copy, "--json"], store: false)
         #expect(imported.status == 0, "\(imported.stderr)")
         #expect(imported.stdout.contains("\"written\":\(exported.count)"))
     }
 
-    @Test func projectionsStatusFailsWhenAReadModelCannotBeOpened() throws {
+    @Test func projectionsStatusFailsWhenAReadModelCannotBeOpened() async throws {
         let cli = try CLIRunner()
         defer { cli.cleanUp() }
-        #expect(try cli.run(["init"]).status == 0)
+        #expect(try await cli.run(["init"]).status == 0)
         let directory = cli.directory.appendingPathComponent("read-models").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         try Data("not a database at all, long enough to have a header of a hundred bytes........................".utf8)
             .write(to: URL(fileURLWithPath: directory + "/broken.sqlite"))
-        let status = try cli.run(["projections", "status"])
+        let status = try await cli.run(["projections", "status"])
         #expect(status.status == 1, "\(status.stdout)")
         #expect(status.stderr.contains("broken"), "\(status.stderr)")
     }

@@ -1,5 +1,6 @@
 import Chronicle
 import ChronicleSQLite
+import ChronicleTestSupport
 import Foundation
 import GRDB
 import Testing
@@ -19,7 +20,7 @@ import Testing
             try await Fixtures.append(1...12, to: restored)
             let stale = try SQLiteReadModel(CounterProjector(), directory: readModels, source: .observing(restored), logger: Fixtures.logger)
             try await whileRunning(stale) { () async throws in
-                #expect(try await eventually { await stale.status().state == .failed })
+                try await eventually("the stale model to fail") { await stale.status().state == .failed }
                 let status = await stale.status()
                 #expect(status.lastError?.contains("checkpointAheadOfLog") == true, "\(status.lastError ?? "")")
                 await #expect { try await stale.waitUntil(position: 21, timeout: .seconds(5)) } throws: {

@@ -1,5 +1,6 @@
 import Chronicle
 import ChronicleSQLite
+import ChronicleTestSupport
 import Foundation
 import GRDB
 import Testing
@@ -36,7 +37,7 @@ import Testing
             let marker = directory.subdirectory("blocked")
             // The active runner blocks inside a page transaction at 250, holding the run lock.
             let active = try ProjectionChild(storePath: store.path, directory: readModels, pageSize: 20, blockAt: 250, marker: marker)
-            #expect(try await eventually { FileManager.default.fileExists(atPath: marker) })
+            try await eventually("the active runner to block mid-page") { FileManager.default.fileExists(atPath: marker) }
             let standby = try ProjectionChild(storePath: store.path, directory: readModels, pageSize: 20, blockAt: 0, marker: directory.subdirectory("unused"))
             // An observer in this process sees the model stay put while the standby waits.
             let observer = try SQLiteReadModel(CounterProjector(), directory: readModels, source: .observing(store), logger: Fixtures.logger)
@@ -57,7 +58,7 @@ import Testing
             for threshold in stride(from: 150, through: 3_000, by: 150) {
                 // Killed wherever it is then: between pages, mid-page, mid-commit.
                 let child = try ProjectionChild(storePath: store.path, directory: readModels, pageSize: 37, blockAt: 0, marker: directory.subdirectory("unused"))
-                _ = try await eventually(timeout: .seconds(60)) {
+                try await eventually("the child to commit past \(threshold)", timeout: .seconds(60)) {
                     (try? ProjectionCrashTests.committedCheckpoint(readModels)).map { $0 >= Int64(threshold) } ?? false
                 }
                 _ = await child.kill()
@@ -84,7 +85,7 @@ import Testing
             let running = Task { try await first.run() }
             try await first.waitUntil(position: 50, timeout: .seconds(20))
             try await whileRunning(second) {
-                #expect(try await eventually { await second.status().state == .standby })
+                try await eventually("the second runner to stand by") { await second.status().state == .standby }
                 try await Fixtures.append(51...60, to: store)
                 try await first.waitUntil(position: 60, timeout: .seconds(20))
                 running.cancel()
