@@ -118,15 +118,9 @@ public actor ProcessManagerRunner: Service {
         }
         do {
             try await cancelWhenGracefulShutdown {
-                var announced = false
-                while try !self.storage.runLock.tryAcquire() {
-                    if !announced {
-                        self.logger.info("Another process runs this process manager; standing by to take over")
-                        announced = true
-                    }
-                    self.engine.setStandby(true)
-                    try await self.sleep(self.standbyPollInterval)
-                }
+                try await self.storage.runLock.acquireStandingBy(
+                    for: self.engine, interval: self.standbyPollInterval, sleep: self.sleep, logger: self.logger
+                )
                 defer { self.storage.runLock.release() }
                 try await self.engine.run()
             }
@@ -144,7 +138,7 @@ public actor ProcessManagerRunner: Service {
 
 /// A process manager's checkpoint file as the engine's ``ProjectionStorage``: reactions run
 /// outside any transaction (they append to the event store), and the checkpoint moves after each.
-final class ProcessManagerStorage: ProjectionStorage, Sendable {
+final class ProcessManagerStorage: SQLiteBookkeeping, Sendable {
     let manager: any ProcessManager
     let database: DatabaseQueue
     let runLock: ProjectionFileLock
@@ -196,18 +190,6 @@ final class ProcessManagerStorage: ProjectionStorage, Sendable {
         }
     }
 
-    func checkpoints(partitions: Int) async throws -> [GlobalPosition]? {
-        try await database.read { db in try SQLiteReadModelSchema.storedCheckpoints(db, partitions: partitions) }
-    }
-
-    func initialize(partitions: Int, at position: GlobalPosition) async throws {
-        try await database.write { db in try SQLiteReadModelSchema.initialize(db, partitions: partitions, at: position) }
-    }
-
-    func startPosition() async throws -> GlobalPosition {
-        try await database.read { db in try SQLiteReadModelSchema.startPosition(db) }
-    }
-
     /// Reacts to each event, saving the checkpoint after each; a failing reaction reports how far
     /// the checkpoint got.
     func commit(_ events: [RecordedEvent], partition: Int, from: GlobalPosition, to: GlobalPosition) async throws {
@@ -234,26 +216,6 @@ final class ProcessManagerStorage: ProjectionStorage, Sendable {
         try await database.write { db in try SQLiteReadModelSchema.saveCheckpoint(db, partition: partition, from: from, to: to) }
     }
 
-    func park(_ event: RecordedEvent, partition: Int, error: String, attempts: Int, at date: Date, from: GlobalPosition) async throws -> Int {
-        try await database.write { db in
-            try DeadLetterTable.park(db, event: event, partition: partition, error: error, attempts: attempts, at: date)
-            try SQLiteReadModelSchema.saveCheckpoint(db, partition: partition, from: from, to: event.position)
-            return try DeadLetterTable.count(db)
-        }
-    }
-
-    func parkedCount() async throws -> Int {
-        try await database.read { db in try DeadLetterTable.count(db) }
-    }
-
-    func parkedEvents(after position: GlobalPosition, limit: Int) async throws -> [ParkedEvent] {
-        try await database.read { db in try DeadLetterTable.list(db, after: position, limit: limit) }
-    }
-
-    func parkedEvent(at position: GlobalPosition) async throws -> ParkedEvent? {
-        try await database.read { db in try DeadLetterTable.find(db, position: position) }
-    }
-
     /// Reacts again, then removes the parked record (at least once: a crash in between reacts
     /// again on the next retry, which the deterministic ids make harmless).
     func applyParked(_ event: RecordedEvent) async throws -> Int {
@@ -270,14 +232,6 @@ final class ProcessManagerStorage: ProjectionStorage, Sendable {
         }
     }
 
-    func recordParkedFailure(at position: GlobalPosition, error: String, at date: Date) async throws {
-        try await database.write { db in try DeadLetterTable.recordFailure(db, position: position, error: error, at: date) }
-    }
-
-    func dropParked(at position: GlobalPosition) async throws -> Int? {
-        try await database.write { db in
-            guard try DeadLetterTable.remove(db, position: position) else { return nil }
-            return try DeadLetterTable.count(db)
-        }
-    }
+    var bookkeeping: any DatabaseWriter { database }
+    func ensureWritable() throws {}
 }

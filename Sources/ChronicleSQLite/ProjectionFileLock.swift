@@ -1,5 +1,6 @@
 import Chronicle
 import Foundation
+import Logging
 
 #if canImport(Glibc)
 import Glibc
@@ -73,5 +74,22 @@ final class ProjectionFileLock: @unchecked Sendable {
             _ = close(descriptor)
             descriptor = -1
         }
+    }
+
+    /// Takes the lock for `engine`'s runner, standing by (state `standby`) while another holder
+    /// has it: tries again every `interval`, until it has it or the task is cancelled.
+    func acquireStandingBy(
+        for engine: ProjectionEngine, interval: Duration, sleep: @Sendable (Duration) async throws -> Void, logger: Logger
+    ) async throws {
+        var announced = false
+        while try !tryAcquire() {
+            if !announced {
+                logger.info("Another process runs \(engine.name); standing by to take over")
+                announced = true
+            }
+            engine.setStandby(true)
+            try await sleep(interval)
+        }
+        if announced { logger.info("Taking over \(engine.name)") }
     }
 }

@@ -183,7 +183,9 @@ public actor SQLiteReadModel: Service {
         }
         do {
             try await cancelWhenGracefulShutdown {
-                try await self.becomeRunner()
+                try await self.storage.runLock.acquireStandingBy(
+                    for: self.engine, interval: self.options.standbyPollInterval, sleep: self.options.sleep, logger: self.logger
+                )
                 defer { self.storage.runLock.release() }
                 try self.storage.tookOver()
                 try await self.engine.run()
@@ -192,20 +194,6 @@ public actor SQLiteReadModel: Service {
             // Shut down while standing by.
         }
         engine.setStandby(false)
-    }
-
-    /// Takes the run lock, standing by while another process holds it.
-    private nonisolated func becomeRunner() async throws {
-        var announced = false
-        while try !storage.runLock.tryAcquire() {
-            if !announced {
-                logger.info("Another process runs this projection; standing by to take over")
-                announced = true
-            }
-            engine.setStandby(true)
-            try await options.sleep(options.standbyPollInterval)
-        }
-        if announced { logger.info("Taking over the projection") }
     }
 
     /// Restarts a projection stopped by its failure policy, from its checkpoint (after the

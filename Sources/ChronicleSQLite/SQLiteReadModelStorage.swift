@@ -13,7 +13,7 @@ import Darwin
 /// One read-model file: the projector's tables, the checkpoints and the dead letters, behind a
 /// pool of connections (one writer, several readers). It is the engine's ``ProjectionStorage``
 /// for that file: a page's writes and its checkpoint commit in one transaction.
-final class ReadModelGeneration: ProjectionStorage, Sendable {
+final class ReadModelGeneration: SQLiteBookkeeping, Sendable {
     /// The generation number in the file name (`NAME.gN.sqlite`).
     let number: Int
     let path: String
@@ -50,19 +50,10 @@ final class ReadModelGeneration: ProjectionStorage, Sendable {
         if flags.withLock({ $0.retired || $0.frozen }) { throw RetiredGeneration() }
     }
 
-    // MARK: ProjectionStorage
+    var bookkeeping: any DatabaseWriter { pool }
+    func ensureWritable() throws { try ensureCurrent() }
 
-    func checkpoints(partitions: Int) async throws -> [GlobalPosition]? {
-        try await pool.read { db in try SQLiteReadModelSchema.storedCheckpoints(db, partitions: partitions) }
-    }
-
-    func initialize(partitions: Int, at position: GlobalPosition) async throws {
-        try await pool.write { db in try SQLiteReadModelSchema.initialize(db, partitions: partitions, at: position) }
-    }
-
-    func startPosition() async throws -> GlobalPosition {
-        try await pool.read { db in try SQLiteReadModelSchema.startPosition(db) }
-    }
+    // MARK: ProjectionStorage (the rest: SQLiteBookkeeping)
 
     /// One page, in a `chronicle.projection.page` span (projection, partition, positions, event count).
     func commit(_ events: [RecordedEvent], partition: Int, from: GlobalPosition, to: GlobalPosition) async throws {
@@ -82,44 +73,12 @@ final class ReadModelGeneration: ProjectionStorage, Sendable {
         }
     }
 
-    func park(_ event: RecordedEvent, partition: Int, error: String, attempts: Int, at date: Date, from: GlobalPosition) async throws -> Int {
-        try await pool.write { db in
-            try self.ensureCurrent()
-            try DeadLetterTable.park(db, event: event, partition: partition, error: error, attempts: attempts, at: date)
-            try SQLiteReadModelSchema.saveCheckpoint(db, partition: partition, from: from, to: event.position)
-            return try DeadLetterTable.count(db)
-        }
-    }
-
-    func parkedCount() async throws -> Int {
-        try await pool.read { db in try DeadLetterTable.count(db) }
-    }
-
-    func parkedEvents(after position: GlobalPosition, limit: Int) async throws -> [ParkedEvent] {
-        try await pool.read { db in try DeadLetterTable.list(db, after: position, limit: limit) }
-    }
-
-    func parkedEvent(at position: GlobalPosition) async throws -> ParkedEvent? {
-        try await pool.read { db in try DeadLetterTable.find(db, position: position) }
-    }
-
     func applyParked(_ event: RecordedEvent) async throws -> Int {
         let projector = self.projector
         return try await pool.write { db in
             try self.ensureCurrent()
             try Self.apply([event], projector, db)
             _ = try DeadLetterTable.remove(db, position: event.position)
-            return try DeadLetterTable.count(db)
-        }
-    }
-
-    func recordParkedFailure(at position: GlobalPosition, error: String, at date: Date) async throws {
-        try await pool.write { db in try DeadLetterTable.recordFailure(db, position: position, error: error, at: date) }
-    }
-
-    func dropParked(at position: GlobalPosition) async throws -> Int? {
-        try await pool.write { db in
-            guard try DeadLetterTable.remove(db, position: position) else { return nil }
             return try DeadLetterTable.count(db)
         }
     }
