@@ -109,6 +109,10 @@ public final class PostgresLease: Sendable {
         case .finished(let value):
             await release(connection)
             return value
+        case .lost where Task.isCancelled:
+            // The heartbeat ended because the work is being cancelled, not because the lock was lost.
+            await release(connection)
+            throw CancellationError()
         case .lost:
             try? await connection.close()
             logger.warning("lease lost", metadata: ["lease": "\(name)"])

@@ -206,6 +206,7 @@ public actor PostgresReadModel: Service {
                 }
                 return
             } catch let error as PostgresLeaseError where error.code == .lost {
+                if Task.isCancelled { throw CancellationError() }
                 engine.setStandby(true)
                 logger.warning("Lost the lease of the read model; contending again")
             } catch is CancellationError {
