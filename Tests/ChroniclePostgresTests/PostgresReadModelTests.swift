@@ -260,6 +260,34 @@ let noSleep: @Sendable (Duration) async throws -> Void = { _ in try Task.checkCa
         }
     }
 
+    @Test func aNewRunnerDropsWhatAnInterruptedRebuildLeft() async throws {
+        try await PostgresTestDatabase.withStore { store, database in
+            let model = try Self.makeModel(database, store: store)
+            try await model.prepare()
+            let schema = database.schema.rawValue
+            // What a rebuild killed mid-way leaves: a frozen serving generation and a half-built one.
+            let stray = try #require(
+                try await database.client.query(PostgresQuery(unsafeSQL: "INSERT INTO \"\(schema)\".read_model_generations (name) VALUES ('totals') RETURNING generation"))
+                    .decode(Int64.self).first { _ in true }
+            )
+            try await database.client.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA \"\(schema)_rm\(stray)\""))
+            try await database.client.query(PostgresQuery(unsafeSQL: "UPDATE \"\(schema)\".read_models SET frozen = true"))
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await model.run() }
+                defer { group.cancelAll() }
+                let last = try await Self.append(store, 3)
+                try await model.waitUntil(position: last, timeout: .seconds(20))
+                #expect(try await appliedPositions(model) == positions(1...3))
+            }
+            let schemas = try await database.client.query(PostgresQuery(unsafeSQL: "SELECT count(*) FROM pg_namespace WHERE nspname = '\(schema)_rm\(stray)'"))
+                .decode(Int64.self).first { _ in true }
+            #expect(schemas == 0)
+            let generations = try await database.client.query(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \"\(schema)\".read_model_generations"))
+                .decode(Int64.self).first { _ in true }
+            #expect(generations == 1)
+        }
+    }
+
     @Test func rebuildByAnInstanceThatDoesNotRunIsRefusedWhileAnotherRuns() async throws {
         try await PostgresTestDatabase.withStore { store, database in
             let a = try Self.makeModel(database, store: store)
