@@ -12,15 +12,17 @@ import PostgresNIO
 /// struct OrderTotals: PostgresProjector {
 ///     let name = "order-totals"
 ///     let migrations = [
-///         PostgresReadModelMigration(1) { tables in
+///         PostgresReadModelMigration(1, sql: { tables in
 ///             ["CREATE TABLE \(tables("totals")) (stream text PRIMARY KEY, count bigint NOT NULL)"]
-///         },
+///         }),
 ///     ]
 ///     func apply(_ events: [RecordedEvent], on connection: PostgresConnection, tables: PostgresReadModelTables) async throws {
 ///         for event in events {
+///             var binds = PostgresBindings()
+///             binds.append(event.streamID.rawValue)
 ///             try await connection.query(PostgresQuery(
 ///                 unsafeSQL: "INSERT INTO \(tables("totals")) VALUES ($1, 1) ON CONFLICT (stream) DO UPDATE SET count = \(tables("totals")).count + 1",
-///                 binds: ...), logger: connection.logger)
+///                 binds: binds), logger: connection.logger)
 ///         }
 ///     }
 /// }

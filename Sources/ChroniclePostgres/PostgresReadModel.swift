@@ -312,3 +312,21 @@ enum PostgresProjectionLog {
         }
     }
 }
+
+extension PostgresReadModel: ProjectionCatalog {
+    /// The read model's status (see ``ProjectionCatalog/projectionStatuses()``): serve it with
+    /// the HTTP read API, alone or in a `CombinedProjectionCatalog`.
+    public nonisolated func projectionStatuses() async throws -> [ProjectionStatus] {
+        try await engine.projectionStatuses()
+    }
+
+    /// Its parked events, or `nil` for another name.
+    public nonisolated func parkedEvents(ofProjection name: String, limit: Int) async throws -> [ParkedEvent]? {
+        try await engine.parkedEvents(ofProjection: name, limit: limit)
+    }
+
+    /// Waits for it to reach `position`, or `nil` for another name.
+    public nonisolated func waitUntil(projection name: String, reaches position: GlobalPosition, timeout: Duration) async throws -> GlobalPosition? {
+        try await engine.waitUntil(projection: name, reaches: position, timeout: timeout)
+    }
+}

@@ -111,6 +111,10 @@ let noSleep: @Sendable (Duration) async throws -> Void = { _ in try Task.checkCa
                     return totals
                 }
                 #expect(totals == ["order-1": 7, "order-2": 5])
+                // The model is a projection catalog (for the HTTP read API).
+                #expect(try await model.projectionStatuses().map(\.name) == ["totals"])
+                #expect(try await model.waitUntil(projection: "totals", reaches: last, timeout: .seconds(5)) == last)
+                #expect(try await model.parkedEvents(ofProjection: "other", limit: 10) == nil)
                 let status = await model.status()
                 #expect(status.position == last)
                 #expect(status.state == .running || status.state == .catchingUp)
