@@ -119,6 +119,9 @@ let package = Package(
             path: "Benchmarks/Swift",
             swiftSettings: strict
         ),
+        // The tests' own helpers (polling with a deadline, child processes that block no thread of
+        // the cooperative pool). Not a product.
+        .target(name: "ChronicleTestSupport", path: "Tests/Support", swiftSettings: strict),
         .testTarget(name: "ChronicleTests", dependencies: ["Chronicle", "ChronicleTesting"], swiftSettings: strict),
         // Helper process for ChronicleSQLiteTests' multi-process tests (launched, not linked for use).
         .executableTarget(
@@ -144,7 +147,7 @@ let package = Package(
         .testTarget(
             name: "ChronicleSQLiteTests",
             dependencies: [
-                "Chronicle", "ChronicleSQLite", "ChronicleTesting", "ChronicleStoreStress", "ChronicleProjectionCrash",
+                "Chronicle", "ChronicleSQLite", "ChronicleTesting", "ChronicleTestSupport", "ChronicleStoreStress", "ChronicleProjectionCrash",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -154,7 +157,7 @@ let package = Package(
         .testTarget(
             name: "ChronicleInstrumentationTests",
             dependencies: [
-                "Chronicle", "ChronicleSQLite", "ChronicleInstrumentation",
+                "Chronicle", "ChronicleSQLite", "ChronicleInstrumentation", "ChronicleTestSupport",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -173,7 +176,7 @@ let package = Package(
         .testTarget(
             name: "DocsSnippetsTests",
             dependencies: [
-                "Chronicle", "ChronicleSQLite", "ChronicleTesting", "ChronicleInstrumentation", "DocsReadmeExample",
+                "Chronicle", "ChronicleSQLite", "ChronicleTesting", "ChronicleInstrumentation", "ChronicleTestSupport", "DocsReadmeExample",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -185,7 +188,11 @@ let package = Package(
         ),
         .testTarget(
             name: "ChronicleCLITests",
-            dependencies: ["ChronicleCLI", "ChronicleAdminExample", "ChroniclePostgres", .product(name: "PostgresNIO", package: "postgres-nio")],
+            dependencies: [
+                "ChronicleCLI", "ChronicleAdminExample", "ChroniclePostgres", "ChronicleTestSupport", .product(name: "PostgresNIO", package: "postgres-nio"),
+                // The line reader's unit tests (@testable) and the file-level fault fixtures.
+                "ChronicleCommandLine", .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             swiftSettings: strict
         ),
                 // The sample shop: `swift run Shop` (serve) or `swift run Shop --demo` (whole flow once).
@@ -207,7 +214,7 @@ let package = Package(
             name: "ChronicleHTTPTests",
             dependencies: [
                 "Chronicle",
-                "ChronicleHTTP", "ChronicleSQLite", "Shop",
+                "ChronicleHTTP", "ChronicleSQLite", "ChronicleTestSupport", "Shop",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -225,7 +232,7 @@ let package = Package(
         .testTarget(
             name: "ChroniclePostgresTests",
             dependencies: [
-                "Chronicle", "ChroniclePostgres", "ChronicleTesting", "ChroniclePostgresWorker", "ChronicleSQLite",
+                "Chronicle", "ChroniclePostgres", "ChronicleTesting", "ChronicleTestSupport", "ChroniclePostgresWorker", "ChronicleSQLite",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),

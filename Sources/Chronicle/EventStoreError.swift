@@ -19,6 +19,7 @@ public struct EventStoreError: Error, CustomStringConvertible, Sendable {
             case wrongExpectedVersion, duplicateEventID, emptyAppend, invalidStreamID, invalidEvent
             case notADatabase, databaseBusy, corruptRecord, unsupportedSchema, storageFailure
             case unknownEventType, undecodablePayload, unencodableEvent, timeout, closed, invalidArgument
+            case diskFull, readOnly
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -45,8 +46,15 @@ public struct EventStoreError: Error, CustomStringConvertible, Sendable {
         public static let corruptRecord = Code(.corruptRecord)
         /// The store's schema is newer than this version of Chronicle understands. Upgrade Chronicle.
         public static let unsupportedSchema = Code(.unsupportedSchema)
-        /// The storage engine failed (I/O error, disk full…). See ``underlying``.
+        /// The storage engine failed (an I/O error, a file that cannot be opened…). The message
+        /// says what happened and what to do; see ``underlying`` for the engine's own code.
         public static let storageFailure = Code(.storageFailure)
+        /// The disk (or quota) holding the store is full. Nothing of the failed operation was
+        /// written; free space, then retry.
+        public static let diskFull = Code(.diskFull)
+        /// The store, its directory or its file system is read-only (permissions, an immutable
+        /// file, a read-only mount). Nothing was written; make it writable, or work on a copy.
+        public static let readOnly = Code(.readOnly)
         /// A recorded event's type is not registered with the codec. Register it, or let
         /// projections skip unknown types.
         public static let unknownEventType = Code(.unknownEventType)
@@ -124,4 +132,15 @@ public struct EventStoreError: Error, CustomStringConvertible, Sendable {
 extension EventStoreError: LocalizedError {
     /// The same text as ``description``.
     public var errorDescription: String? { description }
+}
+
+extension EventStoreError.Code {
+    /// Matches an error by code, so a `catch` can name the code alone:
+    ///
+    /// ```swift
+    /// do { … } catch EventStoreError.Code.wrongExpectedVersion { … }
+    /// ```
+    public static func ~= (code: EventStoreError.Code, error: any Error) -> Bool {
+        (error as? EventStoreError)?.code == code
+    }
 }

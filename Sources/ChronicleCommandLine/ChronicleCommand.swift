@@ -67,8 +67,10 @@ struct StoreOptions: ParsableArguments {
     /// Whether the store is a PostgreSQL URL.
     var isPostgres: Bool { path.hasPrefix("postgres://") || path.hasPrefix("postgresql://") }
 
-    /// Opens a SQLite store; a missing file is an error (use `chronicle init`). For the commands
-    /// that exist only for SQLite (read models live beside its file).
+    /// Opens a SQLite store. With `mustExist` (the commands that only read), a missing file, an
+    /// empty file or a SQLite database without Chronicle's schema is an error and nothing is
+    /// written to it (use `chronicle init`). For the commands that exist only for SQLite (read
+    /// models live beside its file).
     func open(mustExist: Bool = true) throws -> SQLiteEventStore {
         if isPostgres {
             throw CLIError("This command works on SQLite stores only; pass a store file with --store.")
@@ -79,9 +81,10 @@ struct StoreOptions: ParsableArguments {
         do {
             var configuration = SQLiteEventStore.Configuration()
             configuration.logger.logLevel = .warning  // progress chatter stays out of the terminal
+            configuration.createIfNeeded = !mustExist
             return try SQLiteEventStore(path: path, configuration: configuration)
         } catch {
-            throw CLIError("Cannot open \(path): \(error.message)")
+            throw CLIError("Cannot open \(path): \(error.message)", code: error.code)
         }
     }
 
@@ -103,7 +106,12 @@ struct StoreOptions: ParsableArguments {
 /// A failure the CLI reports as one line on standard error, exiting with status 1.
 struct CLIError: Error, CustomStringConvertible {
     var description: String
-    init(_ description: String) { self.description = description }
+    /// The store error's code, when the failure is the store's.
+    var code: EventStoreError.Code?
+    init(_ description: String, code: EventStoreError.Code? = nil) {
+        self.description = description
+        self.code = code
+    }
 }
 
 extension AsyncParsableCommand {

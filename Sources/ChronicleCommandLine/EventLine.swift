@@ -93,38 +93,118 @@ struct EventLine: Codable {
     }
 }
 
-/// Reads standard input or a file line by line, in constant memory.
+/// Reads standard input or a file line by line: in memory bounded by the longest line plus one
+/// chunk, in time linear in the input (each byte is examined for a newline once, however long the
+/// line), and refusing bytes that are not UTF-8 with the line and byte offset.
 struct LineReader {
-    private let handle: FileHandle
-    private var buffer = Data()
-    private var atEnd = false
+    /// One line of input, without its newline.
+    struct Line {
+        /// The line's number, from 1.
+        var number: Int
+        /// The offset of the line's first byte in the input, from 0.
+        var offset: Int
+        /// The line's text.
+        var text: String
+    }
 
-    init(path: String?) throws {
+    private let readChunk: (Int) throws -> Data
+    private let chunkSize: Int
+    private var buffer: [UInt8] = []
+    /// Where the next line starts in `buffer`.
+    private var lineStart = 0
+    /// `buffer[lineStart..<scanned]` holds no newline: the next scan starts at `scanned`.
+    private var scanned = 0
+    /// The input offset of `buffer[0]`.
+    private var bufferOffset = 0
+    private var number = 0
+    private var atEnd = false
+    /// Bytes examined for a newline so far: each input byte once.
+    private(set) var bytesScanned = 0
+
+    init(path: String?, chunkSize: Int = 256 * 1024) throws {
+        let handle: FileHandle
         if let path, path != "-" {
-            guard let handle = FileHandle(forReadingAtPath: path) else {
+            guard let file = FileHandle(forReadingAtPath: path) else {
                 throw CLIError("Cannot read \(path): no such file or not readable.")
             }
-            self.handle = handle
+            handle = file
         } else {
             handle = .standardInput
         }
+        self.init(chunkSize: chunkSize) { count in try handle.read(upToCount: count) ?? Data() }
     }
 
-    /// The next line without its newline, or nil at the end.
-    mutating func next() throws -> String? {
+    /// A reader of the chunks `read` returns (up to the count asked; empty at the end).
+    init(chunkSize: Int, read: @escaping (Int) throws -> Data) {
+        self.chunkSize = max(1, chunkSize)
+        self.readChunk = read
+    }
+
+    /// The next line, or nil at the end.
+    ///
+    /// - Throws: ``CLIError`` for a line that is not valid UTF-8 (naming the line and the byte
+    ///   offset), or when the input cannot be read.
+    mutating func next() throws -> Line? {
         while true {
-            if let newline = buffer.firstIndex(of: 0x0A) {
-                let line = buffer[buffer.startIndex..<newline]
-                buffer.removeSubrange(buffer.startIndex...newline)
-                return String(decoding: line, as: UTF8.self)
+            let from = scanned
+            let newline: Int? = buffer.withUnsafeBytes { bytes in
+                guard from < bytes.count, let base = bytes.baseAddress else { return nil }
+                guard let hit = memchr(base + from, 0x0A, bytes.count - from) else { return nil }
+                return UnsafeRawPointer(hit) - base
             }
+            if let newline {
+                bytesScanned += newline + 1 - from
+                let line = try makeLine(lineStart..<newline)
+                lineStart = newline + 1
+                scanned = lineStart
+                return line
+            }
+            bytesScanned += buffer.count - from
+            scanned = buffer.count
             if atEnd {
-                guard !buffer.isEmpty else { return nil }
-                defer { buffer.removeAll() }
-                return String(decoding: buffer, as: UTF8.self)
+                guard lineStart < buffer.count else { return nil }
+                let line = try makeLine(lineStart..<buffer.count)
+                lineStart = buffer.count
+                scanned = lineStart
+                return line
             }
-            let chunk = try handle.read(upToCount: 256 * 1024) ?? Data()
-            if chunk.isEmpty { atEnd = true } else { buffer.append(chunk) }
+            if lineStart > 0 {
+                // Drop the lines already returned before reading more (moves at most one partial line).
+                buffer.removeSubrange(0..<lineStart)
+                bufferOffset += lineStart
+                scanned -= lineStart
+                lineStart = 0
+            }
+            let chunk = try readChunk(chunkSize)
+            if chunk.isEmpty { atEnd = true } else { buffer.append(contentsOf: chunk) }
+        }
+    }
+
+    private mutating func makeLine(_ range: Range<Int>) throws -> Line {
+        number += 1
+        let bytes = buffer[range]
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            let bad = firstInvalidUTF8Offset(bytes) ?? 0
+            let byte = String(bytes[range.lowerBound + bad], radix: 16, uppercase: true)
+            throw CLIError(
+                "line \(number): invalid UTF-8 at byte offset \(bad) of the line (offset \(bufferOffset + range.lowerBound + bad) in the input, byte 0x\(byte.count == 1 ? "0" + byte : byte)). Convert the input to UTF-8 (for example with iconv), or give binary payloads as \"dataBase64\"."
+            )
+        }
+        return Line(number: number, offset: bufferOffset + range.lowerBound, text: text)
+    }
+}
+
+/// The offset (from the slice's start) of the first byte that does not belong to a valid UTF-8
+/// sequence, or nil when all of `bytes` is valid UTF-8.
+func firstInvalidUTF8Offset(_ bytes: ArraySlice<UInt8>) -> Int? {
+    var parser = Unicode.UTF8.ForwardParser()
+    var iterator = bytes.makeIterator()
+    var offset = 0
+    while true {
+        switch parser.parseScalar(from: &iterator) {
+        case .valid(let scalar): offset += scalar.count
+        case .error: return offset
+        case .emptyInput: return nil
         }
     }
 }

@@ -78,18 +78,12 @@ struct ProjectionsCommand: AsyncParsableCommand {
 }
 
 struct ProjectionsStatusCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "status", abstract: "Every read model's checkpoint, lag and parked count.")
+    static let configuration = CommandConfiguration(
+        commandName: "status", abstract: "Every read model's checkpoint, lag and parked count.",
+        discussion: "Exits 1, naming each one and why, when a read model in the directory cannot be opened."
+    )
     @OptionGroup var options: StoreOptions
     @OptionGroup var readModels: ReadModelOptions
-
-    struct Row: Codable {
-        var name: String
-        var position: Int64
-        var head: Int64
-        var lag: Int64
-        var parked: Int
-        var partitions: Int
-    }
 
     func run() async throws {
         try await reportingErrors {
@@ -97,12 +91,13 @@ struct ProjectionsStatusCommand: AsyncParsableCommand {
             let head = try await store.headPosition()
             try await store.close()
             let directory = readModels.directory(store: options)
-            var rows: [Row] = []
+            // The same JSON as `GET /projections` and `ProjectionStatus`'s Codable form.
+            var rows: [ProjectionStatus] = []
             var problems: [String] = []
             for name in readModelNames(in: directory) {
                 do {
                     let status = try SQLiteReadModel.storedStatus(name: name, directory: directory, head: head)
-                    rows.append(Row(name: name, position: status.position.value, head: head.value, lag: status.lag, parked: status.parkedCount, partitions: status.partitionCount))
+                    rows.append(status)
                 } catch {
                     problems.append("\(name): \(describe(error))")
                 }
@@ -112,11 +107,18 @@ struct ProjectionsStatusCommand: AsyncParsableCommand {
             } else if rows.isEmpty {
                 print("No read models in \(directory).")
             } else {
-                var table = TextTable("PROJECTION", "POSITION", "HEAD", "LAG", "PARKED", "PARTITIONS")
-                for row in rows { table.add(row.name, String(row.position), String(row.head), String(row.lag), String(row.parked), String(row.partitions)) }
+                var table = TextTable("PROJECTION", "STATE", "POSITION", "HEAD", "LAG", "PARKED", "PARTITIONS")
+                for row in rows {
+                    table.add(row.name, row.state.rawValue, String(row.position.value), String(row.head.value), String(row.lag), String(row.parkedCount), String(row.partitionCount))
+                }
                 print(table.render())
             }
-            for problem in problems { printError("warning: \(problem)") }
+            // A read model that cannot be opened is a failure, not a warning: scripts and health
+            // checks must see it in the exit status.
+            if !problems.isEmpty {
+                for problem in problems { printError("error: read model \(problem)") }
+                throw ExitCode.failure
+            }
         }
     }
 }

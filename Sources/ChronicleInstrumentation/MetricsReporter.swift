@@ -77,8 +77,10 @@ public final class MetricsReporter: Service, Sendable {
             }
         }
         if let groupCommit {
-            let now = groupCommit()
+            // Read under the lock: two reports at once (run()'s and a caller's) could otherwise
+            // store an older total after a newer one and count the difference twice.
             let (transactions, calls): (Int, Int) = state.withLock { state in
+                let now = groupCommit()
                 defer { state.transactions = now.transactions; state.appendCalls = now.appendCalls }
                 return (now.transactions - state.transactions, now.appendCalls - state.appendCalls)
             }

@@ -67,6 +67,37 @@ struct SQLiteAppendTransaction {
         return (outcomes, wroteSomething ? GlobalPosition(transaction.head) : nil)
     }
 
+    /// Runs `body` in one transaction of its own: every append it makes (``appendMapped(_:)``)
+    /// commits together when it returns, none when it throws. Returns `body`'s value and the head
+    /// after commit (`nil` if nothing new was written).
+    static func runAll<T>(
+        in db: Database, path: String, recordedAt: Int64, _ body: (inout SQLiteAppendTransaction) throws -> T
+    ) throws -> (value: T, head: GlobalPosition?) {
+        var transaction = SQLiteAppendTransaction(db: db, path: path, recordedAt: recordedAt)
+        var value: T?
+        var wroteSomething = false
+        try inTransaction(db) {
+            let selectHead = try RawStatement(transaction.statements.get(.selectHead))
+            transaction.head = try selectHead.step() ? selectHead.int64(0) ?? 0 : 0
+            selectHead.reset()
+            let startHead = transaction.head
+            value = try body(&transaction)
+            wroteSomething = transaction.head > startHead
+            return wroteSomething
+        }
+        return (value!, wroteSomething ? GlobalPosition(transaction.head) : nil)
+    }
+
+    /// Appends one request inside ``runAll(in:path:recordedAt:_:)``, with SQLite failures mapped.
+    /// Rows of a request that fails may stay in the transaction: the caller must roll back.
+    mutating func appendMapped(_ request: StreamAppend) throws(EventStoreError) -> AppendResult {
+        do {
+            return try append(request)
+        } catch {
+            throw SQLiteErrorMapping.map(error, path: path, operation: "Append")
+        }
+    }
+
     /// Runs `body` in `BEGIN IMMEDIATE` … `COMMIT` (or `ROLLBACK` when it returns `false` or
     /// throws), with cached statements: GRDB's `inTransaction` parses them on every call.
     private static func inTransaction(_ db: Database, _ body: () throws -> Bool) throws {

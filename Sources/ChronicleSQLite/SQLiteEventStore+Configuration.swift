@@ -34,6 +34,11 @@ extension SQLiteEventStore {
         public var maximumBatchSize: Int = 256
         /// Where the store logs opening, migrations and failures.
         public var logger: Logger = Logger(label: "chronicle.sqlite")
+        /// Whether opening may create the store: a missing or empty file, or an empty SQLite
+        /// database, gets Chronicle's schema (the default). Turn it off to open only an existing
+        /// store, as read-only tools should: such a file then fails with
+        /// ``EventStoreError/Code/notADatabase`` and nothing is written to it.
+        public var createIfNeeded: Bool = true
         /// The clock that stamps `recordedAt` (inject a fixed clock in tests). Stored with
         /// millisecond precision.
         public var now: @Sendable () -> Date = { Date() }

@@ -42,9 +42,15 @@ public final class SQLiteEventStore: EventStore, AppendObservable, Sendable {
 
     /// Opens the store at `path`, creating the file and its schema if needed.
     ///
-    /// - Throws: ``EventStoreError`` — ``EventStoreError/Code/notADatabase``,
-    ///   ``EventStoreError/Code/unsupportedSchema``, ``EventStoreError/Code/databaseBusy`` or
-    ///   ``EventStoreError/Code/storageFailure``. Nothing is written to the file on any of these.
+    /// A rollback journal left by a process killed during the file's very first open (a hot
+    /// `-journal`) is rolled back first, as SQLite does, unless the file is another application's.
+    ///
+    /// - Throws: ``EventStoreError`` — ``EventStoreError/Code/notADatabase`` (also for a missing,
+    ///   empty or schema-less file when ``Configuration/createIfNeeded`` is off),
+    ///   ``EventStoreError/Code/unsupportedSchema``, ``EventStoreError/Code/databaseBusy``,
+    ///   ``EventStoreError/Code/readOnly``, ``EventStoreError/Code/diskFull``,
+    ///   ``EventStoreError/Code/corruptRecord`` or ``EventStoreError/Code/storageFailure``. Nothing
+    ///   is written to the file on any of these.
     public init(path: String, configuration: Configuration = Configuration()) throws(EventStoreError) {
         self.path = path
         self.configuration = configuration

@@ -5,19 +5,25 @@ import GRDB
 extension SQLiteReadModel {
     /// Reads the status of the read model `name` in `directory` from its files, without running
     /// it (for a CLI or a process that does not own the projection). The state is
-    /// ``ProjectionState/stopped`` as far as this process knows; pass the store's head to get
-    /// the lag.
+    /// ``ProjectionState/running`` (or ``ProjectionState/catchingUp``) when another process holds
+    /// the projection's run lock, ``ProjectionState/stopped`` otherwise; pass the store's head to
+    /// get the lag.
     ///
     /// - Throws: ``ProjectionError`` ``ProjectionError/Code/invalidName``, or
     ///   ``ProjectionError/Code/storageFailure`` when there is no such read model.
     public static func storedStatus(name: String, directory: String, head: GlobalPosition? = nil) throws -> ProjectionStatus {
-        try withStoredFile(name: name, directory: directory, readonly: true) { queue in
+        // A process holding the run lock runs it; otherwise nobody does.
+        let lock = ProjectionFileLock(path: SQLiteReadModelStorage.path(directory, ".\(name).run.lock"))
+        let runElsewhere = FileManager.default.fileExists(atPath: lock.path) && (try? lock.tryAcquire()) == false
+        lock.release()
+        return try withStoredFile(name: name, directory: directory, readonly: true) { queue in
             try queue.read { db in
                 let partitions = try Int.fetchOne(db, sql: "SELECT count(*) FROM chronicle_checkpoint") ?? 1
                 let positions = try SQLiteReadModelSchema.checkpoints(db, partitions: max(1, partitions))
                 let position = positions.min() ?? .start
+                let lag = max(0, (head ?? position).value - position.value)
                 return ProjectionStatus(
-                    name: name, state: .stopped, position: position, head: max(head ?? position, position), partitionCount: positions.count,
+                    name: name, state: runElsewhere ? (lag == 0 ? .running : .catchingUp) : .stopped, position: position, head: max(head ?? position, position), partitionCount: positions.count,
                     partitionPositions: positions, parkedCount: try DeadLetterTable.count(db)
                 )
             }

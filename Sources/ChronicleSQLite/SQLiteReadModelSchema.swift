@@ -34,16 +34,22 @@ enum SQLiteReadModelSchema {
 
     /// Creates or upgrades the bookkeeping tables, then checks that the file belongs to
     /// `projection` with `partitions` partitions (recording both in a new file).
-    static func prepare(_ db: Database, projection: String, partitions: Int) throws {
-        try db.execute(sql: "CREATE TABLE IF NOT EXISTS chronicle_projection_format (version INTEGER NOT NULL)")
+    /// Whether the file is already prepared for `projection` (checked read-only, so opening a
+    /// read model never waits for a runner's write transaction); throws when it is another
+    /// projection's or newer than this build.
+    static func isPrepared(_ db: Database, projection: String, partitions: Int) throws -> Bool {
+        guard try db.tableExists("chronicle_projection_format"), try db.tableExists("chronicle_projection_meta") else { return false }
         let applied = try Int.fetchOne(db, sql: "SELECT max(version) FROM chronicle_projection_format") ?? 0
+        guard applied >= migrations.count else { return false }
+        try checkIdentity(db, projection: projection, partitions: partitions, applied: applied)
+        return try String.fetchOne(db, sql: "SELECT value FROM chronicle_projection_meta WHERE key = 'name'") != nil
+    }
+
+    private static func checkIdentity(_ db: Database, projection: String, partitions: Int, applied: Int) throws {
         if applied > migrations.count {
             throw ProjectionError(.incompatibleReadModel, "The read-model file of \(projection) has bookkeeping format \(applied), newer than this Chronicle understands (\(migrations.count)). Upgrade Chronicle or rebuild into a new directory.", projection: projection)
         }
-        for (index, sql) in migrations.enumerated() where index + 1 > applied {
-            try db.execute(sql: sql)
-            try db.execute(sql: "INSERT INTO chronicle_projection_format (version) VALUES (?)", arguments: [index + 1])
-        }
+        guard try db.tableExists("chronicle_projection_meta") else { return }
         let storedName = try String.fetchOne(db, sql: "SELECT value FROM chronicle_projection_meta WHERE key = 'name'")
         let storedPartitions = try String.fetchOne(db, sql: "SELECT value FROM chronicle_projection_meta WHERE key = 'partitions'").flatMap { Int($0) }
         if let storedName, storedName != projection {
@@ -52,6 +58,17 @@ enum SQLiteReadModelSchema {
         if let storedPartitions, storedPartitions != partitions {
             throw ProjectionError(.incompatibleReadModel, "The read model of \(projection) was built with \(storedPartitions) partition(s), not \(partitions). Keep \(storedPartitions), or delete the projection's files (SQLiteReadModel.deleteFiles) to rebuild it with \(partitions).", projection: projection)
         }
+    }
+
+    static func prepare(_ db: Database, projection: String, partitions: Int) throws {
+        try db.execute(sql: "CREATE TABLE IF NOT EXISTS chronicle_projection_format (version INTEGER NOT NULL)")
+        let applied = try Int.fetchOne(db, sql: "SELECT max(version) FROM chronicle_projection_format") ?? 0
+        try checkIdentity(db, projection: projection, partitions: partitions, applied: applied)
+        for (index, sql) in migrations.enumerated() where index + 1 > applied {
+            try db.execute(sql: sql)
+            try db.execute(sql: "INSERT INTO chronicle_projection_format (version) VALUES (?)", arguments: [index + 1])
+        }
+        let storedName = try String.fetchOne(db, sql: "SELECT value FROM chronicle_projection_meta WHERE key = 'name'")
         if storedName == nil {
             // The checkpoints are created by the engine's first run (``initialize(_:partitions:at:)``),
             // at the projection's start.

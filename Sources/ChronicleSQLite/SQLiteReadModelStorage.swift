@@ -459,12 +459,18 @@ final class SQLiteReadModelStorage: RebuildableProjectionStorage, Sendable {
         }
         do {
             let pool = try DatabasePool(path: path, configuration: configuration)
-            try pool.write { db in
-                try SQLiteReadModelSchema.prepare(db, projection: name, partitions: partitions)
-            }
             var migrator = DatabaseMigrator()
             projector.registerMigrations(in: &migrator)
-            try migrator.migrate(pool)
+            // Read-only first: a file in use by a runner (even one inside a long page) opens at once.
+            let ready = try !fresh && pool.read { db in
+                try SQLiteReadModelSchema.isPrepared(db, projection: name, partitions: partitions) && migrator.hasCompletedMigrations(db)
+            }
+            if !ready {
+                try pool.write { db in
+                    try SQLiteReadModelSchema.prepare(db, projection: name, partitions: partitions)
+                }
+                try migrator.migrate(pool)
+            }
             return ReadModelGeneration(number: number, path: path, pool: pool, projector: projector, tracer: tracer)
         } catch let error as ProjectionError {
             throw error

@@ -39,11 +39,21 @@ enum SQLiteStoreOpening {
     }
 
     /// Refuses, without writing, a file that is not a SQLite database, a SQLite database of another
-    /// application, or a Chronicle store with a newer schema. A missing or empty file passes.
+    /// application, or a Chronicle store with a newer schema. A missing or empty file passes, unless
+    /// ``SQLiteEventStore/Configuration/createIfNeeded`` is off.
+    ///
+    /// A hot rollback journal (`-journal` left by a process killed during the very first open, while
+    /// SQLite switched the new file to WAL mode) makes the read-only check fail with
+    /// `SQLITE_READONLY_ROLLBACK`; for a file that is not another application's, it is rolled back
+    /// on a read-write connection (what any SQLite connection does on its first read) and the
+    /// check runs again.
     private static func inspect(path: String, configuration: SQLiteEventStore.Configuration) throws(EventStoreError) {
         guard let handle = FileHandle(forReadingAtPath: path) else {
             if FileManager.default.fileExists(atPath: path) {
-                throw EventStoreError(.storageFailure, "\(path) exists but cannot be read. Check its permissions.")
+                throw EventStoreError(.readOnly, "\(path) exists but cannot be read. Nothing was written; give this user read and write access to it and its directory.")
+            }
+            if !configuration.createIfNeeded {
+                throw notAStore(path: path, why: "there is no such file")
             }
             return  // a new store
         }
@@ -54,8 +64,12 @@ enum SQLiteStoreOpening {
         } catch {
             throw EventStoreError(.storageFailure, "\(path) cannot be read.", underlying: error)
         }
-        if header.isEmpty { return }  // an empty file is an empty database
-        guard header.count >= 100, header.prefix(sqliteMagic.count) == sqliteMagic else {
+        let walBytes = (try? FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? NSNumber)?.intValue ?? 0
+        if header.isEmpty && walBytes == 0 {  // an empty file is an empty database (a WAL may hold its pages)
+            if !configuration.createIfNeeded { throw notAStore(path: path, why: "the file is empty") }
+            return
+        }
+        guard header.isEmpty || (header.count >= 100 && header.prefix(sqliteMagic.count) == sqliteMagic) else {
             throw EventStoreError(.notADatabase, "\(path) is not a SQLite database (its header is not SQLite's). Check the path; nothing was written.")
         }
         // The header's copies of application_id and user_version refuse most foreign or newer
@@ -72,13 +86,43 @@ enum SQLiteStoreOpening {
         var grdb = GRDB.Configuration()
         grdb.readonly = true
         grdb.busyMode = .timeout(configuration.busyTimeoutSeconds)
-        do {
+        let readIdentity = {
             let queue = try DatabaseQueue(path: path, configuration: grdb)
             defer { try? queue.close() }
-            _ = try queue.read { db in try checkIdentity(db, path: path) }
+            return try queue.read { db in try checkIdentity(db, path: path) }
+        }
+        let version: Int
+        do {
+            do {
+                version = try readIdentity()
+            } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_READONLY_ROLLBACK {
+                try rollBackHotJournal(path: path, configuration: configuration)
+                version = try readIdentity()
+            }
         } catch {
             throw SQLiteErrorMapping.map(error, path: path, operation: "Opening the store")
         }
+        if version == 0 && !configuration.createIfNeeded {
+            throw notAStore(path: path, why: "it is a SQLite database without Chronicle's tables")
+        }
+    }
+
+    /// Rolls back the hot journal of `path` (the header was checked: not another application's
+    /// file) by reading it on a read-write connection, as SQLite does on any connection's first
+    /// read. Restores the file to its last committed state; writes nothing else.
+    private static func rollBackHotJournal(path: String, configuration: SQLiteEventStore.Configuration) throws {
+        configuration.logger.warning(
+            "Rolling back an unfinished transaction journal left by a killed process",
+            metadata: ["path": "\(path)", "journal": "\(path)-journal"])
+        var grdb = GRDB.Configuration()
+        grdb.busyMode = .timeout(configuration.busyTimeoutSeconds)
+        let queue = try DatabaseQueue(path: path, configuration: grdb)
+        defer { try? queue.close() }
+        _ = try queue.read { db in try Int.fetchOne(db, sql: SQLiteStatements.countSchemaObjects) }
+    }
+
+    private static func notAStore(path: String, why: String) -> EventStoreError {
+        EventStoreError(.notADatabase, "\(path) is not a Chronicle store (\(why)). Nothing was written; check the path, or create a store there first (`chronicle init`).")
     }
 
     /// Throws unless the database is empty or a Chronicle store this build understands.

@@ -1,4 +1,5 @@
 import ChronicleHTTP
+import ChronicleTestSupport
 import Foundation
 import Hummingbird
 import HummingbirdTesting
@@ -107,7 +108,7 @@ actor SteppedProjection: ProjectionCatalog {
             #expect(try await client.get("/customers/ada").status == .notFound)
 
             async let answer = client.get("/customers/ada", headers: [.chronicleMinPosition: "\(written.position.value)"])
-            try await waitFor("the query to wait on the projection") { await projection.waitingCount == 1 }
+            try await eventually("the query to wait on the projection") { await projection.waitingCount == 1 }
             try await projection.catchUp()
             let response = try await answer
             #expect(response.status == .ok)

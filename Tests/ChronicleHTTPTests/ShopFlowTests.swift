@@ -1,5 +1,6 @@
 import ChronicleHTTP
 import ChronicleSQLite
+import ChronicleTestSupport
 import Foundation
 import Hummingbird
 import HummingbirdTesting
@@ -26,15 +27,14 @@ extension TestClientProtocol {
 
     /// Polls the order summary until its status is `status` (the saga runs in the background).
     func waitForOrder(_ id: String, status: String) async throws -> [String: Any] {
-        let clock = ContinuousClock()
-        let deadline = clock.now.advanced(by: .seconds(20))
-        while clock.now < deadline {
+        var json: [String: Any] = [:]
+        try await eventually("order \(id) to reach \(status)") {
             let response = try await get("/orders/\(id)")
-            if response.status == .ok, let json = try? response.json, json["status"] as? String == status { return json }
-            try await Task.sleep(for: .milliseconds(10))
+            guard response.status == .ok, let body = try? response.json, body["status"] as? String == status else { return false }
+            json = body
+            return true
         }
-        Issue.record("order \(id) never reached \(status)")
-        throw CancellationError()
+        return json
     }
 }
 

@@ -76,15 +76,3 @@ func sampleStore() async throws -> InMemoryEventStore {
     try await store.append(EventData(type: "Blob", payload: Data([0xFF, 0x00, 0x10])), to: "blob-1", expectedVersion: .noStream)
     return store
 }
-
-/// Polls `condition` until it holds or `timeout` passes (never a fixed sleep).
-func waitFor(_ what: String, timeout: Duration = .seconds(10), _ condition: @Sendable () async throws -> Bool) async throws {
-    let clock = ContinuousClock()
-    let deadline = clock.now.advanced(by: timeout)
-    while clock.now < deadline {
-        if try await condition() { return }
-        try await Task.sleep(for: .milliseconds(5))
-    }
-    Issue.record("Timed out waiting for \(what)")
-    throw CancellationError()
-}

@@ -1,5 +1,6 @@
 import Chronicle
 import ChroniclePostgres
+import ChronicleTestSupport
 import Foundation
 import PostgresNIO
 import Testing
@@ -27,7 +28,7 @@ struct PostgresCompetingRunnersTests {
             let checkpoints = PostgresCheckpointStore(sharingSchemaOf: store)
             let runners = try ["a", "b"].map { try WorkerProcess(["project", url, database.schema.rawValue, "orders-view", $0]) }
             defer { for runner in runners { runner.killAbruptly() } }
-            try await waitUntil("one runner holds the lease") { runners.contains { $0.stdout.contains("acquired") } }
+            try await eventually("one runner holds the lease") { runners.contains { $0.stdout.contains("acquired") } }
             #expect(runners.filter { $0.stdout.contains("acquired") }.count == 1)
             let active = runners.firstIndex { $0.stdout.contains("acquired") }!
             let standby = 1 - active
@@ -42,13 +43,13 @@ struct PostgresCompetingRunnersTests {
                         }
                     }
                 }
-                try await waitUntil("the active runner has committed some pages") { try await checkpoints.position(of: "orders-view").value >= 40 }
+                try await eventually("the active runner has committed some pages") { try await checkpoints.position(of: "orders-view").value >= 40 }
                 runners[active].killAbruptly()
                 try await runners[active].waitForExit()
-                try await waitUntil("the standby takes over") { runners[standby].stdout.contains("acquired") }
+                try await eventually("the standby takes over") { runners[standby].stdout.contains("acquired") }
                 try await group.waitForAll()
             }
-            try await waitUntil("the successor reaches the head") { try await checkpoints.position(of: "orders-view").value == total }
+            try await eventually("the successor reaches the head") { try await checkpoints.position(of: "orders-view").value == total }
 
             let rows = try await Self.projectedRows(database)
             #expect(rows.map(\.position) == Array(1...total), "every event projected exactly once")

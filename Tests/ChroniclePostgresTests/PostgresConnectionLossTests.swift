@@ -1,5 +1,6 @@
 import Chronicle
 import ChroniclePostgres
+import ChronicleTestSupport
 import Foundation
 import Testing
 
@@ -16,7 +17,7 @@ struct PostgresConnectionLossTests {
             }
             #expect(try await database.terminateBackends(applicationName: database.applicationName) >= 1)
             // Each call either succeeds or fails with a typed error; none may hang.
-            try await waitUntil("the store reads again", timeout: .seconds(30)) {
+            try await eventually("the store reads again", timeout: .seconds(30)) {
                 do {
                     return try await store.readAll(after: .start, limit: 10).count == 1
                 } catch let error as EventStoreError {

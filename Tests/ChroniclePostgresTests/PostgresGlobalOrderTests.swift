@@ -103,8 +103,7 @@ struct PostgresGlobalOrderTests {
                 try await group.waitForAll()
             }
             for worker in workers {
-                try await worker.waitForExit()
-                #expect(worker.exitStatus == 0)
+                #expect(try await worker.waitForExit().status == 0)
                 #expect(worker.stdout.contains("done \(perProcess)"))
             }
             let observation = try await observed

@@ -1,5 +1,6 @@
 import Chronicle
 import ChroniclePostgres
+import ChronicleTestSupport
 import Foundation
 import PostgresNIO
 import Synchronization
@@ -37,11 +38,11 @@ struct PostgresHeadWatcherTests {
             let otherProcess = database.makeStore()
             let name = "listen-\(database.schema)"
             try await Self.withWatcher(store, database, connection: database.connectionConfiguration(applicationName: name), pollInterval: .seconds(3600)) { watcher, listener in
-                try await waitUntil("the watcher listens") { watcher.status.isListening }
+                try await eventually("the watcher listens") { watcher.status.isListening }
                 let result = try await otherProcess.append([testEvent(), testEvent()], to: "order-1", expectedVersion: .noStream)
-                try await waitUntil("the listener hears head \(result.position)") { listener.head == result.position }
+                try await eventually("the listener hears head \(result.position)") { listener.head == result.position }
                 let next = try await otherProcess.append(testEvent(), to: "order-1", expectedVersion: .exactly(2))
-                try await waitUntil("the listener hears head \(next.position)") { listener.head == next.position }
+                try await eventually("the listener hears head \(next.position)") { listener.head == next.position }
                 #expect(watcher.status.polls == 0)
             }
         }
@@ -52,14 +53,14 @@ struct PostgresHeadWatcherTests {
             let otherProcess = database.makeStore()
             let name = "relisten-\(database.schema)"
             try await Self.withWatcher(store, database, connection: database.connectionConfiguration(applicationName: name), pollInterval: .seconds(3600)) { watcher, listener in
-                try await waitUntil("the watcher listens") { watcher.status.isListening }
+                try await eventually("the watcher listens") { watcher.status.isListening }
                 #expect(try await database.terminateBackends(applicationName: name) == 1)
                 // While nobody listens, a commit happens; the re-listen must catch it by reading the head.
                 let missed = try await otherProcess.append(testEvent(), to: "order-1", expectedVersion: .noStream)
-                try await waitUntil("the watcher listens again") { watcher.status.listenSessions >= 2 && watcher.status.isListening }
-                try await waitUntil("the listener hears the head committed while deaf") { listener.head >= missed.position }
+                try await eventually("the watcher listens again") { watcher.status.listenSessions >= 2 && watcher.status.isListening }
+                try await eventually("the listener hears the head committed while deaf") { listener.head >= missed.position }
                 let after = try await otherProcess.append(testEvent(), to: "order-1", expectedVersion: .exactly(1))
-                try await waitUntil("the listener hears the next notification") { listener.head == after.position }
+                try await eventually("the listener hears the next notification") { listener.head == after.position }
                 #expect(watcher.status.polls == 0)
             }
         }
@@ -72,7 +73,7 @@ struct PostgresHeadWatcherTests {
             broken.password = "not-the-password"
             try await Self.withWatcher(store, database, connection: broken, pollInterval: .milliseconds(50)) { watcher, listener in
                 let result = try await otherProcess.append(testEvent(), to: "order-1", expectedVersion: .noStream)
-                try await waitUntil("polling finds head \(result.position)") { listener.head == result.position }
+                try await eventually("polling finds head \(result.position)") { listener.head == result.position }
                 #expect(!watcher.status.isListening)
                 #expect(watcher.status.polls > 0)
             }
@@ -86,7 +87,7 @@ struct PostgresHeadWatcherTests {
                 group.addTask { for await head in store.headUpdates() { listener.latest.withLock { $0 = head } } }
                 defer { group.cancelAll() }
                 let result = try await store.append(testEvent(), to: "order-1", expectedVersion: .noStream)
-                try await waitUntil("the listener hears the append") { listener.head == result.position }
+                try await eventually("the listener hears the append") { listener.head == result.position }
             }
         }
     }

@@ -1,5 +1,6 @@
 import Chronicle
 import ChroniclePostgres
+import ChronicleTestSupport
 import Foundation
 import PostgresNIO
 import Synchronization
@@ -92,14 +93,14 @@ struct PostgresLeaseTests {
                         holderLost.set()
                     }
                 }
-                try await waitUntil("the holder holds") { holderEntered.isSet }
+                try await eventually("the holder holds") { holderEntered.isSet }
                 group.addTask {
                     try await successor.run { successorEntered.set() }
                 }
                 #expect(!successorEntered.isSet)
                 #expect(try await database.terminateBackends(applicationName: holderName) == 1)
-                try await waitUntil("the successor takes over") { successorEntered.isSet }
-                try await waitUntil("the holder learns it lost the lease") { holderLost.isSet }
+                try await eventually("the successor takes over") { successorEntered.isSet }
+                try await eventually("the holder learns it lost the lease") { holderLost.isSet }
                 try await group.waitForAll()
             }
         }
@@ -110,7 +111,7 @@ struct PostgresLeaseTests {
             let url = try #require(PostgresTestEnvironment.url)
             let child = try WorkerProcess(["lease", url, database.schema.rawValue, "projection.orders"])
             defer { child.killAbruptly() }
-            try await waitUntil("the child holds the lease") { child.stdout.contains("acquired") }
+            try await eventually("the child holds the lease") { child.stdout.contains("acquired") }
             let successor = try lease(database, name: "projection.orders", applicationName: "successor-\(database.schema)")
             let entered = Flag()
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -120,7 +121,7 @@ struct PostgresLeaseTests {
                 #expect(!entered.isSet)
                 child.killAbruptly()
                 try await child.waitForExit()
-                try await waitUntil("the successor takes over from the killed process") { entered.isSet }
+                try await eventually("the successor takes over from the killed process") { entered.isSet }
                 try await group.waitForAll()
             }
         }

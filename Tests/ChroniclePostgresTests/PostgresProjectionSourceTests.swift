@@ -1,5 +1,6 @@
 import Chronicle
 import ChroniclePostgres
+import ChronicleTestSupport
 import ChronicleSQLite
 import Foundation
 import GRDB
@@ -39,10 +40,9 @@ struct PostgresProjectionSourceTests {
                 group.addTask { try await watcher.run() }
                 group.addTask { try await model.run() }
                 defer { group.cancelAll() }
-                try await waitUntil("the watcher listens") { watcher.status.isListening }
+                try await eventually("the watcher listens") { watcher.status.isListening }
                 let writer = try WorkerProcess(["append", url, database.schema.rawValue, "9", "40"])
-                try await writer.waitForExit()
-                #expect(writer.exitStatus == 0)
+                #expect(try await writer.waitForExit().status == 0)
                 let head = try await store.headPosition()
                 #expect(head == 40)
                 try await model.waitUntil(position: head, timeout: .seconds(30))

@@ -1,5 +1,6 @@
 import Chronicle
 import ChroniclePostgres
+import ChronicleTestSupport
 import Foundation
 import PostgresNIO
 import Synchronization
@@ -85,69 +86,30 @@ struct PostgresTestDatabase: Sendable {
     }
 }
 
-/// Polls `condition` until it holds or `timeout` passes (never a bare sleep standing in for a wait).
-func waitUntil(
-    _ what: Comment, timeout: Duration = .seconds(20), sourceLocation: SourceLocation = #_sourceLocation,
-    _ condition: @Sendable () async throws -> Bool
-) async throws {
-    let deadline = ContinuousClock.now + timeout
-    while true {
-        if try await condition() { return }
-        if ContinuousClock.now >= deadline {
-            Issue.record("Timed out after \(timeout) waiting until \(what)", sourceLocation: sourceLocation)
-            throw CancellationError()
-        }
-        try await Task.sleep(for: .milliseconds(10))
-    }
-}
-
 /// An event with a small payload.
 func testEvent(_ type: String = "Happened", _ text: String = "x", id: UUID = UUID(), metadata: EventMetadata = .none) -> EventData {
     EventData(id: id, type: type, payload: Data(text.utf8), metadata: metadata)
 }
 
 /// A child process running ChroniclePostgresWorker, with its standard output collected.
-final class WorkerProcess: Sendable {
-    private let process: Process
-    private let output = OutputBuffer()
-
-    private final class OutputBuffer: Sendable {
-        let text = Mutex("")
-    }
-
-    /// The worker binary, built next to the test bundle.
-    static var executable: URL {
-        URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
-            .appendingPathComponent("ChroniclePostgresWorker")
-    }
+struct WorkerProcess: Sendable {
+    private let child: ChildProcess
 
     init(_ arguments: [String]) throws {
-        let process = Process()
-        process.executableURL = Self.executable
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        self.process = process
-        let output = self.output
-        pipe.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            if !data.isEmpty { output.text.withLock { $0 += String(decoding: data, as: UTF8.self) } }
-        }
-        try process.run()
+        child = try ChildProcess(try builtProduct("ChroniclePostgresWorker"), arguments)
     }
 
-    var stdout: String { output.text.withLock { $0 } }
-    var pid: Int32 { process.processIdentifier }
-    var isRunning: Bool { process.isRunning }
-    var exitStatus: Int32 { process.terminationStatus }
+    /// What it has printed so far.
+    var stdout: String { child.stdoutSoFar }
+    var pid: Int32 { child.pid }
+    var isRunning: Bool { child.isRunning }
 
     /// SIGKILL: the process dies without any clean-up (its sockets are closed by the kernel).
-    func killAbruptly() {
-        if process.isRunning { _ = kill(process.processIdentifier, SIGKILL) }
-    }
+    func killAbruptly() { child.kill() }
 
-    /// Waits (polling) until the process has exited.
-    func waitForExit(timeout: Duration = .seconds(60)) async throws {
-        try await waitUntil("worker \(pid) exits", timeout: timeout) { !self.isRunning }
+    /// Waits until the process has exited (it is killed at `timeout`, which fails the test).
+    @discardableResult
+    func waitForExit(timeout: Duration = .seconds(60)) async throws -> ChildProcess.Result {
+        try await child.result(timeout: timeout)
     }
 }

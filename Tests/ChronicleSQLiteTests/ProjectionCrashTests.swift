@@ -1,52 +1,28 @@
 import Chronicle
 import ChronicleSQLite
+import ChronicleTestSupport
 import Foundation
 import GRDB
 import Testing
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// A `ChronicleProjectionCrash` child process (built next to the test binary).
-final class ProjectionChild: Sendable {
-    let process: Process
+struct ProjectionChild {
+    let process: ChildProcess
+    /// The exit status (the signal's number if killed; -1 if it did not exit within 10 minutes).
     let exited: Task<Int32, Never>
 
     init(storePath: String, directory: String, pageSize: Int, blockAt: GlobalPosition, marker: String) throws {
-        let process = Process()
-        process.executableURL = try Self.toolURL()
-        process.arguments = [storePath, directory, "\(pageSize)", "\(blockAt.value)", marker]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        let (statuses, continuation) = AsyncStream.makeStream(of: Int32.self)
-        process.terminationHandler = { process in
-            continuation.yield(process.terminationStatus)
-            continuation.finish()
-        }
-        try process.run()
+        let process = try ChildProcess(
+            try builtProduct("ChronicleProjectionCrash"), [storePath, directory, "\(pageSize)", "\(blockAt.value)", marker]
+        )
         self.process = process
-        self.exited = Task {
-            for await status in statuses { return status }
-            return -1
-        }
+        exited = Task { (try? await process.result(timeout: .seconds(600)).status) ?? -1 }
     }
 
     /// SIGKILL: no cleanup, no rollback, no flushing, like a crash or a power-less OOM kill.
     func kill() async -> Int32 {
-        _ = Glibc.kill(process.processIdentifier, SIGKILL)
+        process.kill()
         return await exited.value
-    }
-
-    static func toolURL() throws -> URL {
-        var directories: [URL] = [URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()]
-        if let executable = Bundle.main.executableURL { directories.append(executable.deletingLastPathComponent()) }
-        directories.append(Bundle.main.bundleURL.deletingLastPathComponent())
-        for directory in directories {
-            let candidate = directory.appendingPathComponent("ChronicleProjectionCrash")
-            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-        }
-        throw ProjectionError(.invalidConfiguration, "ChronicleProjectionCrash not found next to the test binary (looked in \(directories.map(\.path))); run `swift build --build-tests` first.")
     }
 }
 
@@ -70,7 +46,7 @@ final class ProjectionChild: Sendable {
             // Page size 100: the child commits pages up to 1200, then blocks at 1250, halfway
             // through the page 1201...1300 whose first 49 events are written but not committed.
             let child = try ProjectionChild(storePath: store.path, directory: readModels, pageSize: 100, blockAt: 1_250, marker: marker)
-            #expect(try await eventually { FileManager.default.fileExists(atPath: marker) })
+            try await eventually("the child to block mid-page") { FileManager.default.fileExists(atPath: marker) }
             #expect(await child.kill() != 0)
             #expect(try Self.committedCheckpoint(readModels) == 1_200)
 
@@ -95,7 +71,7 @@ final class ProjectionChild: Sendable {
             // it is then (between pages, mid-page, mid-commit).
             for threshold in [300, 1_100, 1_900] {
                 let child = try ProjectionChild(storePath: store.path, directory: readModels, pageSize: 37, blockAt: 0, marker: directory.subdirectory("unused"))
-                _ = try await eventually(timeout: .seconds(60)) {
+                try await eventually("the child to commit past \(threshold)", timeout: .seconds(60)) {
                     (try? Self.committedCheckpoint(readModels)).map { $0 >= Int64(threshold) } ?? false
                 }
                 _ = await child.kill()

@@ -1,5 +1,6 @@
 import Chronicle
 import ChronicleSQLite
+import ChronicleTestSupport
 import Foundation
 import GRDB
 import Testing
@@ -100,7 +101,7 @@ import Testing
                 options: .init(pageSize: 5, failurePolicy: FailurePolicy(maxAttempts: 3, then: .stop), sleep: RecordingSleep().sleep), logger: Fixtures.logger
             )
             try await whileRunning(model) {
-                #expect(try await eventually { await model.status().state == .failed })
+                try await eventually("the model to fail") { await model.status().state == .failed }
                 let status = await model.status()
                 #expect(status.position == 11)
                 #expect(status.parkedCount == 0)

@@ -97,7 +97,7 @@ struct FastOrderTotals: SQLiteProjector {
         let placed = EventData(type: "OrderPlaced", payload: Data("{}".utf8))
         let added = EventData(type: "ItemAdded", payload: Data("{}".utf8))
         let result = try await store.append([placed, added], to: "order-42", expectedVersion: .noStream)
-        try await orders.waitUntil(position: result.position, timeout: .seconds(5))
+        try await orders.waitUntil(position: result.position, timeout: .seconds(30))
         let items = try await orders.read { db in
             try Int.fetchOne(db, sql: "SELECT items FROM order_total WHERE order_id = ?", arguments: ["order-42"])
         }

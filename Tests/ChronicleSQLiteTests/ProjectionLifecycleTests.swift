@@ -1,5 +1,6 @@
 import Chronicle
 import ChronicleSQLite
+import ChronicleTestSupport
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -16,7 +17,7 @@ import Testing
             let position = try await Fixtures.append(1...50, to: store)
             try await orders.waitUntil(position: position, timeout: .seconds(20))
             try await other.waitUntil(position: position, timeout: .seconds(20))
-            #expect(try await eventually { await projections.statuses().allSatisfy { $0.state == .running } })
+            try await eventually("every projection to run") { await projections.statuses().allSatisfy { $0.state == .running } }
             await group.triggerGracefulShutdown()
             try await running.value
             #expect(await projections.statuses().allSatisfy { $0.state == .stopped && $0.position == position })
@@ -48,7 +49,7 @@ import Testing
         try await withProjectionStore { store, directory in
             let model = try SQLiteReadModel(CounterProjector(), directory: directory.path, source: .observing(store), logger: Fixtures.logger)
             try await whileRunning(model) { () async throws in
-                #expect(try await eventually { await model.status().state == .running })
+                try await eventually("the model to run") { await model.status().state == .running }
                 await #expect { try await model.run() } throws: { ($0 as? ProjectionError)?.code == .alreadyRunning }
             }
         }

@@ -1,5 +1,6 @@
 import Chronicle
 import ChronicleSQLite
+import ChronicleTestSupport
 import Foundation
 import GRDB
 import Testing
@@ -162,7 +163,7 @@ import Testing
                 CounterProjector(), directory: directory.path, source: .sqlite(store, pollInterval: .milliseconds(20)), logger: Fixtures.logger
             )
             try await whileRunning(model) {
-                #expect(try await eventually { await model.status().state == .running })
+                try await eventually("the model to run") { await model.status().state == .running }
                 // Another OS process appends 2 × 25 events to the same store file; this process's
                 // notifier hears nothing, so only the data_version poll can wake the runner.
                 let output = try await runStressProcess(path: store.path, streams: 3, tasks: 2, appendsPerTask: 25, tag: "projection")
@@ -178,7 +179,7 @@ import Testing
             let source = ProjectionSource.polling(store, interval: .milliseconds(10))
             let model = try SQLiteReadModel(CounterProjector(), directory: directory.path, source: source, logger: Fixtures.logger)
             try await whileRunning(model) {
-                #expect(try await eventually { await model.status().state == .running })
+                try await eventually("the model to run") { await model.status().state == .running }
                 let position = try await Fixtures.append(1...5, to: store)
                 try await model.waitUntil(position: position, timeout: .seconds(20))
             }
@@ -197,7 +198,7 @@ import Testing
                     let head = try await Fixtures.append(1...1_000, to: store)
                     // Wait on the file, not on one runner's view: the other runner may have
                     // committed the last pages, and this one is not woken again to notice.
-                    #expect(try await eventually(timeout: .seconds(60)) { (try? SQLiteReadModel.storedStatus(name: "counters", directory: directory.path).position) == head })
+                    try await eventually("the stored status to reach the head", timeout: .seconds(60)) { (try? SQLiteReadModel.storedStatus(name: "counters", directory: directory.path).position) == head }
                     return head
                 }
             }

@@ -193,17 +193,6 @@ func whileRunning<T>(_ model: SQLiteReadModel, _ body: () async throws -> T) asy
     }
 }
 
-/// Polls `condition` until it holds or `timeout` passes (for conditions nobody signals, such as a
-/// state change seen from outside).
-func eventually(timeout: Duration = .seconds(20), _ condition: () async throws -> Bool) async throws -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if try await condition() { return true }
-        try await Task.sleep(for: .milliseconds(5))
-    }
-    return try await condition()
-}
-
 /// A sleep that returns at once and records what it was asked to wait.
 final class RecordingSleep: Sendable {
     private let delays = Mutex<[Duration]>([])

@@ -1,5 +1,6 @@
 import Chronicle
 import ChronicleSQLite
+import ChronicleTestSupport
 import Foundation
 import GRDB
 import Testing
@@ -89,7 +90,7 @@ func appendWithRetry(_ store: SQLiteEventStore, _ event: EventData, to stream: S
             }
             // The first transaction (with whatever had arrived when the writer woke up) is blocked;
             // wait until every other call is queued behind it.
-            try await waitUntil("all calls in the blocked transaction or queued") {
+            try await eventually("all calls in the blocked transaction or queued") {
                 let statistics = store.groupCommitStatistics
                 return statistics.transactions == 1 && statistics.appendCalls + statistics.queuedAppendCalls == calls
             }
@@ -122,7 +123,7 @@ func appendWithRetry(_ store: SQLiteEventStore, _ event: EventData, to stream: S
                     try await group.waitForAll()
                 }
             }
-            try await waitUntil("all calls in the blocked transaction or queued") {
+            try await eventually("all calls in the blocked transaction or queued") {
                 let statistics = store.groupCommitStatistics
                 return statistics.transactions == 1 && statistics.appendCalls + statistics.queuedAppendCalls == calls
             }
@@ -144,12 +145,12 @@ func appendWithRetry(_ store: SQLiteEventStore, _ event: EventData, to stream: S
             let locker = try DatabaseQueue(path: store.path, configuration: lockerConfiguration)
             try locker.inDatabase { db in try db.execute(sql: "BEGIN EXCLUSIVE") }
             let first = Task { try await store.append(event(), to: "order-first", expectedVersion: .noStream) }
-            try await waitUntil("the first transaction to start") { store.groupCommitStatistics.transactions == 2 }
+            try await eventually("the first transaction to start") { store.groupCommitStatistics.transactions == 2 }
             let good = Task { try await store.append(event(), to: "order-good", expectedVersion: .noStream) }
             let conflicting = Task { try await store.append(event(), to: "order-taken", expectedVersion: .noStream) }
             let duplicate = EventData(type: "Happened", payload: Data())
             let alsoGood = Task { try await store.append([duplicate], to: "order-also-good", expectedVersion: .noStream) }
-            try await waitUntil("three queued calls") { store.groupCommitStatistics.queuedAppendCalls == 3 }
+            try await eventually("three queued calls") { store.groupCommitStatistics.queuedAppendCalls == 3 }
             try locker.inDatabase { db in try db.execute(sql: "ROLLBACK") }
             try locker.close()
             _ = try await first.value

@@ -1,5 +1,6 @@
 import Chronicle
 import ChronicleSQLite
+import ChronicleTestSupport
 import Foundation
 import Synchronization
 import Testing
@@ -7,36 +8,9 @@ import Testing
 /// Launches the `ChronicleStoreStress` helper (built next to the test binary) and returns its
 /// output once it exits with status 0.
 func runStressProcess(path: String, streams: Int, tasks: Int, appendsPerTask: Int, tag: String) async throws -> String {
-    let process = Process()
-    process.executableURL = try stressToolURL()
-    process.arguments = [path, "\(streams)", "\(tasks)", "\(appendsPerTask)", tag]
-    let output = Pipe(), errors = Pipe()
-    process.standardOutput = output
-    process.standardError = errors
-    let status: Int32 = try await withCheckedThrowingContinuation { continuation in
-        process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
-        do {
-            try process.run()
-        } catch {
-            process.terminationHandler = nil
-            continuation.resume(throwing: error)
-        }
-    }
-    let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    let errorText = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    #expect(status == 0, "ChronicleStoreStress \(tag) exited with \(status): \(errorText)")
-    return text.trimmingCharacters(in: .whitespacesAndNewlines)
-}
-
-func stressToolURL() throws -> URL {
-    var directories: [URL] = [URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()]
-    if let executable = Bundle.main.executableURL { directories.append(executable.deletingLastPathComponent()) }
-    directories.append(Bundle.main.bundleURL.deletingLastPathComponent())
-    for directory in directories {
-        let candidate = directory.appendingPathComponent("ChronicleStoreStress")
-        if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-    }
-    throw EventStoreError(.invalidArgument, "ChronicleStoreStress not found next to the test binary (looked in \(directories.map(\.path))); run `swift build --build-tests` first.")
+    let result = try await ChildProcess.run(try builtProduct("ChronicleStoreStress"), [path, "\(streams)", "\(tasks)", "\(appendsPerTask)", tag])
+    #expect(result.status == 0, "ChronicleStoreStress \(tag) exited with \(result.status): \(result.stderr)")
+    return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
 }
 
 @Suite struct SQLiteEventStoreMultiProcessTests {
@@ -74,19 +48,10 @@ func stressToolURL() throws -> URL {
     @Test func aWriterKilledMidAppendLeavesAConsistentLogThatOthersContinue() async throws {
         let streams: [StreamID] = (0..<3).map { StreamID(category: "acct", id: "\($0)") }
         try await withTemporaryStore { store, _ in
-            let process = Process()
-            process.executableURL = try stressToolURL()
-            process.arguments = [store.path, "\(streams.count)", "4", "1000000", "doomed"]
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            let exited = AsyncStream<Int32>.makeStream()
-            process.terminationHandler = { exited.continuation.yield($0.terminationStatus); exited.continuation.finish() }
-            try process.run()
-            try await waitUntil("the doomed writer to append 200 events") { try await store.headPosition() >= 200 }
-            kill(process.processIdentifier, SIGKILL)
-            var iterator = exited.stream.makeAsyncIterator()
-            _ = await iterator.next()
-            #expect(process.terminationReason == .uncaughtSignal)
+            let writer = try ChildProcess(try builtProduct("ChronicleStoreStress"), [store.path, "\(streams.count)", "4", "1000000", "doomed"])
+            try await eventually("the doomed writer to append 200 events") { try await store.headPosition() >= 200 }
+            writer.kill()
+            #expect(try await writer.result().signalled)
             let head = try await store.headPosition()
             try await expectConsistentLog(store, expectedCount: Int(head.value), streams: streams)
             // The survivors go on where the killed writer stopped.
@@ -108,7 +73,7 @@ func stressToolURL() throws -> URL {
             #expect(output.hasPrefix("ok 50 "))
             // Nothing was appended through this store instance, so only polling can see it.
             #expect(store.appendNotifier.head == .start)
-            try await waitUntil("headUpdates to reach 50") { latest.withLock { $0 } == 50 }
+            try await eventually("headUpdates to reach 50") { latest.withLock { $0 } == 50 }
         }
     }
 
@@ -134,7 +99,7 @@ func stressToolURL() throws -> URL {
             return seen
         }
         try await store.append(event(), to: "order-1", expectedVersion: .noStream)
-        try await waitUntil("the head to reach 1") { try await store.headPosition() == 1 }
+        try await eventually("the head to reach 1") { try await store.headPosition() == 1 }
         try await store.close()
         #expect(await ended.value >= 1)
     }

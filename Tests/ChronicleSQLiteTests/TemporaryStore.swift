@@ -45,19 +45,6 @@ func withTemporaryStore<T>(
     }
 }
 
-/// Waits until `condition` holds, polling, or fails after `timeout`.
-func waitUntil(timeout: Duration = .seconds(20), _ what: String, _ condition: () async throws -> Bool) async throws {
-    let clock = ContinuousClock()
-    let deadline = clock.now.advanced(by: timeout)
-    while try await !condition() {
-        if clock.now >= deadline {
-            Issue.record("Timed out after \(timeout) waiting for \(what)")
-            throw CancellationError()
-        }
-        try await Task.sleep(for: .milliseconds(10))
-    }
-}
-
 func event(_ type: String = "Happened", _ text: String = "payload", metadata: EventMetadata = .none) -> EventData {
     EventData(type: type, payload: Data(#"{"text":"\#(text)"}"#.utf8), metadata: metadata)
 }

@@ -1,3 +1,4 @@
+import Foundation
 import Chronicle
 import Testing
 
@@ -30,5 +31,24 @@ import Testing
         #expect(ExpectedVersion.streamExists.isSatisfied(by: 3))
         #expect(ExpectedVersion.exactly(3).isSatisfied(by: 3))
         #expect(!ExpectedVersion.exactly(3).isSatisfied(by: 4))
+    }
+}
+
+@Suite struct ErrorMatchingTests {
+    @Test func aCatchClauseCanNameAnErrorCode() async throws {
+        let store = InMemoryEventStore()
+        _ = try await store.append([EventData(type: "A", payload: Data("{}".utf8))], to: "a-1", expectedVersion: .noStream)
+        var matched = false
+        do {
+            _ = try await store.append([EventData(type: "A", payload: Data("{}".utf8))], to: "a-1", expectedVersion: .noStream)
+        } catch EventStoreError.Code.duplicateEventID {
+            Issue.record("matched the wrong code")
+        } catch EventStoreError.Code.wrongExpectedVersion {
+            matched = true
+        }
+        #expect(matched)
+        #expect(!(ProjectionError.Code.timeout ~= ProjectionError(.failed, "x")))
+        #expect(ProjectionError.Code.failed ~= ProjectionError(.failed, "x"))
+        #expect(!(ProjectionError.Code.failed ~= EventStoreError(.timeout, "x")))
     }
 }

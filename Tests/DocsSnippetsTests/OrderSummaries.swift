@@ -62,7 +62,7 @@ func runAsynchronousSide(_ readModels: [SQLiteReadModel], _ processes: [ProcessM
 func placeAndReadBack(orders: AggregateRepository<Order>, summaries: SQLiteReadModel) async throws -> String? {
     let result = try await orders.execute(.place(customer: "ada", total: 30), on: "7")
     // The command has answered; the read model catches up asynchronously. Wait for its position.
-    try await summaries.waitUntil(position: result.position, timeout: .seconds(5))
+    try await summaries.waitUntil(position: result.position, timeout: .seconds(30))
     return try await summaries.read { db in
         try String.fetchOne(db, sql: "SELECT status FROM order_summary WHERE id = ?", arguments: ["7"])
     }

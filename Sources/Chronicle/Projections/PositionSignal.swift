@@ -100,6 +100,8 @@ package final class PositionSignal: Sendable {
             defer { group.cancelAll() }
             guard let reached = try await group.next(), reached else {
                 try Task.checkCancellation()
+                // The deadline and the wake-up may race: a position reached meanwhile is no timeout.
+                if self.value >= target { return }
                 throw ProjectionError(
                     .timeout,
                     "Projection \(projection) did not reach position \(target) within \(timeout); it is at \(self.value).",

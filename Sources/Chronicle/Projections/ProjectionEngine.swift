@@ -217,22 +217,24 @@ public final class ProjectionEngine: Sendable {
             }
             continuation.finish()
         }
+        var resumeRequests = resumes.makeAsyncIterator()
         do {
-            try await load()
+            while true {
+                do {
+                    try await load()
+                    break
+                } catch let error as ProjectionError where error.code == .checkpointAheadOfLog {
+                    // Never skip what a restored log appends next: stop until told to look again.
+                    try await stopUntilResumed(error, &resumeRequests)
+                }
+            }
             observer(.started(checkpoint.value))
-            try await withThrowingTaskGroup(of: Bool.self) { group in
-                group.addTask {
-                    await self.heads.follow()
-                    return false
-                }
-                group.addTask {
-                    try await self.runPartitions(resumes: resumes)
-                    return true
-                }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                // The partitions decide when the run ends; the head follower may end earlier
+                // (the store finished its notifier) without ending it.
+                group.addTask { await self.heads.follow() }
                 defer { group.cancelAll() }
-                while let partitionsEnded = try await group.next() {
-                    if partitionsEnded { return }
-                }
+                try await self.runPartitions(resumes: &resumeRequests)
             }
         } catch is CancellationError {
             // Shutdown: every committed page is complete; the one in flight was rolled back.
@@ -260,8 +262,17 @@ public final class ProjectionEngine: Sendable {
                     try await storage.initialize(partitions: count, at: try await resolveStart())
                 }
                 try await reload()
+                let head = try await source.reader.headPosition()
+                let furthest = state.withLock { $0.positions.max() } ?? .start
+                if furthest > head {
+                    throw ProjectionError(
+                        .checkpointAheadOfLog,
+                        "Projection \(name) has applied events up to position \(furthest), but the log it reads ends at \(head): the store was restored from an older backup, or this is another store's projection. It stops so it cannot skip the events appended next; delete its files (or reset its checkpoint) to replay the log, then restart or resume it.",
+                        projection: name, position: furthest
+                    )
+                }
                 return
-            } catch let error as ProjectionError where error.code == .incompatibleReadModel || error.code == .invalidConfiguration {
+            } catch let error as ProjectionError where error.code == .incompatibleReadModel || error.code == .invalidConfiguration || error.code == .checkpointAheadOfLog {
                 throw error
             } catch {
                 if Task.isCancelled { throw CancellationError() }
@@ -279,8 +290,21 @@ public final class ProjectionEngine: Sendable {
         }
     }
 
-    private func runPartitions(resumes: AsyncStream<Void>) async throws {
-        var resumeRequests = resumes.makeAsyncIterator()
+    /// Puts the projection in state `failed` with `error` until ``resume()`` (or cancellation).
+    private func stopUntilResumed(_ error: ProjectionError, _ resumeRequests: inout AsyncStream<Void>.Iterator) async throws {
+        state.withLock { state in
+            state.failure = error
+            state.lastError = error.description
+        }
+        checkpoint.fail(error)
+        observer(.failed(error))
+        guard await resumeRequests.next() != nil else { throw CancellationError() }
+        state.withLock { $0.failure = nil }
+        checkpoint.clearFailure()
+        observer(.resumed)
+    }
+
+    private func runPartitions(resumes resumeRequests: inout AsyncStream<Void>.Iterator) async throws {
         while true {
             do {
                 try await withThrowingTaskGroup(of: Void.self) { group in
@@ -291,16 +315,7 @@ public final class ProjectionEngine: Sendable {
                 }
                 return
             } catch let error as ProjectionError where error.code == .failed {
-                state.withLock { state in
-                    state.failure = error
-                    state.lastError = error.description
-                }
-                checkpoint.fail(error)
-                observer(.failed(error))
-                guard await resumeRequests.next() != nil else { throw CancellationError() }
-                state.withLock { $0.failure = nil }
-                checkpoint.clearFailure()
-                observer(.resumed)
+                try await stopUntilResumed(error, &resumeRequests)
             }
         }
     }

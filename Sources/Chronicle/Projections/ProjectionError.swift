@@ -16,7 +16,7 @@ public struct ProjectionError: Error, CustomStringConvertible, Sendable {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Base: String, Hashable, Sendable {
             case timeout, failed, closed, invalidConfiguration, invalidName, parkedEventNotFound
-            case rebuildInProgress, applyFailed, storageFailure, incompatibleReadModel, alreadyRunning
+            case rebuildInProgress, applyFailed, storageFailure, incompatibleReadModel, alreadyRunning, checkpointAheadOfLog
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -44,6 +44,12 @@ public struct ProjectionError: Error, CustomStringConvertible, Sendable {
         /// The projection already runs: in this process (call `run()` once), or, for a command
         /// that needs to be the only runner (an offline rebuild), in another process.
         public static let alreadyRunning = Code(.alreadyRunning)
+        /// A stored checkpoint is past the head of the log it reads: the event store was restored
+        /// from an older backup (or the projection belongs to another store). Events appended from
+        /// now on would take positions the checkpoint already passed and be skipped, so the
+        /// projection stops instead. Delete its files (or reset its checkpoint) so it replays the
+        /// log it reads now, then resume or restart it.
+        public static let checkpointAheadOfLog = Code(.checkpointAheadOfLog)
         /// The read-model file was made by another projection or with other partitions. Rebuild it
         /// or point the projection at another directory.
         public static let incompatibleReadModel = Code(.incompatibleReadModel)
@@ -83,4 +89,15 @@ public struct ProjectionError: Error, CustomStringConvertible, Sendable {
 extension ProjectionError: LocalizedError {
     /// The same text as ``description``.
     public var errorDescription: String? { description }
+}
+
+extension ProjectionError.Code {
+    /// Matches an error by code, so a `catch` can name the code alone:
+    ///
+    /// ```swift
+    /// do { … } catch ProjectionError.Code.timeout { … }
+    /// ```
+    public static func ~= (code: ProjectionError.Code, error: any Error) -> Bool {
+        (error as? ProjectionError)?.code == code
+    }
 }
