@@ -1,5 +1,6 @@
 import Chronicle
 import ChroniclePostgres
+import ChronicleTestSupport
 import Foundation
 import PostgresNIO
 import Testing
@@ -28,10 +29,10 @@ struct PostgresReadModelFailoverTests {
             let checkpoints = PostgresCheckpointStore(sharingSchemaOf: store)
             let first = try WorkerProcess(["read-model", url, database.schema.rawValue, "orders-view", "a"])
             defer { first.killAbruptly() }
-            try await waitUntil("the first process runs the read model") { first.stdout.contains("running") }
+            try await eventually("the first process runs the read model") { first.stdout.contains("running") }
             let second = try WorkerProcess(["read-model", url, database.schema.rawValue, "orders-view", "b"])
             defer { second.killAbruptly() }
-            try await waitUntil("the second process stands by") { second.stdout.contains("standby") }
+            try await eventually("the second process stands by") { second.stdout.contains("standby") }
             #expect(!second.stdout.contains("running"))
 
             let total: Int64 = 240
@@ -46,13 +47,13 @@ struct PostgresReadModelFailoverTests {
                         }
                     }
                 }
-                try await waitUntil("the runner has committed some pages") { try await checkpoints.position(of: consumer).value >= 40 }
+                try await eventually("the runner has committed some pages") { try await checkpoints.position(of: consumer).value >= 40 }
                 first.killAbruptly()
                 try await first.waitForExit()
-                try await waitUntil("the standby takes over") { second.stdout.contains("running") }
+                try await eventually("the standby takes over") { second.stdout.contains("running") }
                 try await group.waitForAll()
             }
-            try await waitUntil("the successor reaches the head") { try await checkpoints.position(of: consumer).value == total }
+            try await eventually("the successor reaches the head") { try await checkpoints.position(of: consumer).value == total }
 
             // Equal to a clean replay: every event exactly once, in log order.
             let rows = try await Self.projectedRows(database, model: "orders-view")

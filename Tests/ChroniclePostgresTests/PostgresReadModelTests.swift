@@ -1,5 +1,6 @@
 import Chronicle
 import ChroniclePostgres
+import ChronicleTestSupport
 import ChronicleTesting
 import Foundation
 import Logging
@@ -68,7 +69,6 @@ func appliedPositions(_ model: PostgresReadModel) async throws -> [GlobalPositio
 
 func positions(_ range: ClosedRange<Int64>) -> [GlobalPosition] { range.map { GlobalPosition($0) } }
 
-let noSleep: @Sendable (Duration) async throws -> Void = { _ in try Task.checkCancellation() }
 
 @Suite(.enabled(if: PostgresTestEnvironment.isConfigured, PostgresTestEnvironment.skipReason)) struct PostgresReadModelTests {
     static func makeModel(
@@ -101,7 +101,7 @@ let noSleep: @Sendable (Duration) async throws -> Void = { _ in try Task.checkCa
                 defer { group.cancelAll() }
                 _ = try await Self.append(store, 7)
                 let last = try await Self.append(store, 5, stream: "order-2")
-                try await model.waitUntil(position: last, timeout: .seconds(20))
+                try await model.waitUntil(position: last, timeout: .seconds(30))
                 #expect(try await appliedPositions(model) == positions(1...12))
                 let totals = try await model.read { connection, tables in
                     var totals: [String: Int64] = [:]
@@ -131,7 +131,7 @@ let noSleep: @Sendable (Duration) async throws -> Void = { _ in try Task.checkCa
                 group.addTask { try await model.run() }
                 defer { group.cancelAll() }
                 let last = try await Self.append(store, 8)
-                try await model.waitUntil(position: last, timeout: .seconds(20))
+                try await model.waitUntil(position: last, timeout: .seconds(30))
                 #expect(try await model.parkedEvents().map(\.position) == [GlobalPosition(3), GlobalPosition(6)])
                 #expect(await model.status().parkedCount == 2)
                 #expect(try await appliedPositions(model) == [1, 2, 4, 5, 7, 8].map { GlobalPosition($0) })
@@ -157,12 +157,12 @@ let noSleep: @Sendable (Duration) async throws -> Void = { _ in try Task.checkCa
                 group.addTask { try await model.run() }
                 defer { group.cancelAll() }
                 let last = try await Self.append(store, 6)
-                try await waitUntil("the model stops on the poisoned event") { await model.status().state == .failed }
+                try await eventually("the model stops on the poisoned event") { await model.status().state == .failed }
                 #expect(await model.status().position == GlobalPosition(3))
                 await #expect(throws: ProjectionError.self) { try await model.waitUntil(position: last, timeout: .seconds(5)) }
                 poison.set([])
                 await model.resume()
-                try await model.waitUntil(position: last, timeout: .seconds(20))
+                try await model.waitUntil(position: last, timeout: .seconds(30))
                 #expect(try await appliedPositions(model) == positions(1...6))
             }
         }
@@ -174,7 +174,7 @@ let noSleep: @Sendable (Duration) async throws -> Void = { _ in try Task.checkCa
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await first.run() }
                 let last = try await Self.append(store, 9)
-                try await first.waitUntil(position: last, timeout: .seconds(20))
+                try await first.waitUntil(position: last, timeout: .seconds(30))
                 group.cancelAll()
                 try await group.waitForAll()
             }
@@ -184,7 +184,7 @@ let noSleep: @Sendable (Duration) async throws -> Void = { _ in try Task.checkCa
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await second.run() }
                 defer { group.cancelAll() }
-                try await second.waitUntil(position: more, timeout: .seconds(20))
+                try await second.waitUntil(position: more, timeout: .seconds(30))
                 #expect(try await appliedPositions(second) == positions(1...13))
             }
         }
@@ -197,23 +197,23 @@ let noSleep: @Sendable (Duration) async throws -> Void = { _ in try Task.checkCa
             let a = try Self.makeModel(database, store: store)
             let b = try Self.makeModel(database, store: storeB)
             let runA = Task { try await a.run() }
-            try await waitUntil("a runs") { [.running, .catchingUp].contains(await a.status().state) }
+            try await eventually("a runs") { [.running, .catchingUp].contains(await a.status().state) }
             let runB = Task { try await b.run() }
             defer {
                 runA.cancel()
                 runB.cancel()
             }
-            try await waitUntil("b stands by") { await b.status().state == .standby }
+            try await eventually("b stands by") { await b.status().state == .standby }
             let last = try await Self.append(store, 6)
-            try await a.waitUntil(position: last, timeout: .seconds(20))
+            try await a.waitUntil(position: last, timeout: .seconds(30))
             // The standby follows the runner's checkpoints for status and read-your-writes.
-            try await b.waitUntil(position: last, timeout: .seconds(20))
+            try await b.waitUntil(position: last, timeout: .seconds(30))
             #expect(await b.status().state == .standby)
             runA.cancel()
             _ = try? await runA.value
-            try await waitUntil("b takes over") { [.running, .catchingUp].contains(await b.status().state) }
+            try await eventually("b takes over") { [.running, .catchingUp].contains(await b.status().state) }
             let more = try await Self.append(storeB, 5)
-            try await b.waitUntil(position: more, timeout: .seconds(20))
+            try await b.waitUntil(position: more, timeout: .seconds(30))
             #expect(try await appliedPositions(b) == positions(1...11))
         }
     }
@@ -280,7 +280,7 @@ let noSleep: @Sendable (Duration) async throws -> Void = { _ in try Task.checkCa
                 group.addTask { try await model.run() }
                 defer { group.cancelAll() }
                 let last = try await Self.append(store, 3)
-                try await model.waitUntil(position: last, timeout: .seconds(20))
+                try await model.waitUntil(position: last, timeout: .seconds(30))
                 #expect(try await appliedPositions(model) == positions(1...3))
             }
             let schemas = try await database.client.query(PostgresQuery(unsafeSQL: "SELECT count(*) FROM pg_namespace WHERE nspname = '\(schema)_rm\(stray)'"))
@@ -298,7 +298,7 @@ let noSleep: @Sendable (Duration) async throws -> Void = { _ in try Task.checkCa
             let b = try Self.makeModel(database, store: database.makeStore())
             let runA = Task { try await a.run() }
             defer { runA.cancel() }
-            try await waitUntil("a runs") { [.running, .catchingUp].contains(await a.status().state) }
+            try await eventually("a runs") { [.running, .catchingUp].contains(await a.status().state) }
             await #expect { try await b.rebuild() } throws: { ($0 as? ProjectionError)?.code == .alreadyRunning }
         }
     }
