@@ -292,6 +292,20 @@ func positions(_ range: ClosedRange<Int64>) -> [GlobalPosition] { range.map { Gl
         }
     }
 
+    @Test func anInstanceThatDoesNotRunRebuildsWhileNobodyRuns() async throws {
+        try await PostgresTestDatabase.withStore { store, database in
+            let model = try Self.makeModel(database, store: store)
+            try await model.prepare()
+            let before = try await model.read { _, tables in tables.generation }
+            let last = try await Self.append(store, 12)
+            let progress = try await model.rebuild()
+            #expect(progress.eventsDone == last.value)
+            #expect(try await model.read { _, tables in tables.generation } > before)
+            #expect(try await appliedPositions(model) == positions(1...12))
+            #expect(await model.status().position == last)
+        }
+    }
+
     @Test func rebuildByAnInstanceThatDoesNotRunIsRefusedWhileAnotherRuns() async throws {
         try await PostgresTestDatabase.withStore { store, database in
             let a = try Self.makeModel(database, store: store)
