@@ -77,7 +77,18 @@ public final class PostgresLease: Sendable {
     ///   is lost while `body` runs (`body` is cancelled first); `CancellationError` when cancelled
     ///   while waiting; whatever `body` throws.
     public func run<Value: Sendable>(_ body: @escaping @Sendable () async throws -> Value) async throws -> Value {
-        let connection = try await acquire()
+        guard let connection = try await acquire(waiting: true) else { throw CancellationError() }
+        return try await hold(connection, body)
+    }
+
+    /// Like ``run(_:)``, but returns `nil` at once (running nothing) when another session holds
+    /// the lease.
+    func runIfFree<Value: Sendable>(_ body: @escaping @Sendable () async throws -> Value) async throws -> Value? {
+        guard let connection = try await acquire(waiting: false) else { return nil }
+        return try await hold(connection, body)
+    }
+
+    private func hold<Value: Sendable>(_ connection: PostgresConnection, _ body: @escaping @Sendable () async throws -> Value) async throws -> Value {
         defer { held.store(false, ordering: .releasing) }
         let outcome: Outcome<Value>
         do {
@@ -98,6 +109,10 @@ public final class PostgresLease: Sendable {
         case .finished(let value):
             await release(connection)
             return value
+        case .lost where Task.isCancelled:
+            // The heartbeat ended because the work is being cancelled, not because the lock was lost.
+            await release(connection)
+            throw CancellationError()
         case .lost:
             try? await connection.close()
             logger.warning("lease lost", metadata: ["lease": "\(name)"])
@@ -105,8 +120,9 @@ public final class PostgresLease: Sendable {
         }
     }
 
-    /// Connects (retrying) and polls `pg_try_advisory_lock` until it succeeds.
-    private func acquire() async throws -> PostgresConnection {
+    /// Connects (retrying) and polls `pg_try_advisory_lock` until it succeeds; without
+    /// `waiting`, returns `nil` when the first try fails.
+    private func acquire(waiting: Bool) async throws -> PostgresConnection? {
         while true {
             try Task.checkCancellation()
             let connection: PostgresConnection
@@ -114,6 +130,7 @@ public final class PostgresLease: Sendable {
                 let id = connectionIDs.wrappingAdd(1, ordering: .relaxed).newValue
                 connection = try await PostgresConnection.connect(configuration: self.connection, id: id, logger: logger)
             } catch {
+                if !waiting { throw PostgresFailure.map(error, while: "connecting to take lease \(name)") }
                 logger.info("lease connection failed; retrying", metadata: ["lease": "\(name)", "error": "\(PostgresFailure.summary(of: error))"])
                 try await Task.sleep(for: retryInterval)
                 continue
@@ -127,11 +144,16 @@ public final class PostgresLease: Sendable {
                         logger.info("lease acquired", metadata: ["lease": "\(name)"])
                         return connection
                     }
+                    if !waiting {
+                        try? await connection.close()
+                        return nil
+                    }
                     try await Task.sleep(for: retryInterval)
                 }
             } catch {
                 try? await connection.close()
                 if error is CancellationError || Task.isCancelled { throw CancellationError() }
+                if !waiting { throw PostgresFailure.map(error, while: "taking lease \(name)") }
                 logger.info("lease connection failed while waiting; reconnecting", metadata: ["lease": "\(name)", "error": "\(PostgresFailure.summary(of: error))"])
             }
         }

@@ -22,6 +22,9 @@ public final class PostgresProjectionStorage: ProjectionStorage, Sendable {
     public let consumer: String
     private let store: PostgresEventStore
     private let apply: @Sendable ([RecordedEvent], PostgresConnection) async throws -> Void
+    /// Runs in every transaction that moves a checkpoint or retries a parked event, after the
+    /// checkpoint's row lock: a read model's generation check. What it throws passes through.
+    private let admit: (@Sendable (PostgresConnection) async throws -> Void)?
 
     /// Keeps `consumer`'s checkpoints and dead letters in `store`'s schema; `apply` writes a
     /// page's effects on the transaction's connection. Run `store.migrate()` first.
@@ -29,7 +32,23 @@ public final class PostgresProjectionStorage: ProjectionStorage, Sendable {
         self.consumer = consumer
         self.store = store
         self.apply = apply
+        self.admit = nil
     }
+
+    /// A storage whose transactions first run `admit` (which may refuse by throwing
+    /// ``PostgresReadModelStorage``'s generation errors).
+    init(
+        consumer: String, store: PostgresEventStore, admit: @escaping @Sendable (PostgresConnection) async throws -> Void,
+        apply: @escaping @Sendable ([RecordedEvent], PostgresConnection) async throws -> Void
+    ) {
+        self.consumer = consumer
+        self.store = store
+        self.apply = apply
+        self.admit = admit
+    }
+
+    /// The store whose schema holds the checkpoints.
+    var eventStore: PostgresEventStore { store }
 
     private func key(_ partition: Int) -> String {
         partition == 0 ? consumer : "\(consumer)#\(partition)"
@@ -105,6 +124,7 @@ public final class PostgresProjectionStorage: ProjectionStorage, Sendable {
             try await store.inTransaction { connection in
                 let current = try await self.store.scalar(self.store.sql.lockCheckpoint, [key], on: connection) ?? 0
                 guard current == from.value else { throw ProjectionCheckpointConflict(stored: GlobalPosition(max(0, current))) }
+                try await self.admit?(connection)
                 do { try await effects(connection) } catch { throw EffectsFailed(error: error) }
                 try await self.store.execute(self.store.sql.updateCheckpoint, [key, to.value], on: connection)
                 return .commit(())
@@ -113,6 +133,8 @@ public final class PostgresProjectionStorage: ProjectionStorage, Sendable {
             throw ProjectionApplyFailure(index: 0, error: failed.error)
         } catch let conflict as ProjectionCheckpointConflict {
             throw conflict
+        } catch let refused as GenerationRefused {
+            throw refused
         } catch {
             throw PostgresFailure.map(error, while: "advancing the checkpoint of \(key) to \(to)")
         }
@@ -151,6 +173,7 @@ public final class PostgresProjectionStorage: ProjectionStorage, Sendable {
         let consumer = self.consumer
         do {
             try await store.inTransaction { connection in
+                try await self.admit?(connection)
                 guard try await self.store.scalar(self.store.sql.unparkEvent, [consumer, event.position.value], on: connection) != nil else {
                     throw ProjectionError(.parkedEventNotFound, "No event is parked at position \(event.position) for \(consumer).", projection: consumer, position: event.position)
                 }
@@ -161,6 +184,8 @@ public final class PostgresProjectionStorage: ProjectionStorage, Sendable {
             throw ProjectionApplyFailure(index: 0, error: failed.error)
         } catch let error as ProjectionError {
             throw error
+        } catch let refused as GenerationRefused {
+            throw refused
         } catch {
             throw PostgresFailure.map(error, while: "retrying the parked event at \(event.position) for \(consumer)")
         }

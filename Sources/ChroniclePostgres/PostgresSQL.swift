@@ -19,7 +19,7 @@ struct PostgresSQL: Sendable {
     // MARK: Migrations
 
     /// The newest schema version these statements expect.
-    static let latestMigration = 6
+    static let latestMigration = 7
 
     /// Serialises concurrent migrators of the same schema (transaction-scoped advisory lock).
     var migrationLock: String {
@@ -141,6 +141,30 @@ struct PostgresSQL: Sendable {
                     parked_at timestamptz NOT NULL,
                     CONSTRAINT dead_letters_pk PRIMARY KEY (consumer, position),
                     CONSTRAINT dead_letters_attempts_positive CHECK (attempts > 0)
+                )
+                """,
+            ]),
+            (7, [
+                // Read models (PostgresReadModel): each generation's tables live in their own
+                // schema `<schema>_rm<generation>`; `read_models.serving` names the one serving
+                // queries, swapped in one UPDATE by a rebuild. `frozen` holds the serving
+                // generation's checkpoints while a rebuild catches up with them.
+                """
+                CREATE TABLE \(schema).read_model_generations (
+                    generation bigint GENERATED ALWAYS AS IDENTITY,
+                    name text COLLATE "C" NOT NULL,
+                    migrated integer NOT NULL DEFAULT 0,
+                    created_at timestamptz NOT NULL DEFAULT now(),
+                    CONSTRAINT read_model_generations_pk PRIMARY KEY (generation)
+                )
+                """,
+                "CREATE INDEX read_model_generations_name_ix ON \(schema).read_model_generations (name)",
+                """
+                CREATE TABLE \(schema).read_models (
+                    name text COLLATE "C" NOT NULL,
+                    serving bigint NOT NULL,
+                    frozen boolean NOT NULL DEFAULT false,
+                    CONSTRAINT read_models_pk PRIMARY KEY (name)
                 )
                 """,
             ]),
@@ -311,6 +335,30 @@ struct PostgresSQL: Sendable {
 
     /// Deletes a parked event, returning its position if it was there (locks it for a retry).
     var unparkEvent: String { "DELETE FROM \(schema).dead_letters WHERE consumer = $1 AND position = $2 RETURNING position" }
+
+    // MARK: Read models
+
+    /// Serialises the preparation, rebuild targets and clean-up of one read model (transaction-scoped).
+    var readModelLock: String {
+        "SELECT pg_advisory_xact_lock(hashtextextended('chronicle.readmodel.' || $1 || '.' || $2, 0))"
+    }
+
+    var selectReadModel: String { "SELECT serving, frozen FROM \(schema).read_models WHERE name = $1" }
+
+    /// The serving generation, share-locked until the transaction ends (readers and commits: a
+    /// freeze or a swap waits for them, and they wait for it).
+    var shareReadModel: String { "SELECT serving, frozen FROM \(schema).read_models WHERE name = $1 FOR SHARE" }
+    var lockReadModel: String { "SELECT serving, frozen FROM \(schema).read_models WHERE name = $1 FOR UPDATE" }
+    var insertReadModel: String { "INSERT INTO \(schema).read_models (name, serving) VALUES ($1, $2)" }
+    var setServing: String { "UPDATE \(schema).read_models SET serving = $2, frozen = false WHERE name = $1" }
+    var setFrozen: String { "UPDATE \(schema).read_models SET frozen = $3 WHERE name = $1 AND serving = $2" }
+
+    var insertGeneration: String { "INSERT INTO \(schema).read_model_generations (name) VALUES ($1) RETURNING generation" }
+    var selectMigrated: String { "SELECT migrated::bigint FROM \(schema).read_model_generations WHERE generation = $1" }
+    var updateMigrated: String { "UPDATE \(schema).read_model_generations SET migrated = $2 WHERE generation = $1" }
+    var listGenerations: String { "SELECT generation FROM \(schema).read_model_generations WHERE name = $1 ORDER BY generation" }
+    var deleteGeneration: String { "DELETE FROM \(schema).read_model_generations WHERE generation = $1" }
+    var deleteDeadLetters: String { "DELETE FROM \(schema).dead_letters WHERE consumer = $1" }
 
     // MARK: Leases
 

@@ -29,7 +29,41 @@ struct OrdersProjector: SQLiteProjector {
     }
 }
 
+struct OrderCounts: PostgresProjector {
+    let name = "order-counts"
+    var migrations: [PostgresReadModelMigration] {
+        [PostgresReadModelMigration(1, sql: { tables in
+            ["CREATE TABLE \(tables("counts")) (stream text PRIMARY KEY, count bigint NOT NULL)"]
+        })]
+    }
+    func apply(_ events: [RecordedEvent], on connection: PostgresConnection, tables: PostgresReadModelTables) async throws {
+        for event in events {
+            var binds = PostgresBindings()
+            binds.append(event.streamID.rawValue)
+            try await connection.query(PostgresQuery(unsafeSQL: """
+                INSERT INTO \(tables("counts")) (stream, count) VALUES ($1, 1)
+                ON CONFLICT (stream) DO UPDATE SET count = \(tables("counts")).count + 1
+                """, binds: binds), logger: connection.logger)
+        }
+    }
+}
+
 enum PostgresDocsSnippets {
+    static func readModel(store: PostgresEventStore, client: PostgresClient, watcher: PostgresHeadWatcher, settings: PostgresConnectionSettings, event: EventData, logger: Logger) async throws {
+        let counts = try PostgresReadModel(OrderCounts(), store: store,
+                                           leaseConnection: try settings.connectionConfiguration(applicationName: "order-counts"),
+                                           logger: logger)
+        let group = ServiceGroup(services: [client, watcher, counts], logger: logger)
+        // …
+        let result = try await store.append(event, to: "order-42", expectedVersion: .noStream)
+        try await counts.waitUntil(position: result.position, timeout: .seconds(5))   // read your writes
+        let total = try await counts.read { connection, tables in
+            try await connection.query(PostgresQuery(unsafeSQL: "SELECT coalesce(sum(count), 0)::bigint FROM \(tables("counts"))"),
+                                       logger: connection.logger).decode(Int64.self).first { _ in true } ?? 0
+        }
+        _ = (group, total)
+    }
+
     static func configuration(logger: Logger, event: EventData) async throws {
         let settings = try PostgresConnectionSettings(url: "postgres://app:secret@db.internal:5432/app")
         let client = PostgresClient(configuration: settings.clientConfiguration(applicationName: "orders-api"))

@@ -76,6 +76,13 @@ struct PostgresTestDatabase: Sendable {
     func dropSchema() async throws {
         // The schema name is validated (a-z0-9_), so it can be spliced into the DDL.
         try await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \"\(schema.rawValue)\" CASCADE"))
+        // Read models keep each generation in a schema of its own, `<schema>_rm<N>`.
+        var generations: [String] = []
+        let rows = try await client.query(PostgresQuery(unsafeSQL: "SELECT nspname FROM pg_namespace WHERE left(nspname, \(schema.rawValue.count + 3)) = '\(schema.rawValue)_rm'"))
+        for try await name in rows.decode(String.self) { generations.append(name) }
+        for name in generations {
+            try await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \"\(name)\" CASCADE"))
+        }
     }
 }
 

@@ -7,6 +7,10 @@
 //       competes for the lease "projection.<consumer>"; while holding it, follows the log from the
 //       consumer's checkpoint, inserting (position, event id, runner id) into <schema>.projected
 //       in the same transaction as the checkpoint; prints "acquired <pid>"; runs until killed
+//   ChroniclePostgresWorker read-model <url> <schema> <name> <runner-id>
+//       runs a PostgresReadModel <name> whose projector inserts (position, runner id) into its
+//       generation's table `projected`; prints "standby <pid>" while another instance runs it and
+//       "running <pid>" once it runs it; runs until killed
 import Chronicle
 import ChroniclePostgres
 import Foundation
@@ -114,6 +118,55 @@ case "project":
         fail("project failed: \(error)")
     }
 
+case "read-model":
+    guard arguments.count == 6 else { fail("usage: read-model <url> <schema> <name> <runner-id>") }
+    let name = arguments[4], runner = arguments[5]
+    let client = PostgresClient(configuration: settings.clientConfiguration(applicationName: "chronicle-test-read-model", maximumConnections: 4))
+    let store = PostgresEventStore(client: client, schema: schema)
+    do {
+        let model = try PostgresReadModel(
+            RunnerRecordingProjector(name: name, runner: runner), store: store,
+            leaseConnection: try settings.connectionConfiguration(applicationName: "chronicle-test-lease"),
+            options: .init(pageSize: 7, standbyPollInterval: .milliseconds(50), leaseRetryInterval: .milliseconds(50), leaseHeartbeatInterval: .milliseconds(200))
+        )
+        let watcher = PostgresHeadWatcher(store: store, connection: try settings.connectionConfiguration(applicationName: "chronicle-test-watcher"), pollInterval: .milliseconds(100))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await client.run() }
+            group.addTask { try await watcher.run() }
+            group.addTask { try await model.run() }
+            var said: ProjectionState?
+            while true {
+                let state = await model.status().state
+                let shown: ProjectionState? = state == .standby ? .standby : (state == .running || state == .catchingUp ? .running : nil)
+                if let shown, shown != said {
+                    say("\(shown == .standby ? "standby" : "running") \(getpid())")
+                    said = shown
+                }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+        }
+    } catch {
+        fail("read-model failed: \(error)")
+    }
+
 default:
     fail("unknown mode \(arguments[1])")
+}
+
+/// Records which runner applied each event.
+struct RunnerRecordingProjector: PostgresProjector {
+    let name: String
+    let runner: String
+    var migrations: [PostgresReadModelMigration] {
+        [PostgresReadModelMigration(1, sql: { tables in ["CREATE TABLE \(tables("projected")) (seq bigserial PRIMARY KEY, position bigint NOT NULL, runner text NOT NULL)"] })]
+    }
+    func apply(_ events: [RecordedEvent], on connection: PostgresConnection, tables: PostgresReadModelTables) async throws {
+        var binds = PostgresBindings()
+        binds.append(events.map(\.position.value))
+        binds.append(events.map { _ in runner })
+        try await connection.query(
+            PostgresQuery(unsafeSQL: "INSERT INTO \(tables("projected")) (position, runner) SELECT * FROM unnest($1::bigint[], $2::text[])", binds: binds),
+            logger: connection.logger
+        )
+    }
 }

@@ -1,0 +1,332 @@
+import Chronicle
+import Foundation
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+
+/// A projection into PostgreSQL tables, kept up to date by a runner: the query side of CQRS for
+/// applications on ``PostgresEventStore``.
+///
+/// The runner (``run()``, a ServiceLifecycle `Service`) is Chronicle's one ``ProjectionEngine``
+/// (catch-up, filters, partitions, retries, parking, status, rebuilds): each page's table writes
+/// and its checkpoint commit in one PostgreSQL transaction.
+///
+/// One runner at a time across processes and machines: ``run()`` holds a ``PostgresLease`` named
+/// `projection.NAME` while it runs. Every other instance that runs the model is a standby (state
+/// ``ProjectionState/standby``, status refreshed every ``Options/standbyPollInterval``) and takes
+/// over within about ``Options/leaseRetryInterval`` after the runner stops or its process dies
+/// (the lease's session ends with its connection). A runner that lost its lease but still
+/// commits is refused by the checkpoint's compare-and-set. Every instance can ``read(_:)``.
+///
+/// The projector's tables live in a *generation* (a schema `<store schema>_rmN`); ``rebuild()``
+/// fills a new generation from the log while the serving one keeps answering queries, then swaps
+/// them in one transaction and drops the old one. Readers see one complete generation or the other.
+///
+/// ```swift
+/// let totals = try PostgresReadModel(OrderTotals(), store: store, leaseConnection: try settings.connectionConfiguration(), logger: logger)
+/// let group = ServiceGroup(services: [totals], logger: logger)   // with the client's run()
+///
+/// let result = try await store.append(event, to: "order-1", expectedVersion: .noStream)
+/// try await totals.waitUntil(position: result.position, timeout: .seconds(5))
+/// let count = try await totals.read { connection, tables in
+///     try await connection.query("SELECT count(*) FROM \(unescaped: tables("totals"))").decode(Int.self).first { _ in true }
+/// }
+/// ```
+public actor PostgresReadModel: Service {
+    /// How the runner reads, retries, splits its work and contends for the lease.
+    public struct Options: Sendable {
+        /// Events read (and applied in one transaction) per page.
+        public var pageSize: Int
+        /// What to do when applying an event throws.
+        public var failurePolicy: FailurePolicy
+        /// Split the work by stream into independent partitions, each with its own checkpoint.
+        public var partitioning: ProjectionPartitioning
+        /// Which events reach the projector (the checkpoint moves past the others).
+        public var filter: ProjectionFilter
+        /// Where the projection starts the first time it runs (and where a rebuild replays from).
+        public var start: ProjectionStart
+        /// How often a standby re-reads the checkpoints (for ``PostgresReadModel/status()`` and
+        /// ``PostgresReadModel/waitUntil(position:timeout:)`` in processes that do not run it).
+        public var standbyPollInterval: Duration
+        /// How often a standby tries to take the lease.
+        public var leaseRetryInterval: Duration
+        /// How often the runner checks that it still holds the lease.
+        public var leaseHeartbeatInterval: Duration
+        /// Waits between retries. Inject a fast one in tests.
+        public var sleep: @Sendable (Duration) async throws -> Void
+        /// The clock stamping parked events.
+        public var now: @Sendable () -> Date
+
+        /// Creates options; the defaults suit most projections.
+        public init(
+            pageSize: Int = 500, failurePolicy: FailurePolicy = .default, partitioning: ProjectionPartitioning = .none,
+            filter: ProjectionFilter = .all, start: ProjectionStart = .beginning,
+            standbyPollInterval: Duration = .milliseconds(500), leaseRetryInterval: Duration = .seconds(1),
+            leaseHeartbeatInterval: Duration = .seconds(1),
+            sleep: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) },
+            now: @escaping @Sendable () -> Date = { Date() }
+        ) {
+            self.pageSize = pageSize
+            self.failurePolicy = failurePolicy
+            self.partitioning = partitioning
+            self.filter = filter
+            self.start = start
+            self.standbyPollInterval = standbyPollInterval
+            self.leaseRetryInterval = leaseRetryInterval
+            self.leaseHeartbeatInterval = leaseHeartbeatInterval
+            self.sleep = sleep
+            self.now = now
+        }
+
+        var engineOptions: ProjectionEngine.Options {
+            ProjectionEngine.Options(pageSize: pageSize, failurePolicy: failurePolicy, partitioning: partitioning, filter: filter, start: start, sleep: sleep, now: now)
+        }
+    }
+
+    /// The projection's name (the projector's).
+    public nonisolated let name: String
+    nonisolated let options: Options
+    nonisolated let logger: Logger
+    nonisolated let storage: PostgresReadModelStorage
+    nonisolated let lease: PostgresLease
+    /// The engine running the projection on the serving generation.
+    public nonisolated let engine: ProjectionEngine
+
+    /// Creates the read model of `projector` on `store` (run `store.migrate()` first). Nothing
+    /// touches the database until ``run()``, ``prepare()`` or a read.
+    ///
+    /// - Parameters:
+    ///   - leaseConnection: the configuration of the lease's own connection
+    ///     (``PostgresConnectionSettings/connectionConfiguration(applicationName:)``).
+    /// - Throws: ``ProjectionError`` ``ProjectionError/Code/invalidName`` for a name other than 1 to
+    ///   100 of `A-Z a-z 0-9 _ - .`; ``ProjectionError/Code/invalidConfiguration`` for a page size
+    ///   out of range or migration versions that do not count 1, 2, 3…
+    public init(
+        _ projector: some PostgresProjector, store: PostgresEventStore, leaseConnection: PostgresConnection.Configuration,
+        options: Options = Options(), logger: Logger = Logger(label: "chronicle.postgres.read-model")
+    ) throws {
+        let name = projector.name
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.")
+        guard (1...100).contains(name.count), name.allSatisfy({ allowed.contains($0) }) else {
+            throw ProjectionError(.invalidName, "Read model name \(name.debugDescription) is not usable: use 1 to 100 of A-Z a-z 0-9 _ - .", projection: name)
+        }
+        let versions = projector.migrations.map(\.version)
+        guard versions == Array(1..<(versions.count + 1)) else {
+            throw ProjectionError(.invalidConfiguration, "The migrations of read model \(name) have versions \(versions); number them 1, 2, 3… in order.", projection: name)
+        }
+        self.name = name
+        self.options = options
+        var logger = logger
+        logger[metadataKey: "projection"] = .string(name)
+        self.logger = logger
+        let storage = PostgresReadModelStorage(name: name, store: store, projector: projector, partitions: options.partitioning.count)
+        self.storage = storage
+        self.lease = PostgresLease(
+            name: "projection.\(name)", schema: store.schema, connection: leaseConnection,
+            retryInterval: options.leaseRetryInterval, heartbeatInterval: options.leaseHeartbeatInterval, logger: logger
+        )
+        self.engine = try ProjectionEngine(name: name, storage: storage, source: .postgres(store), options: options.engineOptions, observer: PostgresProjectionLog.observer(logger))
+    }
+
+    // MARK: Queries
+
+    /// Creates the tables if needed (the first generation) and runs the projector's new
+    /// migrations on the serving generation. ``run()`` and the first read do it; call it to fail
+    /// early on a broken migration.
+    ///
+    /// - Throws: ``ProjectionError`` ``ProjectionError/Code/storageFailure``.
+    public nonisolated func prepare() async throws {
+        try await storage.prepare()
+        try await engine.reload()
+    }
+
+    /// Reads the read model in a transaction: `tables` names the serving generation's tables.
+    /// Readers always see a complete model: committed pages only, and during a rebuild the old
+    /// generation until the new one is swapped in (the swap waits for reads in flight).
+    public nonisolated func read<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection, PostgresReadModelTables) async throws -> T) async throws -> T {
+        try await storage.read(body)
+    }
+
+    // MARK: Status
+
+    /// The projection's progress and health (in a standby, as of its last poll).
+    public func status() -> ProjectionStatus {
+        engine.status()
+    }
+
+    /// Returns once every event up to `position` has been applied to the serving generation
+    /// (read your writes: pass an append's ``AppendResult/position``). In the runner it wakes on
+    /// commits; in a standby, on its polls.
+    ///
+    /// - Throws: ``ProjectionError`` ``ProjectionError/Code/timeout`` if that takes longer than
+    ///   `timeout`, ``ProjectionError/Code/failed`` if the projection stopped on a failure first.
+    public nonisolated func waitUntil(position: GlobalPosition, timeout: Duration) async throws {
+        try await engine.waitUntil(position: position, timeout: timeout)
+    }
+
+    // MARK: Running
+
+    /// Runs the projection until graceful shutdown or cancellation: contends for the lease
+    /// (standing by while another instance holds it), catches up from the checkpoint, then
+    /// follows the head. When the lease is lost (its connection failed), the work stops and the
+    /// model contends again. A failure under ``FailurePolicy/Exhausted/stop`` puts it in state
+    /// ``ProjectionState/failed`` without ending `run()`; ``resume()`` restarts it.
+    ///
+    /// - Throws: ``ProjectionError`` ``ProjectionError/Code/alreadyRunning`` when this instance runs already.
+    public func run() async throws {
+        guard engine.status().state == .stopped else {
+            throw ProjectionError(.alreadyRunning, "Read model \(name) is already running in this instance; run it once.", projection: name)
+        }
+        engine.setStandby(true)
+        defer { engine.setStandby(false) }
+        do {
+            try await cancelWhenGracefulShutdown {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await self.contend() }
+                    group.addTask { try await self.followAsStandby() }
+                    defer { group.cancelAll() }
+                    _ = try await group.next()
+                }
+            }
+        } catch is CancellationError {
+            // Shut down while standing by.
+        }
+    }
+
+    /// Takes the lease (again after losing it) and runs the engine while holding it.
+    private nonisolated func contend() async throws {
+        while true {
+            try Task.checkCancellation()
+            do {
+                try await prepare()
+                try await lease.run {
+                    self.logger.info("Running the read model (holding its lease)")
+                    try await self.storage.tookOver()
+                    try await self.engine.run()
+                }
+                return
+            } catch let error as PostgresLeaseError where error.code == .lost {
+                if Task.isCancelled { throw CancellationError() }
+                engine.setStandby(true)
+                logger.warning("Lost the lease of the read model; contending again")
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                if Task.isCancelled { throw CancellationError() }
+                engine.setStandby(true)
+                logger.warning("The read model could not start; retrying", metadata: ["error": "\(error)"])
+                try await options.sleep(options.leaseRetryInterval)
+            }
+        }
+    }
+
+    /// While another instance runs the model, re-reads its checkpoints now and then.
+    private nonisolated func followAsStandby() async throws {
+        while true {
+            try await options.sleep(options.standbyPollInterval)
+            if !lease.isHeld, engine.status().state == .standby {
+                try? await storage.refresh()
+                try? await engine.reload()
+            }
+        }
+    }
+
+    /// Restarts a projection stopped by its failure policy, from its checkpoint.
+    public func resume() {
+        engine.resume()
+    }
+
+    // MARK: Rebuild
+
+    /// Rebuilds the read model from its start into a new generation while the serving one keeps
+    /// answering queries (and, if running, following the log), then swaps the new one in
+    /// atomically once it has caught up and drops the old one. Progress shows in
+    /// ``ProjectionStatus/rebuild``.
+    ///
+    /// Only the instance that runs the model rebuilds it; an instance that does not run it
+    /// rebuilds only while nobody does (it takes the lease for the rebuild).
+    ///
+    /// - Throws: ``ProjectionError`` ``ProjectionError/Code/rebuildInProgress`` if one already runs,
+    ///   ``ProjectionError/Code/alreadyRunning`` if another instance runs the model (rebuild it
+    ///   there, or stop it first).
+    @discardableResult
+    public func rebuild() async throws -> RebuildProgress {
+        if lease.isHeld { return try await engine.rebuild() }
+        let result = try await lease.runIfFree {
+            try await self.storage.tookOver()
+            try await self.engine.reload()
+            return try await self.engine.rebuild()
+        }
+        guard let result else {
+            throw ProjectionError(
+                .alreadyRunning, "Read model \(name) is run by another instance; rebuild it there (its API or admin command), or stop it first.",
+                projection: name
+            )
+        }
+        return result
+    }
+
+    // MARK: Parked events
+
+    /// Lists parked events in position order, `limit` at a time after `position`.
+    public nonisolated func parkedEvents(after position: GlobalPosition = .start, limit: Int = 100) async throws -> [ParkedEvent] {
+        try await engine.parkedEvents(after: position, limit: limit)
+    }
+
+    /// Applies the parked event at `position` again (after a fix); on success it is removed from
+    /// the dead letters, in the same transaction as its effect.
+    ///
+    /// - Throws: ``ProjectionError`` ``ProjectionError/Code/parkedEventNotFound``, or
+    ///   ``ProjectionError/Code/applyFailed`` when it fails again (it stays parked, attempts + 1).
+    public func retryParked(at position: GlobalPosition) async throws {
+        try await engine.retryParked(at: position)
+    }
+
+    /// Retries every parked event in position order. Returns the positions still parked.
+    @discardableResult
+    public func retryAllParked() async throws -> [GlobalPosition] {
+        try await engine.retryAllParked()
+    }
+
+    /// Removes the parked event at `position` for good (its effect is never applied).
+    ///
+    /// - Throws: ``ProjectionError`` ``ProjectionError/Code/parkedEventNotFound``.
+    public func dropParked(at position: GlobalPosition) async throws {
+        try await engine.dropParked(at: position)
+    }
+}
+
+/// Writes the projection engine's notices to a swift-log `Logger` (the same mapping as
+/// ChronicleSQLite's; the core has no swift-log dependency to share it from).
+enum PostgresProjectionLog {
+    static func observer(_ logger: Logger) -> @Sendable (ProjectionEngine.Notice) -> Void {
+        { notice in
+            let line = notice.logLine
+            let level: Logger.Level =
+                switch line.severity {
+                case .info: .info
+                case .warning: .warning
+                case .error: .error
+                }
+            logger.log(level: level, "\(line.message)", metadata: line.metadata.mapValues { .string($0) })
+        }
+    }
+}
+
+extension PostgresReadModel: ProjectionCatalog {
+    /// The read model's status (see ``ProjectionCatalog/projectionStatuses()``): serve it with
+    /// the HTTP read API, alone or in a `CombinedProjectionCatalog`.
+    public nonisolated func projectionStatuses() async throws -> [ProjectionStatus] {
+        try await engine.projectionStatuses()
+    }
+
+    /// Its parked events, or `nil` for another name.
+    public nonisolated func parkedEvents(ofProjection name: String, limit: Int) async throws -> [ParkedEvent]? {
+        try await engine.parkedEvents(ofProjection: name, limit: limit)
+    }
+
+    /// Waits for it to reach `position`, or `nil` for another name.
+    public nonisolated func waitUntil(projection name: String, reaches position: GlobalPosition, timeout: Duration) async throws -> GlobalPosition? {
+        try await engine.waitUntil(projection: name, reaches: position, timeout: timeout)
+    }
+}
