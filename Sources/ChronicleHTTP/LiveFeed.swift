@@ -118,9 +118,9 @@ struct LiveFeed: Sendable {
 
 extension ReadAPI {
     func feed(_ request: Request) async throws -> Response {
-        let parameters = RequestParameters(request)
+        let parameters = try RequestParameters(request, accepting: ["category", "type", "after"])
         let category = try parameters.category("category")
-        let filter = ProjectionFilter(categories: category.map { [$0] })
+        let filter = ProjectionFilter(categories: category.map { [$0] }, eventTypes: try parameters.eventTypes("type"))
         let start: GlobalPosition
         if let lastID = request.headers[.lastEventID] {
             start = GlobalPosition(try RequestParameters.nonNegative(lastID.trimmingCharacters(in: .whitespaces), name: "Last-Event-ID"))

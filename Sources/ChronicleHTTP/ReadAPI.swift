@@ -97,7 +97,10 @@ public struct ReadAPI: Sendable {
     public func addRoutes<Context: RequestContext>(to router: Router<Context>) {
         let group = router.group(RouterPath(configuration.pathPrefix))
             .add(middleware: ReadYourWritesMiddleware(projections: [], positions: positions, timeout: configuration.readYourWritesTimeout))
-        group.get("head") { _, _ in try await self.head() }
+        group.get("head") { request, _ in
+            _ = try RequestParameters(request, accepting: [])
+            return try await self.head()
+        }
         group.get("streams") { request, _ in try await self.listStreams(request) }
         group.get("streams/:stream") { request, context in
             let raw = try Self.pathParameter("stream", context)
@@ -108,7 +111,10 @@ public struct ReadAPI: Sendable {
         group.get("categories/:category/events") { request, context in
             try await self.readCategory(request, raw: try Self.pathParameter("category", context))
         }
-        group.get("projections") { _, _ in try await self.listProjections() }
+        group.get("projections") { request, _ in
+            _ = try RequestParameters(request, accepting: [])
+            return try await self.listProjections()
+        }
         group.get("projections/:name") { request, context in
             try await self.projection(request, name: try Self.pathParameter("name", context))
         }
@@ -151,7 +157,7 @@ public struct ReadAPI: Sendable {
     }
 
     func listStreams(_ request: Request) async throws -> Response {
-        let parameters = RequestParameters(request)
+        let parameters = try RequestParameters(request, accepting: ["category", "after", "limit"])
         let category = try parameters.category("category")
         let after = try parameters.streamID("after")
         let limit = try parameters.limit(configuration)
@@ -175,7 +181,7 @@ public struct ReadAPI: Sendable {
 
     func readStream(_ request: Request, raw: String) async throws -> Response {
         let stream = try RequestParameters.streamID(raw, name: "stream")
-        let parameters = RequestParameters(request)
+        let parameters = try RequestParameters(request, accepting: ["direction", "limit", "from"])
         let direction = try parameters.direction()
         let limit = try parameters.limit(configuration)
         let from = try parameters.nonNegative("from").map { StreamVersion($0) } ?? (direction == .forwards ? .first : .max)
@@ -204,7 +210,7 @@ public struct ReadAPI: Sendable {
     }
 
     func readAll(_ request: Request) async throws -> Response {
-        let parameters = RequestParameters(request)
+        let parameters = try RequestParameters(request, accepting: ["after", "limit"])
         let after = try parameters.position("after") ?? .start
         let limit = try parameters.limit(configuration)
         let events = try await reader.readAll(after: after, limit: limit)
@@ -217,7 +223,7 @@ public struct ReadAPI: Sendable {
 
     func readCategory(_ request: Request, raw: String) async throws -> Response {
         let category = try RequestParameters.category(raw, name: "category")
-        let parameters = RequestParameters(request)
+        let parameters = try RequestParameters(request, accepting: ["after", "limit"])
         let after = try parameters.position("after") ?? .start
         let limit = try parameters.limit(configuration)
         let events = try await reader.readCategory(category, after: after, limit: limit)
@@ -254,7 +260,7 @@ public struct ReadAPI: Sendable {
     }
 
     func projection(_ request: Request, name: String) async throws -> Response {
-        let limit = try RequestParameters(request).limit(configuration)
+        let limit = try RequestParameters(request, accepting: ["limit"]).limit(configuration)
         let head = try await reader.headPosition()
         guard let catalog = projections,
               let report = try await catalog.projectionStatuses().first(where: { $0.name == name }),

@@ -114,6 +114,14 @@ public struct ReadAPIError: Error, Sendable, CustomStringConvertible {
     public var description: String { "\(status.code) \(code): \(message)" }
 
     /// A malformed query parameter.
+    static func unknownParameters(_ names: [String], accepted: [String]) -> ReadAPIError {
+        ReadAPIError(
+            .invalidParameter,
+            "Unknown query parameter\(names.count == 1 ? "" : "s") \(names.map { "'\($0)'" }.joined(separator: ", ")); this route accepts \(accepted.isEmpty ? "none" : accepted.joined(separator: ", ")).",
+            details: ["parameter": .string(names.joined(separator: ","))]
+        )
+    }
+
     static func invalidParameter(_ name: String, _ value: some StringProtocol, expected: String) -> ReadAPIError {
         ReadAPIError(
             .invalidParameter,

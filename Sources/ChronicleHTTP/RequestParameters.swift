@@ -9,12 +9,33 @@ import Hummingbird
 struct RequestParameters {
     let query: [String: String]
 
-    init(_ request: Request) {
+    /// Reads the query of `request`, refusing any parameter not in `accepted` (a typo in a filter
+    /// must not silently widen the result).
+    init(_ request: Request, accepting accepted: Set<String>) throws {
         var query: [String: String] = [:]
-        for (key, value) in request.uri.queryParameters where query[String(key)] == nil {
-            query[String(key)] = String(value)
+        var unknown: Set<String> = []
+        for (key, value) in request.uri.queryParameters {
+            let name = String(key)
+            guard accepted.contains(name) else {
+                unknown.insert(name)
+                continue
+            }
+            if query[name] == nil { query[name] = String(value) }
+        }
+        if !unknown.isEmpty {
+            throw ReadAPIError.unknownParameters(unknown.sorted(), accepted: accepted.sorted())
         }
         self.query = query
+    }
+
+    /// Event types (`type=A,B`), or `nil` when absent.
+    func eventTypes(_ name: String) throws -> Set<String>? {
+        guard let text = query[name] else { return nil }
+        let types = text.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        guard !types.isEmpty, types.allSatisfy({ !$0.isEmpty && $0.utf8.count <= 255 }) else {
+            throw ReadAPIError.invalidParameter(name, text, expected: "event types separated by commas, none empty")
+        }
+        return Set(types)
     }
 
     /// A non-negative integer, or `nil` if absent.

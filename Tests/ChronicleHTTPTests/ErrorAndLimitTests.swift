@@ -21,6 +21,17 @@ import Testing
         ("/categories/or%20der/events", "invalidParameter"),
         ("/feed?after=-3", "invalidParameter"),
         ("/projections/x?limit=-1", "invalidParameter"),
+        // Unknown parameters are refused, never ignored (a typo must not widen the result).
+        ("/feed?typ=OrderPlaced", "invalidParameter"),
+        ("/all?type=OrderPlaced", "invalidParameter"),
+        ("/all?afterr=3", "invalidParameter"),
+        ("/streams/order-1?version=2", "invalidParameter"),
+        ("/streams?categry=order", "invalidParameter"),
+        ("/categories/order/events?limt=1", "invalidParameter"),
+        ("/head?x=1", "invalidParameter"),
+        ("/projections?name=x", "invalidParameter"),
+        ("/feed?type=", "invalidParameter"),
+        ("/feed?type=A,,B", "invalidParameter"),
     ])
     func malformedParametersAnswer400WithAJSONError(uri: String, code: String) async throws {
         try await withReadAPI(store: try await sampleStore()) { client in
@@ -28,6 +39,15 @@ import Testing
             #expect(response.status == .badRequest, "\(uri): \(response.text)")
             #expect(response.headers[.contentType] == "application/json; charset=utf-8")
             #expect(try response.errorBody.code == code, "\(uri): \(response.text)")
+        }
+    }
+
+    @Test func anUnknownParameterIsNamedInTheError() async throws {
+        try await withReadAPI(store: try await sampleStore()) { client in
+            let response = try await client.get("/all?after=0&fliter=x&limit=2")
+            #expect(response.status == .badRequest)
+            #expect(response.text.contains("'fliter'"), "\(response.text)")
+            #expect(response.text.contains("after, limit"), "\(response.text)")
         }
     }
 

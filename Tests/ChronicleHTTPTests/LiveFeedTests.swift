@@ -111,6 +111,22 @@ func openFeed(_ client: HTTPClient, port: Int, path: String, headers: [(String, 
         }
     }
 
+    @Test func theFeedFiltersByEventType() async throws {
+        let store = try await sampleStore()
+        try await withReadAPI(store: store) { testClient in
+            let port = try #require(testClient.port)
+            try await HTTPClient.withHTTPClient { http in
+                let response = try await openFeed(http, port: port, path: "/feed?type=OrderShipped,OrderPaid")
+                var feed = SSEReader(response)
+                try await store.append(jsonEvent("OrderPlaced", "{}"), to: "order-8", expectedVersion: .noStream)
+                try await store.append(jsonEvent("OrderPaid", "{}"), to: "order-8", expectedVersion: .streamExists)
+                let message = try await feed.next()
+                #expect(message?.id == "7", "only the OrderPaid event passes")
+                #expect(message?.data.contains(#""type":"OrderPaid""#) == true)
+            }
+        }
+    }
+
     @Test func aMalformedLastEventIDAnswers400() async throws {
         try await withReadAPI(store: try await sampleStore()) { client in
             let response = try await client.get("/feed", headers: [.lastEventID: "yesterday"])
