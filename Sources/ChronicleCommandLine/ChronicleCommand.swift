@@ -1,5 +1,6 @@
 import ArgumentParser
 import Chronicle
+import ChroniclePostgres
 import ChronicleSQLite
 import Foundation
 
@@ -86,6 +87,24 @@ struct StoreOptions: ParsableArguments {
         } catch {
             throw CLIError("Cannot open \(path): \(error.message)", code: error.code)
         }
+    }
+
+    /// Runs `body` on the PostgreSQL store, closing it afterwards whatever happens.
+    func withPostgres<T: Sendable>(_ body: (PostgresEventStore) async throws -> T) async throws -> T {
+        let opened = try await openAny()
+        guard let store = opened.postgres else {
+            try await opened.close()
+            throw CLIError("This needs a PostgreSQL store (--store postgres://…).")
+        }
+        let result: T
+        do {
+            result = try await body(store)
+        } catch {
+            try? await opened.close()
+            throw error
+        }
+        try await opened.close()
+        return result
     }
 
     /// Opens the store, SQLite or PostgreSQL (whose tables are created if missing).

@@ -12,6 +12,8 @@ struct OpenedStore: Sendable {
     /// The SQLite store, for the commands that exist only there (file size, integrity check,
     /// read models); `nil` on PostgreSQL.
     let sqlite: SQLiteEventStore?
+    /// The PostgreSQL store, for the commands that read its read models; `nil` on SQLite.
+    var postgres: PostgresEventStore? = nil
     private let closeBody: @Sendable () async throws -> Void
     private let updatesBody: @Sendable (Duration) -> AsyncStream<GlobalPosition>
 
@@ -50,7 +52,7 @@ struct OpenedStore: Sendable {
             throw error
         }
         return OpenedStore(
-            store: store, sqlite: nil,
+            store: store, sqlite: nil, postgres: store,
             closeBody: { running.cancel(); await running.value },
             updatesBody: { interval in Self.polledHead(of: store, every: interval) },
             description: "PostgreSQL \(settings.host):\(settings.port)/\(settings.database) (schema \(schemaName))"

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Chronicle
+import ChroniclePostgres
 import ChronicleSQLite
 import Foundation
 import Logging
@@ -87,14 +88,26 @@ struct ProjectionsStatusCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let store = try options.open()
-            let head = try await store.headPosition()
-            try await store.close()
-            let directory = readModels.directory(store: options)
             // The same JSON as `GET /projections` and `ProjectionStatus`'s Codable form.
             var rows: [ProjectionStatus] = []
             var problems: [String] = []
-            for name in readModelNames(in: directory) {
+            var directory = "schema \(options.schema)"
+            if options.isPostgres {
+                rows = try await options.withPostgres { store in try await PostgresReadModel.storedStatuses(in: store) }
+            }
+            let names: [String]
+            let head: GlobalPosition
+            if options.isPostgres {
+                names = []
+                head = .start
+            } else {
+                let store = try options.open()
+                head = try await store.headPosition()
+                try await store.close()
+                directory = readModels.directory(store: options)
+                names = readModelNames(in: directory)
+            }
+            for name in names {
                 do {
                     let status = try SQLiteReadModel.storedStatus(name: name, directory: directory, head: head)
                     rows.append(status)
@@ -205,8 +218,14 @@ struct ParkedListCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let directory = readModels.directory(store: options)
-            let parked = try SQLiteReadModel.storedParkedEvents(name: name, directory: directory, limit: limit)
+            let parked: [ParkedEvent]
+            if options.isPostgres {
+                parked = try await options.withPostgres { store in
+                    try await PostgresReadModel.storedParkedEvents(name: name, in: store, limit: limit)
+                }
+            } else {
+                parked = try SQLiteReadModel.storedParkedEvents(name: name, directory: readModels.directory(store: options), limit: limit)
+            }
             if options.json {
                 print(try jsonString(parked))
             } else if parked.isEmpty {
@@ -231,8 +250,13 @@ struct ParkedDropCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let directory = readModels.directory(store: options)
-            try SQLiteReadModel.dropStoredParkedEvent(name: name, directory: directory, position: GlobalPosition(max(0, position)))
+            if options.isPostgres {
+                try await options.withPostgres { store in
+                    try await PostgresReadModel.dropStoredParkedEvent(name: name, in: store, position: GlobalPosition(max(0, position)))
+                }
+            } else {
+                try SQLiteReadModel.dropStoredParkedEvent(name: name, directory: readModels.directory(store: options), position: GlobalPosition(max(0, position)))
+            }
             print(options.json ? try jsonString(["dropped": position]) : "Dropped the event parked at position \(position) from \(name).")
         }
     }

@@ -33,6 +33,9 @@ public final class PostgresLease: Sendable {
     /// The text hashed into the advisory lock key.
     public let key: String
 
+    /// The key of the lease called `name` in `schema`.
+    static func key(name: String, schema: PostgresSchemaName) -> String { "chronicle.lease.\(schema.rawValue).\(name)" }
+
     private let connection: PostgresConnection.Configuration
     private let retryInterval: Duration
     private let heartbeatInterval: Duration
@@ -55,7 +58,7 @@ public final class PostgresLease: Sendable {
         logger: Logger = Logger(label: "chronicle.postgres.lease")
     ) {
         self.name = name
-        self.key = "chronicle.lease.\(schema.rawValue).\(name)"
+        self.key = Self.key(name: name, schema: schema)
         self.connection = connection
         self.retryInterval = retryInterval
         self.heartbeatInterval = heartbeatInterval

@@ -122,7 +122,7 @@ public actor PostgresReadModel: Service {
         let storage = PostgresReadModelStorage(name: name, store: store, projector: projector, partitions: options.partitioning.count)
         self.storage = storage
         self.lease = PostgresLease(
-            name: "projection.\(name)", schema: store.schema, connection: leaseConnection,
+            name: Self.leaseName(name), schema: store.schema, connection: leaseConnection,
             retryInterval: options.leaseRetryInterval, heartbeatInterval: options.leaseHeartbeatInterval, logger: logger
         )
         self.engine = try ProjectionEngine(name: name, storage: storage, source: .postgres(store), options: options.engineOptions, observer: PostgresProjectionLog.observer(logger))

@@ -343,7 +343,15 @@ struct PostgresSQL: Sendable {
         "SELECT pg_advisory_xact_lock(hashtextextended('chronicle.readmodel.' || $1 || '.' || $2, 0))"
     }
 
+    var listReadModels: String { "SELECT name, serving FROM \(schema).read_models ORDER BY name" }
+
+    /// A consumer's checkpoint rows (its own and its partitions', not its start).
+    var selectConsumerCheckpoints: String {
+        "SELECT consumer, position FROM \(schema).checkpoints WHERE consumer = $1 OR (left(consumer, length($1) + 1) = $1 || '#' AND consumer <> $1 || '#start')"
+    }
+
     var selectReadModel: String { "SELECT serving, frozen FROM \(schema).read_models WHERE name = $1" }
+    var selectServing: String { "SELECT serving FROM \(schema).read_models WHERE name = $1" }
 
     /// The serving generation, share-locked until the transaction ends (readers and commits: a
     /// freeze or a swap waits for them, and they wait for it).
@@ -364,6 +372,13 @@ struct PostgresSQL: Sendable {
 
     /// Tries to take a session-level advisory lock (held until released or the connection closes).
     static let tryLease = "SELECT pg_try_advisory_lock(hashtextextended($1, 0))"
+    /// Whether any session holds the lease on key $1 (the key as a bigint advisory lock splits
+    /// into `classid` = high 32 bits, `objid` = low 32 bits, `objsubid` = 1).
+    static let leaseHeldAnywhere = """
+        SELECT count(*) FROM pg_locks l, (SELECT hashtextextended($1, 0) AS k) h
+        WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+          AND l.classid = ((h.k >> 32) & 4294967295)::bigint::oid AND l.objid = (h.k & 4294967295)::bigint::oid
+        """
     /// Releases a session-level advisory lock taken by ``tryLease``.
     static let releaseLease = "SELECT pg_advisory_unlock(hashtextextended($1, 0))"
     /// Whether this session holds the lease's advisory lock (the heartbeat).

@@ -1,3 +1,4 @@
+import Chronicle
 import ChroniclePostgres
 import Foundation
 import PostgresNIO
@@ -57,10 +58,10 @@ struct PostgresCLITests {
             #expect(stale.stderr.contains("expected version"))
             let read = try await cli.run(["read", "clock-a", "--backwards", "--limit", "1", "--json"] + pg, store: false)
             #expect(read.stdout.contains("\"version\":40"))
-            // Read models live beside a SQLite file: the command says so instead of guessing.
+            // No read model has run in this schema yet.
             let projections = try await cli.run(["projections"] + pg, store: false)
-            #expect(projections.status == 1)
-            #expect(projections.stderr.contains("SQLite stores only"))
+            #expect(projections.status == 0, "\(projections.stderr)")
+            #expect(projections.stdout.contains("No read models"), "\(projections.stdout)")
         }
         try await dropSchema(schema)
     }
@@ -74,5 +75,74 @@ struct PostgresCLITests {
         let malformed = try await cli.run(["stats", "--store", "postgres://"], store: false)
         #expect(malformed.status == 1)
         #expect(malformed.stderr.contains("Cannot open the PostgreSQL store"))
+    }
+}
+
+/// A read model that refuses one type of event, for the CLI's read-model commands on PostgreSQL.
+struct CLIRefusingProjector: PostgresProjector {
+    let name = "cli-counts"
+    struct Refused: Error, CustomStringConvertible { var description: String { "refused by the test projector" } }
+
+    var migrations: [PostgresReadModelMigration] {
+        [PostgresReadModelMigration(1, sql: { tables in ["CREATE TABLE \(tables("counts")) (n bigint NOT NULL)"] })]
+    }
+
+    func apply(_ events: [RecordedEvent], on connection: PostgresConnection, tables: PostgresReadModelTables) async throws {
+        for event in events {
+            if event.type == "Refused" { throw Refused() }
+            try await connection.query(PostgresQuery(unsafeSQL: "INSERT INTO \(tables("counts")) (n) VALUES (1)"), logger: connection.logger)
+        }
+    }
+}
+
+extension PostgresCLITests {
+    @Test func projectionsAndParkedWorkOnAPostgresStore() async throws {
+        let cli = try CLIRunner()
+        defer { cli.cleanUp() }
+        let schema = "cli_\(UUID().uuidString.prefix(8).lowercased())"
+        let settings = try PostgresConnectionSettings(url: postgresURL!)
+        let client = PostgresClient(configuration: settings.clientConfiguration(applicationName: "chronicle-cli-tests", maximumConnections: 4))
+        let pg = ["--store", postgresURL!, "--schema", schema]
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await client.run() }
+            defer { group.cancelAll() }
+            let store = PostgresEventStore(client: client, schema: try PostgresSchemaName(schema))
+            try await store.migrate()
+            for type in ["Counted", "Refused", "Counted"] {
+                _ = try await store.append([EventData(type: type, payload: Data("{}".utf8))], to: "tally-1", expectedVersion: .any)
+            }
+            let model = try PostgresReadModel(
+                CLIRefusingProjector(), store: store, leaseConnection: try settings.connectionConfiguration(applicationName: "cli-test-lease"),
+                options: .init(failurePolicy: FailurePolicy(maxAttempts: 1, then: .park))
+            )
+            let running = Task { try await model.run() }
+            try await model.waitUntil(position: 3, timeout: .seconds(60))
+
+            let whileRunning = try await cli.run(["projections", "--json"] + pg, store: false)
+            #expect(whileRunning.status == 0, "\(whileRunning.stderr)")
+            let rows = try JSONSerialization.jsonObject(with: Data(whileRunning.stdout.utf8)) as? [[String: Any]]
+            #expect(rows?.count == 1)
+            #expect(rows?.first?["name"] as? String == "cli-counts")
+            #expect(rows?.first?["position"] as? Int == 3)
+            #expect(rows?.first?["parkedCount"] as? Int == 1)
+            #expect(rows?.first?["state"] as? String == "running", "the lease is held")
+            running.cancel()
+            try await running.value
+
+            let stopped = try await cli.run(["projections"] + pg, store: false)
+            #expect(stopped.stdout.contains("cli-counts") && stopped.stdout.contains("stopped"), "\(stopped.stdout)\(stopped.stderr)")
+            let parked = try await cli.run(["parked", "list", "cli-counts"] + pg, store: false)
+            #expect(parked.status == 0, "\(parked.stderr)")
+            #expect(parked.stdout.contains("refused by the test projector"), "\(parked.stdout)")
+            let dropped = try await cli.run(["parked", "drop", "cli-counts", "2"] + pg, store: false)
+            #expect(dropped.status == 0, "\(dropped.stderr)")
+            let again = try await cli.run(["parked", "drop", "cli-counts", "2"] + pg, store: false)
+            #expect(again.status != 0)
+            #expect(again.stderr.contains("no parked event"), "\(again.stderr)")
+            let unknown = try await cli.run(["parked", "list", "nothing-here"] + pg, store: false)
+            #expect(unknown.status != 0)
+        }
+        try await dropSchema(schema)
+        try await dropSchema("\(schema)_rm1")
     }
 }
