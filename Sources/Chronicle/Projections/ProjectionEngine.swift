@@ -246,9 +246,17 @@ public final class ProjectionEngine: Sendable {
     }
 
     /// Restarts a projection stopped by its failure policy, at the event that failed.
+    /// The failure is cleared at once, so a `waitUntil` that follows `resume()` waits for the
+    /// projection instead of seeing the failure it is recovering from.
     public func resume() {
-        let continuation: AsyncStream<Void>.Continuation? = state.withLock { $0.failure != nil ? $0.resume : nil }
-        continuation?.yield()
+        let continuation: AsyncStream<Void>.Continuation? = state.withLock { state in
+            guard state.failure != nil, let resume = state.resume else { return nil }
+            state.failure = nil
+            return resume
+        }
+        guard let continuation else { return }
+        checkpoint.clearFailure()
+        continuation.yield()
     }
 
     /// Loads (or initializes) the checkpoints, retrying storage failures with backoff.
