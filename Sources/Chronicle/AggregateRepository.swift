@@ -96,6 +96,20 @@ public struct AggregateRepository<A: Aggregate>: Sendable {
         self.init(store: store, codec: JSONEventCodec<A.Event>(), snapshots: snapshots, configuration: configuration)
     }
 
+    /// The same repository (store, codec and snapshot store) with another configuration, such as
+    /// other event ids for one command. ``ProcessContext/execute(_:on:using:)`` uses it, so a
+    /// process manager's commands load from and save snapshots like the application's.
+    public func with(_ configuration: Configuration) -> AggregateRepository<A> {
+        AggregateRepository(store: store, codec: codec, configuration: configuration, snapshotting: snapshotting)
+    }
+
+    private init(store: any EventStore, codec: any EventCodec<A.Event>, configuration: Configuration, snapshotting: Snapshotting?) {
+        self.store = store
+        self.codec = codec
+        self.configuration = configuration
+        self.snapshotting = snapshotting
+    }
+
     // MARK: Loading
 
     /// Loads the aggregate with the given id (stream `category-id`); a missing stream loads as

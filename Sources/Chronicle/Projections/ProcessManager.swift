@@ -68,14 +68,15 @@ public struct ProcessContext: Sendable {
     }
 
     /// Runs `command` on aggregate `id` through `repository`, with ids from ``eventIDs(_:)`` (step =
-    /// the aggregate's stream) and this context's metadata. A `duplicateEventID` conflict means
+    /// the aggregate's stream) and this context's metadata, loading from and saving the
+    /// repository's snapshots if it has a snapshot store. A `duplicateEventID` conflict means
     /// a previous delivery already appended these events: it returns `nil` then, as it does
     /// when the aggregate decides no events.
     @discardableResult
     public func execute<A: Aggregate>(_ command: A.Command, on id: String, using repository: AggregateRepository<A>) async throws -> CommandResult<A>? {
         var configuration = repository.configuration
         configuration.eventIDs = eventIDs("\(A.category)-\(id)")
-        let scoped = AggregateRepository<A>(store: repository.store, codec: repository.codec, configuration: configuration)
+        let scoped = repository.with(configuration)
         do {
             let result = try await scoped.execute(command, on: id, metadata: metadata)
             return result.events.isEmpty ? nil : result
