@@ -1,0 +1,326 @@
+import Chronicle
+import Foundation
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+
+/// Runs a ``ProcessManager`` (saga) on a ``PostgresEventStore``: follows the log from its
+/// checkpoint and calls ``ProcessManager/react(to:context:)`` for each event, at least once.
+///
+/// The runner is Chronicle's one ``ProjectionEngine`` (catch-up, filters, retries, parking,
+/// status, read-your-writes), on ``PostgresProjectionStorage``'s bookkeeping: its checkpoint is a
+/// row of the store's `checkpoints` table and its parked events are rows of `dead_letters`, the
+/// same shapes as a read model's, so `chronicle projections` and `chronicle parked` see it too.
+/// Reactions write to the event store, not in the checkpoint's transaction: after a crash the
+/// events after the last checkpoint are delivered again, and the process manager's deterministic
+/// event ids (``ProcessContext/eventIDs(_:)``) make that harmless. The checkpoint moves after every
+/// event, so at most one event is redelivered.
+///
+/// One runner at a time across processes and machines: ``run()`` holds a ``PostgresLease`` named
+/// `process.NAME`; other instances stand by and take over when it stops or its process dies.
+///
+/// ```swift
+/// let saga = try PostgresProcessManager(Fulfilment(store: store), store: store,
+///                                       leaseConnection: try settings.connectionConfiguration(), logger: logger)
+/// let services = ServiceGroup(services: [readModel, saga, httpServer], logger: logger)
+/// ```
+public actor PostgresProcessManager: Service {
+    /// How the runner reads, retries and contends for the lease.
+    public struct Options: Sendable {
+        /// Events read per page (each reaction still moves the checkpoint on its own).
+        public var pageSize: Int
+        /// What to do when a reaction throws.
+        public var failurePolicy: FailurePolicy
+        /// Which events reach the process manager (the checkpoint moves past the others).
+        public var filter: ProjectionFilter
+        /// Where the process manager starts the first time it runs.
+        public var start: ProjectionStart
+        /// How often a standby re-reads the checkpoint (for status and `waitUntil` in processes
+        /// that do not run it).
+        public var standbyPollInterval: Duration
+        /// How often a standby tries to take the lease.
+        public var leaseRetryInterval: Duration
+        /// How often the runner checks that it still holds the lease.
+        public var leaseHeartbeatInterval: Duration
+        /// Waits between retries. Inject a fast one in tests.
+        public var sleep: @Sendable (Duration) async throws -> Void
+        /// The clock stamping parked events.
+        public var now: @Sendable () -> Date
+
+        /// Creates options; the defaults suit most process managers.
+        public init(
+            pageSize: Int = 100, failurePolicy: FailurePolicy = .default, filter: ProjectionFilter = .all,
+            start: ProjectionStart = .beginning, standbyPollInterval: Duration = .milliseconds(500),
+            leaseRetryInterval: Duration = .seconds(1), leaseHeartbeatInterval: Duration = .seconds(1),
+            sleep: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) },
+            now: @escaping @Sendable () -> Date = { Date() }
+        ) {
+            self.pageSize = pageSize
+            self.failurePolicy = failurePolicy
+            self.filter = filter
+            self.start = start
+            self.standbyPollInterval = standbyPollInterval
+            self.leaseRetryInterval = leaseRetryInterval
+            self.leaseHeartbeatInterval = leaseHeartbeatInterval
+            self.sleep = sleep
+            self.now = now
+        }
+    }
+
+    /// The process manager's name.
+    public nonisolated let name: String
+    /// The engine running the process manager.
+    public nonisolated let engine: ProjectionEngine
+    nonisolated let options: Options
+    nonisolated let logger: Logger
+    nonisolated let lease: PostgresLease
+    nonisolated let storage: PostgresProcessManagerStorage
+
+    /// Creates the runner of `manager` on `store` (run `store.migrate()` first). Nothing touches
+    /// the database until ``run()`` or a status read.
+    ///
+    /// - Parameters:
+    ///   - leaseConnection: the configuration of the lease's own connection
+    ///     (``PostgresConnectionSettings/connectionConfiguration(applicationName:)``).
+    /// - Throws: ``ProjectionError`` ``ProjectionError/Code/invalidName`` for a name other than 1 to
+    ///   100 of `A-Z a-z 0-9 _ - .`; ``ProjectionError/Code/invalidConfiguration`` for a page size
+    ///   out of range.
+    public init(
+        _ manager: some ProcessManager, store: PostgresEventStore, leaseConnection: PostgresConnection.Configuration,
+        options: Options = Options(), logger: Logger = Logger(label: "chronicle.postgres.process")
+    ) throws {
+        let name = manager.name
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.")
+        guard (1...100).contains(name.count), name.allSatisfy({ allowed.contains($0) }) else {
+            throw ProjectionError(.invalidName, "Process manager name \(name.debugDescription) is not usable: use 1 to 100 of A-Z a-z 0-9 _ - .", projection: name)
+        }
+        self.name = name
+        self.options = options
+        var logger = logger
+        logger[metadataKey: "process"] = .string(name)
+        self.logger = logger
+        let storage = PostgresProcessManagerStorage(manager: manager, store: store)
+        self.storage = storage
+        self.lease = PostgresLease(
+            name: "process.\(name)", schema: store.schema, connection: leaseConnection,
+            retryInterval: options.leaseRetryInterval, heartbeatInterval: options.leaseHeartbeatInterval, logger: logger
+        )
+        self.engine = try ProjectionEngine(
+            name: name, storage: storage, source: .postgres(store),
+            options: .init(pageSize: options.pageSize, failurePolicy: options.failurePolicy, filter: options.filter, start: options.start, sleep: options.sleep, now: options.now),
+            observer: PostgresProjectionLog.observer(logger)
+        )
+    }
+
+    // MARK: Status
+
+    /// The runner's progress and health (in a standby, as of its last poll).
+    public func status() -> ProjectionStatus {
+        engine.status()
+    }
+
+    /// Returns once every event up to `position` has been reacted to (or parked).
+    ///
+    /// - Throws: ``ProjectionError`` ``ProjectionError/Code/timeout`` after `timeout`,
+    ///   ``ProjectionError/Code/failed`` if the runner stopped on a failure first.
+    public nonisolated func waitUntil(position: GlobalPosition, timeout: Duration) async throws {
+        try await engine.waitUntil(position: position, timeout: timeout)
+    }
+
+    // MARK: Parked events
+
+    /// The events it gave up on, oldest first, `limit` after `position`.
+    public nonisolated func parkedEvents(after position: GlobalPosition = .start, limit: Int = 100) async throws -> [ParkedEvent] {
+        try await engine.parkedEvents(after: position, limit: limit)
+    }
+
+    /// Reacts to the parked event at `position` again; on success it is no longer parked.
+    ///
+    /// - Throws: ``ProjectionError`` ``ProjectionError/Code/parkedEventNotFound``, or
+    ///   ``ProjectionError/Code/applyFailed`` when the reaction fails again (it stays parked).
+    public func retryParked(at position: GlobalPosition) async throws {
+        try await engine.retryParked(at: position)
+    }
+
+    /// Retries every parked event in position order. Returns the positions still parked.
+    @discardableResult
+    public func retryAllParked() async throws -> [GlobalPosition] {
+        try await engine.retryAllParked()
+    }
+
+    /// Forgets the parked event at `position` (it is never reacted to).
+    ///
+    /// - Throws: ``ProjectionError`` ``ProjectionError/Code/parkedEventNotFound``.
+    public func dropParked(at position: GlobalPosition) async throws {
+        try await engine.dropParked(at: position)
+    }
+
+    // MARK: Running
+
+    /// Runs the process manager until graceful shutdown or cancellation: contends for the lease
+    /// (standing by while another instance holds it), catches up from the checkpoint, then
+    /// follows the head. When the lease is lost, the work stops and the runner contends again.
+    ///
+    /// - Throws: ``ProjectionError`` ``ProjectionError/Code/alreadyRunning`` when this instance runs already.
+    public func run() async throws {
+        guard engine.status().state == .stopped else {
+            throw ProjectionError(.alreadyRunning, "Process manager \(name) is already running in this instance; run it once.", projection: name)
+        }
+        engine.setStandby(true)
+        defer { engine.setStandby(false) }
+        do {
+            try await cancelWhenGracefulShutdown {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await self.contend() }
+                    group.addTask { try await self.followAsStandby() }
+                    defer { group.cancelAll() }
+                    _ = try await group.next()
+                }
+            }
+        } catch is CancellationError {
+            // Shut down while standing by.
+        }
+    }
+
+    /// Takes the lease (again after losing it) and runs the engine while holding it.
+    private nonisolated func contend() async throws {
+        while true {
+            try Task.checkCancellation()
+            do {
+                try await lease.run {
+                    self.logger.info("Running the process manager (holding its lease)")
+                    try await self.engine.reload()
+                    try await self.engine.run()
+                }
+                return
+            } catch let error as PostgresLeaseError where error.code == .lost {
+                if Task.isCancelled { throw CancellationError() }
+                engine.setStandby(true)
+                logger.warning("Lost the lease of the process manager; contending again")
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                if Task.isCancelled { throw CancellationError() }
+                engine.setStandby(true)
+                logger.warning("The process manager could not start; retrying", metadata: ["error": "\(error)"])
+                try await options.sleep(options.leaseRetryInterval)
+            }
+        }
+    }
+
+    /// While another instance runs the process manager, re-reads its checkpoint now and then.
+    private nonisolated func followAsStandby() async throws {
+        while true {
+            try await options.sleep(options.standbyPollInterval)
+            if !lease.isHeld, engine.status().state == .standby {
+                try? await engine.reload()
+            }
+        }
+    }
+
+    /// Restarts a runner stopped by its failure policy, at the event that failed.
+    public func resume() {
+        engine.resume()
+    }
+}
+
+extension PostgresProcessManager: ProjectionCatalog {
+    /// The process manager's status (see ``ProjectionCatalog/projectionStatuses()``).
+    public nonisolated func projectionStatuses() async throws -> [ProjectionStatus] {
+        try await engine.projectionStatuses()
+    }
+
+    /// Its parked events, or `nil` for another name.
+    public nonisolated func parkedEvents(ofProjection name: String, limit: Int) async throws -> [ParkedEvent]? {
+        try await engine.parkedEvents(ofProjection: name, limit: limit)
+    }
+
+    /// Waits for it to reach `position`, or `nil` for another name.
+    public nonisolated func waitUntil(projection name: String, reaches position: GlobalPosition, timeout: Duration) async throws -> GlobalPosition? {
+        try await engine.waitUntil(projection: name, reaches: position, timeout: timeout)
+    }
+}
+
+/// A process manager's bookkeeping as the engine's ``ProjectionStorage``: a
+/// ``PostgresProjectionStorage`` with no effects of its own (its checkpoint and dead letters),
+/// and reactions run outside its transactions, the checkpoint moving after each.
+final class PostgresProcessManagerStorage: ProjectionStorage {
+    let manager: any ProcessManager
+    let bookkeeping: PostgresProjectionStorage
+
+    init(manager: any ProcessManager, store: PostgresEventStore) {
+        self.manager = manager
+        self.bookkeeping = PostgresProjectionStorage(consumer: manager.name, store: store) { _, _ in }
+    }
+
+    func checkpoints(partitions: Int) async throws -> [GlobalPosition]? {
+        try await bookkeeping.checkpoints(partitions: partitions)
+    }
+
+    func initialize(partitions: Int, at position: GlobalPosition) async throws {
+        try await bookkeeping.initialize(partitions: partitions, at: position)
+    }
+
+    func startPosition() async throws -> GlobalPosition {
+        try await bookkeeping.startPosition()
+    }
+
+    /// Reacts to each event, moving the checkpoint after each; a failing reaction reports how far
+    /// the checkpoint got.
+    func commit(_ events: [RecordedEvent], partition: Int, from: GlobalPosition, to: GlobalPosition) async throws {
+        // Reactions cannot be rolled back: check the checkpoint before reacting, not only after.
+        let stored = try await bookkeeping.checkpoints(partitions: partition + 1)?[partition] ?? .start
+        guard stored == from else { throw ProjectionCheckpointConflict(stored: stored) }
+        var saved = from
+        for (index, event) in events.enumerated() {
+            do {
+                try await manager.react(to: event, context: ProcessContext(trigger: event, processName: manager.name))
+            } catch let error as CancellationError {
+                throw error
+            } catch {
+                if Task.isCancelled { throw CancellationError() }
+                throw ProjectionApplyFailure(index: index, error: error, committedThrough: saved)
+            }
+            try await bookkeeping.advance(partition: partition, from: saved, to: event.position) { _ in }
+            saved = event.position
+        }
+        if to > saved { try await bookkeeping.advance(partition: partition, from: saved, to: to) { _ in } }
+    }
+
+    func park(_ event: RecordedEvent, partition: Int, error: String, attempts: Int, at date: Date, from: GlobalPosition) async throws -> Int {
+        try await bookkeeping.park(event, partition: partition, error: error, attempts: attempts, at: date, from: from)
+    }
+
+    func parkedCount() async throws -> Int {
+        try await bookkeeping.parkedCount()
+    }
+
+    func parkedEvents(after position: GlobalPosition, limit: Int) async throws -> [ParkedEvent] {
+        try await bookkeeping.parkedEvents(after: position, limit: limit)
+    }
+
+    func parkedEvent(at position: GlobalPosition) async throws -> ParkedEvent? {
+        try await bookkeeping.parkedEvent(at: position)
+    }
+
+    /// Reacts again, then removes the dead letter (at least once: a crash in between reacts again
+    /// on the next retry, which the deterministic ids make harmless).
+    func applyParked(_ event: RecordedEvent) async throws -> Int {
+        do {
+            try await manager.react(to: event, context: ProcessContext(trigger: event, processName: manager.name))
+        } catch let error as CancellationError {
+            throw error
+        } catch {
+            throw ProjectionApplyFailure(index: 0, error: error)
+        }
+        return try await bookkeeping.applyParked(event)
+    }
+
+    func recordParkedFailure(at position: GlobalPosition, error: String, at date: Date) async throws {
+        try await bookkeeping.recordParkedFailure(at: position, error: error, at: date)
+    }
+
+    func dropParked(at position: GlobalPosition) async throws -> Int? {
+        try await bookkeeping.dropParked(at: position)
+    }
+}
