@@ -74,14 +74,20 @@ public struct ReadAPI: Sendable {
     // MARK: Mounting
 
     /// A router with the API's middleware and built-in routes; add the app's routes to it.
-    public func makeRouter<Context: RequestContext>(context: Context.Type = BasicRequestContext.self) -> Router<Context> {
-        let router = Router(context: context)
+    ///
+    /// By default the router answers `HEAD` wherever it answers `GET` (the same status and
+    /// headers, no body), for the built-in routes and the app's alike.
+    public func makeRouter<Context: RequestContext>(
+        context: Context.Type = BasicRequestContext.self, options: RouterOptions = .autoGenerateHeadEndpoints
+    ) -> Router<Context> {
+        let router = Router(context: context, options: options)
         addMiddleware(to: router)
         addRoutes(to: router)
         return router
     }
 
-    /// Adds JSON errors, bearer authentication (if configured) and the body-size limit.
+    /// Adds JSON errors, bearer authentication (if configured), the body-size limit and the
+    /// percent-decoding of path parameters (``PathParameterDecodingMiddleware``).
     ///
     /// Hummingbird applies a router's middleware to the routes added after it: call this before
     /// adding any route.
@@ -91,9 +97,12 @@ public struct ReadAPI: Sendable {
             router.add(middleware: BearerTokenMiddleware(tokens: configuration.bearerTokens))
         }
         router.add(middleware: RequestBodyLimitMiddleware(maximumSize: configuration.maximumBodySize))
+        router.add(middleware: PathParameterDecodingMiddleware())
     }
 
-    /// Adds the built-in read-only routes under ``ReadAPIConfiguration/pathPrefix``.
+    /// Adds the built-in read-only routes under ``ReadAPIConfiguration/pathPrefix``. Their path
+    /// parameters are decoded by ``PathParameterDecodingMiddleware``: call
+    /// ``addMiddleware(to:)`` first.
     public func addRoutes<Context: RequestContext>(to router: Router<Context>) {
         let group = router.group(RouterPath(configuration.pathPrefix))
             .add(middleware: ReadYourWritesMiddleware(projections: [], positions: positions, timeout: configuration.readYourWritesTimeout))
@@ -142,12 +151,10 @@ public struct ReadAPI: Sendable {
 
     // MARK: Handlers
 
+    /// A path parameter, already percent-decoded by ``PathParameterDecodingMiddleware`` (the one
+    /// decoding rule of built-in and app routes).
     static func pathParameter<Context: RequestContext>(_ name: String, _ context: Context) throws -> String {
-        let raw = try context.parameters.require(name)
-        guard let decoded = raw.removingPercentEncoding else {
-            throw ReadAPIError.invalidParameter(name, raw, expected: "valid percent-encoding")
-        }
-        return decoded
+        try context.parameters.require(name)
     }
 
     func head() async throws -> Response {
