@@ -195,11 +195,13 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-                // The sample shop: `swift run Shop` (serve) or `swift run Shop --demo` (whole flow once).
+                // The sample shop: `swift run Shop` (serve), `swift run Shop --demo` (whole flow once),
+        // `swift run Shop --store postgres://…` (the same shop on PostgreSQL).
         .executableTarget(
             name: "Shop",
             dependencies: [
-                "Chronicle", "ChronicleSQLite", "ChronicleHTTP",
+                "Chronicle", "ChronicleSQLite", "ChroniclePostgres", "ChronicleHTTP",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -214,7 +216,8 @@ let package = Package(
             name: "ChronicleHTTPTests",
             dependencies: [
                 "Chronicle",
-                "ChronicleHTTP", "ChronicleSQLite", "ChronicleTestSupport", "Shop",
+                "ChronicleHTTP", "ChronicleSQLite", "ChroniclePostgres", "ChronicleTestSupport", "Shop",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -22,9 +22,12 @@ struct Fulfilment: ProcessManager {
 
     static let carrier = "ChronoPost"
 
-    init(store: some EventStore) {
+    /// The saga over `store`; the warehouse loads from and saves snapshots in `snapshots`, so
+    /// each reservation reads at most ``ShopApp/inventorySnapshotInterval`` events of
+    /// `inventory-main`, however many orders came before.
+    init(store: some EventStore, snapshots: some SnapshotStore, inventorySnapshots: SnapshotPolicy = ShopApp.inventorySnapshots) {
         orders = AggregateRepository(store: store)
-        inventory = AggregateRepository(store: store)
+        inventory = ShopApp.inventoryRepository(store: store, snapshots: snapshots, policy: inventorySnapshots)
         payments = AggregateRepository(store: store)
         shipments = AggregateRepository(store: store)
     }

@@ -44,7 +44,13 @@ enum InventoryEvent: RegisteredEvent {
 
 /// The warehouse (one aggregate, `inventory-main`): stock levels and per-order reservations.
 /// Reserving or releasing for an order twice decides nothing the second time.
-struct Inventory: Aggregate {
+///
+/// Every order appends to this one stream, so it grows without end: it is snapshottable (the
+/// shop saves a snapshot every ``ShopApp/inventorySnapshotInterval`` events), and loading it
+/// reads the latest snapshot and the few events after it instead of the whole stream.
+struct Inventory: SnapshottableAggregate {
+    static let snapshotSchemaVersion = 1
+
     enum Command: Sendable {
         case add(sku: String, quantity: Int)
         case reserve(orderId: String, lines: [OrderLine])

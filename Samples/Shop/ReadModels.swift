@@ -1,161 +1,190 @@
 import Chronicle
-import ChronicleSQLite
 import Foundation
-import GRDB
+
+/// One SQL statement of a read model, in the SQL that SQLite and PostgreSQL both run: `?`
+/// placeholders, bound to `arguments` (integers, text or null).
+struct ShopStatement: Sendable {
+    var sql: String
+    var arguments: [JSONValue]
+
+    init(_ sql: String, _ arguments: [JSONValue] = []) {
+        self.sql = sql
+        self.arguments = arguments
+    }
+}
+
+/// Names a read model's tables: bare names in a SQLite read-model file, schema-qualified names of
+/// the serving generation in PostgreSQL.
+typealias ShopTables = (String) -> String
+
+/// One of the shop's read models, written once for both backends: its tables, and for each event
+/// the statements that apply it. The backend runs them in the transaction that moves the read
+/// model's checkpoint (``ShopStorage`` wires a `SQLiteReadModel` or a `PostgresReadModel`).
+/// Every statement works on the rows alone (lookups are subqueries), so applying is a pure
+/// function of the event.
+protocol ShopReadModel: Sendable {
+    /// The projection's name.
+    var name: String { get }
+    /// The statements creating the tables (the first migration).
+    func schema(_ table: ShopTables) -> [String]
+    /// The statements applying `event`.
+    func statements(for event: RecordedEvent, _ table: ShopTables) throws -> [ShopStatement]
+}
 
 /// `order-summary`: one row per order, for `GET /orders/{id}`.
-struct OrderSummaries: SQLiteProjector {
+struct OrderSummaries: ShopReadModel {
     let name = "order-summary"
 
-    func registerMigrations(in migrator: inout DatabaseMigrator) {
-        migrator.registerMigration("v1") { db in
-            try db.execute(sql: """
-                CREATE TABLE order_summary (
-                    order_id TEXT NOT NULL PRIMARY KEY, customer TEXT NOT NULL, status TEXT NOT NULL,
-                    total INTEGER NOT NULL, items INTEGER NOT NULL, payment TEXT, tracking TEXT,
-                    cancel_reason TEXT, updated_position INTEGER NOT NULL
-                )
-                """)
-        }
+    func schema(_ table: ShopTables) -> [String] {
+        ["""
+        CREATE TABLE \(table("order_summary")) (
+            order_id TEXT NOT NULL PRIMARY KEY, customer TEXT NOT NULL, status TEXT NOT NULL,
+            total BIGINT NOT NULL, items BIGINT NOT NULL, payment TEXT, tracking TEXT,
+            cancel_reason TEXT, updated_position BIGINT NOT NULL
+        )
+        """]
     }
 
-    func apply(_ event: RecordedEvent, in db: Database) throws {
-        let position = event.position.value
+    func statements(for event: RecordedEvent, _ table: ShopTables) throws -> [ShopStatement] {
+        let position = JSONValue.int(event.position.value)
+        let summary = table("order_summary")
         switch event.category {
         case Order.category:
-            guard let id = event.streamID.idWithinCategory else { return }
-            for decoded in try JSONEventCodec<OrderEvent>().decode(event) {
+            guard let id = event.streamID.idWithinCategory else { return [] }
+            return try JSONEventCodec<OrderEvent>().decode(event).map { decoded in
                 switch decoded {
                 case .placed(let placed):
-                    try db.execute(
-                        sql: "INSERT INTO order_summary (order_id, customer, status, total, items, updated_position) VALUES (?, ?, 'placed', ?, ?, ?)",
-                        arguments: [id, placed.customer, placed.total, placed.lines.reduce(0) { $0 + $1.quantity }, position])
+                    ShopStatement(
+                        "INSERT INTO \(summary) (order_id, customer, status, total, items, updated_position) VALUES (?, ?, 'placed', ?, ?, ?)",
+                        [.string(id), .string(placed.customer), .int(Int64(placed.total)), .int(Int64(placed.lines.reduce(0) { $0 + $1.quantity })), position])
                 case .paid:
-                    try db.execute(sql: "UPDATE order_summary SET status = 'paid', updated_position = ? WHERE order_id = ?", arguments: [position, id])
+                    ShopStatement("UPDATE \(summary) SET status = 'paid', updated_position = ? WHERE order_id = ?", [position, .string(id)])
                 case .shipped(let shipped):
-                    try db.execute(sql: "UPDATE order_summary SET status = 'shipped', tracking = ?, updated_position = ? WHERE order_id = ?", arguments: [shipped.tracking, position, id])
+                    ShopStatement("UPDATE \(summary) SET status = 'shipped', tracking = ?, updated_position = ? WHERE order_id = ?", [.string(shipped.tracking), position, .string(id)])
                 case .cancelled(let cancelled):
-                    try db.execute(sql: "UPDATE order_summary SET status = 'cancelled', cancel_reason = ?, updated_position = ? WHERE order_id = ?", arguments: [cancelled.reason, position, id])
+                    ShopStatement("UPDATE \(summary) SET status = 'cancelled', cancel_reason = ?, updated_position = ? WHERE order_id = ?", [.string(cancelled.reason), position, .string(id)])
                 }
             }
         case Payment.category:
-            for decoded in try JSONEventCodec<PaymentEvent>().decode(event) {
+            return try JSONEventCodec<PaymentEvent>().decode(event).map { decoded in
                 switch decoded {
                 case .captured(let captured):
-                    try db.execute(sql: "UPDATE order_summary SET payment = 'captured', updated_position = ? WHERE order_id = ?", arguments: [position, captured.orderId])
+                    ShopStatement("UPDATE \(summary) SET payment = 'captured', updated_position = ? WHERE order_id = ?", [position, .string(captured.orderId)])
                 case .declined(let declined):
-                    try db.execute(sql: "UPDATE order_summary SET payment = ?, updated_position = ? WHERE order_id = ?", arguments: ["declined: \(declined.reason)", position, declined.orderId])
+                    ShopStatement("UPDATE \(summary) SET payment = ?, updated_position = ? WHERE order_id = ?", [.string("declined: \(declined.reason)"), position, .string(declined.orderId)])
                 }
             }
         default:
-            return
+            return []
         }
     }
 
-    /// The summary of an order, as the JSON the API answers.
-    static func find(_ id: String, in db: Database) throws -> [String: JSONValue]? {
-        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM order_summary WHERE order_id = ?", arguments: [id]) else { return nil }
-        return [
-            "orderId": .string(row["order_id"]), "customer": .string(row["customer"]), "status": .string(row["status"]),
-            "total": .int(row["total"] as Int64), "items": .int(row["items"] as Int64),
-            "payment": (row["payment"] as String?).map(JSONValue.string) ?? .null,
-            "tracking": (row["tracking"] as String?).map(JSONValue.string) ?? .null,
-            "cancelReason": (row["cancel_reason"] as String?).map(JSONValue.string) ?? .null,
+    /// The query of one order's summary.
+    static func find(_ id: String, _ table: ShopTables) -> ShopStatement {
+        ShopStatement("SELECT order_id, customer, status, total, items, payment, tracking, cancel_reason FROM \(table("order_summary")) WHERE order_id = ?", [.string(id)])
+    }
+
+    /// A row of ``find(_:_:)`` as the JSON the API answers.
+    static func json(_ row: [String: JSONValue]) -> [String: JSONValue] {
+        [
+            "orderId": row["order_id"] ?? .null, "customer": row["customer"] ?? .null, "status": row["status"] ?? .null,
+            "total": row["total"] ?? .null, "items": row["items"] ?? .null, "payment": row["payment"] ?? .null,
+            "tracking": row["tracking"] ?? .null, "cancelReason": row["cancel_reason"] ?? .null,
         ]
     }
 }
 
 /// `customers`: order counts and spend per customer, for `GET /customers/{id}`.
-struct Customers: SQLiteProjector {
+struct Customers: ShopReadModel {
     let name = "customers"
 
-    func registerMigrations(in migrator: inout DatabaseMigrator) {
-        migrator.registerMigration("v1") { db in
-            try db.execute(sql: """
-                CREATE TABLE customer (
-                    customer TEXT NOT NULL PRIMARY KEY, placed INTEGER NOT NULL DEFAULT 0, paid INTEGER NOT NULL DEFAULT 0,
-                    shipped INTEGER NOT NULL DEFAULT 0, cancelled INTEGER NOT NULL DEFAULT 0, spent INTEGER NOT NULL DEFAULT 0
-                );
-                CREATE TABLE customer_order (order_id TEXT NOT NULL PRIMARY KEY, customer TEXT NOT NULL, total INTEGER NOT NULL);
-                """)
-        }
+    func schema(_ table: ShopTables) -> [String] {
+        [
+            """
+            CREATE TABLE \(table("customer")) (
+                customer TEXT NOT NULL PRIMARY KEY, placed BIGINT NOT NULL DEFAULT 0, paid BIGINT NOT NULL DEFAULT 0,
+                shipped BIGINT NOT NULL DEFAULT 0, cancelled BIGINT NOT NULL DEFAULT 0, spent BIGINT NOT NULL DEFAULT 0
+            )
+            """,
+            "CREATE TABLE \(table("customer_order")) (order_id TEXT NOT NULL PRIMARY KEY, customer TEXT NOT NULL, total BIGINT NOT NULL)",
+        ]
     }
 
-    func apply(_ event: RecordedEvent, in db: Database) throws {
-        guard event.category == Order.category, let id = event.streamID.idWithinCategory else { return }
-        for decoded in try JSONEventCodec<OrderEvent>().decode(event) {
-            if case .placed(let placed) = decoded {
-                try db.execute(sql: "INSERT INTO customer_order (order_id, customer, total) VALUES (?, ?, ?)", arguments: [id, placed.customer, placed.total])
-                try db.execute(sql: "INSERT INTO customer (customer, placed) VALUES (?, 1) ON CONFLICT(customer) DO UPDATE SET placed = placed + 1", arguments: [placed.customer])
-                continue
-            }
-            guard let row = try Row.fetchOne(db, sql: "SELECT customer, total FROM customer_order WHERE order_id = ?", arguments: [id]) else { continue }
-            let customer: String = row["customer"]
-            let total: Int = row["total"]
+    func statements(for event: RecordedEvent, _ table: ShopTables) throws -> [ShopStatement] {
+        guard event.category == Order.category, let id = event.streamID.idWithinCategory else { return [] }
+        let customer = table("customer"), orders = table("customer_order")
+        // The order's customer and total, looked up in the same statement.
+        let ofOrder = "customer = (SELECT customer FROM \(orders) WHERE order_id = ?)"
+        return try JSONEventCodec<OrderEvent>().decode(event).flatMap { decoded -> [ShopStatement] in
             switch decoded {
-            case .paid: try db.execute(sql: "UPDATE customer SET paid = paid + 1, spent = spent + ? WHERE customer = ?", arguments: [total, customer])
-            case .shipped: try db.execute(sql: "UPDATE customer SET shipped = shipped + 1 WHERE customer = ?", arguments: [customer])
-            case .cancelled: try db.execute(sql: "UPDATE customer SET cancelled = cancelled + 1 WHERE customer = ?", arguments: [customer])
-            case .placed: break
+            case .placed(let placed):
+                [
+                    ShopStatement("INSERT INTO \(orders) (order_id, customer, total) VALUES (?, ?, ?)", [.string(id), .string(placed.customer), .int(Int64(placed.total))]),
+                    ShopStatement("INSERT INTO \(customer) AS c (customer, placed) VALUES (?, 1) ON CONFLICT (customer) DO UPDATE SET placed = c.placed + 1", [.string(placed.customer)]),
+                ]
+            case .paid:
+                [ShopStatement("UPDATE \(customer) SET paid = paid + 1, spent = spent + (SELECT total FROM \(orders) WHERE order_id = ?) WHERE \(ofOrder)", [.string(id), .string(id)])]
+            case .shipped:
+                [ShopStatement("UPDATE \(customer) SET shipped = shipped + 1 WHERE \(ofOrder)", [.string(id)])]
+            case .cancelled:
+                [ShopStatement("UPDATE \(customer) SET cancelled = cancelled + 1 WHERE \(ofOrder)", [.string(id)])]
             }
         }
     }
 
-    static func find(_ customer: String, in db: Database) throws -> [String: JSONValue]? {
-        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM customer WHERE customer = ?", arguments: [customer]) else { return nil }
-        var result: [String: JSONValue] = ["customer": .string(row["customer"])]
-        for column in ["placed", "paid", "shipped", "cancelled", "spent"] { result[column] = .int(row[column] as Int64) }
-        return result
+    /// The query of one customer's row.
+    static func find(_ customer: String, _ table: ShopTables) -> ShopStatement {
+        ShopStatement("SELECT customer, placed, paid, shipped, cancelled, spent FROM \(table("customer")) WHERE customer = ?", [.string(customer)])
     }
 }
 
 /// `notifications`: the notification projector. It records, exactly once per event, the message
 /// a customer gets (an outbox a mailer would deliver), for `GET /customers/{id}/notifications`.
-struct Notifications: SQLiteProjector {
+struct Notifications: ShopReadModel {
     let name = "notifications"
 
-    func registerMigrations(in migrator: inout DatabaseMigrator) {
-        migrator.registerMigration("v1") { db in
-            try db.execute(sql: """
-                CREATE TABLE notification (
-                    position INTEGER NOT NULL PRIMARY KEY, customer TEXT NOT NULL, order_id TEXT NOT NULL,
-                    kind TEXT NOT NULL, message TEXT NOT NULL
-                );
-                CREATE TABLE notification_order (order_id TEXT NOT NULL PRIMARY KEY, customer TEXT NOT NULL);
-                """)
-        }
+    func schema(_ table: ShopTables) -> [String] {
+        [
+            """
+            CREATE TABLE \(table("notification")) (
+                position BIGINT NOT NULL PRIMARY KEY, customer TEXT NOT NULL, order_id TEXT NOT NULL,
+                kind TEXT NOT NULL, message TEXT NOT NULL
+            )
+            """,
+            "CREATE TABLE \(table("notification_order")) (order_id TEXT NOT NULL PRIMARY KEY, customer TEXT NOT NULL)",
+        ]
     }
 
-    func apply(_ event: RecordedEvent, in db: Database) throws {
-        guard event.category == Order.category, let id = event.streamID.idWithinCategory else { return }
-        for decoded in try JSONEventCodec<OrderEvent>().decode(event) {
-            let customer: String
-            if case .placed(let placed) = decoded {
-                try db.execute(sql: "INSERT INTO notification_order (order_id, customer) VALUES (?, ?)", arguments: [id, placed.customer])
-                customer = placed.customer
-            } else {
-                guard let known = try String.fetchOne(db, sql: "SELECT customer FROM notification_order WHERE order_id = ?", arguments: [id]) else { continue }
-                customer = known
-            }
+    func statements(for event: RecordedEvent, _ table: ShopTables) throws -> [ShopStatement] {
+        guard event.category == Order.category, let id = event.streamID.idWithinCategory else { return [] }
+        let notification = table("notification"), orders = table("notification_order")
+        return try JSONEventCodec<OrderEvent>().decode(event).flatMap { decoded -> [ShopStatement] in
             let (kind, message): (String, String) = switch decoded {
             case .placed(let placed): ("placed", "Thanks \(placed.customer)! Order \(id) is placed (\(Self.money(placed.total))).")
             case .paid(let paid): ("paid", "Payment of \(Self.money(paid.amount)) for order \(id) received.")
             case .shipped(let shipped): ("shipped", "Order \(id) is on its way with \(shipped.carrier), tracking \(shipped.tracking).")
             case .cancelled(let cancelled): ("cancelled", "Order \(id) was cancelled: \(cancelled.reason).")
             }
-            try db.execute(
-                sql: "INSERT INTO notification (position, customer, order_id, kind, message) VALUES (?, ?, ?, ?, ?)",
-                arguments: [event.position.value, customer, id, kind, message])
+            var statements: [ShopStatement] = []
+            if case .placed(let placed) = decoded {
+                statements.append(ShopStatement("INSERT INTO \(orders) (order_id, customer) VALUES (?, ?)", [.string(id), .string(placed.customer)]))
+            }
+            // The customer comes from the order's first event; nothing is written for an unknown order.
+            statements.append(ShopStatement(
+                "INSERT INTO \(notification) (position, customer, order_id, kind, message) SELECT ?, customer, ?, ?, ? FROM \(orders) WHERE order_id = ?",
+                [.int(event.position.value), .string(id), .string(kind), .string(message), .string(id)]))
+            return statements
         }
     }
 
-    static func list(for customer: String, in db: Database) throws -> [JSONValue] {
-        try Row.fetchAll(db, sql: "SELECT * FROM notification WHERE customer = ? ORDER BY position", arguments: [customer]).map { row in
-            .object([
-                "position": .int(row["position"] as Int64), "orderId": .string(row["order_id"]),
-                "kind": .string(row["kind"]), "message": .string(row["message"]),
-            ])
-        }
+    /// The query of a customer's notifications, oldest first.
+    static func list(for customer: String, _ table: ShopTables) -> ShopStatement {
+        ShopStatement("SELECT position, order_id, kind, message FROM \(table("notification")) WHERE customer = ? ORDER BY position", [.string(customer)])
+    }
+
+    /// A row of ``list(for:_:)`` as the JSON the API answers.
+    static func json(_ row: [String: JSONValue]) -> JSONValue {
+        .object(["position": row["position"] ?? .null, "orderId": row["order_id"] ?? .null, "kind": row["kind"] ?? .null, "message": row["message"] ?? .null])
     }
 
     static func money(_ cents: Int) -> String {

@@ -1,13 +1,13 @@
 import Chronicle
 import ChronicleHTTP
-import ChronicleSQLite
 import Foundation
 import Hummingbird
 import Logging
 
-/// The shop, wired: an embedded SQLite event store, three read models, the fulfilment process
-/// manager, and an HTTP server with the command route `POST /orders`, the app's query routes and
-/// Chronicle's read API.
+/// The shop, wired: an event store (embedded SQLite or PostgreSQL, see ``ShopStorage``), three
+/// read models, the fulfilment process manager, and an HTTP server with the command route
+/// `POST /orders`, the app's query routes and Chronicle's read API. One code path for both
+/// backends: only ``ShopStorage/open(logger:)`` knows which one runs.
 struct ShopApp: Sendable {
     /// The warehouse aggregate's id (`inventory-main`).
     static let warehouse = "main"
@@ -15,32 +15,59 @@ struct ShopApp: Sendable {
     static let catalogue: [String: Int] = ["tea": 450, "mug": 1200, "teapot": 3500, "kettle": 6000]
     /// Stock put in the warehouse when the shop first starts.
     static let initialStock: [String: Int] = ["tea": 100, "mug": 20, "teapot": 5, "kettle": 3]
+    /// The read models, in the order the API lists them.
+    static let readModels: [any ShopReadModel] = [OrderSummaries(), Customers(), Notifications()]
+    /// A snapshot of the inventory every this many events: loading `inventory-main` then reads at
+    /// most this many events, however long the stream grows.
+    static let inventorySnapshotInterval: Int64 = 100
+    /// The default snapshot policy of the inventory (every ``inventorySnapshotInterval`` events).
+    static let inventorySnapshots = SnapshotPolicy.every(inventorySnapshotInterval)
 
-    let store: SQLiteEventStore
-    let summaries: SQLiteReadModel
-    let customers: SQLiteReadModel
-    let notifications: SQLiteReadModel
-    let readModels: ProjectionGroup
-    let fulfilment: ProcessManagerRunner
+    let storage: ShopStorage
+    let backend: ShopBackend
     let api: ReadAPI
     let orders: AggregateRepository<Order>
     let inventory: AggregateRepository<Inventory>
     let logger: Logger
 
-    /// Opens (or creates) the shop's files in `directory`.
-    init(directory: String, configuration: ReadAPIConfiguration = .init(), logger: Logger) throws {
-        try FileManager.default.createDirectory(atPath: directory + "/read-models", withIntermediateDirectories: true)
-        store = try SQLiteEventStore(path: directory + "/events.sqlite")
-        let source = ProjectionSource.observing(store)
-        summaries = try SQLiteReadModel(OrderSummaries(), directory: directory + "/read-models", source: source, logger: logger)
-        customers = try SQLiteReadModel(Customers(), directory: directory + "/read-models", source: source, logger: logger)
-        notifications = try SQLiteReadModel(Notifications(), directory: directory + "/read-models", source: source, logger: logger)
-        readModels = try ProjectionGroup([summaries, customers, notifications])
-        fulfilment = try ProcessManagerRunner(Fulfilment(store: store), path: directory + "/fulfilment.sqlite", source: source, logger: logger)
-        api = ReadAPI(reader: store, projections: CombinedProjectionCatalog([readModels, fulfilment]), configuration: configuration, logger: logger)
-        orders = AggregateRepository(store: store)
-        inventory = AggregateRepository(store: store)
+    /// The event store.
+    var store: any EventStore & AppendObservable { backend.store }
+    /// The fulfilment saga's engine: wait on it to know the saga has reacted to a position.
+    var fulfilment: ProjectionEngine { backend.fulfilment }
+
+    /// Opens (or creates) the shop's storage.
+    ///
+    /// - Parameter inventorySnapshots: when the warehouse's snapshots are saved (``SnapshotPolicy/never``
+    ///   only to measure what they save).
+    static func open(
+        _ storage: ShopStorage, configuration: ReadAPIConfiguration = .init(), inventorySnapshots: SnapshotPolicy = inventorySnapshots,
+        logger: Logger
+    ) async throws -> ShopApp {
+        let backend = try await storage.open(inventorySnapshots: inventorySnapshots, logger: logger)
+        return ShopApp(storage: storage, backend: backend, configuration: configuration, inventorySnapshots: inventorySnapshots, logger: logger)
+    }
+
+    private init(storage: ShopStorage, backend: ShopBackend, configuration: ReadAPIConfiguration, inventorySnapshots: SnapshotPolicy, logger: Logger) {
+        self.storage = storage
+        self.backend = backend
+        api = ReadAPI(reader: backend.store, projections: backend.catalog, configuration: configuration, logger: logger)
+        orders = AggregateRepository(store: backend.store)
+        inventory = Self.inventoryRepository(store: backend.store, snapshots: backend.snapshots, policy: inventorySnapshots)
         self.logger = logger
+    }
+
+    /// The warehouse's repository: loads from the latest snapshot and saves one as `policy` says
+    /// (every ``inventorySnapshotInterval`` events by default).
+    /// ``SnapshotPolicy/never`` neither saves nor reads snapshots (the whole stream is folded at
+    /// every load, as before the shop had them).
+    static func inventoryRepository(store: some EventStore, snapshots: some SnapshotStore, policy: SnapshotPolicy) -> AggregateRepository<Inventory> {
+        guard policy.interval != nil else { return AggregateRepository(store: store) }
+        return AggregateRepository(store: store, snapshots: snapshots, configuration: .init(snapshotPolicy: policy))
+    }
+
+    /// Closes the store and its connections (once the application has stopped).
+    func close() async throws {
+        try await backend.close()
     }
 
     /// Stocks the warehouse the first time the shop starts.
@@ -57,16 +84,20 @@ struct ShopApp: Sendable {
         Application(
             router: makeRouter(),
             configuration: .init(address: .hostname(host, port: port), serverName: "Chronicle Shop"),
-            services: [readModels, fulfilment],
+            services: backend.services,
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
             logger: logger
         )
     }
 
+    /// The router: Chronicle's read API (HEAD answered wherever GET is, path parameters decoded
+    /// once for every route), the command route and the app's queries.
     func makeRouter() -> Router<BasicRequestContext> {
         let router = api.makeRouter()
-        // The command side: synchronous, answers with the order id and the global position.
-        router.post("/orders") { request, context in try await self.placeOrder(request, context: context) }
+        // The command side: synchronous, JSON only, answers with the order id and the global position.
+        router.group().add(middleware: JSONCommandMiddleware()).post("/orders") { request, context in
+            try await self.placeOrder(request, context: context)
+        }
         router.get("/inventory") { _, _ in
             let warehouse = try await self.inventory.load(Self.warehouse)
             return Self.json(.object(["available": .object(warehouse.state.available.mapValues { .int(Int64($0)) }), "version": .int(warehouse.version.value)]))
@@ -74,21 +105,21 @@ struct ShopApp: Sendable {
         // The query side: read models, with read-your-writes through Chronicle-Min-Position.
         api.queries("/orders", reading: ["order-summary"], on: router).get(":id") { _, context in
             let id = try context.parameters.require("id")
-            guard let summary = try await self.summaries.read({ db in try OrderSummaries.find(id, in: db) }) else {
+            guard let row = try await self.backend.query("order-summary", { OrderSummaries.find(id, $0) }).first else {
                 throw ReadAPIError(.notFound, "No order \(id).")
             }
-            return Self.json(.object(summary))
+            return Self.json(.object(OrderSummaries.json(row)))
         }
         api.queries("/customers", reading: ["customers"], on: router).get(":id") { _, context in
             let id = try context.parameters.require("id")
-            guard let customer = try await self.customers.read({ db in try Customers.find(id, in: db) }) else {
+            guard let row = try await self.backend.query("customers", { Customers.find(id, $0) }).first else {
                 throw ReadAPIError(.notFound, "No customer \(id).")
             }
-            return Self.json(.object(customer))
+            return Self.json(.object(row))
         }
         api.queries("/customers", reading: ["notifications"], on: router).get(":id/notifications") { _, context in
             let id = try context.parameters.require("id")
-            let list = try await self.notifications.read { db in try Notifications.list(for: id, in: db) }
+            let list = try await self.backend.query("notifications", { Notifications.list(for: id, $0) }).map(Notifications.json)
             return Self.json(.object(["customer": .string(id), "notifications": .array(list)]))
         }
         return router
@@ -104,7 +135,25 @@ struct ShopApp: Sendable {
         var orderId: String?
         var customer: String
         var items: [Item]
+        /// The payment provider's token for the card (the client tokenizes it; `fail` is the
+        /// simulated gateway's declined card). Never a card number: the shop stores and serves
+        /// only this token.
         var card: String
+    }
+
+    /// A card token: 1 to 64 of `A-Z a-z 0-9 _ -` with at most 4 digits in a row, `_` and `-`
+    /// not counting as a break (a provider token such as `tok_visa_4242`, or a card's last four
+    /// digits), so that no card number, however it is grouped, can be stored, logged or served.
+    static func isCardToken(_ card: String) -> Bool {
+        guard (1...64).contains(card.count), card.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") }) else {
+            return false
+        }
+        var run = 0
+        for character in card where character != "_" && character != "-" {
+            run = character.isNumber ? run + 1 : 0
+            if run > 4 { return false }
+        }
+        return true
     }
 
     func placeOrder(_ request: Request, context: BasicRequestContext) async throws -> Response {
@@ -115,6 +164,13 @@ struct ShopApp: Sendable {
         }
         guard !body.customer.isEmpty, body.customer.count <= 100, body.customer.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) }) else {
             throw ReadAPIError(.invalidParameter, "customer must be 1 to 100 ASCII letters or digits.")
+        }
+        guard Self.isCardToken(body.card) else {
+            throw ReadAPIError(
+                .invalidParameter,
+                "card must be a payment token (1 to 64 of A-Z a-z 0-9 _ -, at most 4 digits in a row), never a card number: tokenize the card with the payment provider first.",
+                details: ["parameter": .string("card")]
+            )
         }
         guard (1...50).contains(body.items.count) else {
             throw ReadAPIError(.invalidParameter, "An order has 1 to 50 items.")

@@ -7,12 +7,21 @@ import ServiceLifecycle
 
 /// `swift run Shop`: serves the shop on a port. `swift run Shop --demo`: runs the whole flow
 /// once against an ephemeral port and a fresh data directory, then exits (non-zero on failure).
+/// `swift run Shop --store postgres://user:password@host:5432/db`: the same shop on PostgreSQL.
 @main
 struct ShopCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "Shop",
-        abstract: "A sample shop on Chronicle: synchronous orders, an asynchronous fulfilment saga, read models over HTTP."
+        abstract: "A sample shop on Chronicle: synchronous orders, an asynchronous fulfilment saga, read models over HTTP.",
+        discussion: """
+            The bearer token comes from the environment variable \(tokenVariable) or from --token-file \
+            (both stay out of the process list); --token works too but shows in `ps`. \
+            An empty token is refused: it would lock everyone out.
+            """
     )
+
+    /// The environment variable holding the bearer token.
+    static let tokenVariable = "SHOP_TOKEN"
 
     @Option(help: "Address to listen on.")
     var host = "127.0.0.1"
@@ -20,11 +29,20 @@ struct ShopCommand: AsyncParsableCommand {
     @Option(help: "Port to listen on (0 = any free port).")
     var port = 8080
 
-    @Option(help: "Directory of the shop's SQLite files (default .shop-data; --demo uses a fresh temporary one).")
+    @Option(help: "Where the shop's data lives: a directory of SQLite files, or postgres://user:password@host:port/database (default .shop-data; --demo uses a fresh temporary directory).")
+    var store: String?
+
+    @Option(help: "Directory of the shop's SQLite files (the same as --store DIRECTORY).")
     var data: String?
 
-    @Option(help: "Require this bearer token on every request.")
+    @Option(help: "The PostgreSQL schema of the shop's tables (PostgreSQL stores only).")
+    var schema = "shop"
+
+    @Option(help: "Require this bearer token on every request (visible in the process list: prefer \(tokenVariable) or --token-file).")
     var token: String?
+
+    @Option(help: "Read the bearer token from this file (its first line).")
+    var tokenFile: String?
 
     @Flag(help: "Run the whole flow once over HTTP and exit.")
     var demo = false
@@ -32,29 +50,66 @@ struct ShopCommand: AsyncParsableCommand {
     func run() async throws {
         var logger = Logger(label: "shop")
         logger.logLevel = demo ? .warning : .info
-        let directory = data ?? (demo ? NSTemporaryDirectory() + "chronicle-shop-demo-\(UUID().uuidString)" : ".shop-data")
+        let bearer = try Self.bearerToken(option: token, file: tokenFile, environment: ProcessInfo.processInfo.environment)
+        if demo && bearer != nil { throw ValidationError("--demo does not send a token; leave --token, --token-file and \(Self.tokenVariable) out.") }
+        if store != nil && data != nil { throw ValidationError("Give --store or --data, not both.") }
+        let location = store ?? data ?? (demo ? NSTemporaryDirectory() + "chronicle-shop-demo-\(UUID().uuidString)" : ".shop-data")
+        let storage = try ShopStorage.parse(location, schema: schema)
         var configuration = ReadAPIConfiguration()
-        if let token { configuration.bearerTokens = [token] }
-        if demo && token != nil { throw ValidationError("--demo does not send a token; leave --token out.") }
+        if let bearer { configuration.bearerTokens = [bearer] }
 
-        let shop = try ShopApp(directory: directory, configuration: configuration, logger: logger)
-        try await shop.seedStock()
-        if demo {
-            try await runDemo(shop, directory: directory, logger: logger)
-        } else {
-            let app = shop.makeApplication(host: host, port: port) { port in
-                print(Self.instructions(port: port, directory: directory, token: token))
+        let shop = try await ShopApp.open(storage, configuration: configuration, logger: logger)
+        do {
+            try await shop.seedStock()
+            if demo {
+                try await runDemo(shop, logger: logger)
+            } else {
+                let app = shop.makeApplication(host: host, port: port) { port in
+                    print(Self.instructions(port: port, storage: storage, authenticated: bearer != nil))
+                }
+                try await app.runService()
             }
-            try await app.runService()
+        } catch {
+            try? await shop.close()
+            throw error
         }
-        try await shop.store.close()
+        try await shop.close()
     }
 
-    private func runDemo(_ shop: ShopApp, directory: String, logger: Logger) async throws {
+    /// The bearer token, from `--token`, `--token-file` or `SHOP_TOKEN` (at most one of them), or
+    /// `nil` when none is given.
+    ///
+    /// - Throws: `ValidationError` for an empty token (it would lock everyone out), several
+    ///   sources, or an unreadable file.
+    static func bearerToken(option: String?, file: String?, environment: [String: String]) throws -> String? {
+        var sources: [(name: String, value: String)] = []
+        if let option { sources.append(("--token", option)) }
+        if let file {
+            guard let contents = FileManager.default.contents(atPath: file), let text = String(data: contents, encoding: .utf8) else {
+                throw ValidationError("Cannot read the token file \(file).")
+            }
+            sources.append(("--token-file \(file)", String(text.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")))
+        }
+        if let variable = environment[tokenVariable] { sources.append((tokenVariable, variable)) }
+        guard let source = sources.first else { return nil }
+        guard sources.count == 1 else {
+            throw ValidationError("The token is given by \(sources.map(\.name).joined(separator: " and ")); give it once.")
+        }
+        let token = source.value.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !token.isEmpty else {
+            throw ValidationError("The token given by \(source.name) is empty: every request would be refused. Set a non-empty token, or none to serve without authentication.")
+        }
+        guard token.allSatisfy({ $0.isASCII && !$0.isWhitespace && !$0.isNewline }), token.count <= 1024 else {
+            throw ValidationError("The token given by \(source.name) must be at most 1024 printable ASCII characters without spaces.")
+        }
+        return token
+    }
+
+    private func runDemo(_ shop: ShopApp, logger: Logger) async throws {
         let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
         let app = shop.makeApplication(host: "127.0.0.1", port: 0) { port in portContinuation.yield(port) }
         let group = ServiceGroup(services: [app], logger: logger)
-        print("Shop demo: data in \(directory)")
+        print("Shop demo: \(shop.storage)")
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
             var iterator = ports.makeAsyncIterator()
@@ -70,13 +125,14 @@ struct ShopCommand: AsyncParsableCommand {
         }
     }
 
-    static func instructions(port: Int, directory: String, token: String?) -> String {
-        let auth = token.map { " -H 'Authorization: Bearer \($0)'" } ?? ""
+    /// The banner. It never prints the token: the commands read it from `$SHOP_TOKEN`.
+    static func instructions(port: Int, storage: ShopStorage, authenticated: Bool) -> String {
+        let auth = authenticated ? " -H \"Authorization: Bearer $\(tokenVariable)\"" : ""
         return """
-            Chronicle Shop on http://127.0.0.1:\(port) (data in \(directory)); Ctrl-C stops it gracefully.
+            Chronicle Shop on http://127.0.0.1:\(port) (\(storage)); Ctrl-C stops it gracefully.
             Try:
               curl -s\(auth) -X POST localhost:\(port)/orders -H 'Content-Type: application/json' \\
-                   -d '{"customer":"ada","items":[{"sku":"tea","quantity":2}],"card":"4242"}'
+                   -d '{"customer":"ada","items":[{"sku":"tea","quantity":2}],"card":"tok_visa_4242"}'
               curl -s\(auth) localhost:\(port)/orders/ORDER_ID -H 'Chronicle-Min-Position: POSITION'
               curl -s\(auth) localhost:\(port)/customers/ada
               curl -sN\(auth) localhost:\(port)/feed?after=0

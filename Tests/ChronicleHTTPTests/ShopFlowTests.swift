@@ -1,23 +1,86 @@
 import ChronicleHTTP
+import ChroniclePostgres
 import ChronicleSQLite
 import ChronicleTestSupport
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import Logging
+import PostgresNIO
 @testable import Shop
 import Testing
 
-/// Runs the Shop sample on a real SQLite file in a temporary directory and a real server on an
-/// ephemeral loopback port.
-func withShop<Value: Sendable>(_ body: @Sendable (ShopApp, any TestClientProtocol) async throws -> Value) async throws -> Value {
-    let directory = NSTemporaryDirectory() + "chronicle-shop-test-\(UUID().uuidString)"
-    defer { try? FileManager.default.removeItem(atPath: directory) }
-    let shop = try ShopApp(directory: directory, logger: quietLogger)
-    try await shop.seedStock()
-    let app = shop.makeApplication(host: "127.0.0.1", port: 0)
-    let value = try await app.test(.live) { client in try await body(shop, client) }
-    try await shop.store.close()
-    return value
+/// The backends the Shop tests run on: SQLite always, PostgreSQL when `CHRONICLE_POSTGRES_URL`
+/// is set (a fresh schema per test, dropped afterwards).
+enum ShopTestBackend: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case sqlite
+    case postgres
+
+    static let postgresURL: String? = ProcessInfo.processInfo.environment["CHRONICLE_POSTGRES_URL"].flatMap { $0.isEmpty ? nil : $0 }
+
+    /// SQLite, and PostgreSQL when a server is configured.
+    static var available: [ShopTestBackend] { postgresURL == nil ? [.sqlite] : [.sqlite, .postgres] }
+
+    var testDescription: String { rawValue }
+}
+
+/// Runs the Shop sample on `backend` (a real SQLite file in a temporary directory, or a fresh
+/// schema of the PostgreSQL test database) and a real server on an ephemeral loopback port.
+func withShop<Value: Sendable>(
+    _ backend: ShopTestBackend = .sqlite, configuration: ReadAPIConfiguration = .init(),
+    inventorySnapshots: SnapshotPolicy = ShopApp.inventorySnapshots,
+    _ body: @Sendable (ShopApp, any TestClientProtocol) async throws -> Value
+) async throws -> Value {
+    try await withShopStorage(backend) { storage in
+        let shop = try await ShopApp.open(storage, configuration: configuration, inventorySnapshots: inventorySnapshots, logger: quietLogger)
+        do {
+            try await shop.seedStock()
+            let app = shop.makeApplication(host: "127.0.0.1", port: 0)
+            let value = try await app.test(.live) { client in try await body(shop, client) }
+            try await shop.close()
+            return value
+        } catch {
+            try? await shop.close()
+            throw error
+        }
+    }
+}
+
+/// A fresh storage of `backend` for one test, removed afterwards.
+func withShopStorage<Value: Sendable>(_ backend: ShopTestBackend, _ body: (ShopStorage) async throws -> Value) async throws -> Value {
+    switch backend {
+    case .sqlite:
+        let directory = NSTemporaryDirectory() + "chronicle-shop-test-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        return try await body(.sqlite(directory: directory))
+    case .postgres:
+        let settings = try PostgresConnectionSettings(url: try #require(ShopTestBackend.postgresURL))
+        let schema = try PostgresSchemaName("shop_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(20))
+        do {
+            let value = try await body(.postgres(settings, schema: schema))
+            try await dropSchemas(of: schema, settings: settings)
+            return value
+        } catch {
+            try? await dropSchemas(of: schema, settings: settings)
+            throw error
+        }
+    }
+}
+
+/// Drops a test schema and its read-model generations (`<schema>_rm<N>`).
+private func dropSchemas(of schema: PostgresSchemaName, settings: PostgresConnectionSettings) async throws {
+    let client = PostgresClient(configuration: settings.clientConfiguration(applicationName: "chronicle-shop-test-cleanup", maximumConnections: 1))
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { await client.run() }
+        defer { group.cancelAll() }
+        // The schema name is validated (a-z0-9_), so it can be spliced into the DDL.
+        var names = [schema.rawValue]
+        let rows = try await client.query(PostgresQuery(unsafeSQL: "SELECT nspname FROM pg_namespace WHERE left(nspname, \(schema.rawValue.count + 3)) = '\(schema.rawValue)_rm'"))
+        for try await name in rows.decode(String.self) { names.append(name) }
+        for name in names {
+            try await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \"\(name)\" CASCADE"))
+        }
+    }
 }
 
 extension TestClientProtocol {
@@ -39,8 +102,9 @@ extension TestClientProtocol {
 }
 
 @Suite struct ShopFlowTests {
-    @Test func placingAnOrderAnswersAtOnceAndTheSagaShipsItAsynchronously() async throws {
-        try await withShop { _, client in
+    @Test(arguments: ShopTestBackend.available)
+    func placingAnOrderAnswersAtOnceAndTheSagaShipsItAsynchronously(backend: ShopTestBackend) async throws {
+        try await withShop(backend) { _, client in
             let placed = try await client.post("/orders", json: #"{"customer":"ada","items":[{"sku":"tea","quantity":2},{"sku":"mug","quantity":1}],"card":"4242"}"#)
             #expect(placed.status == .created)
             let answer = try placed.json
@@ -78,12 +142,13 @@ extension TestClientProtocol {
         }
     }
 
-    @Test(arguments: [
+    @Test(arguments: ShopTestBackend.available, [
         (#"{"customer":"bob","items":[{"sku":"teapot","quantity":2}],"card":"fail"}"#, "payment declined: card declined"),
         (#"{"customer":"bob","items":[{"sku":"tea","quantity":100},{"sku":"mug","quantity":20},{"sku":"teapot","quantity":5},{"sku":"kettle","quantity":3}],"card":"4242"}"#, "payment declined: amount over the 1000 limit"),
     ])
-    func aDeclinedPaymentCancelsTheOrderAndReleasesTheStock(order: String, reason: String) async throws {
-        try await withShop { shop, client in
+    func aDeclinedPaymentCancelsTheOrderAndReleasesTheStock(backend: ShopTestBackend, order: (String, String)) async throws {
+        let (order, reason) = order
+        try await withShop(backend) { shop, client in
             let stockBefore = try await shop.inventory.load(ShopApp.warehouse).state.available
             let placed = try await client.post("/orders", json: order)
             #expect(placed.status == .created)
@@ -99,8 +164,9 @@ extension TestClientProtocol {
         }
     }
 
-    @Test func anOrderBeyondTheStockIsCancelledWithoutCharging() async throws {
-        try await withShop { _, client in
+    @Test(arguments: ShopTestBackend.available)
+    func anOrderBeyondTheStockIsCancelledWithoutCharging(backend: ShopTestBackend) async throws {
+        try await withShop(backend) { _, client in
             let placed = try await client.post("/orders", json: #"{"customer":"cy","items":[{"sku":"kettle","quantity":4}],"card":"4242"}"#)
             let id = try #require(try placed.json["orderId"] as? String)
             let cancelled = try await client.waitForOrder(id, status: "cancelled")
@@ -129,8 +195,9 @@ extension TestClientProtocol {
         }
     }
 
-    @Test func placingTheSameOrderIDTwiceConflicts() async throws {
-        try await withShop { _, client in
+    @Test(arguments: ShopTestBackend.available)
+    func placingTheSameOrderIDTwiceConflicts(backend: ShopTestBackend) async throws {
+        try await withShop(backend) { _, client in
             let body = #"{"orderId":"retry1","customer":"ada","items":[{"sku":"tea","quantity":1}],"card":"4242"}"#
             #expect(try await client.post("/orders", json: body).status == .created)
             let again = try await client.post("/orders", json: body)
@@ -139,15 +206,16 @@ extension TestClientProtocol {
         }
     }
 
-    @Test func redeliveringAnEventToTheSagaChangesNothing() async throws {
-        try await withShop { shop, client in
+    @Test(arguments: ShopTestBackend.available)
+    func redeliveringAnEventToTheSagaChangesNothing(backend: ShopTestBackend) async throws {
+        try await withShop(backend) { shop, client in
             let placed = try await client.post("/orders", json: #"{"customer":"ada","items":[{"sku":"tea","quantity":1}],"card":"4242"}"#)
             let id = try #require(try placed.json["orderId"] as? String)
             _ = try await client.waitForOrder(id, status: "shipped")
             try await shop.fulfilment.waitUntil(position: try await shop.store.headPosition(), timeout: .seconds(20))
             let head = try await shop.store.headPosition()
             // Deliver every event of the order's story again, as after a crash before the checkpoint.
-            let saga = Fulfilment(store: shop.store)
+            let saga = Fulfilment(store: shop.store, snapshots: shop.backend.snapshots)
             for try await event in shop.store.allEvents() {
                 try await saga.react(to: event, context: ProcessContext(trigger: event, processName: saga.name))
             }
@@ -155,15 +223,17 @@ extension TestClientProtocol {
         }
     }
 
-    @Test func theDemoRunsTheWholeFlowOverHTTP() async throws {
-        try await withShop { _, client in
+    @Test(arguments: ShopTestBackend.available)
+    func theDemoRunsTheWholeFlowOverHTTP(backend: ShopTestBackend) async throws {
+        try await withShop(backend) { _, client in
             let port = try #require(client.port)
             try await ShopDemo.run(port: port, say: { _ in })
         }
     }
 
-    @Test func projectionStatusListsTheReadModelsAndTheSaga() async throws {
-        try await withShop { shop, client in
+    @Test(arguments: ShopTestBackend.available)
+    func projectionStatusListsTheReadModelsAndTheSaga(backend: ShopTestBackend) async throws {
+        try await withShop(backend) { shop, client in
             try await shop.fulfilment.waitUntil(position: try await shop.store.headPosition(), timeout: .seconds(20))
             let json = try await client.get("/projections").json
             let names = (json["projections"] as? [[String: Any]])?.compactMap { $0["name"] as? String }
