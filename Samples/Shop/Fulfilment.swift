@@ -58,8 +58,9 @@ struct Fulfilment: ProcessManager {
                     try await context.execute(.markPaid(amount: captured.amount), on: captured.orderId, using: orders)
                     try await context.execute(.dispatch(orderId: captured.orderId, carrier: Self.carrier), on: captured.orderId, using: shipments)
                 case .declined(let declined):
-                    // Compensation: give the stock back, then cancel the order.
-                    try await context.execute(.release(orderId: declined.orderId), on: ShopApp.warehouse, using: inventory)
+                    // Compensation: give the stock back (the order's lines, as reserved), then cancel the order.
+                    let order = try await orders.load(declined.orderId).state
+                    try await context.execute(.release(orderId: declined.orderId, lines: order.lines), on: ShopApp.warehouse, using: inventory)
                     try await context.execute(.cancel(reason: "payment declined: \(declined.reason)"), on: declined.orderId, using: orders)
                 }
             }

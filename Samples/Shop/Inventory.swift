@@ -42,43 +42,47 @@ enum InventoryEvent: RegisteredEvent {
     }
 }
 
-/// The warehouse (one aggregate, `inventory-main`): stock levels and per-order reservations.
-/// Reserving or releasing for an order twice decides nothing the second time.
+/// The warehouse (one aggregate, `inventory-main`): stock levels.
 ///
-/// Every order appends to this one stream, so it grows without end: it is snapshottable (the
-/// shop saves a snapshot every ``ShopApp/inventorySnapshotInterval`` events), and loading it
-/// reads the latest snapshot and the few events after it instead of the whole stream.
+/// Every order appends to this one stream, so it grows without end. Two things keep an order's
+/// cost flat however long it gets:
+/// - the state is only the stock per sku: it is as small after a million orders as after one
+///   (no per-order memory);
+/// - it is snapshottable: the shop saves a snapshot every ``ShopApp/inventorySnapshotInterval``
+///   events, and loading reads the latest snapshot and the few events after it.
+///
+/// Reserving or releasing twice for one order never happens twice in the stream: only the
+/// fulfilment saga sends these commands, through ``ProcessContext/execute(_:on:using:)``, whose
+/// event ids derive from the triggering event; a redelivered trigger decides again and its events
+/// get the same ids, which the store recognises (nothing is appended).
 struct Inventory: SnapshottableAggregate {
     static let snapshotSchemaVersion = 1
 
     enum Command: Sendable {
         case add(sku: String, quantity: Int)
         case reserve(orderId: String, lines: [OrderLine])
-        case release(orderId: String)
+        /// Gives back what `reserve` took for the order (its lines, as reserved).
+        case release(orderId: String, lines: [OrderLine])
     }
 
     static let category = "inventory"
     static let initial = Inventory()
 
     var available: [String: Int] = [:]
-    var reservations: [String: [OrderLine]] = [:]
-    var settled: Set<String> = []  // rejected or released orders
 
     func decide(_ command: Command) throws -> [InventoryEvent] {
         switch command {
         case .add(let sku, let quantity):
             return quantity > 0 ? [.added(StockAdded(sku: sku, quantity: quantity))] : []
         case .reserve(let orderId, let lines):
-            guard reservations[orderId] == nil, !settled.contains(orderId) else { return [] }
             var needed: [String: Int] = [:]
             for line in lines { needed[line.sku, default: 0] += line.quantity }
             for (sku, quantity) in needed.sorted(by: { $0.key < $1.key }) where available[sku, default: 0] < quantity {
                 return [.rejected(StockReservationRejected(orderId: orderId, reason: "only \(available[sku, default: 0]) \(sku) in stock"))]
             }
             return [.reserved(StockReserved(orderId: orderId, lines: lines))]
-        case .release(let orderId):
-            guard let lines = reservations[orderId] else { return [] }
-            return [.released(StockReleased(orderId: orderId, lines: lines))]
+        case .release(let orderId, let lines):
+            return lines.isEmpty ? [] : [.released(StockReleased(orderId: orderId, lines: lines))]
         }
     }
 
@@ -87,13 +91,10 @@ struct Inventory: SnapshottableAggregate {
         case .added(let added):
             available[added.sku, default: 0] += added.quantity
         case .reserved(let reserved):
-            reservations[reserved.orderId] = reserved.lines
             for line in reserved.lines { available[line.sku, default: 0] -= line.quantity }
-        case .rejected(let rejected):
-            settled.insert(rejected.orderId)
+        case .rejected:
+            break
         case .released(let released):
-            reservations[released.orderId] = nil
-            settled.insert(released.orderId)
             for line in released.lines { available[line.sku, default: 0] += line.quantity }
         }
     }
