@@ -195,7 +195,7 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-                // The sample shop: `swift run Shop` (serve), `swift run Shop --demo` (whole flow once),
+        // The sample shop: `swift run Shop` (serve), `swift run Shop --demo` (whole flow once),
         // `swift run Shop --store postgres://…` (the same shop on PostgreSQL).
         .executableTarget(
             name: "Shop",
