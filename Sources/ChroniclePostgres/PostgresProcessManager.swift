@@ -10,7 +10,7 @@ import ServiceLifecycle
 /// The runner is Chronicle's one ``ProjectionEngine`` (catch-up, filters, retries, parking,
 /// status, read-your-writes), on ``PostgresProjectionStorage``'s bookkeeping: its checkpoint is a
 /// row of the store's `checkpoints` table and its parked events are rows of `dead_letters`, the
-/// same shapes as a read model's, so `chronicle projections` and `chronicle parked` see it too.
+/// same shapes as a read model's, under the key `process:NAME`.
 /// Reactions write to the event store, not in the checkpoint's transaction: after a crash the
 /// events after the last checkpoint are delivered again, and the process manager's deterministic
 /// event ids (``ProcessContext/eventIDs(_:)``) make that harmless. The checkpoint moves after every
@@ -250,8 +250,12 @@ final class PostgresProcessManagerStorage: ProjectionStorage {
 
     init(manager: any ProcessManager, store: PostgresEventStore) {
         self.manager = manager
-        self.bookkeeping = PostgresProjectionStorage(consumer: manager.name, store: store) { _, _ in }
+        self.bookkeeping = PostgresProjectionStorage(consumer: Self.consumer(manager.name), store: store) { _, _ in }
     }
+
+    /// The checkpoint and dead-letter key of process manager `name`: `process:NAME`, which no read
+    /// model generation (`NAME.rmN`) and no other validated name can be.
+    static func consumer(_ name: String) -> String { "process:\(name)" }
 
     func checkpoints(partitions: Int) async throws -> [GlobalPosition]? {
         try await bookkeeping.checkpoints(partitions: partitions)
