@@ -121,7 +121,7 @@ let package = Package(
         ),
         // The tests' own helpers (polling with a deadline, child processes that block no thread of
         // the cooperative pool). Not a product.
-        .target(name: "ChronicleTestSupport", path: "Tests/Support", swiftSettings: strict),
+        .target(name: "ChronicleTestSupport", dependencies: ["ChronicleTesting"], path: "Tests/Support", swiftSettings: strict),
         .testTarget(name: "ChronicleTests", dependencies: ["Chronicle", "ChronicleTesting"], swiftSettings: strict),
         // Helper process for ChronicleSQLiteTests' multi-process tests (launched, not linked for use).
         .executableTarget(
