@@ -113,8 +113,10 @@ let package = Package(
             dependencies: [
                 "Chronicle",
                 "ChronicleSQLite",
+                "ChroniclePostgres",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             path: "Benchmarks/Swift",
             swiftSettings: strict
