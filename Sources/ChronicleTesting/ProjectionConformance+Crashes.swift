@@ -59,7 +59,7 @@ extension ProjectionConformance {
         kills: Int = 20, seed: UInt64 = UInt64.random(in: 1...UInt64.max), _ fixture: CrashFixture
     ) async throws {
         let check = ConformanceCheck(caseName: "runnersKilledAtRandomMomentsLeaveAModelEqualToACleanReplay(seed: \(seed))")
-        var random = SplitMix64(seed: seed)
+        var random = SeededRandomNumberGenerator(seed: seed)
         let count = Int64(fixture.eventCount)
         try check.expect(count >= Int64(kills) * 10, "the log should hold at least ten events per kill, it holds \(count)")
         let pageSizes = [1, 3, 7, 37, 100]
@@ -120,22 +120,5 @@ extension ProjectionConformance {
         let expected = Set((1...max(1, Int64(applied.count))).map { GlobalPosition($0) })
         let missing = expected.subtracting(seen).sorted().prefix(10)
         return "\(applied.count) effects; applied twice: \(twice.prefix(10)); missing: \(Array(missing))"
-    }
-}
-
-/// A small, fast, seedable generator (SplitMix64), so a failing run can be replayed from its seed.
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) {
-        state = seed
-    }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE5_E4B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

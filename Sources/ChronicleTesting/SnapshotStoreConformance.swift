@@ -30,29 +30,8 @@ public enum SnapshotStoreConformance {
         }
     }
 
-    /// One named behaviour.
-    public struct Case: Sendable, CustomStringConvertible, Hashable {
-        /// The behaviour, as a sentence in camel case.
-        public let name: String
-        private let body: @Sendable (ConformanceCheck, Fixture) async throws -> Void
-
-        init(_ name: String, _ body: @escaping @Sendable (ConformanceCheck, Fixture) async throws -> Void) {
-            self.name = name
-            self.body = body
-        }
-
-        /// Runs the case on `fixture`, whose store must be empty.
-        public func run(_ fixture: Fixture) async throws {
-            try await body(ConformanceCheck(caseName: name), fixture)
-        }
-
-        /// The case's name.
-        public var description: String { name }
-        /// Cases are equal when their names are.
-        public static func == (lhs: Case, rhs: Case) -> Bool { lhs.name == rhs.name }
-        /// Hashes the name.
-        public func hash(into hasher: inout Hasher) { hasher.combine(name) }
-    }
+    /// One named behaviour; run it on a fresh ``Fixture``.
+    public typealias Case = ConformanceCase<Fixture>
 
     static func snapshot(_ version: Int64, stream: StreamID = "tally-1", fingerprint: String = "Tally@v1", state: String = "{}") -> Snapshot {
         Snapshot(streamID: stream, version: StreamVersion(version), position: GlobalPosition(version + 10), fingerprint: fingerprint, state: Data(state.utf8))
