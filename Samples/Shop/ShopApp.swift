@@ -37,7 +37,7 @@ struct ShopApp: Sendable {
         notifications = try SQLiteReadModel(Notifications(), directory: directory + "/read-models", source: source, logger: logger)
         readModels = try ProjectionGroup([summaries, customers, notifications])
         fulfilment = try ProcessManagerRunner(Fulfilment(store: store), path: directory + "/fulfilment.sqlite", source: source, logger: logger)
-        api = ReadAPI(reader: store, projections: CombinedProjectionCatalog([readModels, fulfilment]), configuration: configuration, logger: logger)
+        api = try ReadAPI(reader: store, projections: CombinedProjectionCatalog([readModels, fulfilment]), configuration: configuration, logger: logger)
         orders = AggregateRepository(store: store)
         inventory = AggregateRepository(store: store)
         self.logger = logger
