@@ -56,6 +56,7 @@ struct ShopApp: Sendable {
     func makeApplication(host: String, port: Int, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
         Application(
             router: makeRouter(),
+            server: api.httpServer,  // the read API's idle and header-read timeouts
             configuration: .init(address: .hostname(host, port: port), serverName: "Chronicle Shop"),
             services: [readModels, fulfilment],
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
