@@ -136,6 +136,9 @@ public struct ReadAPIConfiguration: Sendable {
         try atLeast(1, maximumPageSize, "maximumPageSize")
         try atLeast(0, maximumBodySize, "maximumBodySize")
         try atLeast(1, feedPageSize, "feedPageSize")
+        if feedPageSize > 100_000 {  // LogSubscription's own bound
+            throw InvalidValue(setting: "feedPageSize", value: "\(feedPageSize)", requirement: "at most 100000")
+        }
         try atLeast(0, feedRetryMilliseconds, "feedRetryMilliseconds")
         try atLeast(1, writeChunkSize, "writeChunkSize")
         try atLeast(1, maximumResponseBytes, "maximumResponseBytes")

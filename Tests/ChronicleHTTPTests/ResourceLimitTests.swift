@@ -263,6 +263,7 @@ import Testing
     @Test(arguments: [
         "writeTimeout", "idleTimeout", "bodyReadTimeout", "maximumGracefulShutdownDuration", "maximumConcurrentFeeds",
         "writeChunkSize", "maximumResponseBytes", "maximumBodySize", "maximumPageSize", "defaultPageSize", "feedPageSize",
+        "feedHeartbeat", "maximumCancellationDuration",
     ])
     func nonsenseSettingsAreRefusedWithATypedError(setting: String) throws {
         var configuration = ReadAPIConfiguration()
@@ -277,7 +278,9 @@ import Testing
         case "maximumBodySize": configuration.maximumBodySize = -1
         case "maximumPageSize": configuration.maximumPageSize = 0
         case "defaultPageSize": configuration.defaultPageSize = 0
-        default: configuration.feedPageSize = 0
+        case "feedHeartbeat": configuration.feedHeartbeat = .zero
+        case "maximumCancellationDuration": configuration.maximumCancellationDuration = .seconds(-2)
+        default: configuration.feedPageSize = 200_000
         }
         let error = #expect(throws: ReadAPIConfiguration.InvalidValue.self) {
             try ReadAPI(reader: InMemoryEventStore(), configuration: configuration)
