@@ -58,6 +58,31 @@ import Testing
         #expect(started.value == 1)
     }
 
+    @Test func aTrickledBodyIsCutOffAtTheBodyReadDeadline() async throws {
+        // Each byte resets the idle timer, so only a deadline on the whole body stops this client.
+        let started = Counter()
+        try await withServedReadAPI(
+            store: try await sampleStore(),
+            configure: { $0.bodyReadTimeout = .milliseconds(500); $0.idleTimeout = .seconds(60) },
+            routes: Self.commandRoute(started)
+        ) { _, client in
+            let connection = try RawConnection(port: try #require(client.port))
+            try connection.send("POST /commands HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
+            var received: [UInt8] = []
+            // The client's behaviour, not a wait: one byte every 20 ms would take 20 s.
+            for _ in 0..<1000 {
+                let (bytes, closed) = connection.readAvailable()
+                received += bytes
+                if closed { break }
+                try? connection.send("x")
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            let answer = String(decoding: received, as: UTF8.self)
+            #expect(answer.hasPrefix("HTTP/1.1 408"), "\(answer)")
+            #expect(answer.contains(#""code":"requestTimeout""#), "\(answer)")
+        }
+    }
+
     @Test func aRouteThatTakesNoBodyAnswersWithoutWaitingForOne() async throws {
         // Before: the body-limit middleware collected every declared body, so /head waited for
         // the 90 bytes that never come. (The idle timeout is long: the answer must not need it.)
