@@ -315,9 +315,12 @@ public struct ReadAPI: Sendable {
     }
 
     /// A 200 JSON answer written in pieces of ``ReadAPIConfiguration/writeChunkSize``, dropping a
-    /// client that does not read for ``ReadAPIConfiguration/writeTimeout``.
+    /// client that does not read for ``ReadAPIConfiguration/writeTimeout``. An answer of one
+    /// piece is written at once (Hummingbird's single write), and its connection falls under the
+    /// idle timeout as soon as it is handed over.
     func streamed(_ json: JSONOutput) -> Response {
         let bytes = json.bytes
+        if bytes.count <= configuration.writeChunkSize { return .json(json) }
         let (monitor, timeout, chunkSize, logger) = (self.monitor, configuration.writeTimeout, configuration.writeChunkSize, self.logger)
         return Response(
             status: .ok,
