@@ -63,8 +63,9 @@ public struct ReadAPIConfiguration: Sendable {
     ///
     /// It is also the header-read timeout: until a request's head is complete nothing counts as
     /// activity, so a connection that sends half a header block (even byte by byte) is closed
-    /// this long after it connected or after its previous response. It does not apply while
-    /// the server writes a response; ``writeTimeout`` does. Applied by ``ReadAPI/httpServer``.
+    /// this long after it connected or after its previous response. It does not apply while a
+    /// completely received request is being answered; ``writeTimeout`` does. Applied by
+    /// ``ReadAPI/httpServer``.
     public var idleTimeout: Duration = .seconds(30)
     /// The longest a route may spend reading a request body, from its first read to its end
     /// (default 30 s). A body that arrives slower answers 408 `requestTimeout` and the connection
@@ -84,8 +85,8 @@ public struct ReadAPIConfiguration: Sendable {
     /// early, and its `next` says where to continue; a page always carries at least one event,
     /// so one event larger than this is still served.
     public var maximumResponseBytes: Int = 4 * 1024 * 1024
-    /// How many live feeds may be open at once (default 128). Beyond it `GET /feed` answers 503
-    /// `tooManyFeeds` with `Retry-After`.
+    /// How many live feeds may be open at once, per ``ReadAPI`` (its copies share the count;
+    /// default 128). Beyond it `GET /feed` answers 503 `tooManyFeeds` with `Retry-After`.
     public var maximumConcurrentFeeds: Int = 128
     /// How long a graceful shutdown (SIGTERM) may take before the requests still running are
     /// cancelled and their connections closed (default 10 s). Applied by
