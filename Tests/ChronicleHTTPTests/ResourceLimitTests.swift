@@ -250,6 +250,29 @@ import Testing
         }
     }
 
+    @Test func pagesLargerThanOneStoreReadAreReadInStepsWithoutGapsInBothDirections() async throws {
+        let store = InMemoryEventStore()
+        let events = (1...250).map { jsonEvent("Tick", #"{"n":\#($0)}"#) }
+        try await store.append(events, to: "clock-1", expectedVersion: .noStream)
+        try await store.append(jsonEvent("Other", "{}"), to: "other-1", expectedVersion: .noStream)
+        try await withReadAPI(store: store) { client in
+            let forwards = try await client.get("/streams/clock-1?limit=1000").json
+            #expect((forwards["events"] as? [[String: Any]])?.compactMap { $0["version"] as? Int } == Array(1...250))
+            #expect(forwards["next"] is NSNull)
+
+            let backwards = try await client.get("/streams/clock-1?direction=backwards&limit=240").json
+            #expect((backwards["events"] as? [[String: Any]])?.compactMap { $0["version"] as? Int } == Array((11...250).reversed()))
+            #expect(backwards["next"] as? Int == 10)
+            #expect(backwards["version"] as? Int == 250)
+
+            let all = try await client.get("/all?after=5&limit=1000").json
+            #expect((all["events"] as? [[String: Any]])?.compactMap { $0["position"] as? Int } == Array(6...251))
+            let category = try await client.get("/categories/clock/events?after=100&limit=120").json
+            #expect((category["events"] as? [[String: Any]])?.compactMap { $0["position"] as? Int } == Array(101...220))
+            #expect(category["next"] as? Int == 220)
+        }
+    }
+
     // MARK: Finding 4: client faults are 400 and debug-level
 
     @Test func malformedChunkedFramingAnswers400AndLogsNothingAboveDebug() async throws {
