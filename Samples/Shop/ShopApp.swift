@@ -37,7 +37,7 @@ struct ShopApp: Sendable {
         notifications = try SQLiteReadModel(Notifications(), directory: directory + "/read-models", source: source, logger: logger)
         readModels = try ProjectionGroup([summaries, customers, notifications])
         fulfilment = try ProcessManagerRunner(Fulfilment(store: store), path: directory + "/fulfilment.sqlite", source: source, logger: logger)
-        api = ReadAPI(reader: store, projections: CombinedProjectionCatalog([readModels, fulfilment]), configuration: configuration, logger: logger)
+        api = try ReadAPI(reader: store, projections: CombinedProjectionCatalog([readModels, fulfilment]), configuration: configuration, logger: logger)
         orders = AggregateRepository(store: store)
         inventory = AggregateRepository(store: store)
         self.logger = logger
@@ -56,6 +56,7 @@ struct ShopApp: Sendable {
     func makeApplication(host: String, port: Int, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
         Application(
             router: makeRouter(),
+            server: api.httpServer,  // the read API's idle and header-read timeouts
             configuration: .init(address: .hostname(host, port: port), serverName: "Chronicle Shop"),
             services: [readModels, fulfilment],
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
