@@ -65,6 +65,7 @@ let package = Package(
             dependencies: [
                 "Chronicle",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),  // the HTTP/1 server's timeouts
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -113,15 +114,17 @@ let package = Package(
             dependencies: [
                 "Chronicle",
                 "ChronicleSQLite",
+                "ChroniclePostgres",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             path: "Benchmarks/Swift",
             swiftSettings: strict
         ),
         // The tests' own helpers (polling with a deadline, child processes that block no thread of
         // the cooperative pool). Not a product.
-        .target(name: "ChronicleTestSupport", path: "Tests/Support", swiftSettings: strict),
+        .target(name: "ChronicleTestSupport", dependencies: ["ChronicleTesting"], path: "Tests/Support", swiftSettings: strict),
         .testTarget(name: "ChronicleTests", dependencies: ["Chronicle", "ChronicleTesting"], swiftSettings: strict),
         // Helper process for ChronicleSQLiteTests' multi-process tests (launched, not linked for use).
         .executableTarget(

@@ -6,6 +6,8 @@
 #   Benchmarks/run.sh                         # everything (NORMAL, then the scaled-down FULL runs)
 #   SCENARIOS="S1 S2" SYNCS=NORMAL RUNS=1 Benchmarks/run.sh
 #   BENCH_DIR=/var/tmp Benchmarks/run.sh      # where the database files live (local disk)
+#   CHRONICLE_POSTGRES_URL=postgres://… Benchmarks/run.sh   # adds S5r-pg (S5r on PostgreSQL) after S5r
+#                                             # (eval "$(bash .ci/postgres.sh)" starts a local server)
 #
 # Results: bench-out/results.jsonl (one JSON line per run, with the 1-minute load average added as
 # "load1"), bench-out/summary.md (the table). Both are gitignored.
@@ -15,7 +17,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${OUT:-$ROOT/bench-out}
 RUNS=${RUNS:-3}
 SYNCS=${SYNCS:-"NORMAL FULL"}
-SCENARIOS=${SCENARIOS:-"S1 S1c S2 S3 S4a S4b S5 S5r S6 LAT RSS"}
+SCENARIOS=${SCENARIOS:-"S1 S1c S2 S3 S4a S4b S5 S5r S5r-pg S6 LAT RSS"}
 BENCH_DIR=${BENCH_DIR:-/tmp}
 RUN_TIMEOUT=${RUN_TIMEOUT:-600}
 
@@ -24,7 +26,7 @@ RUN_TIMEOUT=${RUN_TIMEOUT:-600}
 events_for() { # scenario sync
     case "$1/$2" in
         S1/NORMAL | S1c/NORMAL | S2/NORMAL | S4a/* | S4b/*) echo 100000 ;;
-        S3/* | S5/* | S5r/*) echo "${SCALED_EVENTS:-1000000}" ;;
+        S3/* | S5/* | S5r/* | S5r-pg/*) echo "${SCALED_EVENTS:-1000000}" ;;
         S6/NORMAL) echo 10000 ;;
         LAT/*) echo 5000 ;;
         RSS/*) echo 1000000 ;;
@@ -33,7 +35,7 @@ events_for() { # scenario sync
     esac
 }
 # Scenarios that only the Swift runner implements, and those run once (costly setup).
-swift_only() { case "$1" in S1c | S5r | LAT | RSS) return 0 ;; *) return 1 ;; esac; }
+swift_only() { case "$1" in S1c | S5r | S5r-pg | LAT | RSS) return 0 ;; *) return 1 ;; esac; }
 runs_for() { case "$1" in RSS) echo 1 ;; *) echo "$RUNS" ;; esac; }
 # FULL sync is measured for the write scenarios only (reads do not commit).
 full_applies() { case "$1" in S1 | S1c | S2 | S6 | LAT) return 0 ;; *) return 1 ;; esac; }
@@ -63,6 +65,7 @@ cat "$OUT/machine.txt" >&2
 run_one() { # impl binary scenario sync events
     local impl=$1 bin=$2 scenario=$3 sync=$4 events=$5
     local db="$WORK/$impl-$scenario-$sync.db"
+    if [ "$scenario" = S5r-pg ]; then db=$CHRONICLE_POSTGRES_URL; fi
     rm -f "$db" "$db-wal" "$db-shm"
     local load line
     load=$(cut -d' ' -f1 /proc/loadavg)
@@ -77,6 +80,10 @@ run_one() { # impl binary scenario sync events
 for sync in $SYNCS; do
     for scenario in $SCENARIOS; do
         if [ "$sync" = FULL ] && ! full_applies "$scenario"; then continue; fi
+        if [ "$scenario" = S5r-pg ] && [ -z "${CHRONICLE_POSTGRES_URL:-}" ]; then
+            echo "== S5r-pg skipped: set CHRONICLE_POSTGRES_URL ==" >&2
+            continue
+        fi
         events=$(events_for "$scenario" "$sync")
         echo "== $scenario $sync ($events events) ==" >&2
         for _ in $(seq "$(runs_for "$scenario")"); do

@@ -7,7 +7,7 @@ import sys
 from collections import defaultdict
 
 TARGETS = {"S1": 0.90, "S2": 0.90, "S3": 0.90, "S4a": 0.50, "S4b": 0.50, "S5": 0.70}
-ORDER = ["S1", "S1c", "S2", "S3", "S4a", "S4b", "S5", "S5r", "S6", "LAT", "RSS"]
+ORDER = ["S1", "S1c", "S2", "S3", "S4a", "S4b", "S5", "S5r", "S5r-pg", "S6", "LAT", "RSS"]
 
 
 def fmt(value, digits=1):

@@ -22,6 +22,7 @@ struct ScenarioRunner {
         case "S4a": try await rehydrate("S4a", streams: 1000)
         case "S4b": try await rehydrate("S4b", streams: 10)
         case "S5": try await catchUpProjection()
+        case "S5r-pg": try await catchUpWithRunnerOnPostgres()
         case "S5r": try await catchUpWithRunner()
         case "S6": try await concurrentWriters()
         case "LAT": try await appendToVisibleLatency()
@@ -133,7 +134,7 @@ struct ScenarioRunner {
     }
 
     /// IMP(T, B): T/B atomic append calls of B streams with one event each. Returns the calls made.
-    func writeImport(_ store: SQLiteEventStore, events total: Int, perTransaction b: Int, encoder: DepositEncoder) async throws -> Int {
+    func writeImport(_ store: some EventStore, events total: Int, perTransaction b: Int, encoder: DepositEncoder) async throws -> Int {
         let streamCount = total / 100
         guard streamCount >= b, streamCount % b == 0, total % b == 0 else {
             throw BenchmarkError("IMP needs T/100 to be a multiple of B=\(b) (T=\(total))")

@@ -44,13 +44,13 @@ struct ShopApp: Sendable {
         logger: Logger
     ) async throws -> ShopApp {
         let backend = try await storage.open(inventorySnapshots: inventorySnapshots, logger: logger)
-        return ShopApp(storage: storage, backend: backend, configuration: configuration, inventorySnapshots: inventorySnapshots, logger: logger)
+        return try ShopApp(storage: storage, backend: backend, configuration: configuration, inventorySnapshots: inventorySnapshots, logger: logger)
     }
 
-    private init(storage: ShopStorage, backend: ShopBackend, configuration: ReadAPIConfiguration, inventorySnapshots: SnapshotPolicy, logger: Logger) {
+    private init(storage: ShopStorage, backend: ShopBackend, configuration: ReadAPIConfiguration, inventorySnapshots: SnapshotPolicy, logger: Logger) throws {
         self.storage = storage
         self.backend = backend
-        api = ReadAPI(reader: backend.store, projections: backend.catalog, configuration: configuration, logger: logger)
+        api = try ReadAPI(reader: backend.store, projections: backend.catalog, configuration: configuration, logger: logger)
         orders = AggregateRepository(store: backend.store)
         inventory = Self.inventoryRepository(store: backend.store, snapshots: backend.snapshots, policy: inventorySnapshots)
         self.logger = logger
@@ -83,6 +83,7 @@ struct ShopApp: Sendable {
     func makeApplication(host: String, port: Int, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
         Application(
             router: makeRouter(),
+            server: api.httpServer,  // the read API's idle and header-read timeouts
             configuration: .init(address: .hostname(host, port: port), serverName: "Chronicle Shop"),
             services: backend.services,
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },

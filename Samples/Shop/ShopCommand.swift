@@ -67,7 +67,9 @@ struct ShopCommand: AsyncParsableCommand {
                 let app = shop.makeApplication(host: host, port: port) { port in
                     print(Self.instructions(port: port, storage: storage, authenticated: bearer != nil))
                 }
-                try await app.runService()
+                // SIGTERM/SIGINT shut down gracefully, within the read API's bounds (a client
+                // holding a request open cannot keep the process alive).
+                try await ServiceGroup(configuration: shop.api.serviceGroupConfiguration(services: [app], logger: logger)).run()
             }
         } catch {
             try? await shop.close()

@@ -24,69 +24,30 @@ public actor InMemoryEventStore: EventStore, AppendObservable {
 
     /// Appends to one or more streams atomically (see ``EventWriter/append(_:)``).
     public func append(_ appends: [StreamAppend]) throws -> [AppendResult] {
-        for request in appends { try request.validate() }
-        // Plan every append against a scratch view first, so a failure writes nothing.
-        var pendingVersions: [StreamID: StreamVersion] = [:]
-        var pendingIDs = Set<UUID>()
-        var plans: [(StreamAppend, AppendResult?)] = []
-        var nextPosition = Int64(log.count) + 1
+        try AppendPlanner.validate(appends)
+        // Plan every request first (the planner keeps this call's own versions), so a failure writes nothing.
+        var planner = AppendPlanner(replayCheck: .beforeWriting)
         for request in appends {
-            let current = pendingVersions[request.streamID] ?? version(of: request.streamID)
-            if let existing = try alreadyStored(request, pendingIDs: pendingIDs) {
-                plans.append((request, existing))
-                continue
+            try planner.plan(request, current: version(of: request.streamID)) {
+                request.events.compactMap { event in eventIndexByID[event.id].map { log[$0] } }
             }
-            guard request.expectedVersion.isSatisfied(by: current) else {
-                throw EventStoreError.wrongExpectedVersion(stream: request.streamID, expected: request.expectedVersion, actual: current)
-            }
-            let count = Int64(request.events.count)
-            let result = AppendResult(
-                streamID: request.streamID, firstVersion: current.next, version: current.advanced(by: count),
-                firstPosition: GlobalPosition(nextPosition), position: GlobalPosition(nextPosition + count - 1)
-            )
-            nextPosition += count
-            pendingVersions[request.streamID] = result.version
-            for event in request.events { pendingIDs.insert(event.id) }
-            plans.append((request, nil))
         }
-        var results: [AppendResult] = []
+        let base = Int64(log.count)
         let timestamp = now()
-        for (request, existing) in plans {
-            if let existing {
-                results.append(existing)
-                continue
-            }
-            var v = version(of: request.streamID)
-            let firstVersion = v.next
-            let firstPosition = GlobalPosition(Int64(log.count) + 1)
-            for event in request.events {
-                v = v.next
+        for case .write(let request, let firstVersion, _) in planner.steps {
+            for (offset, event) in request.events.enumerated() {
                 let recorded = RecordedEvent(
-                    id: event.id, streamID: request.streamID, streamVersion: v, position: GlobalPosition(Int64(log.count) + 1),
-                    type: event.type, schemaVersion: event.schemaVersion, payload: event.payload, metadata: event.metadata, recordedAt: timestamp
+                    id: event.id, streamID: request.streamID, streamVersion: firstVersion.advanced(by: Int64(offset)),
+                    position: GlobalPosition(Int64(log.count) + 1), type: event.type, schemaVersion: event.schemaVersion,
+                    payload: event.payload, metadata: event.metadata, recordedAt: timestamp
                 )
                 eventIndexByID[event.id] = log.count
                 streamIndexes[request.streamID, default: []].append(log.count)
                 log.append(recorded)
             }
-            results.append(AppendResult(streamID: request.streamID, firstVersion: firstVersion, version: v, firstPosition: firstPosition, position: GlobalPosition(Int64(log.count))))
         }
-        appendNotifier.notify(head: GlobalPosition(Int64(log.count)))
-        return results
-    }
-
-    /// The original result if every event of `request` is already stored identically, `nil` if
-    /// none is; throws if the ids are partly stored or stored with other content or place.
-    private func alreadyStored(_ request: StreamAppend, pendingIDs: Set<UUID>) throws -> AppendResult? {
-        var found: [RecordedEvent] = []
-        for event in request.events {
-            if pendingIDs.contains(event.id) {
-                throw EventStoreError(.duplicateEventID, "Event id \(event.id) appears twice in one call. Nothing was written; give each event its own id.", streamID: request.streamID, eventID: event.id)
-            }
-            if let index = eventIndexByID[event.id] { found.append(log[index]) }
-        }
-        if found.isEmpty { return nil }
-        return try IdempotentAppend.check(request, against: found)
+        if planner.newEventCount > 0 { appendNotifier.notify(head: GlobalPosition(Int64(log.count))) }
+        return planner.results(base: base)
     }
 
     private func version(of stream: StreamID) -> StreamVersion {
@@ -152,14 +113,14 @@ public actor InMemoryEventStore: EventStore, AppendObservable {
 }
 
 /// Shared rules for idempotent re-appends, so every store answers alike.
-public enum IdempotentAppend {
+package enum IdempotentAppend {
     /// Given the already-stored events whose ids `request` carries (in any order), returns the
     /// original result when the append is an exact replay, and throws
     /// ``EventStoreError/Code/duplicateEventID`` otherwise.
     ///
     /// An exact replay: every id is stored, in `request`'s stream, at consecutive versions in
     /// the same order, with the same content, at versions the expected version allows.
-    public static func check(_ request: StreamAppend, against stored: [RecordedEvent]) throws(EventStoreError) -> AppendResult {
+    package static func check(_ request: StreamAppend, against stored: [RecordedEvent]) throws(EventStoreError) -> AppendResult {
         let byID = Dictionary(stored.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         var previous: RecordedEvent?
         for event in request.events {
@@ -188,9 +149,9 @@ public enum IdempotentAppend {
 }
 
 /// Validation of read limits, shared by the stores.
-public enum ReadLimit {
+package enum ReadLimit {
     /// Throws ``EventStoreError/Code/invalidArgument`` for a negative limit.
-    public static func check(_ limit: Int) throws(EventStoreError) {
+    package static func check(_ limit: Int) throws(EventStoreError) {
         if limit < 0 {
             throw EventStoreError(.invalidArgument, "A read limit of \(limit) is negative; pass 0 or more.")
         }

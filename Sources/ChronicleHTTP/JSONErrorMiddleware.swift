@@ -34,7 +34,7 @@ public struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return error
         case let error as EventStoreError:
             let mapped = ReadAPIError(error)
-            if mapped.status.kind == .serverError {
+            if mapped.status.kind == .serverError || error.code == .diskFull || error.code == .readOnly {
                 logger.error("Event store failure", metadata: ["error": "\(error)", "uri": "\(request.uri)"])
             }
             return mapped
@@ -57,6 +57,7 @@ public struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         case .notFound: .notFound
         case .methodNotAllowed: .methodNotAllowed
         case .contentTooLarge: .bodyTooLarge
+        case .requestTimeout: .requestTimeout
         case .serviceUnavailable: .unavailable
         default:
             status.kind == .serverError ? .internalError : ReadAPIError.Code(Self.camelCase(status.reasonPhrase))

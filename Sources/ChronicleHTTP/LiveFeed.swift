@@ -18,8 +18,12 @@ extension HTTPField.Name {
 /// projections: it catches up from its start position, then sleeps until the store's
 /// ``AppendNotifier`` announces a commit (without a notifier it polls every heartbeat). A comment
 /// line is sent every ``ReadAPIConfiguration/feedHeartbeat`` so idle connections stay open and
-/// gone clients are noticed. The subscription reads one page ahead at most: a client that does
-/// not read holds one page, not the log. The feed ends when the server shuts down gracefully.
+/// gone clients are noticed. The feed ends when the server shuts down gracefully.
+///
+/// Memory is bounded per feed, whatever the client does: the subscription reads one page ahead at
+/// most (``ReadAPIConfiguration/feedPageSize`` events), a page is written in pieces of at most
+/// ``ReadAPIConfiguration/writeChunkSize`` bytes (or one event), and a client that leaves a write
+/// pending for ``ReadAPIConfiguration/writeTimeout`` is dropped.
 struct LiveFeed: Sendable {
     let reader: any EventReader
     let notifier: AppendNotifier?
@@ -27,6 +31,7 @@ struct LiveFeed: Sendable {
     let pageSize: Int
     let heartbeat: Duration
     let retryMilliseconds: Int
+    let chunkSize: Int
 
     private enum Signal: Sendable {
         case page(LogPage)
@@ -35,7 +40,7 @@ struct LiveFeed: Sendable {
     }
 
     /// Streams events after `start` into `writer` until shutdown or a write fails.
-    func stream(after start: GlobalPosition, into writer: inout any ResponseBodyWriter) async throws {
+    func stream(after start: GlobalPosition, into writer: TimedBodyWriter) async throws {
         let source: ProjectionSource =
             if let notifier { ProjectionSource(reader: reader) { notifier.updates() } } else { .polling(reader, interval: heartbeat) }
         let subscription = try LogSubscription(source: source, after: start, filter: filter, pageSize: pageSize)
@@ -72,9 +77,16 @@ struct LiveFeed: Sendable {
                 for await signal in signals {
                     switch signal {
                     case .page(let page):
+                        // Written in pieces of about `chunkSize` bytes, never one buffer per page.
                         var buffer = ByteBuffer()
-                        for event in page.events { Self.appendMessage(for: event, to: &buffer) }
-                        try await writer.write(buffer)
+                        for event in page.events {
+                            Self.appendMessage(for: event, to: &buffer)
+                            if buffer.readableBytes >= chunkSize {
+                                try await writer.write(buffer)
+                                buffer = ByteBuffer()
+                            }
+                        }
+                        if buffer.readableBytes > 0 { try await writer.write(buffer) }
                         takenContinuation.yield()
                         wroteSinceHeartbeat = true
                     case .heartbeat:
@@ -129,10 +141,21 @@ extension ReadAPI {
         } else {
             start = try await reader.headPosition()
         }
+        guard let slot = monitor.openFeed(maximum: configuration.maximumConcurrentFeeds) else {
+            let retrySeconds = max(1, (configuration.feedRetryMilliseconds + 999) / 1000)
+            throw ReadAPIError(
+                status: .serviceUnavailable, code: .tooManyFeeds,
+                "\(configuration.maximumConcurrentFeeds) live feeds are open, the most this server serves at once; retry later.",
+                details: ["limit": .integer(Int64(configuration.maximumConcurrentFeeds))],
+                headers: [.retryAfter: "\(retrySeconds)"]
+            )
+        }
         let feed = LiveFeed(
             reader: reader, notifier: notifier, filter: filter, pageSize: configuration.feedPageSize,
-            heartbeat: configuration.feedHeartbeat, retryMilliseconds: configuration.feedRetryMilliseconds
+            heartbeat: configuration.feedHeartbeat, retryMilliseconds: configuration.feedRetryMilliseconds,
+            chunkSize: configuration.writeChunkSize
         )
+        let (monitor, timeout, logger) = (self.monitor, configuration.writeTimeout, self.logger)
         return Response(
             status: .ok,
             headers: [
@@ -141,7 +164,10 @@ extension ReadAPI {
                 HTTPField.Name("X-Accel-Buffering")!: "no",
             ],
             body: ResponseBody { writer in
-                try await feed.stream(after: start, into: &writer)
+                defer { slot.release() }
+                try await withWriteTimeout(timeout, monitor: monitor, logger: logger, writer: &writer) { timed in
+                    try await feed.stream(after: start, into: timed)
+                }
                 try await writer.finish(nil)
             }
         )

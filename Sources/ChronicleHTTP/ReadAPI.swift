@@ -13,13 +13,15 @@ import Logging
 ///
 /// ```swift
 /// let store = try SQLiteEventStore(path: "shop.sqlite")
-/// let api = ReadAPI(reader: store, projections: catalog)
+/// let api = try ReadAPI(reader: store, projections: catalog)
 /// let router = api.makeRouter()                        // middleware + built-in routes
 /// api.queries("/orders", reading: ["order-summary"], on: router)
 ///     .get(":id") { request, context in try await summaries.find(context.parameters.require("id")) }
 /// router.post("/orders") { request, context in … }     // the app's command route
-/// let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 8080)))
-/// try await app.runService()                            // a ServiceLifecycle Service
+/// let app = Application(router: router, server: api.httpServer,   // idle and header-read timeouts
+///                       configuration: .init(address: .hostname("127.0.0.1", port: 8080)))
+/// let group = ServiceGroup(configuration: api.serviceGroupConfiguration(services: [app], logger: logger))
+/// try await group.run()                                 // SIGTERM: graceful, then bounded
 /// ```
 ///
 /// ## Routes
@@ -33,7 +35,9 @@ import Logging
 /// | `GET /projections`, `GET /projections/{name}` | lag, state, parked events |
 /// | `GET /feed?after=&category=` | server-sent events; resumes from `Last-Event-ID` |
 ///
-/// Malformed parameters answer 400 with `{"error": {"code": …, "message": …}}`.
+/// Malformed parameters answer 400 with `{"error": {"code": …, "message": …}}`. Every resource a
+/// client can hold is bounded by ``ReadAPIConfiguration`` (timeouts, bytes per page, open feeds);
+/// ``statistics`` counts what the bounds did.
 public struct ReadAPI: Sendable {
     /// Where events are read.
     public let reader: any EventReader
@@ -45,23 +49,29 @@ public struct ReadAPI: Sendable {
     /// Limits, authentication and timing.
     public let configuration: ReadAPIConfiguration
     let logger: Logger
+    let monitor = ReadAPIMonitor()
+
+    /// Open feeds, refused feeds, dropped slow clients, bytes written: what the limits did so far.
+    public var statistics: ReadAPIStatistics { monitor.statistics }
 
     /// Creates the API over a store whose in-process appends are observable (all of Chronicle's).
+    ///
+    /// Throws ``ReadAPIConfiguration/InvalidValue`` when a setting makes no sense.
     public init(
         reader: some EventReader & AppendObservable, projections: (any ProjectionCatalog)? = nil,
         configuration: ReadAPIConfiguration = .init(), logger: Logger = Logger(label: "chronicle.http")
-    ) {
-        self.init(reader: reader, notifier: reader.appendNotifier, projections: projections, configuration: configuration, logger: logger)
+    ) throws(ReadAPIConfiguration.InvalidValue) {
+        try self.init(reader: reader, notifier: reader.appendNotifier, projections: projections, configuration: configuration, logger: logger)
     }
 
     /// Creates the API over any reader, woken by `notifier` (or never, if `nil`).
+    ///
+    /// Throws ``ReadAPIConfiguration/InvalidValue`` when a setting makes no sense.
     public init(
         reader: some EventReader, notifier: AppendNotifier?, projections: (any ProjectionCatalog)? = nil,
         configuration: ReadAPIConfiguration = .init(), logger: Logger = Logger(label: "chronicle.http")
-    ) {
-        precondition(configuration.maximumPageSize >= 1, "maximumPageSize must be at least 1")
-        precondition(configuration.defaultPageSize >= 1, "defaultPageSize must be at least 1")
-        precondition(configuration.feedPageSize >= 1, "feedPageSize must be at least 1")
+    ) throws(ReadAPIConfiguration.InvalidValue) {
+        try configuration.validate()
         self.reader = reader
         self.notifier = notifier
         self.projections = projections
@@ -86,8 +96,8 @@ public struct ReadAPI: Sendable {
         return router
     }
 
-    /// Adds JSON errors, bearer authentication (if configured), the body-size limit and the
-    /// percent-decoding of path parameters (``PathParameterDecodingMiddleware``).
+    /// Adds JSON errors, bearer authentication (if configured), the body limits (size and read
+    /// deadline) and the percent-decoding of path parameters (``PathParameterDecodingMiddleware``).
     ///
     /// Hummingbird applies a router's middleware to the routes added after it: call this before
     /// adding any route.
@@ -96,7 +106,9 @@ public struct ReadAPI: Sendable {
         if !configuration.bearerTokens.isEmpty {
             router.add(middleware: BearerTokenMiddleware(tokens: configuration.bearerTokens))
         }
-        router.add(middleware: RequestBodyLimitMiddleware(maximumSize: configuration.maximumBodySize))
+        router.add(
+            middleware: RequestBodyLimitMiddleware(validatedMaximumSize: configuration.maximumBodySize, readTimeout: configuration.bodyReadTimeout)
+        )
         router.add(middleware: PathParameterDecodingMiddleware())
     }
 
@@ -196,36 +208,48 @@ public struct ReadAPI: Sendable {
         guard version > .initial else {
             throw ReadAPIError(.notFound, "Stream \(stream) has no events.", details: ["stream": .string(stream.rawValue)])
         }
-        let events = try await reader.readStream(stream, from: from, direction: direction, limit: limit)
-        var json = JSONOutput(capacity: 512 * events.count + 128)
+        let page = try await readPage(limit: limit) { last, count in
+            switch (direction, last) {
+            case (_, nil):
+                return try await self.reader.readStream(stream, from: from, direction: direction, limit: count)
+            case (.forwards, let last?):
+                return try await self.reader.readStream(stream, from: last.streamVersion.next, direction: .forwards, limit: count)
+            case (.backwards, let last?):
+                guard last.streamVersion > .first else { return [] }
+                return try await self.reader.readStream(stream, from: StreamVersion(last.streamVersion.value - 1), direction: .backwards, limit: count)
+            }
+        }
+        var json = JSONOutput(capacity: page.events.bytes.count + 256)
         json.raw("{"); json.key("stream"); json.string(stream.rawValue)
-        json.raw(","); json.key("version"); json.integer(max(version, events.map(\.streamVersion).max() ?? version).value)
+        json.raw(","); json.key("version"); json.integer(max(version, page.highestVersion ?? version).value)
         json.raw(","); json.key("direction"); json.string(direction.rawValue)
         json.raw(","); json.key("limit"); json.integer(Int64(limit))
-        json.raw(","); json.key("events"); json.events(events)
+        json.raw(","); json.key("events"); json.raw(bytes: page.events.bytes)
         json.raw(","); json.key("next")
-        switch (direction, events.last) {
-        case (.forwards, let last?) where events.count == limit:
+        switch (direction, page.last) {
+        case (.forwards, let last?) where page.hasMore:
             json.integer(last.streamVersion.next.value)
-        case (.backwards, let last?) where events.count == limit && last.streamVersion > .first:
+        case (.backwards, let last?) where page.hasMore && last.streamVersion > .first:
             json.integer(last.streamVersion.value - 1)
         default:
             json.raw("null")
         }
         json.raw("}")
-        return .json(json)
+        return streamed(json)
     }
 
     func readAll(_ request: Request) async throws -> Response {
         let parameters = try RequestParameters(request, accepting: ["after", "limit"])
         let after = try parameters.position("after") ?? .start
         let limit = try parameters.limit(configuration)
-        let events = try await reader.readAll(after: after, limit: limit)
+        let page = try await readPage(limit: limit) { last, count in
+            try await self.reader.readAll(after: last?.position ?? after, limit: count)
+        }
         let head = try await reader.headPosition()
-        return .json(eventPage(header: { json in
+        return streamed(eventPage(header: { json in
             json.key("after"); json.integer(after.value)
-            json.raw(","); json.key("head"); json.integer(max(head, events.last?.position ?? head).value)
-        }, events: events, limit: limit))
+            json.raw(","); json.key("head"); json.integer(max(head, page.last?.position ?? head).value)
+        }, page: page, limit: limit))
     }
 
     func readCategory(_ request: Request, raw: String) async throws -> Response {
@@ -233,23 +257,92 @@ public struct ReadAPI: Sendable {
         let parameters = try RequestParameters(request, accepting: ["after", "limit"])
         let after = try parameters.position("after") ?? .start
         let limit = try parameters.limit(configuration)
-        let events = try await reader.readCategory(category, after: after, limit: limit)
-        return .json(eventPage(header: { json in
+        let page = try await readPage(limit: limit) { last, count in
+            try await self.reader.readCategory(category, after: last?.position ?? after, limit: count)
+        }
+        return streamed(eventPage(header: { json in
             json.key("category"); json.string(category)
             json.raw(","); json.key("after"); json.integer(after.value)
-        }, events: events, limit: limit))
+        }, page: page, limit: limit))
     }
 
-    private func eventPage(header: (inout JSONOutput) -> Void, events: [RecordedEvent], limit: Int) -> JSONOutput {
-        var json = JSONOutput(capacity: 512 * events.count + 128)
+    private func eventPage(header: (inout JSONOutput) -> Void, page: EventPage, limit: Int) -> JSONOutput {
+        var json = JSONOutput(capacity: page.events.bytes.count + 256)
         json.raw("{")
         header(&json)
         json.raw(","); json.key("limit"); json.integer(Int64(limit))
-        json.raw(","); json.key("events"); json.events(events)
+        json.raw(","); json.key("events"); json.raw(bytes: page.events.bytes)
         json.raw(","); json.key("next")
-        if events.count == limit, let last = events.last { json.integer(last.position.value) } else { json.raw("null") }
+        if page.hasMore, let last = page.last { json.integer(last.position.value) } else { json.raw("null") }
         json.raw("}")
         return json
+    }
+
+    /// Events of one answer, as a JSON array, bounded by ``ReadAPIConfiguration/maximumResponseBytes``.
+    struct EventPage {
+        var events = JSONOutput()
+        var count = 0
+        var last: RecordedEvent?
+        var highestVersion: StreamVersion?
+        /// The page is full (by count or by bytes): there may be more after `last`.
+        var hasMore = false
+    }
+
+    /// How many events a page reads from the store at a time: the events in memory at once.
+    static let readStep = 100
+
+    /// Reads up to `limit` events, `readStep` at a time (`read` gets the last event read so far
+    /// and how many to read), stopping before the event that would take the page past
+    /// ``ReadAPIConfiguration/maximumResponseBytes`` (a page holds at least one event).
+    func readPage(limit: Int, _ read: (_ last: RecordedEvent?, _ count: Int) async throws -> [RecordedEvent]) async throws -> EventPage {
+        var page = EventPage()
+        page.events.raw("[")
+        reading: while page.count < limit {
+            let wanted = min(Self.readStep, limit - page.count)
+            let events = try await read(page.last, wanted)
+            for event in events {
+                var encoded = JSONOutput()
+                encoded.event(event)
+                if page.count > 0, page.events.bytes.count + 1 + encoded.bytes.count + 1 > configuration.maximumResponseBytes {
+                    page.hasMore = true
+                    break reading
+                }
+                if page.count > 0 { page.events.raw(",") }
+                page.events.raw(bytes: encoded.bytes)
+                page.count += 1
+                page.last = event
+                page.highestVersion = max(page.highestVersion ?? event.streamVersion, event.streamVersion)
+            }
+            if events.count < wanted { break }
+        }
+        if page.count == limit { page.hasMore = true }
+        page.events.raw("]")
+        return page
+    }
+
+    /// A 200 JSON answer written in pieces of ``ReadAPIConfiguration/writeChunkSize``, dropping a
+    /// client that does not read for ``ReadAPIConfiguration/writeTimeout``. An answer of one
+    /// piece is written at once (Hummingbird's single write), and its connection falls under the
+    /// idle timeout as soon as it is handed over.
+    func streamed(_ json: JSONOutput) -> Response {
+        let bytes = json.bytes
+        if bytes.count <= configuration.writeChunkSize { return .json(json) }
+        let (monitor, timeout, chunkSize, logger) = (self.monitor, configuration.writeTimeout, configuration.writeChunkSize, self.logger)
+        return Response(
+            status: .ok,
+            headers: [.contentType: "application/json; charset=utf-8"],
+            body: ResponseBody(contentLength: bytes.count) { writer in
+                try await withWriteTimeout(timeout, monitor: monitor, logger: logger, writer: &writer) { timed in
+                    var offset = 0
+                    while offset < bytes.count {
+                        let end = min(offset + chunkSize, bytes.count)
+                        try await timed.write(ByteBuffer(bytes: bytes[offset..<end]))
+                        offset = end
+                    }
+                }
+                try await writer.finish(nil)
+            }
+        )
     }
 
     func listProjections() async throws -> Response {

@@ -44,6 +44,18 @@ public struct ReadAPIError: Error, Sendable, CustomStringConvertible {
         public static let methodNotAllowed: Code = "methodNotAllowed"
         /// The request body is larger than the configured limit (413).
         public static let bodyTooLarge: Code = "bodyTooLarge"
+        /// The request body could not be read: malformed framing (chunked encoding) or the client
+        /// closed the connection before sending all of it (400).
+        public static let invalidRequestBody: Code = "invalidRequestBody"
+        /// The request body did not arrive within ``ReadAPIConfiguration/bodyReadTimeout`` (408).
+        public static let requestTimeout: Code = "requestTimeout"
+        /// ``ReadAPIConfiguration/maximumConcurrentFeeds`` live feeds are open; retry after
+        /// `Retry-After` seconds (503).
+        public static let tooManyFeeds: Code = "tooManyFeeds"
+        /// The event store's disk (or quota) is full: nothing was written (503).
+        public static let storageFull: Code = "storageFull"
+        /// The event store's file or file system is read-only: nothing was written (503).
+        public static let storageReadOnly: Code = "storageReadOnly"
         /// A read-your-writes wait ran out before the read model reached the asked position (503).
         public static let notCaughtUp: Code = "notCaughtUp"
         /// The server is shutting down or a dependency is unavailable (503).
@@ -104,7 +116,8 @@ public struct ReadAPIError: Error, Sendable, CustomStringConvertible {
         case .notFound: .notFound
         case .methodNotAllowed: .methodNotAllowed
         case .bodyTooLarge: .contentTooLarge
-        case .notCaughtUp, .unavailable: .serviceUnavailable
+        case .requestTimeout: .requestTimeout
+        case .notCaughtUp, .unavailable, .tooManyFeeds, .storageFull, .storageReadOnly: .serviceUnavailable
         case .internalError: .internalServerError
         default: .badRequest
         }
@@ -140,6 +153,8 @@ extension ReadAPIError {
     /// | `invalidStreamID`, `invalidArgument`, `invalidEvent`, `emptyAppend` | 400 |
     /// | `wrongExpectedVersion`, `duplicateEventID` | 409 |
     /// | `databaseBusy`, `timeout`, `closed` | 503 (with `Retry-After: 1`) |
+    /// | `diskFull` | 503 `storageFull`: the disk is full, nothing was written |
+    /// | `readOnly` | 503 `storageReadOnly`: the store cannot be written, nothing was written |
     /// | `notADatabase`, `corruptRecord`, `unsupportedSchema`, `storageFailure`, `unknownEventType`, `undecodablePayload`, `unencodableEvent`, others | 500 |
     ///
     /// 500 answers carry a generic message: the store's message may name files and SQL, and is
@@ -158,6 +173,19 @@ extension ReadAPIError {
             self.init(
                 status: .serviceUnavailable, code: .unavailable, error.message, details: details,
                 headers: [.retryAfter: "1"]
+            )
+        case .diskFull:
+            // The store's own message names files: it goes to the log, not to the client.
+            self.init(
+                status: .serviceUnavailable, code: .storageFull,
+                "The event store's disk is full, so nothing was written; the request can be retried once an operator has freed space.",
+                details: ["storeCode": .string(error.code.description)]
+            )
+        case .readOnly:
+            self.init(
+                status: .serviceUnavailable, code: .storageReadOnly,
+                "The event store is read-only (its file, directory or file system cannot be written), so nothing was written; reads still work.",
+                details: ["storeCode": .string(error.code.description)]
             )
         default:
             self.init(

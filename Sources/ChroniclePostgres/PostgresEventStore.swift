@@ -101,13 +101,7 @@ public final class PostgresEventStore: EventStore, AppendObservable {
 
     /// Appends to one or more streams atomically (see ``Chronicle/EventWriter/append(_:)``).
     public func append(_ appends: [StreamAppend]) async throws -> [AppendResult] {
-        var seen = Set<UUID>()
-        for request in appends {
-            try request.validate()
-            for event in request.events where !seen.insert(event.id).inserted {
-                throw EventStoreError(.duplicateEventID, "Event id \(event.id) appears twice in one call. Nothing was written; give each event its own id.", streamID: request.streamID, eventID: event.id)
-            }
-        }
+        try AppendPlanner.validate(appends)
         guard !appends.isEmpty else { return [] }
         var attempt = 1
         while true {
@@ -128,11 +122,6 @@ public final class PostgresEventStore: EventStore, AppendObservable {
         }
     }
 
-    private enum Plan {
-        case alreadyStored(AppendResult)
-        case write(StreamAppend, firstVersion: StreamVersion)
-    }
-
     /// One attempt, inside a transaction: lock the streams (sorted), check idempotency and
     /// expected versions, then take the position counter's row lock, insert, and notify.
     /// Returns the results and the new head (`nil` if nothing was written).
@@ -151,25 +140,14 @@ public final class PostgresEventStore: EventStore, AppendObservable {
         let stored = Dictionary(storedEvents.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
 
         // 3. Plan against the locked versions; any failure rolls everything back.
-        var plans: [Plan] = []
-        var newEventCount: Int64 = 0
+        var planner = AppendPlanner(replayCheck: .beforeWriting)
         for request in appends {
-            let found = request.events.compactMap { stored[$0.id] }
-            if !found.isEmpty {
-                plans.append(.alreadyStored(try IdempotentAppend.check(request, against: found)))
-                continue
-            }
-            let current = versions[request.streamID] ?? .initial
-            guard request.expectedVersion.isSatisfied(by: current) else {
-                throw EventStoreError.wrongExpectedVersion(stream: request.streamID, expected: request.expectedVersion, actual: current)
-            }
-            versions[request.streamID] = current.advanced(by: Int64(request.events.count))
-            newEventCount += Int64(request.events.count)
-            plans.append(.write(request, firstVersion: current.next))
+            try planner.plan(request, current: versions[request.streamID] ?? .initial) { request.events.compactMap { stored[$0.id] } }
         }
+        let newEventCount = planner.newEventCount
         guard newEventCount > 0 else {
             // A pure replay writes nothing: roll back, so no placeholder (version 0) stream row survives.
-            return .rollback((plans.compactMap { if case .alreadyStored(let result) = $0 { result } else { nil } }, nil))
+            return .rollback((planner.results(base: 0), nil))
         }
 
         // 4. Build the rows. Positions are not known yet: each event gets its ordinal (1-based)
@@ -177,19 +155,12 @@ public final class PostgresEventStore: EventStore, AppendObservable {
         var eventIDs: [UUID] = [], streams: [String] = [], streamVersions: [Int64] = [], categories: [String] = []
         var types: [String] = [], schemaVersions: [Int64] = [], payloads: [ByteBuffer] = [], metadata: [String] = []
         var lastOfStream: [StreamID: (version: StreamVersion, ordinal: Int64)] = [:]
-        var planned: [(request: StreamAppend, firstVersion: StreamVersion, firstOrdinal: Int64)?] = []
-        var ordinal: Int64 = 0
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
-        for plan in plans {
-            guard case .write(let request, let firstVersion) = plan else {
-                planned.append(nil)
-                continue
-            }
-            planned.append((request, firstVersion, ordinal + 1))
+        for case .write(let request, let firstVersion, let firstOrdinal) in planner.steps {
             var version = firstVersion
+            var ordinal = firstOrdinal
             for event in request.events {
-                ordinal += 1
                 eventIDs.append(event.id)
                 streams.append(request.streamID.rawValue)
                 streamVersions.append(version.value)
@@ -200,6 +171,7 @@ public final class PostgresEventStore: EventStore, AppendObservable {
                 metadata.append(try Self.encode(event.metadata, with: encoder, event: event, stream: request.streamID))
                 lastOfStream[request.streamID] = (version, ordinal)
                 version = version.next
+                ordinal += 1
             }
         }
 
@@ -215,19 +187,7 @@ public final class PostgresEventStore: EventStore, AppendObservable {
         guard let head = written else {
             throw EventStoreError(.corruptRecord, "The append to schema \(schema) did not write every event and stream row (is the position counter row missing?). Nothing was written; run migrate() and check the schema.")
         }
-        let base = head - newEventCount
-        var results: [AppendResult] = []
-        for (plan, write) in zip(plans, planned) {
-            if case .alreadyStored(let result) = plan {
-                results.append(result)
-            } else if let write {
-                let count = Int64(write.request.events.count)
-                results.append(AppendResult(
-                    streamID: write.request.streamID, firstVersion: write.firstVersion, version: write.firstVersion.advanced(by: count - 1),
-                    firstPosition: GlobalPosition(base + write.firstOrdinal), position: GlobalPosition(base + write.firstOrdinal + count - 1)
-                ))
-            }
-        }
+        let results = planner.results(base: head - newEventCount)
         return .commit((results, GlobalPosition(head)))
     }
 

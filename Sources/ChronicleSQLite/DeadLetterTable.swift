@@ -49,7 +49,7 @@ enum DeadLetterTable {
         let rawStream: String = row["stream_id"]
         let position: Int64 = row["position"]
         guard let id = UUID(uuidString: rawID), position > 0 else {
-            throw ProjectionError(.storageFailure, "A dead-letter row (position \(position)) is damaged: bad event id \(rawID.debugDescription).")
+            throw EventStoreError(.corruptRecord, "A dead-letter row (position \(position)) is damaged: bad event id \(rawID.debugDescription). Drop it (parked drop) or restore the read model from a backup.", position: GlobalPosition(max(0, position)))
         }
         return ParkedEvent(
             position: GlobalPosition(position), eventID: id, streamID: StreamID(unchecked: rawStream),

@@ -137,17 +137,26 @@ struct SQLiteAppendTransaction {
         return SQLiteErrorMapping.map(error, path: path, operation: "Append")
     }
 
-    /// Appends one call (one or more streams) at the current head.
+    /// Appends one call (one or more streams) at the current head, planned by the core's
+    /// ``AppendPlanner`` (this type supplies the reads and writes).
     private mutating func append(_ call: [StreamAppend]) throws -> [AppendResult] {
-        var results: [AppendResult] = []
-        results.reserveCapacity(call.count)
+        var planner = AppendPlanner(replayCheck: .onConflict)
+        let base = head
         for request in call {
-            results.append(try append(request))
+            try append(request, planner: &planner)
         }
-        return results
+        return planner.results(base: base)
     }
 
-    private mutating func append(_ request: StreamAppend) throws -> [AppendResult].Element {
+    /// Appends `request` planned alone (``runAll(in:path:recordedAt:_:)``'s appends).
+    private mutating func append(_ request: StreamAppend) throws -> AppendResult {
+        var planner = AppendPlanner(replayCheck: .onConflict)
+        let base = head
+        try append(request, planner: &planner)
+        return planner.results(base: base)[0]
+    }
+
+    private mutating func append(_ request: StreamAppend, planner: inout AppendPlanner) throws {
         let headBefore = head
         let selectStream = try RawStatement(statements.get(.selectStream))
         defer { selectStream.reset() }
@@ -171,13 +180,10 @@ struct SQLiteAppendTransaction {
             current = .initial
         }
 
-        guard request.expectedVersion.isSatisfied(by: current) else {
-            if let replay = try replayResult(request, storedUpTo: headBefore) { return replay }
-            throw EventStoreError.wrongExpectedVersion(stream: request.streamID, expected: request.expectedVersion, actual: current)
-        }
-
+        let step = try planner.plan(request, current: current) { try storedEvents(request, storedUpTo: headBefore) }
+        guard case .write(_, let firstVersion, _) = step else { return }
         let count = Int64(request.events.count)
-        let newVersion = current.value + count
+        let newVersion = firstVersion.value + count - 1
         let lastPosition = headBefore + count
         if streamKey == nil {
             categoryKey = try self.categoryKey(request.streamID.category)
@@ -190,7 +196,7 @@ struct SQLiteAppendTransaction {
             streamKey = db.lastInsertedRowID
         }
         let insert = try RawStatement(statements.get(.insertEvent))
-        var version = current.value
+        var version = firstVersion.value - 1
         var position = headBefore
         for event in request.events {
             version += 1
@@ -215,13 +221,17 @@ struct SQLiteAppendTransaction {
                 try insert.run()
             } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
                 // An id already stored: an idempotent retry, or a duplicate.
-                if let replay = try replayResult(request, storedUpTo: headBefore) {
+                let stored = try storedEvents(request, storedUpTo: headBefore)
+                if !stored.isEmpty {
                     if position > headBefore + 1 {
                         // Cannot happen (a replay's first event is already stored), but never
                         // report a replay while rows of this request are written.
                         throw EventStoreError(.duplicateEventID, "Some events of the append to \(request.streamID) are already stored. Nothing was written.", streamID: request.streamID)
                     }
-                    return replay
+                    // (An exact replay's events are in this stream, so the stream existed: no
+                    // stream row was inserted above.)
+                    _ = try planner.replayLastWrite(storedEvents: stored)
+                    return
                 }
                 throw EventStoreError(
                     .corruptRecord,
@@ -237,16 +247,10 @@ struct SQLiteAppendTransaction {
             try update.run()
         }
         head = lastPosition
-        return AppendResult(
-            streamID: request.streamID, firstVersion: current.next, version: StreamVersion(newVersion),
-            firstPosition: GlobalPosition(headBefore + 1), position: GlobalPosition(lastPosition)
-        )
     }
 
-    /// The original result when `request`'s event ids were already stored (at or before
-    /// `storedUpTo`) as an exact replay; `nil` when none of its ids is stored; throws
-    /// ``EventStoreError/Code/duplicateEventID`` otherwise.
-    private func replayResult(_ request: StreamAppend, storedUpTo: Int64) throws -> AppendResult? {
+    /// The stored events (at or before `storedUpTo`) among `request`'s event ids.
+    private func storedEvents(_ request: StreamAppend, storedUpTo: Int64) throws -> [RecordedEvent] {
         var decoder = SQLiteRecordDecoder()
         var stored: [RecordedEvent] = []
         for event in request.events {
@@ -258,8 +262,7 @@ struct SQLiteAppendTransaction {
                 stored.append(try decoder.decode(select))
             }
         }
-        if stored.isEmpty { return nil }
-        return try IdempotentAppend.check(request, against: stored)
+        return stored
     }
 
     private func categoryKey(_ name: String) throws -> Int64 {

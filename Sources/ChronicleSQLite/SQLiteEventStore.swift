@@ -86,16 +86,7 @@ public final class SQLiteEventStore: EventStore, AppendObservable, Sendable {
     /// on its own.
     public func append(_ appends: [StreamAppend]) async throws -> [AppendResult] {
         try checkOpen()
-        for request in appends { try request.validate() }
-        if appends.count > 1 {
-            // validate() rejects an id repeated within one stream's events; across streams too:
-            var seen = Set<UUID>()
-            for request in appends {
-                for event in request.events where !seen.insert(event.id).inserted {
-                    throw EventStoreError(.duplicateEventID, "Event id \(event.id) appears twice in one append call. Nothing was written; give each event its own id.", streamID: request.streamID, eventID: event.id)
-                }
-            }
-        }
+        try AppendPlanner.validate(appends)
         if appends.isEmpty { return [] }
         return try await writer.append(appends)
     }

@@ -71,3 +71,30 @@ public struct ConformanceCheck: Sendable {
         }
     }
 }
+
+/// One named behaviour of a conformance suite, run on a `Subject` the backend's test provides (a
+/// store, a fixture, a way to make fixtures). ``EventStoreConformance``, ``ProjectionConformance``
+/// and ``SnapshotStoreConformance`` list their cases as values of this type, so any test framework
+/// can run each as a test of its own (`@Test(arguments: EventStoreConformance.cases)`).
+public struct ConformanceCase<Subject: Sendable>: Sendable, CustomStringConvertible, Hashable {
+    /// The behaviour, as a sentence in camel case (`appendWithStaleExactVersionFailsAndWritesNothing`).
+    public let name: String
+    private let body: @Sendable (ConformanceCheck, Subject) async throws -> Void
+
+    init(_ name: String, _ body: @escaping @Sendable (ConformanceCheck, Subject) async throws -> Void) {
+        self.name = name
+        self.body = body
+    }
+
+    /// Runs the case on `subject`.
+    public func run(_ subject: Subject) async throws {
+        try await body(ConformanceCheck(caseName: name), subject)
+    }
+
+    /// The case's name.
+    public var description: String { name }
+    /// Cases are equal when their names are.
+    public static func == (lhs: Self, rhs: Self) -> Bool { lhs.name == rhs.name }
+    /// Hashes the name.
+    public func hash(into hasher: inout Hasher) { hasher.combine(name) }
+}

@@ -15,31 +15,8 @@ import Foundation
 /// }
 /// ```
 public enum EventStoreConformance {
-    /// One named behaviour.
-    public struct Case: Sendable, CustomStringConvertible, Hashable {
-        /// The behaviour, as a sentence in camel case (`appendWithStaleExactVersionFailsAndWritesNothing`).
-        public let name: String
-        private let body: @Sendable (ConformanceCheck, any EventStore) async throws -> Void
-
-        init(_ name: String, _ body: @escaping @Sendable (ConformanceCheck, any EventStore) async throws -> Void) {
-            self.name = name
-            self.body = body
-        }
-
-        /// Runs the case against `store`, which must be empty.
-        public func run(on store: some EventStore) async throws {
-            let check = ConformanceCheck(caseName: name)
-            try check.equal(try await store.headPosition(), .start, "the head of the fresh store given to the case")
-            try await body(check, store)
-        }
-
-        /// The case's name.
-        public var description: String { name }
-        /// Cases are equal when their names are.
-        public static func == (lhs: Case, rhs: Case) -> Bool { lhs.name == rhs.name }
-        /// Hashes the name.
-        public func hash(into hasher: inout Hasher) { hasher.combine(name) }
-    }
+    /// One named behaviour; run it with ``ConformanceCase/run(on:)`` on a fresh, empty store.
+    public typealias Case = ConformanceCase<any EventStore>
 
     /// Every case, in a stable order.
     public static let cases: [Case] = expectedVersionCases + idempotencyCases + validationCases + atomicityCases + readCases
@@ -81,5 +58,13 @@ extension EventStoreConformance {
         let all = try await store.readAll(after: .start, limit: .max)
         try check.equal(all.map(\.position.value), (0..<count).map { Int64($0 + 1) }, "positions of the global log")
         try check.equal(try await store.headPosition(), GlobalPosition(Int64(count)), "head position")
+    }
+}
+
+extension ConformanceCase where Subject == any EventStore {
+    /// Runs the case against `store`, which must be empty.
+    public func run(on store: some EventStore) async throws {
+        try ConformanceCheck(caseName: name).equal(try await store.headPosition(), .start, "the head of the fresh store given to the case")
+        try await run(store)
     }
 }

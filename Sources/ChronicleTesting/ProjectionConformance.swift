@@ -41,29 +41,8 @@ public enum ProjectionConformance {
     /// Makes a fresh fixture for a projection named `name` with `partitions` partitions.
     public typealias MakeFixture = @Sendable (_ name: String, _ partitions: Int) async throws -> Fixture
 
-    /// One named behaviour.
-    public struct Case: Sendable, CustomStringConvertible, Hashable {
-        /// The behaviour, as a sentence in camel case.
-        public let name: String
-        private let body: @Sendable (ConformanceCheck, MakeFixture) async throws -> Void
-
-        init(_ name: String, _ body: @escaping @Sendable (ConformanceCheck, MakeFixture) async throws -> Void) {
-            self.name = name
-            self.body = body
-        }
-
-        /// Runs the case with fixtures from `makeFixture`.
-        public func run(_ makeFixture: @escaping MakeFixture) async throws {
-            try await body(ConformanceCheck(caseName: name), makeFixture)
-        }
-
-        /// The case's name.
-        public var description: String { name }
-        /// Cases are equal when their names are.
-        public static func == (lhs: Case, rhs: Case) -> Bool { lhs.name == rhs.name }
-        /// Hashes the name.
-        public func hash(into hasher: inout Hasher) { hasher.combine(name) }
-    }
+    /// One named behaviour; run it with fixtures from a ``MakeFixture``.
+    public typealias Case = ConformanceCase<MakeFixture>
 
     /// Every case, in a stable order.
     public static let cases: [Case] = storageCases + engineCases

@@ -178,12 +178,48 @@ import Testing
         }
     }
 
+    @Test func aFullDiskAndAReadOnlyStoreAnswer503SayingWhatHappened() async throws {
+        let logs = LogRecorder()
+        try await withServedReadAPI(
+            store: try await sampleStore(), logger: logs.logger,
+            routes: { _, router in
+                router.post("/full") { _, _ -> String in
+                    throw EventStoreError(.diskFull, "Append failed on /secret/events.sqlite: the disk is full")
+                }
+                router.post("/readonly") { _, _ -> String in
+                    throw EventStoreError(.readOnly, "Append failed on /secret/events.sqlite: read-only file system")
+                }
+            }
+        ) { _, client in
+            let full = try await client.execute(uri: "/full", method: .post)
+            #expect(full.status == .serviceUnavailable)
+            let fullError = try full.errorBody
+            #expect(fullError.code == "storageFull")
+            #expect(fullError.message.contains("disk is full"), "\(fullError.message)")
+            #expect(fullError.message.contains("nothing was written"), "\(fullError.message)")
+            #expect(fullError.fields["storeCode"] as? String == "diskFull")
+            #expect(!full.text.contains("/secret"), "store details must not leak")
+
+            let readOnly = try await client.execute(uri: "/readonly", method: .post)
+            #expect(readOnly.status == .serviceUnavailable)
+            let readOnlyError = try readOnly.errorBody
+            #expect(readOnlyError.code == "storageReadOnly")
+            #expect(readOnlyError.message.contains("read-only"), "\(readOnlyError.message)")
+            #expect(!readOnly.text.contains("/secret"))
+        }
+        // The operator must act: logged at error level, with the store's own words.
+        let errors = logs.records(atLeast: .error)
+        #expect(errors.count == 2)
+        #expect(errors.allSatisfy { $0.message.contains("/secret/events.sqlite") })
+    }
+
     @Test func everyEventStoreErrorCodeHasAStatus() {
         let expectations: [(EventStoreError.Code, Int)] = [
             (.wrongExpectedVersion, 409), (.duplicateEventID, 409), (.emptyAppend, 400), (.invalidStreamID, 400),
             (.invalidEvent, 400), (.invalidArgument, 400), (.notADatabase, 500), (.databaseBusy, 503),
             (.corruptRecord, 500), (.unsupportedSchema, 500), (.storageFailure, 500), (.unknownEventType, 500),
             (.undecodablePayload, 500), (.unencodableEvent, 500), (.timeout, 503), (.closed, 503),
+            (.diskFull, 503), (.readOnly, 503),
         ]
         for (code, status) in expectations {
             #expect(ReadAPIError(EventStoreError(code, "x")).status.code == status, "\(code)")

@@ -152,7 +152,7 @@ func openFeed(_ client: HTTPClient, port: Int, path: String, headers: [(String, 
 
     @Test func gracefulShutdownEndsOpenFeeds() async throws {
         let store = try await sampleStore()
-        let api = ReadAPI(reader: store, logger: quietLogger)
+        let api = try ReadAPI(reader: store, logger: quietLogger)
         let ports = AsyncStream.makeStream(of: Int.self)
         let app = Application(
             router: api.makeRouter(),

@@ -14,17 +14,34 @@ func withReadAPI<Value: Sendable>(
     routes: (ReadAPI, Router<BasicRequestContext>) -> Void = { _, _ in },
     _ body: @Sendable (any TestClientProtocol) async throws -> Value
 ) async throws -> Value {
+    try await withServedReadAPI(store: store, projections: projections, configure: configure, routes: routes) { _, client in
+        try await body(client)
+    }
+}
+
+/// ``withReadAPI`` whose `body` also gets the API (for its ``ReadAPI/statistics``), with the
+/// server built as an app should build it (``ReadAPI/httpServer``, so with its timeouts), logging
+/// to `logger`.
+func withServedReadAPI<Value: Sendable>(
+    store: InMemoryEventStore,
+    projections: (any ProjectionCatalog)? = nil,
+    logger: Logger = quietLogger,
+    configure: (inout ReadAPIConfiguration) -> Void = { _ in },
+    routes: (ReadAPI, Router<BasicRequestContext>) -> Void = { _, _ in },
+    _ body: @Sendable (ReadAPI, any TestClientProtocol) async throws -> Value
+) async throws -> Value {
     var configuration = ReadAPIConfiguration()
     configure(&configuration)
-    let api = ReadAPI(reader: store, projections: projections, configuration: configuration, logger: quietLogger)
+    let api = try ReadAPI(reader: store, projections: projections, configuration: configuration, logger: logger)
     let router = api.makeRouter()
     routes(api, router)
     let app = Application(
         router: router,
+        server: api.httpServer,
         configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-        logger: quietLogger
+        logger: logger
     )
-    return try await app.test(.live) { client in try await body(client) }
+    return try await app.test(.live) { client in try await body(api, client) }
 }
 
 let quietLogger: Logger = {

@@ -3,6 +3,7 @@ import ChroniclePostgres
 import ChronicleTestSupport
 import Foundation
 import PostgresNIO
+import Synchronization
 import Testing
 
 // Two processes run the same PostgresReadModel: one runs it, the other stands by; killing the
@@ -60,6 +61,43 @@ struct PostgresReadModelFailoverTests {
             #expect(rows.map(\.position) == Array(1...total))
             #expect(Set(rows.map(\.runner)) == ["a", "b"], "both processes did part of the work")
             #expect(second.isRunning)
+        }
+    }
+
+    /// The projection conformance suite's crash case on PostgreSQL read models: runner processes
+    /// killed with SIGKILL at random moments, at least 20 times.
+    @Test func postgresReadModelsSurviveRandomKills() async throws {
+        try await PostgresTestDatabase.withStore { store, database in
+            let url = try #require(PostgresTestEnvironment.url)
+            let count = 1_000
+            for batch in 0..<(count / 10) {
+                let events = (0..<10).map { testEvent("OrderPlaced", "\(batch)/\($0)") }
+                try await store.append(events, to: StreamID(category: "order", id: "\(batch % 7)"), expectedVersion: .any)
+            }
+            let checkpoints = PostgresCheckpointStore(sharingSchemaOf: store)
+            let runners = Atomic<Int>(0)
+            try await ProjectionConformance.runnersKilledAtRandomMomentsLeaveAModelEqualToACleanReplay(
+                kills: 20,
+                .init(
+                    eventCount: count,
+                    startRunner: { pageSize in
+                        let id = runners.add(1, ordering: .relaxed).newValue
+                        let worker = try WorkerProcess(["read-model", url, database.schema.rawValue, "killed-view", "r\(id)", "\(pageSize)"])
+                        return .init(kill: {
+                            worker.killAbruptly()
+                            try await worker.waitForExit()
+                        })
+                    },
+                    committed: {
+                        let serving = try await database.client.query(
+                            PostgresQuery(unsafeSQL: "SELECT serving FROM \"\(database.schema.rawValue)\".read_models WHERE name = 'killed-view'")
+                        ).decode(Int64.self).first { _ in true }
+                        guard let serving else { return GlobalPosition(0) }
+                        return try await checkpoints.position(of: "killed-view.rm\(serving)")
+                    },
+                    applied: { try await Self.projectedRows(database, model: "killed-view").map { GlobalPosition($0.position) } }
+                )
+            )
         }
     }
 }

@@ -317,6 +317,39 @@ func positions(_ range: ClosedRange<Int64>) -> [GlobalPosition] { range.map { Gl
         }
     }
 
+    @Test func aCheckpointAheadOfARestoredLogStopsTheModelInsteadOfSkippingEvents() async throws {
+        try await PostgresTestDatabase.withStore { store, database in
+            let model = try Self.makeModel(database, store: store)
+            let last = try await Self.append(store, 12)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await model.run() }
+                defer { group.cancelAll() }
+                try await model.waitUntil(position: last, timeout: .seconds(30))
+            }
+            // The log is "restored" from a backup holding 5 events; the read model's tables stay.
+            let schema = "\"\(database.schema.rawValue)\""
+            for sql in [
+                "DELETE FROM \(schema).events WHERE position > 5", "UPDATE \(schema).log_head SET position = 5",
+                "UPDATE \(schema).streams SET version = 5, last_position = 5",
+            ] {
+                try await database.client.query(PostgresQuery(unsafeSQL: sql))
+            }
+            let stale = try Self.makeModel(database, store: database.makeStore())
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await stale.run() }
+                defer { group.cancelAll() }
+                try await eventually("the stale model to fail") { await stale.status().state == .failed }
+                let status = await stale.status()
+                #expect(status.lastError?.contains("checkpointAheadOfLog") == true, "\(status.lastError ?? "")")
+                await #expect { try await stale.waitUntil(position: 13, timeout: .seconds(5)) } throws: {
+                    ($0 as? ProjectionError)?.code == .checkpointAheadOfLog
+                }
+            }
+            // Nothing was applied twice or skipped: the model still holds exactly what it applied.
+            #expect(try await appliedPositions(stale) == positions(1...12))
+        }
+    }
+
     @Test func invalidNamesAndMigrationsAreRefused() async throws {
         try await PostgresTestDatabase.withStore { store, database in
             #expect { try Self.makeModel(database, store: store, name: "no spaces") } throws: { ($0 as? ProjectionError)?.code == .invalidName }

@@ -55,6 +55,23 @@ import Testing
         }
     }
 
+    @Test func aDamagedDeadLetterRowIsACorruptRecordLikeADamagedEventRow() async throws {
+        try await withProjectionStore { store, directory in
+            let model = try SQLiteReadModel(CounterProjector(), directory: directory.path, source: .observing(store), logger: Fixtures.logger)
+            let queue = try DatabaseQueue(path: (directory.path as NSString).appendingPathComponent("counters.sqlite"))
+            try await queue.write { db in
+                try db.execute(sql: """
+                    INSERT INTO chronicle_dead_letter (position, event_id, stream_id, event_type, partition, error, attempts, parked_at)
+                    VALUES (1, 'not-a-uuid', 'order-1', 'Placed', 0, 'boom', 3, 0)
+                    """)
+            }
+            try queue.close()
+            await #expect { try await model.parkedEvents(after: .start, limit: 10) } throws: {
+                ($0 as? EventStoreError)?.code == .corruptRecord
+            }
+        }
+    }
+
     @Test(arguments: [0, 100_001])
     func aPageSizeOutOfRangeIsRefused(pageSize: Int) async throws {
         try await withProjectionStore { store, directory in

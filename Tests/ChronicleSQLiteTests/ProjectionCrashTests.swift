@@ -87,3 +87,47 @@ struct ProjectionChild {
         }
     }
 }
+
+/// The projection conformance suite's crash case on SQLite read models: runner processes killed
+/// with SIGKILL at random moments, at least 20 times.
+@Suite struct ProjectionCrashConformanceTests {
+    @Test func sqliteReadModelsSurviveRandomKills() async throws {
+        try await withProjectionStore { store, directory in
+            let count = 1_500
+            try await Fixtures.append(1...count, to: store)
+            let readModels = directory.subdirectory("read-models")
+            let file = (readModels as NSString).appendingPathComponent("recorded.sqlite")
+            /// Reads the committed state with a plain read-only connection (never creates the file).
+            @Sendable func read<T>(_ empty: T, _ body: @escaping @Sendable (GRDB.Database) throws -> T) throws -> T {
+                guard FileManager.default.fileExists(atPath: file) else { return empty }
+                var configuration = Configuration()
+                configuration.readonly = true
+                let queue = try DatabaseQueue(path: file, configuration: configuration)
+                defer { try? queue.close() }
+                return try queue.read { db in
+                    guard try db.tableExists("applied") else { return empty }
+                    return try body(db)
+                }
+            }
+            try await ProjectionConformance.runnersKilledAtRandomMomentsLeaveAModelEqualToACleanReplay(
+                kills: 20,
+                .init(
+                    eventCount: count,
+                    startRunner: { pageSize in
+                        let process = try ChildProcess(try builtProduct("ChronicleProjectionCrash"), ["record", store.path, readModels, "\(pageSize)"])
+                        return .init(kill: {
+                            process.kill()
+                            _ = try await process.result(timeout: .seconds(60))
+                        })
+                    },
+                    committed: {
+                        GlobalPosition(try read(0) { db in try Int64.fetchOne(db, sql: "SELECT MAX(position) FROM chronicle_checkpoint") ?? 0 })
+                    },
+                    applied: {
+                        try read([]) { db in try Int64.fetchAll(db, sql: "SELECT position FROM applied ORDER BY rowid").map { GlobalPosition($0) } }
+                    }
+                )
+            )
+        }
+    }
+}

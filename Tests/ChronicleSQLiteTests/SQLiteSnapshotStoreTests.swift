@@ -7,63 +7,26 @@ import Synchronization
 import Testing
 
 @Suite struct SQLiteSnapshotStoreTests {
-    private func snapshot(_ version: Int64, fingerprint: String = "Tally@v1", state: String = "{}") -> Snapshot {
-        Snapshot(streamID: "tally-1", version: StreamVersion(version), position: GlobalPosition(version + 10), fingerprint: fingerprint, state: Data(state.utf8))
+    private func snapshot(_ version: Int64) -> Snapshot {
+        Snapshot(streamID: "tally-1", version: StreamVersion(version), position: GlobalPosition(version + 10), fingerprint: "Tally@v1", state: Data("{}".utf8))
     }
 
-    @Test func aSavedSnapshotIsReadBackAfterReopening() async throws {
+    @Test(arguments: SnapshotStoreConformance.cases)
+    func sqliteSnapshotStoresConform(_ conformanceCase: SnapshotStoreConformance.Case) async throws {
         let dir = try AggregateTestDirectory()
         defer { dir.remove() }
         let path = dir.file("snapshots.sqlite")
-        let first = try SQLiteSnapshotStore(path: path)
-        try await first.save(snapshot(3, state: #"{"total":6}"#))
-        #expect(try await first.snapshot(of: "tally-2") == nil)
-        try first.close()
-
-        let reopened = try SQLiteSnapshotStore(path: path)
-        defer { try? reopened.close() }
-        #expect(try await reopened.snapshot(of: "tally-1") == snapshot(3, state: #"{"total":6}"#))
-        #expect(try await reopened.count() == 1)
-    }
-
-    @Test func anOlderSnapshotNeverReplacesANewerOneButAnotherFingerprintDoes() async throws {
-        let dir = try AggregateTestDirectory()
-        defer { dir.remove() }
-        let store = try SQLiteSnapshotStore(path: dir.file("s.sqlite"))
-        defer { try? store.close() }
-        try await store.save(snapshot(9))
-        try await store.save(snapshot(4))
-        #expect(try await store.snapshot(of: "tally-1")?.version == 9)
-        try await store.save(snapshot(9, state: #"{"again":1}"#))
-        #expect(try await store.snapshot(of: "tally-1")?.state == Data(#"{"again":1}"#.utf8))
-        try await store.save(snapshot(2, fingerprint: "Tally@v2"))
-        #expect(try await store.snapshot(of: "tally-1") == snapshot(2, fingerprint: "Tally@v2"))
-    }
-
-    @Test func concurrentSavesKeepTheHighestVersion() async throws {
-        let dir = try AggregateTestDirectory()
-        defer { dir.remove() }
-        let store = try SQLiteSnapshotStore(path: dir.file("s.sqlite"))
-        defer { try? store.close() }
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for version in (1...60).shuffled() {
-                group.addTask { try await store.save(snapshot(Int64(version))) }
-            }
-            try await group.waitForAll()
+        let store = try SQLiteSnapshotStore(path: path)
+        let reopened = Mutex<[SQLiteSnapshotStore]>([])
+        defer {
+            try? store.close()
+            for other in reopened.withLock({ $0 }) { try? other.close() }
         }
-        #expect(try await store.snapshot(of: "tally-1")?.version == 60)
-    }
-
-    @Test func deletingRemovesOnlyThatStreamsSnapshot() async throws {
-        let dir = try AggregateTestDirectory()
-        defer { dir.remove() }
-        let store = try SQLiteSnapshotStore(path: dir.file("s.sqlite"))
-        defer { try? store.close() }
-        try await store.save(snapshot(1))
-        try await store.save(Snapshot(streamID: "tally-2", version: 1, position: 1, fingerprint: "F", state: Data()))
-        try await store.deleteSnapshot(of: "tally-1")
-        #expect(try await store.snapshot(of: "tally-1") == nil)
-        #expect(try await store.snapshot(of: "tally-2") != nil)
+        try await conformanceCase.run(.init(store: store, reopen: {
+            let other = try SQLiteSnapshotStore(path: path)
+            reopened.withLock { $0.append(other) }
+            return other
+        }))
     }
 
     @Test func theMigrationIsRecordedUnderItsOwnIdentifierWithNamedConstraints() async throws {

@@ -4,6 +4,12 @@ import Foundation
 import Testing
 
 @Suite struct SnapshotTests {
+    @Test(arguments: SnapshotStoreConformance.cases)
+    func theInMemorySnapshotStoreConforms(_ conformanceCase: SnapshotStoreConformance.Case) async throws {
+        let store = InMemorySnapshotStore()
+        try await conformanceCase.run(.init(store: store, reopen: { store }))
+    }
+
     let place = Order.Command.place(customer: "ada", currency: "EUR")
 
     private func orders(_ store: some EventStore, _ snapshots: some SnapshotStore, every n: Int64,

@@ -7,7 +7,7 @@
 //       competes for the lease "projection.<consumer>"; while holding it, follows the log from the
 //       consumer's checkpoint, inserting (position, event id, runner id) into <schema>.projected
 //       in the same transaction as the checkpoint; prints "acquired <pid>"; runs until killed
-//   ChroniclePostgresWorker read-model <url> <schema> <name> <runner-id>
+//   ChroniclePostgresWorker read-model <url> <schema> <name> <runner-id> [<page-size>]
 //       runs a PostgresReadModel <name> whose projector inserts (position, runner id) into its
 //       generation's table `projected`; prints "standby <pid>" while another instance runs it and
 //       "running <pid>" once it runs it; runs until killed
@@ -119,7 +119,9 @@ case "project":
     }
 
 case "read-model":
-    guard arguments.count == 6 else { fail("usage: read-model <url> <schema> <name> <runner-id>") }
+    guard arguments.count == 6 || arguments.count == 7, let pageSize = Int(arguments.count == 7 ? arguments[6] : "7") else {
+        fail("usage: read-model <url> <schema> <name> <runner-id> [<page-size>]")
+    }
     let name = arguments[4], runner = arguments[5]
     let client = PostgresClient(configuration: settings.clientConfiguration(applicationName: "chronicle-test-read-model", maximumConnections: 4))
     let store = PostgresEventStore(client: client, schema: schema)
@@ -127,7 +129,7 @@ case "read-model":
         let model = try PostgresReadModel(
             RunnerRecordingProjector(name: name, runner: runner), store: store,
             leaseConnection: try settings.connectionConfiguration(applicationName: "chronicle-test-lease"),
-            options: .init(pageSize: 7, standbyPollInterval: .milliseconds(50), leaseRetryInterval: .milliseconds(50), leaseHeartbeatInterval: .milliseconds(200))
+            options: .init(pageSize: pageSize, standbyPollInterval: .milliseconds(50), leaseRetryInterval: .milliseconds(50), leaseHeartbeatInterval: .milliseconds(200))
         )
         let watcher = PostgresHeadWatcher(store: store, connection: try settings.connectionConfiguration(applicationName: "chronicle-test-watcher"), pollInterval: .milliseconds(100))
         try await withThrowingTaskGroup(of: Void.self) { group in

@@ -2,6 +2,7 @@
 // store file until it is killed.
 //
 // Usage: ChronicleProjectionCrash <store-path> <read-model-directory> <page-size> <block-at-position> <marker-path>
+//        ChronicleProjectionCrash record <store-path> <read-model-directory> <page-size>
 //
 // The projector is the tests' `CounterProjector` (same table, same SQL: keep them in step). When
 // it is about to apply the event at <block-at-position> (0 = never) it creates <marker-path> and
@@ -51,7 +52,38 @@ struct CounterProjector: SQLiteProjector {
     }
 }
 
+/// The `record` mode's projector (the crash conformance case's): records every position it applies
+/// in table `applied`, in order, so a double or missing application shows.
+struct PositionRecorder: SQLiteProjector {
+    let name = "recorded"
+
+    func registerMigrations(in migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("v1") { db in try db.execute(sql: "CREATE TABLE applied (position INTEGER NOT NULL)") }
+    }
+
+    func apply(_ event: RecordedEvent, in db: Database) throws {
+        try db.execute(sql: "INSERT INTO applied (position) VALUES (?)", arguments: [event.position.value])
+    }
+}
+
 let arguments = CommandLine.arguments
+if arguments.count == 5, arguments[1] == "record", let pageSize = Int(arguments[4]) {
+    // Runs the recorder until killed (the parent decides when: this mode never exits by itself).
+    do {
+        var configuration = SQLiteEventStore.Configuration()
+        configuration.logger = Logger(label: "projection-crash", factory: { _ in SwiftLogNoOpLogHandler() })
+        let store = try SQLiteEventStore(path: arguments[2], configuration: configuration)
+        let model = try SQLiteReadModel(
+            PositionRecorder(), directory: arguments[3], source: .polling(store, interval: .milliseconds(20)),
+            options: .init(pageSize: pageSize), logger: configuration.logger
+        )
+        try await model.run()
+        exit(0)
+    } catch {
+        FileHandle.standardError.write(Data("ChronicleProjectionCrash record: \(error)\n".utf8))
+        exit(1)
+    }
+}
 guard arguments.count == 6, let pageSize = Int(arguments[3]), let blockAt = Int64(arguments[4]) else {
     FileHandle.standardError.write(Data("usage: ChronicleProjectionCrash <store-path> <read-model-directory> <page-size> <block-at-position> <marker-path>\n".utf8))
     exit(2)
