@@ -159,7 +159,7 @@ struct ReadCommand: AsyncParsableCommand {
 func printEvents(_ events: [RecordedEvent], json: Bool, header: Bool = true) throws {
     let out = OutputBuffer()
     if json {
-        for event in events { out.line(try jsonString(EventLine(event))) }
+        for event in events { out.line(String(decoding: eventLineJSON(event), as: UTF8.self)) }
     } else {
         var table = TextTable("POSITION", "STREAM", "VERSION", "TYPE", "RECORDED", "DATA")
         for event in events {
