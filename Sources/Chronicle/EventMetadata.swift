@@ -3,6 +3,11 @@
 /// The store fills in the event id, type, schema version and recorded-at time of a
 /// ``RecordedEvent``; this type carries what the application chooses: correlation and causation
 /// ids (to follow a request through commands, events and process managers) and custom key/values.
+///
+/// Its JSON, the one spelling users type and read (the HTTP API, the `chronicle` command's input
+/// and output, the docs), is `{"correlationId": "…", "causationId": "…", "custom": {"key": "value"}}`;
+/// decoding refuses any other key rather than dropping it. Stores keep a compact encoding of their
+/// own, never shown.
 public struct EventMetadata: Hashable, Sendable, Codable {
     /// Groups every message caused, directly or not, by one original request.
     public var correlationID: String?

@@ -154,7 +154,7 @@ struct LineReader {
             let bad = firstInvalidUTF8Offset(bytes) ?? 0
             let byte = String(bytes[range.lowerBound + bad], radix: 16, uppercase: true)
             throw CLIError(
-                "line \(number): invalid UTF-8 at byte offset \(bad) of the line (offset \(bufferOffset + range.lowerBound + bad) in the input, byte 0x\(byte.count == 1 ? "0" + byte : byte)). Convert the input to UTF-8 (for example with iconv), or give binary payloads as \"dataBase64\"."
+                "line \(number): invalid UTF-8 at byte offset \(bad) of the line (offset \(bufferOffset + range.lowerBound + bad) in the input, byte 0x\(byte.count == 1 ? "0" + byte : byte)). Convert the input to UTF-8 (for example with iconv), or give binary payloads in base64 (\"dataEncoding\":\"base64\",\"data\":\"…\")."
             )
         }
         return Line(number: number, offset: bufferOffset + range.lowerBound, text: text)
@@ -257,7 +257,7 @@ private func payload(_ fields: EventLine.Fields, bytes: [UInt8], line: Int) thro
     case (.string(let text)?, nil): return Data(text.utf8)
     case (let value?, nil): return Data(try jsonString(value).utf8)
     case (nil, let text?): return try base64(text, "dataBase64")
-    case (nil, nil): throw CLIError("line \(line): the event has no \"data\" (or \"dataBase64\").")
+    case (nil, nil): throw CLIError("line \(line): the event has no \"data\".")
     case (_?, _?): throw CLIError("line \(line): give \"data\" or \"dataBase64\", not both.")
     }
 }
