@@ -50,6 +50,38 @@ struct EventLine {
         var dataEncoding: String?
         var data: JSONValue?
         var dataBase64: String?
+
+        /// A key an event line does not have.
+        struct UnknownKey: Error { var name: String }
+
+        private struct AnyKey: CodingKey {
+            var stringValue: String
+            var intValue: Int? { nil }
+            init(stringValue: String) { self.stringValue = stringValue }
+            init?(intValue: Int) { nil }
+        }
+
+        private enum CodingKeys: String, CodingKey {
+            case position, stream, version, id, type, schemaVersion, recordedAt, metadata, dataEncoding, data, dataBase64
+        }
+
+        /// Decodes the fields, refusing any key that is not one of ``EventLine/keys``.
+        init(from decoder: any Decoder) throws {
+            let keys = try decoder.container(keyedBy: AnyKey.self).allKeys.map(\.stringValue)
+            if let unknown = keys.sorted().first(where: { !EventLine.keys.contains($0) }) { throw UnknownKey(name: unknown) }
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            position = try c.decodeIfPresent(Int64.self, forKey: .position)
+            stream = try c.decodeIfPresent(String.self, forKey: .stream)
+            version = try c.decodeIfPresent(Int64.self, forKey: .version)
+            id = try c.decodeIfPresent(UUID.self, forKey: .id)
+            type = try c.decode(String.self, forKey: .type)
+            schemaVersion = try c.decodeIfPresent(Int.self, forKey: .schemaVersion)
+            recordedAt = try c.decodeIfPresent(String.self, forKey: .recordedAt)
+            metadata = try c.decodeIfPresent(JSONValue.self, forKey: .metadata)
+            dataEncoding = try c.decodeIfPresent(String.self, forKey: .dataEncoding)
+            data = try c.decodeIfPresent(JSONValue.self, forKey: .data)
+            dataBase64 = try c.decodeIfPresent(String.self, forKey: .dataBase64)
+        }
     }
 }
 
@@ -181,14 +213,9 @@ func parseEventLine(_ text: String, line: Int) throws -> EventLine {
     let bytes = Array(text.utf8)
     let fields: EventLine.Fields
     do {
-        if case .object(let object) = try JSONValue(parsing: Data(bytes)),
-           let unknown = object.keys.sorted().first(where: { !EventLine.keys.contains($0) })
-        {
-            throw CLIError("line \(line): unknown key \"\(unknown)\"; an event line has \(EventLine.keys.map { "\"\($0)\"" }.joined(separator: ", ")).", code: .invalidEvent)
-        }
         fields = try JSONDecoder().decode(EventLine.Fields.self, from: Data(bytes))
-    } catch let error as CLIError {
-        throw error
+    } catch let unknown as EventLine.Fields.UnknownKey {
+        throw CLIError("line \(line): unknown key \"\(unknown.name)\"; an event line has \(EventLine.keys.map { "\"\($0)\"" }.joined(separator: ", ")).", code: .invalidEvent)
     } catch let DecodingError.keyNotFound(key, _) {
         throw CLIError("line \(line): missing \"\(key.stringValue)\".")
     } catch let DecodingError.typeMismatch(_, context) {
