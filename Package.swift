@@ -8,7 +8,10 @@ let strict: [SwiftSetting] = [
 
 let package = Package(
     name: "Chronicle",
-    platforms: [.macOS(.v15)],
+    // Every platform the code runs on: the floor is the `Synchronization` module (Mutex, Atomic),
+    // new in macOS 15, iOS 18, tvOS 18, watchOS 11 and visionOS 2. Linux needs no declaration.
+    // CI tests Linux only; the Apple platforms are declared, not tested (see the README).
+    platforms: [.macOS(.v15), .iOS(.v18), .tvOS(.v18), .watchOS(.v11), .visionOS(.v2)],
     products: [
         .library(name: "Chronicle", targets: ["Chronicle"]),
         .library(name: "ChronicleSQLite", targets: ["ChronicleSQLite"]),

@@ -5,7 +5,7 @@
 ///
 /// - ``decide(_:)``: command + current state → the events that happen (or a domain error).
 /// - ``evolve(_:)``: state + event → next state. Written as a `mutating` method on a value, which
-///   is the same pure function without the copy; ``evolved(by:)`` is the returning form.
+///   is the same pure function without the copy; ``evolved(by:)-(Self.Event)`` is the returning form.
 ///
 /// ```swift
 /// struct Order: Aggregate {

@@ -154,6 +154,8 @@ public struct AggregateRepository<A: Aggregate>: Sendable {
     /// Runs a command on the aggregate with the given id (stream `category-id`).
     ///
     /// - Parameters:
+    ///   - command: what to decide on.
+    ///   - id: the aggregate's id: the stream is `category-id`.
     ///   - metadata: stamped on every event the command produces (correlation and causation ids,
     ///     custom values).
     /// - Returns: the events appended, the stream's new version, the global position of its last

@@ -26,7 +26,7 @@ public struct StreamInfo: Sendable, Hashable {
 /// Reads events from a store. Read-only consumers (projections, the HTTP API) ask only for this.
 ///
 /// Every read is bounded by a `limit`; the paged `AsyncSequence`s in the extension
-/// (``allEvents(after:pageSize:)``, ``events(in:pageSize:)``) walk any length in constant memory.
+/// (``allEvents(after:pageSize:)``, ``events(in:from:pageSize:)``) walk any length in constant memory.
 public protocol EventReader: Sendable {
     /// Reads up to `limit` events of a stream starting at version `start` (inclusive), in `direction`.
     /// A missing stream reads as no events.

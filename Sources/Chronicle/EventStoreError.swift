@@ -19,7 +19,7 @@ public struct EventStoreError: Error, CustomStringConvertible, Sendable {
             case wrongExpectedVersion, duplicateEventID, emptyAppend, invalidStreamID, invalidEvent
             case notADatabase, databaseBusy, corruptRecord, unsupportedSchema, storageFailure
             case unknownEventType, undecodablePayload, unencodableEvent, timeout, closed, invalidArgument
-            case diskFull, readOnly
+            case diskFull, readOnly, invalidMetadata
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -36,6 +36,9 @@ public struct EventStoreError: Error, CustomStringConvertible, Sendable {
         public static let invalidStreamID = Code(.invalidStreamID)
         /// An event is malformed (empty type name, schema version below 1…). Nothing was written.
         public static let invalidEvent = Code(.invalidEvent)
+        /// Event metadata in JSON has a key other than `correlationId`, `causationId` and `custom`
+        /// (``EventStoreError/metadataKey`` names it). It is refused rather than dropped.
+        public static let invalidMetadata = Code(.invalidMetadata)
         /// The file is not a database, or not a Chronicle store. Check the path.
         public static let notADatabase = Code(.notADatabase)
         /// The database stayed locked by another connection or process past the busy timeout.
@@ -91,6 +94,8 @@ public struct EventStoreError: Error, CustomStringConvertible, Sendable {
     public var position: GlobalPosition?
     /// The version of the event concerned within its stream, if any.
     public var streamVersion: StreamVersion?
+    /// The metadata key concerned (one that is not `correlationId`, `causationId` or `custom`), if any.
+    public var metadataKey: String?
     /// The lower-level error (SQLite, decoding…), if any.
     public var underlying: (any Error)?
 
@@ -98,7 +103,8 @@ public struct EventStoreError: Error, CustomStringConvertible, Sendable {
     public init(
         _ code: Code, _ message: String, streamID: StreamID? = nil, expectedVersion: ExpectedVersion? = nil,
         actualVersion: StreamVersion? = nil, eventID: UUID? = nil, eventType: String? = nil,
-        position: GlobalPosition? = nil, streamVersion: StreamVersion? = nil, underlying: (any Error)? = nil
+        position: GlobalPosition? = nil, streamVersion: StreamVersion? = nil, metadataKey: String? = nil,
+        underlying: (any Error)? = nil
     ) {
         self.code = code
         self.message = message
@@ -109,6 +115,7 @@ public struct EventStoreError: Error, CustomStringConvertible, Sendable {
         self.eventType = eventType
         self.position = position
         self.streamVersion = streamVersion
+        self.metadataKey = metadataKey
         self.underlying = underlying
     }
 

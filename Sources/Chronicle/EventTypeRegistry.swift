@@ -5,7 +5,7 @@ import Foundation
 /// to date.
 ///
 /// Build it once, as a `static let`, by chaining ``register(_:as:version:_:)`` and
-/// ``upcast(_:)``:
+/// ``upcast(_:)-(Upcaster)``:
 ///
 /// ```swift
 /// static let registry = EventTypeRegistry<OrderEvent>()

@@ -40,6 +40,8 @@ public struct JSONEventCodec<Event: RegisteredEvent>: EventCodec {
     /// sorted keys), several times faster, Foundation itself taking over for anything unusual.
     ///
     /// - Parameters:
+    ///   - registry: the event types (and upcasters) this codec encodes and decodes.
+    ///   - unknownTypes: what decoding does with a type the registry does not know.
     ///   - encoder: encodes payloads instead (custom date strategy, …); its output formatting
     ///     gets `.sortedKeys` added.
     ///   - decoder: decodes payloads instead.

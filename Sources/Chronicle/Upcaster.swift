@@ -20,7 +20,7 @@ public struct UpcastingEvent: Hashable, Sendable {
 ///
 /// Upcasters chain: the output of one is upcast again while an upcaster matches its form, until
 /// every event reaches a registered type at its registered schema version. Register them on the
-/// ``EventTypeRegistry`` with ``EventTypeRegistry/upcast(_:)``.
+/// ``EventTypeRegistry`` with ``EventTypeRegistry/upcast(_:)-(Upcaster)``.
 ///
 /// ```swift
 /// registry

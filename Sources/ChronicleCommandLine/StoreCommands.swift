@@ -129,26 +129,68 @@ struct StreamsCommand: AsyncParsableCommand {
     }
 }
 
+/// `--type A,B`: event types, parsed by the same parser as the HTTP API's `type=`.
+struct EventTypesArgument: ExpressibleByArgument {
+    var types: Set<String>
+
+    init?(argument: String) {
+        guard let types = ProjectionFilter.eventTypes(parsing: argument) else { return nil }
+        self.types = types
+    }
+
+    var defaultValueDescription: String { types.sorted().joined(separator: ",") }
+}
+
 struct ReadCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "read", abstract: "Read a stream's events.")
+    static let configuration = CommandConfiguration(
+        commandName: "read", abstract: "Read a stream's events, or the global log with --all.",
+        discussion: """
+            chronicle read order-42 reads one stream. chronicle read --all reads the global log ($all) \
+            after --after, and --type OrderPlaced,OrderPaid keeps only those event types (as the HTTP \
+            API's GET /all?type=).
+            """
+    )
     @OptionGroup var options: StoreOptions
-    @Argument(help: "The stream id, such as order-42.") var stream: String
+    @Argument(help: "The stream id, such as order-42 (or --all).") var stream: String?
+    @Flag(help: "Read the global log ($all) instead of one stream.") var all = false
     @Flag(help: "Newest first.") var backwards = false
     @Option(help: "Start at this version (inclusive; default: first, or last with --backwards).") var from: Int64?
+    @Option(help: "With --all: start after this global position (default: 0, the beginning).") var after: Int64?
+    @Option(help: "With --all: only events of these types, separated by commas (such as OrderPlaced,OrderPaid).") var type: EventTypesArgument?
     @Option(help: "The most events to print.") var limit = 1000
 
     func validate() throws {
         guard limit > 0 else { throw ValidationError("--limit must be positive.") }
         if let from, from < 0 { throw ValidationError("--from must not be negative.") }
+        if let after, after < 0 { throw ValidationError("--after must not be negative.") }
+        switch (stream, all) {
+        case (nil, false): throw ValidationError("Name a stream, or read the global log with --all.")
+        case (_?, true): throw ValidationError("Give a stream or --all, not both.")
+        case (_?, false):
+            if after != nil { throw ValidationError("--after is a global position: use it with --all (a stream starts --from a version).") }
+            if type != nil { throw ValidationError("--type filters the global log: use it with --all.") }
+        case (nil, true):
+            if backwards { throw ValidationError("--backwards reads a stream; the global log is read forwards.") }
+            if from != nil { throw ValidationError("--from is a stream version: with --all, start --after a global position.") }
+        }
     }
 
     func run() async throws {
         try await reportingErrors {
-            let id = try StreamID(stream)
             let opened = try await options.openAny()
             let store = opened.store
-            let start = StreamVersion(from ?? (backwards ? Int64.max : 1))
-            let events = try await store.readStream(id, from: start, direction: backwards ? .backwards : .forwards, limit: limit)
+            let events: [RecordedEvent]
+            if let stream {
+                let id = try StreamID(stream)
+                let start = StreamVersion(from ?? (backwards ? Int64.max : 1))
+                events = try await store.readStream(id, from: start, direction: backwards ? .backwards : .forwards, limit: limit)
+            } else if let type {
+                events = try await LogSubscription.readFiltered(
+                    store, after: GlobalPosition(after ?? 0), filter: ProjectionFilter(eventTypes: type.types), limit: limit, scanLimit: .max
+                ).events
+            } else {
+                events = try await store.readAll(after: GlobalPosition(after ?? 0), limit: limit)
+            }
             try await opened.close()
             try printEvents(events, json: options.json)
         }
@@ -159,7 +201,7 @@ struct ReadCommand: AsyncParsableCommand {
 func printEvents(_ events: [RecordedEvent], json: Bool, header: Bool = true) throws {
     let out = OutputBuffer()
     if json {
-        for event in events { out.line(try jsonString(EventLine(event))) }
+        for event in events { out.line(String(decoding: eventLineJSON(event), as: UTF8.self)) }
     } else {
         var table = TextTable("POSITION", "STREAM", "VERSION", "TYPE", "RECORDED", "DATA")
         for event in events {
@@ -184,6 +226,7 @@ struct TailCommand: AsyncParsableCommand {
     @Flag(name: .long, inversion: .prefixedNo, help: "Keep following new events (default) or stop at the head.") var follow = true
     @Option(help: "How often to look for appends by other processes, in milliseconds.") var pollMs = 100
     @Option(help: "Stop after this many events.") var limit: Int?
+    @Option(help: "Only events of these types, separated by commas (such as OrderPlaced,OrderPaid).") var type: EventTypesArgument?
 
     func validate() throws {
         if let from, from < 0 { throw ValidationError("--from must not be negative.") }
@@ -200,7 +243,8 @@ struct TailCommand: AsyncParsableCommand {
             let pollInterval = Duration.milliseconds(pollMs)
             let source = ProjectionSource(reader: store) { opened.headUpdates(pollInterval: pollInterval) }
             // The same catch-up-then-follow loop as projections and the HTTP feed.
-            let pages = try LogSubscription(source: source, after: start, pageSize: 500, follow: follow)
+            let filter = ProjectionFilter(eventTypes: type?.types)
+            let pages = try LogSubscription(source: source, after: start, filter: filter, pageSize: 500, follow: follow)
             var printed = 0
             var first = true
             for try await page in pages where !page.events.isEmpty {

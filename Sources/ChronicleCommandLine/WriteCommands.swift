@@ -34,7 +34,9 @@ struct AppendCommand: AsyncParsableCommand {
         discussion: """
             Input (a file, or standard input) is a JSON array of events or one event per line: \
             {"type": "OrderPlaced", "data": {"total": 42}} with optional "id", "schemaVersion" and \
-            "metadata" ({"correlationID":…, "causationID":…, "custom":{…}}).
+            "metadata" ({"correlationId": "…", "causationId": "…", "custom": {"key": "value"}}; \
+            any other metadata key is refused). Lines written by read --json, tail --json and export \
+            are accepted as they are.
             """
     )
     @OptionGroup var options: StoreOptions
@@ -58,7 +60,7 @@ struct AppendCommand: AsyncParsableCommand {
                         throw CLIError("line 1: the input starts with '[' but is not a valid JSON array of events.")
                     }
                     for (index, value) in array.enumerated() {
-                        events.append(try parseEventLine(try jsonString(value), line: index + 1).eventData(line: index + 1))
+                        events.append(try parseEventLine(try jsonString(value), line: index + 1).eventData())
                     }
                 } else {
                     for (number, line) in lines {
@@ -66,7 +68,7 @@ struct AppendCommand: AsyncParsableCommand {
                         if !parsed.stream.isEmpty, parsed.stream != stream {
                             throw CLIError("line \(number): the event names stream \(parsed.stream), not \(stream).")
                         }
-                        events.append(try parsed.eventData(line: number))
+                        events.append(parsed.eventData())
                     }
                 }
             } catch let error as CLIError {
@@ -151,7 +153,6 @@ struct EventLineSink {
     private let handle: FileHandle
     private let ownsHandle: Bool
     private var buffer = Data()
-    private let encoder: JSONEncoder
     /// Events written.
     private(set) var count = 0
     /// The position of the last event written.
@@ -168,13 +169,10 @@ struct EventLineSink {
             handle = .standardOutput
             ownsHandle = false
         }
-        encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        encoder.dateEncodingStrategy = .iso8601
     }
 
     mutating func write(_ event: RecordedEvent) throws {
-        buffer.append(try encoder.encode(EventLine(event)))
+        buffer.append(contentsOf: eventLineJSON(event))
         buffer.append(0x0A)
         count += 1
         lastPosition = event.position.value
@@ -390,7 +388,7 @@ struct ImportBatcher {
         guard !line.stream.isEmpty else { throw CLIError("line \(number): missing \"stream\".") }
         let stream: StreamID
         do { stream = try StreamID(line.stream) } catch { throw CLIError("line \(number): \(describe(error))") }
-        let event = try line.eventData(line: number)
+        let event = line.eventData()
         if let version = line.version, version < 1 { throw CLIError("line \(number): \"version\" must be 1 or more.") }
         // Extend the previous append when the line continues the same stream contiguously.
         if let last = pending.last, last.append.streamID == stream, case .exactly(let v) = last.append.expectedVersion,

@@ -30,10 +30,10 @@ import Logging
 /// | `GET /head` | `{"head": P}` the store's last position |
 /// | `GET /streams?category=&after=&limit=` | streams by id, paged with `next` |
 /// | `GET /streams/{id}?from=&direction=&limit=` | a stream's events |
-/// | `GET /all?after=&limit=` (also `/streams/$all`) | the global log after a position |
+/// | `GET /all?after=&limit=&type=` (also `/streams/$all`) | the global log after a position; `type=A,B` keeps those event types |
 /// | `GET /categories/{category}/events?after=&limit=` | a category's events |
 /// | `GET /projections`, `GET /projections/{name}` | lag, state, parked events |
-/// | `GET /feed?after=&category=` | server-sent events; resumes from `Last-Event-ID` |
+/// | `GET /feed?after=&category=&type=` | server-sent events; resumes from `Last-Event-ID` |
 ///
 /// Malformed parameters answer 400 with `{"error": {"code": …, "message": …}}`. Every resource a
 /// client can hold is bounded by ``ReadAPIConfiguration`` (timeouts, bytes per page, open feeds);
@@ -239,9 +239,12 @@ public struct ReadAPI: Sendable {
     }
 
     func readAll(_ request: Request) async throws -> Response {
-        let parameters = try RequestParameters(request, accepting: ["after", "limit"])
+        let parameters = try RequestParameters(request, accepting: ["after", "limit", "type"])
         let after = try parameters.position("after") ?? .start
         let limit = try parameters.limit(configuration)
+        if let types = try parameters.eventTypes("type") {
+            return try await readAll(after: after, limit: limit, types: types)
+        }
         let page = try await readPage(limit: limit) { last, count in
             try await self.reader.readAll(after: last?.position ?? after, limit: count)
         }

@@ -31,11 +31,10 @@ struct RequestParameters {
     /// Event types (`type=A,B`), or `nil` when absent.
     func eventTypes(_ name: String) throws -> Set<String>? {
         guard let text = query[name] else { return nil }
-        let types = text.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
-        guard !types.isEmpty, types.allSatisfy({ !$0.isEmpty && $0.utf8.count <= 255 }) else {
-            throw ReadAPIError.invalidParameter(name, text, expected: "event types separated by commas, none empty")
+        guard let types = ProjectionFilter.eventTypes(parsing: text) else {
+            throw ReadAPIError.invalidParameter(name, text, expected: ProjectionFilter.eventTypesSyntax)
         }
-        return Set(types)
+        return types
     }
 
     /// A non-negative integer, or `nil` if absent.

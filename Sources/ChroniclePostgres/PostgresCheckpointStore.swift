@@ -91,8 +91,16 @@ public final class PostgresCheckpointStore: Sendable {
     /// it (``FailurePolicy/Exhausted/stop``; without a policy, at the first failure). Storage
     /// failures are retried, never parked.
     ///
-    /// - Parameter deadLetters: kept for source compatibility; parked events always go to the
-    ///   store's `dead_letters` table (what ``PostgresDeadLetterStore`` reads).
+    /// - Parameters:
+    ///   - consumer: the checkpoint's name.
+    ///   - pageSize: events per page and transaction.
+    ///   - failurePolicy: retries, then park or stop, for an event `apply` fails on; `nil` stops at
+    ///     the first failure.
+    ///   - deadLetters: kept for source compatibility; parked events always go to the store's
+    ///     `dead_letters` table (what ``PostgresDeadLetterStore`` reads).
+    ///   - stopAt: return once the checkpoint reaches this position (`nil`: follow forever).
+    ///   - apply: applies a page of events on the connection whose transaction commits the
+    ///     checkpoint.
     /// - Throws: `apply`'s error when it is not retried or parked.
     public func follow(
         _ consumer: String, pageSize: Int = 100, failurePolicy: FailurePolicy? = nil, deadLetters: PostgresDeadLetterStore? = nil,

@@ -193,7 +193,7 @@ public final class PostgresEventStore: EventStore, AppendObservable {
 
     private static func encode(_ metadata: EventMetadata, with encoder: JSONEncoder, event: EventData, stream: StreamID) throws -> String {
         do {
-            return String(decoding: try encoder.encode(metadata), as: UTF8.self)
+            return String(decoding: try encoder.encode(EventMetadata.Stored(metadata)), as: UTF8.self)
         } catch {
             throw EventStoreError(.invalidEvent, "The metadata of event \(event.id) cannot be encoded. Nothing was written.", streamID: stream, eventID: event.id, underlying: error)
         }
@@ -354,7 +354,7 @@ public final class PostgresEventStore: EventStore, AppendObservable {
             }
             let decodedMetadata: EventMetadata
             do {
-                decodedMetadata = try decoder.decode(EventMetadata.self, from: Data(metadata.utf8))
+                decodedMetadata = try decoder.decode(EventMetadata.Stored.self, from: Data(metadata.utf8)).metadata
             } catch {
                 throw EventStoreError(.corruptRecord, "The metadata of the event at position \(position) does not decode.", eventID: id, position: GlobalPosition(position), underlying: error)
             }

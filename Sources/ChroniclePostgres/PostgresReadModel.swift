@@ -96,8 +96,12 @@ public actor PostgresReadModel: Service {
     /// touches the database until ``run()``, ``prepare()`` or a read.
     ///
     /// - Parameters:
+    ///   - projector: the tables, migrations and event handling of the read model.
+    ///   - store: the event store it reads, whose database holds its tables.
     ///   - leaseConnection: the configuration of the lease's own connection
     ///     (``PostgresConnectionSettings/connectionConfiguration(applicationName:)``).
+    ///   - options: page size, partitions, failure policy, start…
+    ///   - logger: receives the engine's notices (failures, parking, lease changes).
     /// - Throws: ``ProjectionError`` ``ProjectionError/Code/invalidName`` for a name other than 1 to
     ///   100 of `A-Z a-z 0-9 _ - .`; ``ProjectionError/Code/invalidConfiguration`` for a page size
     ///   out of range or migration versions that do not count 1, 2, 3…

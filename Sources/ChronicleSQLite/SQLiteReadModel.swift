@@ -34,10 +34,20 @@ import Tracing
 /// first stops or dies. Every process can read the model.
 ///
 /// ## Topics
-/// - Failures: ``SQLiteReadModel/Options/failurePolicy``, ``parkedEvents(after:limit:)``,
-///   ``retryParked(at:)``, ``dropParked(at:)``, ``resume()``
-/// - Rebuild: ``rebuild()``
-/// - Status: ``status()``, ``waitUntil(position:timeout:)``
+///
+/// ### Failures
+/// - ``SQLiteReadModel/Options/failurePolicy``
+/// - ``parkedEvents(after:limit:)``
+/// - ``retryParked(at:)``
+/// - ``dropParked(at:)``
+/// - ``resume()``
+///
+/// ### Rebuild
+/// - ``rebuild()``
+///
+/// ### Status
+/// - ``status()``
+/// - ``waitUntil(position:timeout:)``
 public actor SQLiteReadModel: Service {
     /// How the runner reads, retries and splits its work.
     public struct Options: Sendable {
@@ -95,7 +105,7 @@ public actor SQLiteReadModel: Service {
     nonisolated let options: Options
     nonisolated let logger: Logger
     nonisolated let storage: SQLiteReadModelStorage
-    /// The engine running the projection on ``storage``.
+    /// The engine running the projection on the read model's storage.
     public nonisolated let engine: ProjectionEngine
 
     /// Opens (or creates) the read model of `projector` in `directory` and runs the projector's

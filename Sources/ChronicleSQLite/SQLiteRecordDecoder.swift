@@ -54,7 +54,7 @@ struct SQLiteRecordDecoder {
         } else {
             guard let data = row.data(7) else { throw corrupt("its metadata is not a blob") }
             do {
-                metadata = try SQLiteValues.metadataDecoder.decode(EventMetadata.self, from: data)
+                metadata = try SQLiteValues.metadataDecoder.decode(EventMetadata.Stored.self, from: data).metadata
             } catch {
                 throw corrupt("its metadata does not decode (\(error))")
             }
@@ -124,7 +124,7 @@ enum SQLiteValues {
     /// Compact JSON, or `nil` for empty metadata (stored as NULL).
     static func metadataBlob(_ metadata: EventMetadata) throws -> Data? {
         if metadata.isEmpty { return nil }
-        return try metadataEncoder.encode(metadata)
+        return try metadataEncoder.encode(EventMetadata.Stored(metadata))
     }
 }
 

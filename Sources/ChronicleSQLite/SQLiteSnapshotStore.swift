@@ -36,6 +36,7 @@ public final class SQLiteSnapshotStore: SnapshotStore, Sendable {
     /// Opens (creating if needed) the snapshot table in the SQLite file at `path`.
     ///
     /// - Parameters:
+    ///   - path: the SQLite file (the event store's, or one of its own).
     ///   - busyTimeout: how long to wait for another connection's write lock.
     ///   - logger: receives the opening and migration messages.
     /// - Throws: ``EventStoreError`` — ``EventStoreError/Code/notADatabase`` when the file is not

@@ -24,7 +24,7 @@ import Foundation
 /// }
 /// ```
 ///
-/// When the event type is a ``RegisteredEvent``, ``When/then(_:fileID:line:)`` also checks that
+/// When the event type is a ``RegisteredEvent``, ``When/then(_:fileID:line:)-(A.Event...,_,_)`` also checks that
 /// each produced event survives its ``JSONEventCodec`` (registered, encodes, decodes to an equal
 /// value), so a forgotten registration fails the spec rather than production.
 public struct AggregateSpec<A: Aggregate>: Sendable {

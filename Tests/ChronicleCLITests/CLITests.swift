@@ -21,7 +21,7 @@ import Testing
         defer { cli.cleanUp() }
         let input = """
             {"type":"OrderPlaced","data":{"total":42}}
-            {"type":"OrderPaid","data":"{\\"amount\\":42}","metadata":{"c":"req-1"}}
+            {"type":"OrderPaid","data":"{\\"amount\\":42}","metadata":{"correlationId":"req-1"}}
             """
         let appended = try await cli.run(["append", "order-1", "--expected-version", "no-stream", "--json"], input: input)
         #expect(appended.status == 0, "\(appended.stderr)")
@@ -32,8 +32,8 @@ import Testing
         let lines = read.stdout.split(separator: "\n")
         #expect(lines.count == 2)
         #expect(lines[0].contains("\"type\":\"OrderPlaced\""))
-        #expect(lines[0].contains(#""data":"{\"total\":42}""#))
-        #expect(lines[1].contains("\"c\":\"req-1\""))
+        #expect(lines[0].contains(#""dataEncoding":"json","data":{"total":42}"#))
+        #expect(lines[1].contains(#""correlationId":"req-1""#))
 
         let backwards = try await cli.run(["read", "order-1", "--backwards", "--limit", "1", "--json"])
         #expect(backwards.stdout.contains("OrderPaid"))

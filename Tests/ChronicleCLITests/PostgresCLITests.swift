@@ -27,7 +27,7 @@ struct PostgresCLITests {
         defer { cli.cleanUp() }
         let schema = "cli_\(UUID().uuidString.prefix(8).lowercased())"
         var input = ""
-        for i in 0..<40 { input += #"{"type":"Tick","data":{"i":\#(i)},"metadata":{"c":"req-\#(i % 3)"}}"# + "\n" }
+        for i in 0..<40 { input += #"{"type":"Tick","data":{"i":\#(i)},"metadata":{"correlationId":"req-\#(i % 3)"}}"# + "\n" }
         #expect(try await cli.run(["append", "clock-a"], input: input).status == 0)
         #expect(try await cli.run(["append", "clock-b"], input: input).status == 0)
         let exportPath = cli.directory.appendingPathComponent("log.jsonl").path

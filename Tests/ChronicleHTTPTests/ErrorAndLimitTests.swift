@@ -23,7 +23,7 @@ import Testing
         ("/projections/x?limit=-1", "invalidParameter"),
         // Unknown parameters are refused, never ignored (a typo must not widen the result).
         ("/feed?typ=OrderPlaced", "invalidParameter"),
-        ("/all?type=OrderPlaced", "invalidParameter"),
+        ("/all?types=OrderPlaced", "invalidParameter"),  // a typo of type= (which /all accepts)
         ("/all?afterr=3", "invalidParameter"),
         ("/streams/order-1?version=2", "invalidParameter"),
         ("/streams?categry=order", "invalidParameter"),

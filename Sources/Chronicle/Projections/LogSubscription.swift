@@ -48,6 +48,9 @@ public struct LogSubscription: AsyncSequence, Sendable {
     /// Reads `source` after `position`.
     ///
     /// - Parameters:
+    ///   - source: the reader to read and how to learn of new events.
+    ///   - position: the position to read after (`.start` for the whole log).
+    ///   - filter: which events to deliver (the others are read past).
     ///   - pageSize: events read per page (1…100,000); a filtered page may hold fewer.
     ///   - follow: keep waiting for new events at the head (default), or end there.
     /// - Throws: ``ProjectionError`` ``ProjectionError/Code/invalidConfiguration`` for a page size out of range.

@@ -119,8 +119,14 @@ public final class ProjectionEngine: Sendable {
     /// Creates an engine; nothing is read until ``run()``.
     ///
     /// - Parameters:
+    ///   - name: the projection's name (status, logs, metrics).
+    ///   - storage: where its effects and checkpoints go.
+    ///   - source: where it reads the log and hears of new heads.
+    ///   - options: partitions, page size, failure policy, start…
     ///   - initialPositions: the checkpoints the storage already reported, if known (status before
     ///     the first run shows them).
+    ///   - initialParkedCount: the parked events the storage already holds, for status before the
+    ///     first run.
     ///   - observer: receives ``Notice``s (log them); called on the engine's tasks, keep it quick.
     /// - Throws: ``ProjectionError`` ``ProjectionError/Code/invalidConfiguration`` for a page size out of range.
     public init(

@@ -32,6 +32,20 @@ public struct ProjectionFilter: Sendable, Hashable, CustomStringConvertible {
         return true
     }
 
+    /// Parses event types as users write them, `OrderPlaced,OrderPaid`: the one parser behind the
+    /// HTTP API's `type=` parameter (`/feed`, `/all`) and the `chronicle` command's `--type`.
+    ///
+    /// - Returns: the types, or `nil` when `text` has an empty name (`A,,B`, a trailing comma) or a
+    ///   name longer than 255 bytes.
+    public static func eventTypes(parsing text: String) -> Set<String>? {
+        let types = text.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        guard !types.isEmpty, types.allSatisfy({ !$0.isEmpty && $0.utf8.count <= 255 }) else { return nil }
+        return Set(types)
+    }
+
+    /// What ``eventTypes(parsing:)`` accepts, for error messages.
+    public static let eventTypesSyntax = "event types separated by commas, none empty"
+
     /// Whether every event passes.
     public var isEmpty: Bool { categories == nil && eventTypes == nil }
 

@@ -6,7 +6,7 @@ import Foundation
 /// ``ProjectionEngine`` does everything else once, for every backend: reading the log in pages,
 /// filtering, partitions, retries with backoff, parking or stopping, status, read-your-writes
 /// waits, rebuilds. A backend supplies only these operations. SQLite read models, PostgreSQL read
-/// models, process managers and relays are implementations; ``ProjectionStorageConformance`` in
+/// models, process managers and relays are implementations; `ProjectionConformance` in
 /// ChronicleTesting is the suite every implementation passes.
 ///
 /// Rules for an implementation:
