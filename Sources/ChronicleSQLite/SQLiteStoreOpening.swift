@@ -83,13 +83,29 @@ enum SQLiteStoreOpening {
         if headerApplicationID == SQLiteSchema.applicationID && headerUserVersion > SQLiteSchema.currentVersion {
             throw newerSchema(path: path, version: headerUserVersion)
         }
+        // Before any SQLite connection: SQLite would silently drop committed transactions of a
+        // deleted or truncated WAL, and replay another database's WAL (see SQLiteWALInspection).
+        let wal = try SQLiteWALInspection.check(path: path, header: header)
+        let replaysWAL = (wal?.committedFrames ?? 0) > 0
         var grdb = GRDB.Configuration()
         grdb.readonly = true
         grdb.busyMode = .timeout(configuration.busyTimeoutSeconds)
         let readIdentity = {
-            let queue = try DatabaseQueue(path: path, configuration: grdb)
-            defer { try? queue.close() }
-            return try queue.read { db in try checkIdentity(db, path: path) }
+            do {
+                let queue = try DatabaseQueue(path: path, configuration: grdb)
+                defer { try? queue.close() }
+                return try queue.read { db in
+                    let version = try checkIdentity(db, path: path)
+                    // A read-only connection never checkpoints: the WAL's pages reach the file
+                    // only after this check.
+                    if replaysWAL && version > 0 { try checkReplayedLog(db, path: path) }
+                    return version
+                }
+            } catch let error as DatabaseError where replaysWAL && (error.resultCode == .SQLITE_CORRUPT || error.resultCode == .SQLITE_NOTADB) {
+                throw SQLiteWALInspection.foreignWAL(path: path, why: "with its pages, SQLite reads a damaged database: \(error.message ?? "SQLite error \(error.extendedResultCode.rawValue)")")
+            } catch let error as EventStoreError where replaysWAL && error.code == .notADatabase && headerApplicationID == SQLiteSchema.applicationID {
+                throw SQLiteWALInspection.foreignWAL(path: path, why: "with its pages, the Chronicle store reads as another database")
+            }
         }
         let version: Int
         do {
@@ -145,6 +161,73 @@ enum SQLiteStoreOpening {
             throw newerSchema(path: path, version: userVersion)
         }
         return userVersion
+    }
+
+    /// Checks, on the read-only connection that first replays a WAL left by a process that did
+    /// not close the store, what every committed state of the log keeps, at a cost of a few dozen
+    /// page reads (a scan of `streams` aside):
+    ///
+    /// - the streams' last position is the head, and the last event ends its stream;
+    /// - at 16 positions spread over the log, the event is there (positions are gap-free), its id
+    ///   and its (stream, version) find it again through their unique indexes, and its stream's
+    ///   version reaches it: three b-trees that another database's pages, mixed with the store's,
+    ///   do not keep in agreement;
+    /// - the database file alone (read with `immutable=1`, which ignores the WAL) is a prefix of
+    ///   the log: its first and last events are the same in both (events are never changed, and
+    ///   positions never reused), which another store's WAL holding a whole store breaks.
+    private static func checkReplayedLog(_ db: Database, path: String) throws {
+        func refuse(_ problem: String) -> EventStoreError {
+            SQLiteWALInspection.foreignWAL(path: path, why: "with its pages, \(problem)")
+        }
+        let head = try Int64.fetchOne(db, sql: SQLiteStatements.headPosition) ?? 0
+        let recorded = try Int64.fetchOne(db, sql: SQLiteStatements.maxStreamLastPosition) ?? 0
+        guard recorded == head else { throw refuse("the streams' last position is \(recorded) but the log's head is \(head)") }
+        guard head > 0 else { return }
+        guard try Bool.fetchOne(db, sql: SQLiteStatements.lastEventEndsItsStream) == true else {
+            throw refuse("the last event (position \(head)) does not end its stream")
+        }
+        let probes = Set((0...15).map { 1 + (head - 1) * Int64($0) / 15 }).sorted()
+        for position in probes {
+            guard let row = try Row.fetchOne(db, sql: SQLiteStatements.probeEvent, arguments: [position]) else {
+                throw refuse("position \(position) of 1–\(head) is missing")
+            }
+            let id: Data = row[0], streamKey: Int64 = row[1], version: Int64 = row[2]
+            let byID = try Int64.fetchOne(db, sql: SQLiteStatements.probePositionByID, arguments: [id])
+            let byVersion = try Int64.fetchOne(db, sql: SQLiteStatements.probePositionByStreamVersion, arguments: [streamKey, version])
+            let streamVersion = try Int64.fetchOne(db, sql: SQLiteStatements.probeStreamVersion, arguments: [streamKey]) ?? 0
+            guard byID == position, byVersion == position, streamVersion >= version else {
+                throw refuse("the event at position \(position) is not where the event id and stream version indexes say (\(byID.map(String.init) ?? "absent"), \(byVersion.map(String.init) ?? "absent"))")
+            }
+        }
+        for (position, id) in eventIDsInFileAlone(path: path) {
+            let replayed = try Data.fetchOne(db, sql: SQLiteStatements.probeEventID, arguments: [position])
+            guard replayed == id else {
+                throw refuse("the event at position \(position) differs from the one \(path) itself holds (a store's events never change)")
+            }
+        }
+    }
+
+    /// The ids of the first and last events of the database file alone, read with `immutable=1`
+    /// (no lock, no WAL, nothing written); empty when the file alone cannot be read (before its
+    /// first checkpoint, or mid-checkpoint pages that do not read back: the check is then skipped).
+    private static func eventIDsInFileAlone(path: String) -> [(Int64, Data)] {
+        var grdb = GRDB.Configuration()
+        grdb.readonly = true
+        let escaped = path.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? path
+        do {
+            let queue = try DatabaseQueue(path: "file:\(escaped)?immutable=1", configuration: grdb)
+            defer { try? queue.close() }
+            return try queue.read { db in
+                guard try db.tableExists("events") else { return [] }
+                let head = try Int64.fetchOne(db, sql: SQLiteStatements.headPosition) ?? 0
+                guard head > 0 else { return [] }
+                return try Set([1, head]).sorted().compactMap { position in
+                    try Data.fetchOne(db, sql: SQLiteStatements.probeEventID, arguments: [position]).map { (position, $0) }
+                }
+            }
+        } catch {
+            return []
+        }
     }
 
     private static func foreignApplication(path: String, applicationID: Int32) -> EventStoreError {
