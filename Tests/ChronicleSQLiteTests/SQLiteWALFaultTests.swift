@@ -78,12 +78,15 @@ import Testing
 
     // MARK: Another database's WAL
 
-    @Test(arguments: [ForeignStore.smallerThanOurs, .largerThanOurs])
+    /// Observed with SQLite 3.40: the smaller store's WAL, and a whole store in its WAL, read as
+    /// that other store with `integrity_check` ok (silently another store); the larger one's as a
+    /// damaged store; in every case the last connection's checkpoint writes it into the file.
+    @Test(arguments: [ForeignStore.smallerThanOurs, .largerThanOurs, .wholeStoreInItsWAL])
     func anotherStoresWALBesideTheStoreIsRefusedAndNothingIsWritten(_ foreign: ForeignStore) async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let path = directory.path("events.sqlite")
-        let ours = foreign == .smallerThanOurs ? 3000 : 40
+        let ours = foreign == .smallerThanOurs ? 3000 : 20
         let store = try SQLiteEventStore(path: path, configuration: .quiet())
         for batch in 0..<(ours / 20) {
             let appends = try (0..<20).map { i in
@@ -94,12 +97,19 @@ import Testing
         try await store.checkpoint()
         try await store.close()
         let theirs = directory.path("theirs.sqlite")
-        let killed = try await killWriterMidAppend(path: theirs, scratch: directory, atLeast: foreign == .smallerThanOurs ? 30 : 600)
+        let atLeast: Int64 = [.smallerThanOurs: 30, .largerThanOurs: 600, .wholeStoreInItsWAL: 100][foreign]!
+        var killed = try await killWriterMidAppend(path: theirs, scratch: directory, atLeast: atLeast)
+        // A whole store in its WAL: killed before its first checkpoint (try again if it was later).
+        for _ in 0..<5 where foreign == .wholeStoreInItsWAL && killed.headInDatabaseFile > 0 {
+            for suffix in ["", "-wal", "-shm"] { try FileManager.default.removeItem(atPath: theirs + suffix) }
+            killed = try await killWriterMidAppend(path: theirs, scratch: directory, atLeast: atLeast)
+        }
+        if foreign == .wholeStoreInItsWAL { try #require(killed.headInDatabaseFile == 0, "\(killed)") }
+        if foreign == .largerThanOurs { try #require(killed.headInDatabaseFile > 0, "\(killed)") }
         for suffix in ["-wal", "-shm"] {
             try? FileManager.default.removeItem(atPath: path + suffix)  // all checkpointed
             try FileManager.default.copyItem(atPath: theirs + suffix, toPath: path + suffix)
         }
-        _ = killed
 
         // What SQLite alone does with it, on a copy: it replays the frames into our file, and the
         // last connection's checkpoint writes them into the database file.
@@ -114,6 +124,9 @@ import Testing
         #expect(error.code == .corruptRecord, "\(error) (SQLite alone saw: \(sqliteSaw))")
         #expect(error.message.contains("does not belong to \(path)"), "\(error.message)")
         #expect(error.message.contains("Nothing was written"), "\(error.message)")
+        if foreign == .wholeStoreInItsWAL {
+            #expect(error.message.contains("differs from the one \(path) itself holds"), "\(error.message)")
+        }
         #expect(try FileSnapshot(path, includingIndex: false) == before, "the refused open wrote to the files")
 
         // Moving the other store's files away brings the store back as it was.
@@ -132,7 +145,13 @@ enum WALCut: String, CustomStringConvertible, Sendable {
 }
 
 enum ForeignStore: String, CustomStringConvertible, Sendable {
-    case smallerThanOurs, largerThanOurs
+    /// A store with fewer pages than ours, partly checkpointed: refused by the WAL's last commit size.
+    case smallerThanOurs
+    /// A larger store, partly checkpointed: its pages and ours disagree (SQLite reports corruption).
+    case largerThanOurs
+    /// A store never checkpointed, larger than ours: consistent on its own, refused because the
+    /// database file alone holds other events at the same positions.
+    case wholeStoreInItsWAL
     var description: String { rawValue }
 }
 
