@@ -73,6 +73,7 @@ public final class SQLiteEventStore: EventStore, AppendObservable, Sendable {
 
     deinit {
         writer.stopSoon()
+        if isOpen { SQLiteWALInspection.unregister(path) }
     }
 
     /// The schema version this build of Chronicle writes.
@@ -127,6 +128,7 @@ public final class SQLiteEventStore: EventStore, AppendObservable, Sendable {
         guard isClosed.compareExchange(expected: false, desired: true, ordering: .sequentiallyConsistent).exchanged else { return }
         await writer.stop()
         appendNotifier.finish()
+        defer { SQLiteWALInspection.unregister(path) }
         do {
             try pool.close()
         } catch {

@@ -9,9 +9,21 @@ import Logging
 enum SQLiteStoreOpening {
     private static let sqliteMagic = Data("SQLite format 3\u{0}".utf8)
 
+    /// Opens the pool and registers `path` as open in this process (see
+    /// ``SQLiteWALInspection/register(_:)``); the store unregisters it when it closes.
     static func open(path: String, configuration: SQLiteEventStore.Configuration) throws(EventStoreError) -> DatabasePool {
+        let openedHereAlready = SQLiteWALInspection.register(path)
+        do {
+            return try openPool(path: path, configuration: configuration, walInUseHere: openedHereAlready)
+        } catch {
+            SQLiteWALInspection.unregister(path)
+            throw error
+        }
+    }
+
+    private static func openPool(path: String, configuration: SQLiteEventStore.Configuration, walInUseHere: Bool) throws(EventStoreError) -> DatabasePool {
         let logger = configuration.logger
-        try inspect(path: path, configuration: configuration)
+        try inspect(path: path, configuration: configuration, walInUseHere: walInUseHere)
 
         var grdb = GRDB.Configuration()
         grdb.busyMode = .timeout(configuration.busyTimeoutSeconds)
@@ -47,7 +59,10 @@ enum SQLiteStoreOpening {
     /// `SQLITE_READONLY_ROLLBACK`; for a file that is not another application's, it is rolled back
     /// on a read-write connection (what any SQLite connection does on its first read) and the
     /// check runs again.
-    private static func inspect(path: String, configuration: SQLiteEventStore.Configuration) throws(EventStoreError) {
+    ///
+    /// A `-wal` is checked first (``SQLiteWALInspection``), unless a store of this process has
+    /// the file open (`walInUseHere`): its WAL is then live.
+    private static func inspect(path: String, configuration: SQLiteEventStore.Configuration, walInUseHere: Bool) throws(EventStoreError) {
         guard let handle = FileHandle(forReadingAtPath: path) else {
             if FileManager.default.fileExists(atPath: path) {
                 throw EventStoreError(.readOnly, "\(path) exists but cannot be read. Nothing was written; give this user read and write access to it and its directory.")
@@ -85,7 +100,7 @@ enum SQLiteStoreOpening {
         }
         // Before any SQLite connection: SQLite would silently drop committed transactions of a
         // deleted or truncated WAL, and replay another database's WAL (see SQLiteWALInspection).
-        let wal = try SQLiteWALInspection.check(path: path, header: header)
+        let wal = walInUseHere ? nil : try SQLiteWALInspection.check(path: path, header: header)
         let replaysWAL = (wal?.committedFrames ?? 0) > 0
         var grdb = GRDB.Configuration()
         grdb.readonly = true

@@ -1,5 +1,6 @@
 import Chronicle
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -26,9 +27,38 @@ import Darwin
 ///   first reads the WAL, before any connection could checkpoint it.
 ///
 /// The `-shm` is only read while no other process has the store open (no lock on its "DMS"
-/// byte) and only if its header reads the same before and after the WAL: a live store's files
-/// are SQLite's business. Nothing here writes.
+/// byte), no ``SQLiteEventStore`` of this process has it open (closing any descriptor of a file
+/// drops every POSIX lock the process holds on it, SQLite's included: see ``register(_:)``), and
+/// only if its header reads the same before and after the WAL: a live store's files are
+/// SQLite's business. Nothing here writes.
 enum SQLiteWALInspection {
+    /// Store files this process has open (or is opening) through ``SQLiteEventStore``, by path,
+    /// with how many stores hold each.
+    private static let openHere = Mutex<[String: Int]>([:])
+
+    /// Records that a store of this process opens `path`; returns whether another one already has
+    /// it open, in which case its `-wal` and `-shm` are live and must not be opened here.
+    static func register(_ path: String) -> Bool {
+        let key = canonical(path)
+        return openHere.withLock { open in
+            defer { open[key, default: 0] += 1 }
+            return open[key, default: 0] > 0
+        }
+    }
+
+    /// Undoes one ``register(_:)`` once the store's connections are closed (or its opening failed).
+    static func unregister(_ path: String) {
+        let key = canonical(path)
+        openHere.withLock { open in
+            let count = open[key, default: 0] - 1
+            open[key] = count > 0 ? count : nil
+        }
+    }
+
+    private static func canonical(_ path: String) -> String {
+        URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path
+    }
+
     /// What SQLite's recovery would take from a WAL file.
     struct WALContents: Equatable {
         /// The page size the WAL header records.
