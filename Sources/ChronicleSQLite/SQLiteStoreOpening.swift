@@ -60,9 +60,12 @@ enum SQLiteStoreOpening {
     /// on a read-write connection (what any SQLite connection does on its first read) and the
     /// check runs again.
     ///
-    /// A `-wal` is checked first (``SQLiteWALInspection``), unless a store of this process has
-    /// the file open (`walInUseHere`): its WAL is then live.
+    /// A `-wal` is checked first (``SQLiteWALInspection``). When a store of this process has the
+    /// file open already (`walInUseHere`), it was inspected by that store's opening and its WAL is
+    /// live: nothing is read here, since closing a descriptor of our own would drop the POSIX
+    /// locks SQLite's connections of this process hold on the file.
     private static func inspect(path: String, configuration: SQLiteEventStore.Configuration, walInUseHere: Bool) throws(EventStoreError) {
+        if walInUseHere { return }
         guard let handle = FileHandle(forReadingAtPath: path) else {
             if FileManager.default.fileExists(atPath: path) {
                 throw EventStoreError(.readOnly, "\(path) exists but cannot be read. Nothing was written; give this user read and write access to it and its directory.")
@@ -100,7 +103,7 @@ enum SQLiteStoreOpening {
         }
         // Before any SQLite connection: SQLite would silently drop committed transactions of a
         // deleted or truncated WAL, and replay another database's WAL (see SQLiteWALInspection).
-        let wal = walInUseHere ? nil : try SQLiteWALInspection.check(path: path, header: header)
+        let wal = try SQLiteWALInspection.check(path: path, header: header)
         let replaysWAL = (wal?.committedFrames ?? 0) > 0
         var grdb = GRDB.Configuration()
         grdb.readonly = true
