@@ -44,6 +44,37 @@ import Testing
         try await expectHealthyStore(path, head: killed.headInDatabaseFile, sameEventsAs: killed.fullCopy)
     }
 
+    @Test func aWALReplacedByAnotherStoresIsRefusedAndPuttingItBackLosesNothing() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.path("events.sqlite")
+        let killed = try await killWriterMidAppend(path: path, scratch: directory)
+        let theirs = directory.path("theirs.sqlite")
+        _ = try await killWriterMidAppend(path: theirs, scratch: directory)
+        try FileManager.default.removeItem(atPath: path + "-wal")
+        try FileManager.default.copyItem(atPath: theirs + "-wal", toPath: path + "-wal")
+        let before = try FileSnapshot(path)
+
+        let error = try expectOpenFails(path)
+        #expect(error.code == .corruptRecord, "\(error)")
+        #expect(error.message.contains("\(path)-wal is not the WAL that \(path)-shm"), "\(error.message)")
+        #expect(error.message.contains("lost"), "\(error.message)")
+        #expect(try FileSnapshot(path) == before, "the refused open wrote to the files")
+
+        // Putting the store's own WAL back, as the message says: every commit is there.
+        try FileManager.default.removeItem(atPath: path + "-wal")
+        try FileManager.default.copyItem(atPath: killed.fullCopy + "-wal", toPath: path + "-wal")
+        try await expectHealthyStore(path, head: killed.headWithWAL, sameEventsAs: killed.fullCopy)
+    }
+
+    @Test func aKilledWritersIntactWALOpensWithEveryCommit() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.path("events.sqlite")
+        let killed = try await killWriterMidAppend(path: path, scratch: directory)
+        try await expectHealthyStore(path, head: killed.headWithWAL, sameEventsAs: killed.fullCopy)
+    }
+
     // MARK: A truncated WAL
 
     @Test(arguments: [WALCut.inTheMiddleOfAFrame, .shorterThanItsHeader])
