@@ -97,7 +97,7 @@ enum SQLiteWALInspection {
         }
         if let index = index?.header, readIndexHeader(indexPath)?.header == index, index.maxFrame > index.backfilled {
             let unbackfilled = index.maxFrame - index.backfilled
-            let accept = "Nothing was written. Put the whole \(walPath) back if you have it (from where it was moved, or a backup of the three files taken together); otherwise, to open the store as of its last checkpoint and accept the loss, delete \(indexPath) (SQLite rebuilds it) and open the store again. The positions of the lost events will then be given to new events: rebuild projections and tell consumers that remember a position past the new head."
+            let accept = "Nothing was written. Copy the three files aside first: any SQLite connection to \(path), even a read-only one (the sqlite3 shell, `chronicle verify`), rebuilds \(indexPath) and forgets this, and the store would then open without a word. Put the whole \(walPath) back if you have it (from where it was moved, or a backup of the three files taken together); otherwise, to open the store as of its last checkpoint and accept the loss, delete \(indexPath) (SQLite rebuilds it) and open the store again. The positions of the lost events will then be given to new events: rebuild projections and tell consumers that remember a position past the new head."
             guard let wal else {
                 throw EventStoreError(.corruptRecord, "\(walPath) is missing, but \(indexPath) (its index, left by a process that stopped without closing the store) says it held \(unbackfilled) frame(s) of committed transactions not yet copied into \(path): those acknowledged appends are lost. \(accept)")
             }
