@@ -165,6 +165,10 @@ import Testing
         let reopened = try SQLiteEventStore(path: path, configuration: .quiet())
         #expect(try await reopened.headPosition() == GlobalPosition(Int64(ours)))
         #expect(try await reopened.readAll(after: .start, limit: .max).allSatisfy { $0.type == "Ours" })
+        let ourStreams = try (0..<20).map { try StreamID("ours-\($0)") }
+        try await expectConsistentLog(reopened, expectedCount: ours, streams: ourStreams)
+        _ = try await reopened.append([event("Ours")], to: ourStreams[0], expectedVersion: .any)
+        #expect(try await reopened.headPosition() == GlobalPosition(Int64(ours + 1)))
         try await reopened.close()
         try expectIntegrityOK(path)
     }
