@@ -45,6 +45,12 @@ public final class SQLiteEventStore: EventStore, AppendObservable, Sendable {
     /// A rollback journal left by a process killed during the file's very first open (a hot
     /// `-journal`) is rolled back first, as SQLite does, unless the file is another application's.
     ///
+    /// A `-wal` left by a process that did not close the store is checked before SQLite replays
+    /// it: ``EventStoreError/Code/corruptRecord`` when the `-shm` beside it says it held committed
+    /// frames it no longer has (deleted, truncated or replaced: acknowledged appends are lost),
+    /// or when it belongs to another database (SQLite would replay it into this file). The message
+    /// says what to do; `Docs/Operations.md` ("Failure modes") has the details.
+    ///
     /// - Throws: ``EventStoreError`` — ``EventStoreError/Code/notADatabase`` (also for a missing,
     ///   empty or schema-less file when ``Configuration/createIfNeeded`` is off),
     ///   ``EventStoreError/Code/unsupportedSchema``, ``EventStoreError/Code/databaseBusy``,
@@ -67,6 +73,7 @@ public final class SQLiteEventStore: EventStore, AppendObservable, Sendable {
 
     deinit {
         writer.stopSoon()
+        if isOpen { SQLiteWALInspection.unregister(path) }
     }
 
     /// The schema version this build of Chronicle writes.
@@ -121,6 +128,7 @@ public final class SQLiteEventStore: EventStore, AppendObservable, Sendable {
         guard isClosed.compareExchange(expected: false, desired: true, ordering: .sequentiallyConsistent).exchanged else { return }
         await writer.stop()
         appendNotifier.finish()
+        defer { SQLiteWALInspection.unregister(path) }
         do {
             try pool.close()
         } catch {

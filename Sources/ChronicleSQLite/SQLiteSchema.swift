@@ -89,6 +89,18 @@ enum SQLiteStatements {
     static let setSynchronousFull = "PRAGMA synchronous = FULL"
     static let readDataVersion = "PRAGMA data_version"
     static let checkpointTruncate = "PRAGMA wal_checkpoint(TRUNCATE)"
+    /// The log's invariants after a WAL is replayed (see `SQLiteStoreOpening.checkReplayedLog`).
+    static let maxStreamLastPosition = "SELECT coalesce(max(last_position), 0) FROM streams"
+    static let probeEvent = "SELECT event_id, stream_key, stream_version FROM events WHERE position = ?"
+    static let probeEventID = "SELECT event_id FROM events WHERE position = ?"
+    static let probePositionByID = "SELECT position FROM events WHERE event_id = ?"
+    static let probePositionByStreamVersion = "SELECT position FROM events WHERE stream_key = ? AND stream_version = ?"
+    static let probeStreamVersion = "SELECT version FROM streams WHERE stream_key = ?"
+    static let lastEventEndsItsStream = """
+        SELECT s.version = e.stream_version AND s.last_position = e.position
+        FROM events e CROSS JOIN streams s ON s.stream_key = e.stream_key
+        WHERE e.position = (SELECT max(position) FROM events)
+        """
 
     // MARK: Appending (writer connection, inside BEGIN IMMEDIATE)
 

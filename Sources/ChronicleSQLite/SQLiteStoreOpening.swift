@@ -9,9 +9,21 @@ import Logging
 enum SQLiteStoreOpening {
     private static let sqliteMagic = Data("SQLite format 3\u{0}".utf8)
 
+    /// Opens the pool and registers `path` as open in this process (see
+    /// ``SQLiteWALInspection/register(_:)``); the store unregisters it when it closes.
     static func open(path: String, configuration: SQLiteEventStore.Configuration) throws(EventStoreError) -> DatabasePool {
+        let openedHereAlready = SQLiteWALInspection.register(path)
+        do {
+            return try openPool(path: path, configuration: configuration, walInUseHere: openedHereAlready)
+        } catch {
+            SQLiteWALInspection.unregister(path)
+            throw error
+        }
+    }
+
+    private static func openPool(path: String, configuration: SQLiteEventStore.Configuration, walInUseHere: Bool) throws(EventStoreError) -> DatabasePool {
         let logger = configuration.logger
-        try inspect(path: path, configuration: configuration)
+        try inspect(path: path, configuration: configuration, walInUseHere: walInUseHere)
 
         var grdb = GRDB.Configuration()
         grdb.busyMode = .timeout(configuration.busyTimeoutSeconds)
@@ -47,7 +59,13 @@ enum SQLiteStoreOpening {
     /// `SQLITE_READONLY_ROLLBACK`; for a file that is not another application's, it is rolled back
     /// on a read-write connection (what any SQLite connection does on its first read) and the
     /// check runs again.
-    private static func inspect(path: String, configuration: SQLiteEventStore.Configuration) throws(EventStoreError) {
+    ///
+    /// A `-wal` is checked first (``SQLiteWALInspection``). When a store of this process has the
+    /// file open already (`walInUseHere`), it was inspected by that store's opening and its WAL is
+    /// live: nothing is read here, since closing a descriptor of our own would drop the POSIX
+    /// locks SQLite's connections of this process hold on the file.
+    private static func inspect(path: String, configuration: SQLiteEventStore.Configuration, walInUseHere: Bool) throws(EventStoreError) {
+        if walInUseHere { return }
         guard let handle = FileHandle(forReadingAtPath: path) else {
             if FileManager.default.fileExists(atPath: path) {
                 throw EventStoreError(.readOnly, "\(path) exists but cannot be read. Nothing was written; give this user read and write access to it and its directory.")
@@ -83,13 +101,29 @@ enum SQLiteStoreOpening {
         if headerApplicationID == SQLiteSchema.applicationID && headerUserVersion > SQLiteSchema.currentVersion {
             throw newerSchema(path: path, version: headerUserVersion)
         }
+        // Before any SQLite connection: SQLite would silently drop committed transactions of a
+        // deleted or truncated WAL, and replay another database's WAL (see SQLiteWALInspection).
+        let wal = try SQLiteWALInspection.check(path: path, header: header)
+        let replaysWAL = (wal?.committedFrames ?? 0) > 0
         var grdb = GRDB.Configuration()
         grdb.readonly = true
         grdb.busyMode = .timeout(configuration.busyTimeoutSeconds)
         let readIdentity = {
-            let queue = try DatabaseQueue(path: path, configuration: grdb)
-            defer { try? queue.close() }
-            return try queue.read { db in try checkIdentity(db, path: path) }
+            do {
+                let queue = try DatabaseQueue(path: path, configuration: grdb)
+                defer { try? queue.close() }
+                return try queue.read { db in
+                    let version = try checkIdentity(db, path: path)
+                    // A read-only connection never checkpoints: the WAL's pages reach the file
+                    // only after this check.
+                    if replaysWAL && version > 0 { try checkReplayedLog(db, path: path) }
+                    return version
+                }
+            } catch let error as DatabaseError where replaysWAL && (error.resultCode == .SQLITE_CORRUPT || error.resultCode == .SQLITE_NOTADB) {
+                throw SQLiteWALInspection.foreignWAL(path: path, why: "with its pages, SQLite reads a damaged database: \(error.message ?? "SQLite error \(error.extendedResultCode.rawValue)")")
+            } catch let error as EventStoreError where replaysWAL && error.code == .notADatabase && headerApplicationID == SQLiteSchema.applicationID {
+                throw SQLiteWALInspection.foreignWAL(path: path, why: "with its pages, the Chronicle store reads as another database")
+            }
         }
         let version: Int
         do {
@@ -145,6 +179,73 @@ enum SQLiteStoreOpening {
             throw newerSchema(path: path, version: userVersion)
         }
         return userVersion
+    }
+
+    /// Checks, on the read-only connection that first replays a WAL left by a process that did
+    /// not close the store, what every committed state of the log keeps, at a cost of a few dozen
+    /// page reads (a scan of `streams` aside):
+    ///
+    /// - the streams' last position is the head, and the last event ends its stream;
+    /// - at 16 positions spread over the log, the event is there (positions are gap-free), its id
+    ///   and its (stream, version) find it again through their unique indexes, and its stream's
+    ///   version reaches it: three b-trees that another database's pages, mixed with the store's,
+    ///   do not keep in agreement;
+    /// - the database file alone (read with `immutable=1`, which ignores the WAL) is a prefix of
+    ///   the log: its first and last events are the same in both (events are never changed, and
+    ///   positions never reused), which another store's WAL holding a whole store breaks.
+    private static func checkReplayedLog(_ db: Database, path: String) throws {
+        func refuse(_ problem: String) -> EventStoreError {
+            SQLiteWALInspection.foreignWAL(path: path, why: "with its pages, \(problem)")
+        }
+        let head = try Int64.fetchOne(db, sql: SQLiteStatements.headPosition) ?? 0
+        let recorded = try Int64.fetchOne(db, sql: SQLiteStatements.maxStreamLastPosition) ?? 0
+        guard recorded == head else { throw refuse("the streams' last position is \(recorded) but the log's head is \(head)") }
+        guard head > 0 else { return }
+        guard try Bool.fetchOne(db, sql: SQLiteStatements.lastEventEndsItsStream) == true else {
+            throw refuse("the last event (position \(head)) does not end its stream")
+        }
+        let probes = Set((0...15).map { 1 + (head - 1) * Int64($0) / 15 }).sorted()
+        for position in probes {
+            guard let row = try Row.fetchOne(db, sql: SQLiteStatements.probeEvent, arguments: [position]) else {
+                throw refuse("position \(position) of 1–\(head) is missing")
+            }
+            let id: Data = row[0], streamKey: Int64 = row[1], version: Int64 = row[2]
+            let byID = try Int64.fetchOne(db, sql: SQLiteStatements.probePositionByID, arguments: [id])
+            let byVersion = try Int64.fetchOne(db, sql: SQLiteStatements.probePositionByStreamVersion, arguments: [streamKey, version])
+            let streamVersion = try Int64.fetchOne(db, sql: SQLiteStatements.probeStreamVersion, arguments: [streamKey]) ?? 0
+            guard byID == position, byVersion == position, streamVersion >= version else {
+                throw refuse("the event at position \(position) is not where the event id and stream version indexes say (\(byID.map(String.init) ?? "absent"), \(byVersion.map(String.init) ?? "absent"))")
+            }
+        }
+        for (position, id) in eventIDsInFileAlone(path: path) {
+            let replayed = try Data.fetchOne(db, sql: SQLiteStatements.probeEventID, arguments: [position])
+            guard replayed == id else {
+                throw refuse("the event at position \(position) differs from the one \(path) itself holds (a store's events never change)")
+            }
+        }
+    }
+
+    /// The ids of the first and last events of the database file alone, read with `immutable=1`
+    /// (no lock, no WAL, nothing written); empty when the file alone cannot be read (before its
+    /// first checkpoint, or mid-checkpoint pages that do not read back: the check is then skipped).
+    private static func eventIDsInFileAlone(path: String) -> [(Int64, Data)] {
+        var grdb = GRDB.Configuration()
+        grdb.readonly = true
+        let escaped = path.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? path
+        do {
+            let queue = try DatabaseQueue(path: "file:\(escaped)?immutable=1", configuration: grdb)
+            defer { try? queue.close() }
+            return try queue.read { db in
+                guard try db.tableExists("events") else { return [] }
+                let head = try Int64.fetchOne(db, sql: SQLiteStatements.headPosition) ?? 0
+                guard head > 0 else { return [] }
+                return try Set([1, head]).sorted().compactMap { position in
+                    try Data.fetchOne(db, sql: SQLiteStatements.probeEventID, arguments: [position]).map { (position, $0) }
+                }
+            }
+        } catch {
+            return []
+        }
     }
 
     private static func foreignApplication(path: String, applicationID: Int32) -> EventStoreError {
