@@ -31,6 +31,7 @@ struct ProjectionChild {
     static func committedCheckpoint(_ directory: String) throws -> Int64 {
         var configuration = Configuration()
         configuration.readonly = true  // never create the file before the child does
+        configuration.busyMode = .timeout(10)  // the child may hold the lock (WAL recovery, a checkpoint)
         let queue = try DatabaseQueue(path: (directory as NSString).appendingPathComponent("counters.sqlite"), configuration: configuration)
         defer { try? queue.close() }
         return try queue.read { db in try Int64.fetchOne(db, sql: "SELECT position FROM chronicle_checkpoint") ?? -1 }
@@ -102,6 +103,7 @@ struct ProjectionChild {
                 guard FileManager.default.fileExists(atPath: file) else { return empty }
                 var configuration = Configuration()
                 configuration.readonly = true
+                configuration.busyMode = .timeout(10)  // the runner may hold the lock (WAL recovery, a checkpoint)
                 let queue = try DatabaseQueue(path: file, configuration: configuration)
                 defer { try? queue.close() }
                 return try queue.read { db in
