@@ -163,59 +163,13 @@ public actor PostgresProcessManager: Service {
     ///
     /// - Throws: ``ProjectionError`` ``ProjectionError/Code/alreadyRunning`` when this instance runs already.
     public func run() async throws {
-        guard engine.status().state == .stopped else {
-            throw ProjectionError(.alreadyRunning, "Process manager \(name) is already running in this instance; run it once.", projection: name)
-        }
-        engine.setStandby(true)
-        defer { engine.setStandby(false) }
-        do {
-            try await cancelWhenGracefulShutdown {
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask { try await self.contend() }
-                    group.addTask { try await self.followAsStandby() }
-                    defer { group.cancelAll() }
-                    _ = try await group.next()
-                }
-            }
-        } catch is CancellationError {
-            // Shut down while standing by.
-        }
-    }
-
-    /// Takes the lease (again after losing it) and runs the engine while holding it.
-    private nonisolated func contend() async throws {
-        while true {
-            try Task.checkCancellation()
-            do {
-                try await lease.run {
-                    self.logger.info("Running the process manager (holding its lease)")
-                    try await self.engine.reload()
-                    try await self.engine.run()
-                }
-                return
-            } catch let error as PostgresLeaseError where error.code == .lost {
-                if Task.isCancelled { throw CancellationError() }
-                engine.setStandby(true)
-                logger.warning("Lost the lease of the process manager; contending again")
-            } catch is CancellationError {
-                throw CancellationError()
-            } catch {
-                if Task.isCancelled { throw CancellationError() }
-                engine.setStandby(true)
-                logger.warning("The process manager could not start; retrying", metadata: ["error": "\(error)"])
-                try await options.sleep(options.leaseRetryInterval)
-            }
-        }
-    }
-
-    /// While another instance runs the process manager, re-reads its checkpoint now and then.
-    private nonisolated func followAsStandby() async throws {
-        while true {
-            try await options.sleep(options.standbyPollInterval)
-            if !lease.isHeld, engine.status().state == .standby {
-                try? await engine.reload()
-            }
-        }
+        var run = PostgresLeasedRun(
+            kind: "process manager", name: name, engine: engine, lease: lease, logger: logger, leaseRetryInterval: options.leaseRetryInterval,
+            standbyPollInterval: options.standbyPollInterval, sleep: options.sleep
+        )
+        let engine = self.engine
+        run.tookOver = { try await engine.reload() }  // the checkpoint the previous holder left
+        try await run.run()
     }
 
     /// Restarts a runner stopped by its failure policy, at the event that failed.
