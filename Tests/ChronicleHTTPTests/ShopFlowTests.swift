@@ -27,7 +27,7 @@ enum ShopTestBackend: String, CaseIterable, Sendable, CustomTestStringConvertibl
 /// Runs the Shop sample on `backend` (a real SQLite file in a temporary directory, or a fresh
 /// schema of the PostgreSQL test database) and a real server on an ephemeral loopback port.
 func withShop<Value: Sendable>(
-    _ backend: ShopTestBackend = .sqlite, configuration: ReadAPIConfiguration = .init(),
+    _ backend: ShopTestBackend = .sqlite, configuration: ReadAPIConfiguration = .liveTestClient,
     inventorySnapshots: SnapshotPolicy = ShopApp.inventorySnapshots,
     _ body: @Sendable (ShopApp, any TestClientProtocol) async throws -> Value
 ) async throws -> Value {

@@ -116,7 +116,7 @@ import Testing
 
     @Test func theServerStartedWithAnEnvironmentTokenRequiresItAndTheBannerNeverShowsIt() async throws {
         let token = try #require(try ShopCommand.bearerToken(option: nil, file: nil, environment: ["SHOP_TOKEN": "s3cret-shop-token"]))
-        var configuration = ReadAPIConfiguration()
+        var configuration = ReadAPIConfiguration.liveTestClient
         configuration.bearerTokens = [token]
         try await withShop(configuration: configuration) { shop, client in
             let anonymous = try await client.post("/orders", json: Self.order)

@@ -30,7 +30,7 @@ func withServedReadAPI<Value: Sendable>(
     routes: (ReadAPI, Router<BasicRequestContext>) -> Void = { _, _ in },
     _ body: @Sendable (ReadAPI, any TestClientProtocol) async throws -> Value
 ) async throws -> Value {
-    var configuration = ReadAPIConfiguration()
+    var configuration = ReadAPIConfiguration.liveTestClient
     configure(&configuration)
     let api = try ReadAPI(reader: store, projections: projections, configuration: configuration, logger: logger)
     let router = api.makeRouter()
@@ -92,4 +92,17 @@ func sampleStore() async throws -> InMemoryEventStore {
     try await store.append(jsonEvent("OrderPlaced", #"{"orderId":"2","total":7}"#), to: "order-2", expectedVersion: .noStream)
     try await store.append(EventData(type: "Blob", payload: Data([0xFF, 0x00, 0x10])), to: "blob-1", expectedVersion: .noStream)
     return store
+}
+
+extension ReadAPIConfiguration {
+    /// The read API's defaults, but an idle timeout of 10 minutes: HummingbirdTesting's live client
+    /// holds one connection and never reconnects, so a test that spends longer than the idle
+    /// timeout between two requests (slow setup on a loaded machine: seen as "I/O on closed
+    /// channel" after 30 s) would find its connection closed by the server. Tests about the idle
+    /// timeout set their own (`ResourceLimitTests`, raw sockets).
+    static var liveTestClient: ReadAPIConfiguration {
+        var configuration = ReadAPIConfiguration()
+        configuration.idleTimeout = .seconds(600)
+        return configuration
+    }
 }
