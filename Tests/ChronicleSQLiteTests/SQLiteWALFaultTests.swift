@@ -222,9 +222,13 @@ private func killWriterOnce(path: String, scratch: TemporaryDirectory, atLeast: 
     let name = URL(fileURLWithPath: path).lastPathComponent
     let full = scratch.path("\(name).full-copy-\(UUID().uuidString)")
     for suffix in ["", "-wal", "-shm"] { try FileManager.default.copyItem(atPath: path + suffix, toPath: full + suffix) }
+    // A kill in the middle of a checkpoint leaves the database file half-written: only with its
+    // WAL is it whole (SQLite redoes the checkpoint), alone it may read as malformed. The cases
+    // here need a database file that is whole by itself, so such a kill starts again too.
+    guard let headInDatabaseFile = try? headOfCopy(of: path, with: [""], in: scratch) else { return nil }
     let killed = KilledWriter(
         headWithWAL: try headOfCopy(of: path, with: ["", "-wal"], in: scratch),
-        headInDatabaseFile: try headOfCopy(of: path, with: [""], in: scratch),
+        headInDatabaseFile: headInDatabaseFile,
         pageSize: try readOnly(full) { db in try Int.fetchOne(db, sql: "PRAGMA page_size") ?? 4096 },
         fullCopy: full)
     return killed.headWithWAL > killed.headInDatabaseFile ? killed : nil
