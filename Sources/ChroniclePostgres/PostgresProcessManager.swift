@@ -80,8 +80,12 @@ public actor PostgresProcessManager: Service {
     /// the database until ``run()`` or a status read.
     ///
     /// - Parameters:
+    ///   - manager: the process manager to run; its `name` keys its checkpoint, lease and parked events.
+    ///   - store: the PostgreSQL store it reads from and appends its commands to.
     ///   - leaseConnection: the configuration of the lease's own connection
     ///     (``PostgresConnectionSettings/connectionConfiguration(applicationName:)``).
+    ///   - options: page size, filter, start position, lease and retry timing.
+    ///   - logger: where the runner logs its lease changes, retries and parked events.
     /// - Throws: ``ProjectionError`` ``ProjectionError/Code/invalidName`` for a name other than 1 to
     ///   100 of `A-Z a-z 0-9 _ - .`; ``ProjectionError/Code/invalidConfiguration`` for a page size
     ///   out of range.
