@@ -64,7 +64,7 @@ struct ShopCommand: AsyncParsableCommand {
             if demo {
                 try await runDemo(shop, logger: logger)
             } else {
-                let app = shop.makeApplication(host: host, port: port) { port in
+                let app = try shop.makeApplication(host: host, port: port) { port in
                     print(Self.instructions(port: port, storage: storage, authenticated: bearer != nil))
                 }
                 // SIGTERM/SIGINT shut down gracefully, within the read API's bounds (a client
@@ -109,7 +109,7 @@ struct ShopCommand: AsyncParsableCommand {
 
     private func runDemo(_ shop: ShopApp, logger: Logger) async throws {
         let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
-        let app = shop.makeApplication(host: "127.0.0.1", port: 0) { port in portContinuation.yield(port) }
+        let app = try shop.makeApplication(host: "127.0.0.1", port: 0) { port in portContinuation.yield(port) }
         let group = ServiceGroup(services: [app], logger: logger)
         print("Shop demo: \(shop.storage)")
         try await withThrowingTaskGroup(of: Void.self) { tasks in

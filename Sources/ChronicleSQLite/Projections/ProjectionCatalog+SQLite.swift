@@ -18,20 +18,3 @@ extension SQLiteProjectionGroup: ProjectionCatalog {
         try await self[name]?.engine.waitUntil(projection: name, reaches: position, timeout: timeout)
     }
 }
-
-extension SQLiteProcessManager: ProjectionCatalog {
-    /// The process manager's status (see ``ProjectionCatalog/projectionStatuses()``).
-    public func projectionStatuses() async throws -> [ProjectionStatus] {
-        try await engine.projectionStatuses()
-    }
-
-    /// Its parked events, or `nil` for another name.
-    public nonisolated func parkedEvents(ofProjection name: String, limit: Int) async throws -> [ParkedEvent]? {
-        try await engine.parkedEvents(ofProjection: name, limit: limit)
-    }
-
-    /// Waits for it to reach `position`, or `nil` for another name.
-    public nonisolated func waitUntil(projection name: String, reaches position: GlobalPosition, timeout: Duration) async throws -> GlobalPosition? {
-        try await engine.waitUntil(projection: name, reaches: position, timeout: timeout)
-    }
-}
