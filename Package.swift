@@ -14,6 +14,7 @@ let package = Package(
     platforms: [.macOS(.v15), .iOS(.v18), .tvOS(.v18), .watchOS(.v11), .visionOS(.v2)],
     products: [
         .library(name: "Chronicle", targets: ["Chronicle"]),
+        .library(name: "ChronicleJSON", targets: ["ChronicleJSON"]),
         .library(name: "ChronicleSQLite", targets: ["ChronicleSQLite"]),
         .library(name: "ChronicleTesting", targets: ["ChronicleTesting"]),
         .library(name: "ChronicleHTTP", targets: ["ChronicleHTTP"]),
@@ -36,8 +37,11 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
+        // A Foundation-compatible JSON coder (Foundation's bytes and values, several times faster),
+        // the one JSON escaper and validator. Depends on Foundation only.
+        .target(name: "ChronicleJSON", swiftSettings: strict),
         // Core: values, protocols, the in-memory store. No third-party dependencies.
-        .target(name: "Chronicle", swiftSettings: strict),
+        .target(name: "Chronicle", dependencies: ["ChronicleJSON"], swiftSettings: strict),
         .target(
             name: "ChronicleSQLite",
             dependencies: [
@@ -128,6 +132,7 @@ let package = Package(
         // The tests' own helpers (polling with a deadline, child processes that block no thread of
         // the cooperative pool). Not a product.
         .target(name: "ChronicleTestSupport", dependencies: ["ChronicleTesting"], path: "Tests/Support", swiftSettings: strict),
+        .testTarget(name: "ChronicleJSONTests", dependencies: ["ChronicleJSON"], swiftSettings: strict),
         .testTarget(name: "ChronicleTests", dependencies: ["Chronicle", "ChronicleTesting"], swiftSettings: strict),
         // Helper process for ChronicleSQLiteTests' multi-process tests (launched, not linked for use).
         .executableTarget(

@@ -1,3 +1,4 @@
+import ChronicleJSON
 import Foundation
 
 /// The default ``EventCodec``: JSON payloads (sorted keys, so equal events encode to equal

@@ -1,3 +1,4 @@
+import ChronicleJSON
 import Foundation
 
 /// Encodes event payloads to bytes for an ``EventCodec`` (``ChronicleJSONEncoder`` and `JSONEncoder` are two).
@@ -14,3 +15,5 @@ public protocol PayloadDecoder {
 
 extension JSONEncoder: PayloadEncoder {}
 extension JSONDecoder: PayloadDecoder {}
+extension ChronicleJSONEncoder: PayloadEncoder {}
+extension ChronicleJSONDecoder: PayloadDecoder {}
