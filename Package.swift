@@ -115,20 +115,6 @@ let package = Package(
             path: "Tests/Tools/ChronicleAdminExample",
             swiftSettings: strict
         ),
-        // The benchmark workload (Benchmarks/run.sh builds it in release; not part of `swift test`).
-        .executableTarget(
-            name: "ChronicleBenchmarks",
-            dependencies: [
-                "Chronicle",
-                "ChronicleSQLite",
-                "ChroniclePostgres",
-                .product(name: "GRDB", package: "GRDB.swift"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "PostgresNIO", package: "postgres-nio"),
-            ],
-            path: "Benchmarks/Swift",
-            swiftSettings: strict
-        ),
         // The tests' own helpers (polling with a deadline, child processes that block no thread of
         // the cooperative pool). Not a product.
         .target(name: "ChronicleTestSupport", dependencies: ["ChronicleTesting"], path: "Tests/Support", swiftSettings: strict),
