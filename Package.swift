@@ -5,6 +5,13 @@ let strict: [SwiftSetting] = [
     .swiftLanguageMode(.v6),
     .enableUpcomingFeature("ExistentialAny"),
 ]
+// The libraries also say which imports their public API exposes (`public import`; every other
+// import is internal, so a user does not see it), and use members only of modules they import
+// themselves, as Hummingbird does.
+let library: [SwiftSetting] = strict + [
+    .enableUpcomingFeature("InternalImportsByDefault"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
 
 let package = Package(
     name: "Chronicle",
@@ -39,9 +46,9 @@ let package = Package(
     targets: [
         // A Foundation-compatible JSON coder (Foundation's bytes and values, several times faster),
         // the one JSON escaper and validator. Depends on Foundation only.
-        .target(name: "ChronicleJSON", swiftSettings: strict),
+        .target(name: "ChronicleJSON", swiftSettings: library),
         // Core: values, protocols, the in-memory store. No third-party dependencies.
-        .target(name: "Chronicle", dependencies: ["ChronicleJSON"], swiftSettings: strict),
+        .target(name: "Chronicle", dependencies: ["ChronicleJSON"], swiftSettings: library),
         .target(
             name: "ChronicleSQLite",
             dependencies: [
@@ -52,9 +59,9 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            swiftSettings: strict
+            swiftSettings: library
         ),
-        .target(name: "ChronicleTesting", dependencies: ["Chronicle"], swiftSettings: strict),
+        .target(name: "ChronicleTesting", dependencies: ["Chronicle"], swiftSettings: library),
         // The PostgreSQL backend: event store, gap-free order, LISTEN/NOTIFY, advisory-lock leases.
         .target(
             name: "ChroniclePostgres",
@@ -64,7 +71,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            swiftSettings: strict
+            swiftSettings: library
         ),
         // Read API over HTTP (Hummingbird 2): streams, $all, projection status, live feed, queries.
         .target(
@@ -76,8 +83,9 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),  // the graceful-shutdown signals
             ],
-            swiftSettings: strict
+            swiftSettings: library
         ),
         // Metrics and tracing decorators for stores and repositories.
         .target(
@@ -88,7 +96,7 @@ let package = Package(
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            swiftSettings: strict
+            swiftSettings: library
         ),
         // The `chronicle` commands, as a library an application can extend with its read models.
         .target(
@@ -100,7 +108,7 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            swiftSettings: strict
+            swiftSettings: library
         ),
         // The `chronicle` command line tool.
         .executableTarget(name: "ChronicleCLI", dependencies: ["ChronicleCommandLine"], swiftSettings: strict),

@@ -1,5 +1,5 @@
 import ChronicleJSON
-import Foundation
+public import Foundation
 
 /// Loads aggregates from their streams and runs commands on them with optimistic concurrency.
 ///

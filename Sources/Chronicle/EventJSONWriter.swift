@@ -1,5 +1,5 @@
 import ChronicleJSON
-import Foundation
+package import Foundation
 
 /// Writes JSON text by hand: the one encoder of an event's JSON, shared by the HTTP read API
 /// (ChronicleHTTP) and the `chronicle` command's JSON lines (ChronicleCommandLine), so both show

@@ -1,5 +1,5 @@
 import ChronicleJSON
-import Foundation
+public import Foundation
 
 /// A JSON document as a value: what upcasters read and edit when they reshape old events.
 ///

@@ -1,5 +1,5 @@
 import ChronicleJSON
-import Foundation
+public import Foundation
 
 /// Encodes event payloads to bytes for an ``EventCodec`` (``ChronicleJSONEncoder`` and `JSONEncoder` are two).
 public protocol PayloadEncoder {

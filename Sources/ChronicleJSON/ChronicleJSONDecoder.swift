@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// A JSON decoder with the values of Foundation's `JSONDecoder()` with default strategies,
 /// decoded straight from the bytes through a flat scan of the document, several times faster.

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// A JSON encoder with the bytes of Foundation's `JSONEncoder` with
 /// `outputFormatting = [.sortedKeys]` and default strategies, written in one pass into one

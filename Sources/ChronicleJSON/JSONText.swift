@@ -1,4 +1,4 @@
-import Foundation
+package import Foundation
 
 // The two pieces of JSON text handling the rest of Chronicle shares with the coders, so the
 // package has one string escaper and one validator: the event JSON writer (HTTP answers, the

@@ -1,7 +1,7 @@
-import Chronicle
-import Foundation
-import Logging
-import PostgresNIO
+public import Chronicle
+public import Foundation
+public import Logging
+public import PostgresNIO
 
 /// An event store in PostgreSQL: the scale-out backend, for several application processes
 /// writing and reading one log.

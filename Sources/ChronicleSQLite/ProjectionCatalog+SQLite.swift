@@ -1,4 +1,4 @@
-import Chronicle
+public import Chronicle
 
 extension ProjectionGroup: ProjectionCatalog {
     private var catalog: CombinedProjectionCatalog { CombinedProjectionCatalog(readModels.map(\.engine)) }
