@@ -217,16 +217,41 @@ let package = Package(
             path: "Samples/Shop",
             swiftSettings: strict
         ),
+        // The read API served on a loopback server for tests, and its answers read: shared by the
+        // HTTP tests and the sample's tests. Not a product.
+        .target(
+            name: "ChronicleHTTPTestSupport",
+            dependencies: [
+                "ChronicleHTTP",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/HTTPSupport",
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "ChronicleHTTPTests",
             dependencies: [
-                "Chronicle",
-                "ChronicleHTTP", "ChronicleSQLite", "ChroniclePostgres", "ChronicleTestSupport", "Shop",
+                "Chronicle", "ChronicleHTTP", "ChronicleSQLite", "ChronicleTestSupport", "ChronicleHTTPTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),  // the live feed's streaming client
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        // The Shop sample's own tests (its flow over HTTP on SQLite and PostgreSQL, its hardening).
+        .testTarget(
+            name: "ShopTests",
+            dependencies: [
+                "Shop", "Chronicle", "ChronicleHTTP", "ChronicleSQLite", "ChroniclePostgres", "ChronicleTestSupport", "ChronicleHTTPTestSupport",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),

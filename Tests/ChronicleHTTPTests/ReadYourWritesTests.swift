@@ -1,4 +1,5 @@
 import ChronicleHTTP
+import ChronicleHTTPTestSupport
 import ChronicleTestSupport
 import Foundation
 import Hummingbird
