@@ -1,5 +1,6 @@
 import Chronicle
-import HTTPTypes
+import Foundation
+public import HTTPTypes
 import Hummingbird
 import ServiceLifecycle
 
