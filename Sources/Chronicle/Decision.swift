@@ -178,19 +178,41 @@ public struct DecisionRepository<Event: TaggedEvent>: Sendable {
             let (state, position) = try await load(projection)
             let events = try decide(state)
             if events.isEmpty { return DecisionResult(state: state, appended: nil, readPosition: position, attempts: attempt) }
-            var data: [EventData] = []
-            for event in events {
-                var encoded = try codec.encode(event, id: eventIDs(), metadata: metadata)
-                encoded.tags = event.tags
-                data.append(encoded)
-            }
-            let condition = AppendCondition(failIfEventsMatch: projection.query, after: position)
             do {
-                let results = try await store.append([StreamAppend(data, to: stream, expectedVersion: .any, condition: condition)])
-                return DecisionResult(state: state, appended: results[0], readPosition: position, attempts: attempt)
+                let appended = try await append(events, to: stream, decidedOn: projection, readUpTo: position, metadata: metadata)
+                return DecisionResult(state: state, appended: appended, readPosition: position, attempts: attempt)
             } catch let error as EventStoreError where error.code == .appendConditionFailed && attempt < maxAttempts {
                 attempt += 1
             }
         }
+    }
+
+    /// Appends `events` (decided on `projection`'s state as ``load(_:)`` read it up to
+    /// `position`) to `stream`, tagged with their ``TaggedEvent/tags``, on condition that no
+    /// event matching the projection's query was stored after `position`: the append step of
+    /// ``execute(_:appendingTo:metadata:decide:)``, for callers that load and decide themselves.
+    ///
+    /// - Parameters:
+    ///   - events: the decided events (at least one).
+    ///   - stream: the stream they are appended to (with ``ExpectedVersion/any``).
+    ///   - projection: the projection the decision read.
+    ///   - position: the position ``load(_:)`` returned with the state.
+    ///   - metadata: stamped on every event appended.
+    /// - Throws: ``EventStoreError`` with code ``EventStoreError/Code/appendConditionFailed`` when
+    ///   an event matching the projection's query was stored after `position` (load again and
+    ///   decide again); other ``EventStoreError``s from the codec and the store.
+    public func append<State>(
+        _ events: [Event], to stream: StreamID, decidedOn projection: DecisionProjection<State, Event>, readUpTo position: GlobalPosition,
+        metadata: EventMetadata = .none
+    ) async throws -> AppendResult {
+        var data: [EventData] = []
+        data.reserveCapacity(events.count)
+        for event in events {
+            var encoded = try codec.encode(event, id: eventIDs(), metadata: metadata)
+            encoded.tags = event.tags
+            data.append(encoded)
+        }
+        let condition = AppendCondition(failIfEventsMatch: projection.query, after: position)
+        return try await store.append([StreamAppend(data, to: stream, expectedVersion: .any, condition: condition)])[0]
     }
 }

@@ -105,13 +105,66 @@ public enum LastSeatRace {
     public static func tryToTakeSeat(_ store: some EventStore, course: String, student: String) async throws -> Attempt {
         let decisions = DecisionRepository<Event>(store: store, maxAttempts: 100)
         do {
-            let result = try await decisions.execute(seats(course), appendingTo: StreamID(unchecked: "subscription-\(course)-\(student)")) { state in
-                guard state.capacity > 0, state.taken < state.capacity else { throw CourseFull() }
-                return [.subscribed(StudentSubscribed(course: course, student: student))]
+            let result = try await decisions.execute(seats(course), appendingTo: subscriptionStream(course, student)) { state in
+                try decide(state, course: course, student: student)
             }
             return Attempt(tookSeat: result.appended != nil, attempts: result.attempts)
         } catch is CourseFull {
             return Attempt(tookSeat: false, attempts: 1)
+        }
+    }
+
+    static func subscriptionStream(_ course: String, _ student: String) -> StreamID {
+        StreamID(unchecked: "subscription-\(course)-\(student)")
+    }
+
+    static func decide(_ state: (capacity: Int, taken: Int), course: String, student: String) throws -> [Event] {
+        guard state.capacity > 0, state.taken < state.capacity else { throw CourseFull() }
+        return [.subscribed(StudentSubscribed(course: course, student: student))]
+    }
+
+    /// One round: every student reads the course's seats, then (after `barrier`, which returns
+    /// once everyone racing has read) all append at once; exactly one append can hold its
+    /// condition. A contender that loses decides again (``tryToTakeSeat(_:course:student:)``).
+    static func round(_ store: some EventStore, course: String, students: [String], barrier: () async throws -> Void) async throws -> [Attempt] {
+        let decisions = DecisionRepository<Event>(store: store, maxAttempts: 100)
+        let projection = seats(course)
+        // 1. Everyone reads (the seat is free for all of them).
+        let loaded = try await withThrowingTaskGroup(of: (String, (capacity: Int, taken: Int), GlobalPosition).self) { group in
+            for student in students {
+                group.addTask {
+                    let (state, position) = try await decisions.load(projection)
+                    return (student, state, position)
+                }
+            }
+            var loaded: [(String, (capacity: Int, taken: Int), GlobalPosition)] = []
+            for try await entry in group { loaded.append(entry) }
+            return loaded
+        }
+        try await barrier()
+        // 2. Everyone appends at once, on condition; the losers decide again.
+        return try await withThrowingTaskGroup(of: Attempt.self) { group in
+            for (student, state, position) in loaded {
+                group.addTask {
+                    let events: [Event]
+                    do {
+                        events = try decide(state, course: course, student: student)
+                    } catch is CourseFull {
+                        return Attempt(tookSeat: false, attempts: 1)
+                    }
+                    do {
+                        _ = try await decisions.append(events, to: subscriptionStream(course, student), decidedOn: projection, readUpTo: position)
+                        return Attempt(tookSeat: true, attempts: 1)
+                    } catch let error as EventStoreError where error.code == .appendConditionFailed {
+                        var again = try await tryToTakeSeat(store, course: course, student: student)
+                        again.attempts += 1
+                        return again
+                    }
+                }
+            }
+            var attempts: [Attempt] = []
+            for try await attempt in group { attempts.append(attempt) }
+            return attempts
         }
     }
 
@@ -121,31 +174,26 @@ public enum LastSeatRace {
     }
 
     /// Runs `rounds` rounds of `contenders` concurrent tasks racing for the last seat of a fresh
-    /// course each round (`<prefix>-<round>`), and returns the number of winners per round.
+    /// course each round (`<prefix>-<round>`): all of them read the free seat, then all append.
+    /// Returns the number of winners per round.
     public static func run(_ store: some EventStore, rounds: Int, contenders: Int, coursePrefix: String = "race") async throws -> [Int] {
         var winners: [Int] = []
         for round in 0..<rounds {
             let course = "\(coursePrefix)-\(round)"
             try await openWithOneSeatLeft(store, course: course)
-            let won = try await withThrowingTaskGroup(of: Bool.self) { group in
-                for contender in 0..<contenders {
-                    group.addTask { try await tryToTakeSeat(store, course: course, student: "s\(contender)").tookSeat }
-                }
-                var won = 0
-                for try await took in group where took { won += 1 }
-                return won
-            }
-            winners.append(won)
+            let attempts = try await self.round(store, course: course, students: (0..<contenders).map { "s\($0)" }) {}
+            winners.append(attempts.filter(\.tookSeat).count)
         }
         return winners
     }
 
-    /// One process's part of a multi-process race: for each of `rounds` courses (`mp-<round>`),
-    /// opens it with one seat left unless another process did, then lets `tasks` concurrent
-    /// contenders (students `<tag>-<task>`) try to take the seat. Processes running this at the
-    /// same time race for the same seats. Returns the seats this process won and the decisions
-    /// it made (more decisions than contenders: some lost a race and decided again).
-    public static func contend(_ store: some EventStore, rounds: Int, tasks: Int, tag: String) async throws -> (won: Int, decisions: Int) {
+    /// One process's part of a race of `processes` processes: for each of `rounds` courses
+    /// (`mp-<round>`), opens it with one seat left unless another process did, lets `tasks`
+    /// contenders (students `<tag>-<task>`) read the free seat, waits until every process's
+    /// contenders have read it (each process appends a marker tagged `race:mp-<round>` and waits
+    /// for all the markers), then lets them all append. Returns the seats this process won and
+    /// the decisions it made (contenders that lost a race decided again).
+    public static func contend(_ store: some EventStore, rounds: Int, tasks: Int, tag: String, processes: Int = 2) async throws -> (won: Int, decisions: Int) {
         var won = 0, decisions = 0
         for round in 0..<rounds {
             let course = "mp-\(round)"
@@ -154,15 +202,15 @@ public enum LastSeatRace {
             } catch let error as EventStoreError where error.code == .wrongExpectedVersion {
                 // Another process opened it first.
             }
-            try await withThrowingTaskGroup(of: Attempt.self) { group in
-                for task in 0..<tasks {
-                    group.addTask { try await tryToTakeSeat(store, course: course, student: "\(tag)-\(task)") }
-                }
-                for try await attempt in group {
-                    if attempt.tookSeat { won += 1 }
-                    decisions += attempt.attempts
+            let attempts = try await self.round(store, course: course, students: (0..<tasks).map { "\(tag)-\($0)" }) {
+                let marker = EventQuery(tags: ["race:\(course)"])
+                try await store.append(EventData(type: "RaceReady", payload: Data("{}".utf8), tags: ["race:\(course)"]), to: StreamID(unchecked: "race-\(course)-\(tag)"), expectedVersion: .noStream)
+                try await eventually("\(processes) processes ready for \(course)", timeout: .seconds(120)) {
+                    try await store.readEvents(matching: marker, after: .start, limit: processes).count == processes
                 }
             }
+            won += attempts.filter(\.tookSeat).count
+            decisions += attempts.map(\.attempts).reduce(0, +)
         }
         return (won, decisions)
     }
