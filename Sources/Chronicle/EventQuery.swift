@@ -4,9 +4,10 @@ import Foundation
 /// `username:ada` that index an event beyond its stream, for ``EventQuery`` reads and
 /// ``AppendCondition`` checks (dynamic consistency boundaries).
 ///
-/// A tag is 1 to ``maximumLength`` bytes of UTF-8 with no whitespace and no control character;
-/// an event carries at most ``maximumPerEvent`` distinct tags. Tags are compared byte for byte
-/// (`Course:c1` and `course:c1` differ).
+/// A tag is 1 to ``maximumLength`` bytes of UTF-8 with no whitespace, no control character and
+/// no comma (commas separate tags on the command line and in the HTTP API); an event carries at
+/// most ``maximumPerEvent`` distinct tags. Tags are compared byte for byte (`Course:c1` and
+/// `course:c1` differ).
 public enum EventTags {
     /// The most bytes (UTF-8) one tag may have.
     public static let maximumLength = 128
@@ -18,6 +19,7 @@ public enum EventTags {
         if tag.isEmpty { return "a tag is empty" }
         let bytes = tag.utf8
         if bytes.count > maximumLength { return "tag \(tag.prefix(40).debugDescription)… is longer than \(maximumLength) bytes" }
+        if bytes.contains(UInt8(ascii: ",")) { return "tag \(tag.debugDescription) contains a comma" }
         // Printable ASCII other than space (the usual tag) needs no further check.
         if bytes.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) { return nil }
         if tag.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.properties.generalCategory == .control || $0.properties.generalCategory == .format }) {
@@ -140,6 +142,21 @@ public struct EventQuery: Sendable, Hashable, Codable, CustomStringConvertible {
             }
             if let problem = EventTags.problem(with: item.tags) { throw refuse("item \(index + 1): \(problem)") }
         }
+    }
+
+    /// The one-item query the command line and the HTTP API take: `tags` all of the tags
+    /// separated by commas (`course:c1,student:s1`), `types` any of the types separated by
+    /// commas; either may be `nil`, not both.
+    ///
+    /// - Throws: ``EventStoreError/Code/invalidQuery`` when both are `nil` or either is malformed
+    ///   (an empty name, a tag breaking ``EventTags``' rules, too many).
+    public static func parse(tags: String?, types: String?) throws(EventStoreError) -> EventQuery {
+        func split(_ text: String?) -> [String] {
+            text.map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) } ?? []
+        }
+        let query = EventQuery(types: split(types), tags: split(tags))
+        try query.validate()
+        return query
     }
 
     /// `all`, or the items as `[types: A|B tags: t1+t2, …]`.

@@ -239,6 +239,7 @@ extension EventStoreConformance {
                 ([""], "an empty tag"),
                 ([String(repeating: "x", count: EventTags.maximumLength + 1)], "a tag too long"),
                 (["course c1"], "a tag with a space"),
+                (["course,c1"], "a tag with a comma"),
                 (["course:c1\n"], "a tag with a newline"),
                 (["course:\u{0}c1"], "a tag with a NUL"),
                 (["a", "a"], "a tag twice"),
