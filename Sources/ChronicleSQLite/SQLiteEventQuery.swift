@@ -105,3 +105,31 @@ extension SQLiteEventStore {
         }
     }
 }
+
+extension SQLiteEventStore {
+    /// SQLite's plan for ``readEvents(matching:after:limit:)`` of `query` (`EXPLAIN QUERY PLAN`),
+    /// one step per element, such as `SEARCH t0 USING PRIMARY KEY (tag=? AND position>? AND position<?)`:
+    /// to check that a query searches the tag index rather than scanning the log.
+    ///
+    /// - Throws: ``EventStoreError/Code/invalidQuery`` for a malformed query; storage failures.
+    public func queryPlan(for query: EventQuery) throws -> [String] {
+        try query.validate()
+        let sql = query.matchesEverything ? SQLiteStatements.readAll : SQLiteEventQuery(query).eventsSQL
+        return try read(operation: "Explaining the query \(query)") { db in
+            let statement = try db.makeStatement(sql: "EXPLAIN QUERY PLAN " + sql)
+            let raw = RawStatement(statement)
+            defer { raw.reset() }
+            if query.matchesEverything {
+                try raw.bind(1, Int64(0))
+                try raw.bind(2, Int64(1000))
+            } else {
+                try SQLiteEventQuery(query).bind(raw, after: .start, upTo: .max, limit: 1000)
+            }
+            var steps: [String] = []
+            while try raw.step() {
+                steps.append(raw.string(3) ?? "")
+            }
+            return steps
+        }
+    }
+}
