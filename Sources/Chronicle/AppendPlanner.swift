@@ -1,8 +1,9 @@
 import Foundation
 
 /// The rules of one append call, written once for every store: validation, the expected-version
-/// check, idempotent replays and the version and position arithmetic. A backend supplies only its
-/// reads (a stream's stored version, the stored events with given ids) and its writes.
+/// check, append conditions, idempotent replays and the version and position arithmetic. A backend
+/// supplies only its reads (a stream's stored version, the stored events with given ids, the first
+/// event matching a query after a position: ``ConditionProbe``) and its writes.
 ///
 /// One planner per call (``EventWriter/append(_:)``): ``validate(_:)`` first, then ``plan(_:current:storedEvents:)``
 /// for each ``StreamAppend`` in order, then write each ``Step/write(_:firstVersion:firstOrdinal:)``
