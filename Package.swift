@@ -132,7 +132,7 @@ let package = Package(
         .executableTarget(
             name: "ChronicleStoreStress",
             dependencies: [
-                "Chronicle", "ChronicleSQLite",
+                "Chronicle", "ChronicleSQLite", "ChronicleTesting",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/Tools/ChronicleStoreStress",
@@ -258,7 +258,7 @@ let package = Package(
         // Helper process for ChroniclePostgresTests: writers and lease holders the tests start and kill.
         .executableTarget(
             name: "ChroniclePostgresWorker",
-            dependencies: ["Chronicle", "ChroniclePostgres", .product(name: "PostgresNIO", package: "postgres-nio")],
+            dependencies: ["Chronicle", "ChroniclePostgres", "ChronicleTesting", .product(name: "PostgresNIO", package: "postgres-nio")],
             path: "Tests/Tools/ChroniclePostgresWorker",
             swiftSettings: strict
         ),

@@ -28,6 +28,8 @@ struct ScenarioRunner {
         case "LAT": try await appendToVisibleLatency()
         case "RSS": try await replayMemory()
         case "CODEC": try await codecs()
+        case "DCB": try await dcb()
+        case "DCB-pg": try await dcbOnPostgres()
         default: throw BenchmarkError("unknown scenario \(options.scenario)\n\(Options.usage)")
         }
     }

@@ -1,8 +1,9 @@
 import Foundation
 
 /// The rules of one append call, written once for every store: validation, the expected-version
-/// check, idempotent replays and the version and position arithmetic. A backend supplies only its
-/// reads (a stream's stored version, the stored events with given ids) and its writes.
+/// check, append conditions, idempotent replays and the version and position arithmetic. A backend
+/// supplies only its reads (a stream's stored version, the stored events with given ids, the first
+/// event matching a query after a position: ``ConditionProbe``) and its writes.
 ///
 /// One planner per call (``EventWriter/append(_:)``): ``validate(_:)`` first, then ``plan(_:current:storedEvents:)``
 /// for each ``StreamAppend`` in order, then write each ``Step/write(_:firstVersion:firstOrdinal:)``
@@ -30,6 +31,22 @@ package struct AppendPlanner: Sendable {
         case alreadyStored(AppendResult)
         /// Write its events at versions `firstVersion`… and positions `base + firstOrdinal`…
         case write(StreamAppend, firstVersion: StreamVersion, firstOrdinal: Int64)
+    }
+
+    /// What a backend supplies to check ``AppendCondition``s: the head before the call (conditions
+    /// ignore what the call itself writes) and the first event matching a query with a position
+    /// in `(after, head]`, if any, found through the store's tag index.
+    package struct ConditionProbe {
+        /// The head before the call's first new event.
+        package var head: GlobalPosition
+        /// The position of the first event matching the query after the position, up to ``head``.
+        package var firstMatch: (EventQuery, GlobalPosition) throws -> GlobalPosition?
+
+        /// A probe at `head`.
+        package init(head: GlobalPosition, firstMatch: @escaping (EventQuery, GlobalPosition) throws -> GlobalPosition?) {
+            self.head = head
+            self.firstMatch = firstMatch
+        }
     }
 
     private let replayCheck: ReplayCheck
@@ -66,19 +83,40 @@ package struct AppendPlanner: Sendable {
     ///
     /// - Throws: ``EventStoreError/Code/wrongExpectedVersion`` or
     ///   ``EventStoreError/Code/duplicateEventID``; the backend's own errors from `storedEvents`.
+    ///
+    /// A request with an ``AppendCondition`` is checked against `conditions` (see
+    /// ``ConditionProbe``), after its expected version: a matching event after the condition's
+    /// position throws ``EventStoreError/Code/appendConditionFailed`` (unless the request is an
+    /// exact replay), a position ahead of the head ``EventStoreError/Code/invalidArgument``.
     @discardableResult
-    package mutating func plan(_ request: StreamAppend, current stored: StreamVersion, storedEvents: () throws -> [RecordedEvent]) throws -> Step {
+    package mutating func plan(
+        _ request: StreamAppend, current stored: StreamVersion, storedEvents: () throws -> [RecordedEvent],
+        conditions: ConditionProbe? = nil
+    ) throws -> Step {
         if replayCheck == .beforeWriting {
             let found = try storedEvents()
             if !found.isEmpty { return append(.alreadyStored(try IdempotentAppend.check(request, against: found))) }
         }
         let current = pendingVersions[request.streamID] ?? stored
         guard request.expectedVersion.isSatisfied(by: current) else {
-            if replayCheck == .onConflict {
-                let found = try storedEvents()
-                if !found.isEmpty { return append(.alreadyStored(try IdempotentAppend.check(request, against: found))) }
-            }
+            if let replay = try replayOnConflict(request, storedEvents) { return replay }
             throw EventStoreError.wrongExpectedVersion(stream: request.streamID, expected: request.expectedVersion, actual: current)
+        }
+        if let condition = request.condition {
+            guard let conditions else {
+                preconditionFailure("AppendPlanner.plan: a conditional append planned without a ConditionProbe")
+            }
+            if let after = condition.after, after > conditions.head {
+                throw EventStoreError(
+                    .invalidArgument,
+                    "The append condition of the append to \(request.streamID) reads after position \(after), ahead of the store's head \(conditions.head). Nothing was written; pass a position this store returned.",
+                    streamID: request.streamID, position: after, query: condition.failIfEventsMatch)
+            }
+            let after = condition.after ?? .start
+            if after < conditions.head, let conflict = try conditions.firstMatch(condition.failIfEventsMatch, after) {
+                if let replay = try replayOnConflict(request, storedEvents) { return replay }
+                throw EventStoreError.appendConditionFailed(stream: request.streamID, condition: condition, conflict: conflict)
+            }
         }
         let count = Int64(request.events.count)
         undoLastWrite = (request.streamID, pendingVersions[request.streamID])
@@ -86,6 +124,14 @@ package struct AppendPlanner: Sendable {
         let step = Step.write(request, firstVersion: current.next, firstOrdinal: newEventCount + 1)
         newEventCount += count
         return append(step)
+    }
+
+    /// With ``ReplayCheck/onConflict``, the replay answer when `request`'s events are stored.
+    private mutating func replayOnConflict(_ request: StreamAppend, _ storedEvents: () throws -> [RecordedEvent]) throws -> Step? {
+        guard replayCheck == .onConflict else { return nil }
+        let found = try storedEvents()
+        if found.isEmpty { return nil }
+        return append(.alreadyStored(try IdempotentAppend.check(request, against: found)))
     }
 
     private mutating func append(_ step: Step) -> Step {

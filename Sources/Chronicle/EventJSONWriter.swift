@@ -60,7 +60,8 @@ extension EventJSONWriter {
     /// ```
     ///
     /// `data` is the payload itself when `dataEncoding` is `json`, a string holding its text for
-    /// `text`, and its bytes in base64 for `base64` (see ``PayloadStyle``).
+    /// `text`, and its bytes in base64 for `base64` (see ``PayloadStyle``). An event with tags
+    /// has `"tags":["course:c1",…]` after `metadata`; one without has no `tags` key.
     package mutating func event(_ event: RecordedEvent, payload style: PayloadStyle = .embedded) {
         raw("{")
         key("id"); string(event.id.uuidString.lowercased())
@@ -71,6 +72,14 @@ extension EventJSONWriter {
         raw(","); key("schemaVersion"); integer(Int64(event.schemaVersion))
         raw(","); key("recordedAt"); string(event.recordedAt.formatted(Self.timestampStyle))
         raw(","); key("metadata"); metadata(event.metadata)
+        if !event.tags.isEmpty {
+            raw(","); key("tags"); raw("[")
+            for (index, tag) in event.tags.enumerated() {
+                if index > 0 { raw(",") }
+                string(tag)
+            }
+            raw("]")
+        }
         switch PayloadFormat.encoding(of: event.payload, style: style) {
         case .json:
             raw(","); key("dataEncoding"); string("json")

@@ -49,12 +49,45 @@ public protocol EventReader: Sendable {
 
     /// The position of the last event in the global log; ``GlobalPosition/start`` if empty.
     func headPosition() async throws -> GlobalPosition
+
+    /// Reads up to `limit` events matching `query` (by type and tag, see ``EventQuery``) with
+    /// positions strictly after `position`, in position order.
+    ///
+    /// The stores answer through their tag index. The default implementation, for readers that
+    /// wrap another, filters ``readAll(after:limit:)`` pages.
+    ///
+    /// - Throws: ``EventStoreError/Code/invalidQuery`` for a malformed query,
+    ///   ``EventStoreError/Code/invalidArgument`` for a negative limit.
+    func readEvents(matching query: EventQuery, after position: GlobalPosition, limit: Int) async throws -> [RecordedEvent]
 }
 
 /// An event store: a reader and a writer over the same log.
 public typealias EventStore = EventReader & EventWriter
 
 extension EventReader {
+    /// Filters ``readAll(after:limit:)`` pages by `query` (see
+    /// ``EventReader/readEvents(matching:after:limit:)``).
+    public func readEvents(matching query: EventQuery, after position: GlobalPosition, limit: Int) async throws -> [RecordedEvent] {
+        try query.validate()
+        try ReadLimit.check(limit)
+        var result: [RecordedEvent] = []
+        var last = position
+        while result.count < limit {
+            let page = try await readAll(after: last, limit: 1000)
+            for event in page where query.matches(event) && result.count < limit { result.append(event) }
+            guard let end = page.last else { break }
+            last = end.position
+        }
+        return result
+    }
+
+    /// The events matching `query` after `position`, read lazily in pages.
+    public func events(matching query: EventQuery, after position: GlobalPosition = .start, pageSize: Int = 1000) -> PagedEvents {
+        PagedEvents(pageSize: pageSize) { last, limit in
+            try await self.readEvents(matching: query, after: last?.position ?? position, limit: limit)
+        }
+    }
+
     /// Reads a whole stream (or up to `limit` events) forwards from its first event.
     public func readStream(_ stream: StreamID, limit: Int = .max) async throws -> [RecordedEvent] {
         try await readStream(stream, from: .first, direction: .forwards, limit: limit)

@@ -20,6 +20,7 @@ public struct EventStoreError: Error, CustomStringConvertible, Sendable {
             case notADatabase, databaseBusy, corruptRecord, unsupportedSchema, storageFailure
             case unknownEventType, undecodablePayload, unencodableEvent, timeout, closed, invalidArgument
             case diskFull, readOnly, invalidMetadata
+            case invalidTag, invalidQuery, appendConditionFailed
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -69,8 +70,21 @@ public struct EventStoreError: Error, CustomStringConvertible, Sendable {
         public static let timeout = Code(.timeout)
         /// The store or component was closed or shut down.
         public static let closed = Code(.closed)
-        /// An argument is out of range (a negative limit, a page size of zero…).
+        /// An argument is out of range (a negative limit, a page size of zero, an append
+        /// condition's position ahead of the head…).
         public static let invalidArgument = Code(.invalidArgument)
+        /// An event's tags break the rules of ``EventTags`` (empty, too long, whitespace or control
+        /// characters, too many, one twice). Nothing was written.
+        public static let invalidTag = Code(.invalidTag)
+        /// An ``EventQuery`` is malformed or over its bounds (no items, an item naming neither a
+        /// type nor a tag, too many items…); ``EventStoreError/query`` is the query. Nothing was
+        /// read or written.
+        public static let invalidQuery = Code(.invalidQuery)
+        /// An ``AppendCondition`` failed: an event matching its query was stored after its
+        /// position. ``EventStoreError/query`` is the query and ``EventStoreError/position`` the
+        /// first conflicting event's position. Nothing was written; read again and decide again
+        /// (``DecisionRepository`` retries for you).
+        public static let appendConditionFailed = Code(.appendConditionFailed)
 
         /// The code's name, such as `wrongExpectedVersion`.
         public var description: String { base.rawValue }
@@ -98,14 +112,17 @@ public struct EventStoreError: Error, CustomStringConvertible, Sendable {
     public var metadataKey: String?
     /// The lower-level error (SQLite, decoding…), if any.
     public var underlying: (any Error)?
+    /// The event query concerned (a failed append condition's, an invalid one), if any.
+    public var query: EventQuery?
 
     /// Creates an error.
     public init(
         _ code: Code, _ message: String, streamID: StreamID? = nil, expectedVersion: ExpectedVersion? = nil,
         actualVersion: StreamVersion? = nil, eventID: UUID? = nil, eventType: String? = nil,
         position: GlobalPosition? = nil, streamVersion: StreamVersion? = nil, metadataKey: String? = nil,
-        underlying: (any Error)? = nil
+        underlying: (any Error)? = nil, query: EventQuery? = nil
     ) {
+        self.query = query
         self.code = code
         self.message = message
         self.streamID = streamID
@@ -132,6 +149,19 @@ public struct EventStoreError: Error, CustomStringConvertible, Sendable {
             .wrongExpectedVersion,
             "Append to \(stream) expected version \(expected) but the stream is at \(actual). Nothing was written; reload the stream and decide again.",
             streamID: stream, expectedVersion: expected, actualVersion: actual
+        )
+    }
+}
+
+extension EventStoreError {
+    /// The error for an append whose ``AppendCondition`` failed: the event at `conflict` matches
+    /// the condition's query and was stored after its position.
+    public static func appendConditionFailed(stream: StreamID, condition: AppendCondition, conflict: GlobalPosition) -> EventStoreError {
+        let after = condition.after.map { "after position \($0)" } ?? "at all"
+        return EventStoreError(
+            .appendConditionFailed,
+            "Append to \(stream) required that no event matching \(condition.failIfEventsMatch) be stored \(after), but the event at position \(conflict) matches. Nothing was written; read the query's events again and decide again.",
+            streamID: stream, position: conflict, query: condition.failIfEventsMatch
         )
     }
 }

@@ -8,12 +8,17 @@ public struct StreamAppend: Sendable, Hashable {
     public var expectedVersion: ExpectedVersion
     /// The events, in order. Must not be empty.
     public var events: [EventData]
+    /// A dynamic-consistency condition checked with the expected version, under the store's write
+    /// lock: the append fails with ``EventStoreError/Code/appendConditionFailed`` if an event
+    /// matching the condition's query was stored after its position. `nil`: no such check.
+    public var condition: AppendCondition?
 
-    /// Creates an append.
-    public init(_ events: [EventData], to streamID: StreamID, expectedVersion: ExpectedVersion) {
+    /// Creates an append, optionally conditional (see ``condition``).
+    public init(_ events: [EventData], to streamID: StreamID, expectedVersion: ExpectedVersion, condition: AppendCondition? = nil) {
         self.streamID = streamID
         self.expectedVersion = expectedVersion
         self.events = events
+        self.condition = condition
     }
 }
 
@@ -81,7 +86,7 @@ extension EventWriter {
 
 extension StreamAppend {
     /// Checks what can be checked without reading the store: at least one event, well-formed
-    /// events, no event id twice.
+    /// events and tags, no event id twice, a well-formed condition query.
     public func validate() throws(EventStoreError) {
         if events.isEmpty {
             throw EventStoreError(.emptyAppend, "Append to \(streamID) has no events. Nothing was written; pass at least one event.", streamID: streamID)
@@ -90,7 +95,11 @@ extension StreamAppend {
             if let problem = event.validationProblem {
                 throw EventStoreError(.invalidEvent, "Event \(event.id) appended to \(streamID) is malformed: \(problem). Nothing was written.", streamID: streamID, eventID: event.id, eventType: event.type)
             }
+            if let problem = event.tagProblem {
+                throw EventStoreError(.invalidTag, "Event \(event.id) appended to \(streamID) has invalid tags: \(problem). Nothing was written; tags are 1 to \(EventTags.maximumLength) bytes without whitespace or control characters, at most \(EventTags.maximumPerEvent) per event, each once.", streamID: streamID, eventID: event.id, eventType: event.type)
+            }
         }
+        try condition?.failIfEventsMatch.validate()
         if events.count == 1 { return }
         var seen = Set<UUID>()
         seen.reserveCapacity(events.count)

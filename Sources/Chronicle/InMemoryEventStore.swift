@@ -27,10 +27,13 @@ public actor InMemoryEventStore: EventStore, AppendObservable {
         try AppendPlanner.validate(appends)
         // Plan every request first (the planner keeps this call's own versions), so a failure writes nothing.
         var planner = AppendPlanner(replayCheck: .beforeWriting)
+        let conditions = AppendPlanner.ConditionProbe(head: GlobalPosition(Int64(log.count))) { query, after in
+            self.log[Int(after.value)...].first(where: query.matches)?.position
+        }
         for request in appends {
-            try planner.plan(request, current: version(of: request.streamID)) {
+            try planner.plan(request, current: version(of: request.streamID), storedEvents: {
                 request.events.compactMap { event in eventIndexByID[event.id].map { log[$0] } }
-            }
+            }, conditions: conditions)
         }
         let base = Int64(log.count)
         let timestamp = now()
@@ -39,7 +42,7 @@ public actor InMemoryEventStore: EventStore, AppendObservable {
                 let recorded = RecordedEvent(
                     id: event.id, streamID: request.streamID, streamVersion: firstVersion.advanced(by: Int64(offset)),
                     position: GlobalPosition(Int64(log.count) + 1), type: event.type, schemaVersion: event.schemaVersion,
-                    payload: event.payload, metadata: event.metadata, recordedAt: timestamp
+                    payload: event.payload, metadata: event.metadata, recordedAt: timestamp, tags: event.tags
                 )
                 eventIndexByID[event.id] = log.count
                 streamIndexes[request.streamID, default: []].append(log.count)
@@ -87,6 +90,20 @@ public actor InMemoryEventStore: EventStore, AppendObservable {
         var index = Int(clamping: position.value)
         while index < log.count, result.count < limit {
             if log[index].streamID.category == category { result.append(log[index]) }
+            index += 1
+        }
+        return result
+    }
+
+    /// Reads the events matching a query after a position (see
+    /// ``EventReader/readEvents(matching:after:limit:)``), scanning the log.
+    public func readEvents(matching query: EventQuery, after position: GlobalPosition, limit: Int) throws -> [RecordedEvent] {
+        try query.validate()
+        try ReadLimit.check(limit)
+        var result: [RecordedEvent] = []
+        var index = Int(clamping: position.value)
+        while index < log.count, result.count < limit {
+            if query.matches(log[index]) { result.append(log[index]) }
             index += 1
         }
         return result

@@ -20,12 +20,15 @@ public struct RecordedEvent: Hashable, Sendable {
     public var metadata: EventMetadata
     /// When the store recorded the event.
     public var recordedAt: Date
+    /// The tags appended with the event (see ``EventData/tags``), in the order given.
+    public var tags: [String]
 
     /// Creates a recorded event (stores and tests build these).
     public init(
         id: UUID, streamID: StreamID, streamVersion: StreamVersion, position: GlobalPosition,
-        type: String, schemaVersion: Int, payload: Data, metadata: EventMetadata, recordedAt: Date
+        type: String, schemaVersion: Int, payload: Data, metadata: EventMetadata, recordedAt: Date, tags: [String] = []
     ) {
+        self.tags = tags
         self.id = id
         self.streamID = streamID
         self.streamVersion = streamVersion

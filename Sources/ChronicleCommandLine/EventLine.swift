@@ -7,8 +7,10 @@ import Foundation
 /// ```json
 /// {"id":"…","stream":"order-1","version":1,"position":7,"type":"OrderPlaced","schemaVersion":1,
 ///  "recordedAt":"…","metadata":{"correlationId":"req-1","causationId":null,"custom":{}},
-///  "dataEncoding":"json","data":{"total":42}}
+///  "tags":["customer:c1"],"dataEncoding":"json","data":{"total":42}}
 /// ```
+///
+/// `tags` is there only when the event has tags.
 ///
 /// `dataEncoding` `json` splices the payload itself (read back byte for byte from the line),
 /// `text` holds it as a string, `base64` as base64, so an export re-imports byte for byte and a
@@ -26,15 +28,16 @@ struct EventLine {
     var schemaVersion: Int?
     var metadata: EventMetadata
     var payload: Data
+    var tags: [String] = []
 
     /// The event to append.
     func eventData() -> EventData {
-        EventData(id: id ?? UUID(), type: type, schemaVersion: schemaVersion ?? 1, payload: payload, metadata: metadata)
+        EventData(id: id ?? UUID(), type: type, schemaVersion: schemaVersion ?? 1, payload: payload, metadata: metadata, tags: tags)
     }
 
     /// The keys an event line may have.
     static let keys: [String] = [
-        "id", "stream", "version", "position", "type", "schemaVersion", "recordedAt", "metadata", "dataEncoding", "data", "dataBase64",
+        "id", "stream", "version", "position", "type", "schemaVersion", "recordedAt", "metadata", "tags", "dataEncoding", "data", "dataBase64",
     ]
 
     /// The line's JSON as decoded before its payload and metadata are checked.
@@ -50,6 +53,7 @@ struct EventLine {
         var dataEncoding: String?
         var data: JSONValue?
         var dataBase64: String?
+        var tags: [String]?
 
         /// A key an event line does not have.
         struct UnknownKey: Error { var name: String }
@@ -62,7 +66,7 @@ struct EventLine {
         }
 
         private enum CodingKeys: String, CodingKey {
-            case position, stream, version, id, type, schemaVersion, recordedAt, metadata, dataEncoding, data, dataBase64
+            case position, stream, version, id, type, schemaVersion, recordedAt, metadata, dataEncoding, data, dataBase64, tags
         }
 
         /// Decodes the fields, refusing any key that is not one of ``EventLine/keys``.
@@ -81,6 +85,7 @@ struct EventLine {
             dataEncoding = try c.decodeIfPresent(String.self, forKey: .dataEncoding)
             data = try c.decodeIfPresent(JSONValue.self, forKey: .data)
             dataBase64 = try c.decodeIfPresent(String.self, forKey: .dataBase64)
+            tags = try c.decodeIfPresent([String].self, forKey: .tags)
         }
     }
 }
@@ -229,7 +234,7 @@ func parseEventLine(_ text: String, line: Int) throws -> EventLine {
     return EventLine(
         position: fields.position, stream: fields.stream ?? "", version: fields.version, id: fields.id, type: fields.type,
         schemaVersion: fields.schemaVersion, metadata: try metadata(fields.metadata, line: line),
-        payload: try payload(fields, bytes: bytes, line: line)
+        payload: try payload(fields, bytes: bytes, line: line), tags: fields.tags ?? []
     )
 }
 

@@ -147,7 +147,8 @@ struct ReadCommand: AsyncParsableCommand {
         discussion: """
             chronicle read order-42 reads one stream. chronicle read --all reads the global log ($all) \
             after --after, and --type OrderPlaced,OrderPaid keeps only those event types (as the HTTP \
-            API's GET /all?type=).
+            API's GET /all?type=). --tag course:c1,student:s1 keeps the events carrying all of those tags, \
+            through the store's tag index (as GET /events?tag=).
             """
     )
     @OptionGroup var options: StoreOptions
@@ -157,10 +158,19 @@ struct ReadCommand: AsyncParsableCommand {
     @Option(help: "Start at this version (inclusive; default: first, or last with --backwards).") var from: Int64?
     @Option(help: "With --all: start after this global position (default: 0, the beginning).") var after: Int64?
     @Option(help: "With --all: only events of these types, separated by commas (such as OrderPlaced,OrderPaid).") var type: EventTypesArgument?
+    @Option(help: "With --all: only events carrying all of these tags, separated by commas (such as course:c1,student:s1).") var tag: String?
     @Option(help: "The most events to print.") var limit = 1000
 
     func validate() throws {
         guard limit > 0 else { throw ValidationError("--limit must be positive.") }
+        if let tag {
+            guard all else { throw ValidationError("--tag queries the global log's tag index: use it with --all.") }
+            do {
+                _ = try EventQuery.parse(tags: tag, types: nil)
+            } catch {
+                throw ValidationError("--tag \(tag.debugDescription) is invalid: \(error.message)")
+            }
+        }
         if let from, from < 0 { throw ValidationError("--from must not be negative.") }
         if let after, after < 0 { throw ValidationError("--after must not be negative.") }
         switch (stream, all) {
@@ -184,6 +194,9 @@ struct ReadCommand: AsyncParsableCommand {
                 let id = try StreamID(stream)
                 let start = StreamVersion(from ?? (backwards ? Int64.max : 1))
                 events = try await store.readStream(id, from: start, direction: backwards ? .backwards : .forwards, limit: limit)
+            } else if let tag {
+                let query = try EventQuery.parse(tags: tag, types: type.map { $0.types.sorted().joined(separator: ",") })
+                events = try await store.readEvents(matching: query, after: GlobalPosition(after ?? 0), limit: limit)
             } else if let type {
                 events = try await LogSubscription.readFiltered(
                     store, after: GlobalPosition(after ?? 0), filter: ProjectionFilter(eventTypes: type.types), limit: limit, scanLimit: .max

@@ -31,4 +31,37 @@ extension ReadAPI {
         json.raw("}")
         return Response.stamped(.json(json), head)
     }
+
+    /// `GET /events?tag=course:c1,student:s1&type=A,B&after=&limit=`: the events carrying all of
+    /// the tags and of any of the types (one ``EventQuery`` item; give `tag`, `type` or both)
+    /// after `after`, in position order, through the store's tag index.
+    func readTagged(_ request: Request) async throws -> Response {
+        let parameters = try RequestParameters(request, accepting: ["after", "limit", "tag", "type"])
+        let after = try parameters.position("after") ?? .start
+        let limit = try parameters.limit(configuration)
+        let query: EventQuery
+        do {
+            query = try EventQuery.parse(tags: parameters.query["tag"], types: parameters.query["type"])
+        } catch {
+            let name = parameters.query["tag"] == nil && parameters.query["type"] != nil ? "type" : "tag"
+            throw ReadAPIError(.invalidParameter, "Parameters 'tag' and 'type' do not make a valid query: \(error.message)", details: ["parameter": .string(name)])
+        }
+        let page = try await readPage(limit: limit) { last, count in
+            try await self.reader.readEvents(matching: query, after: last?.position ?? after, limit: count)
+        }
+        let item = query.items[0]
+        return streamed(eventPage(header: { json in
+            json.key("tag"); json.raw("[")
+            for (index, tag) in item.tags.enumerated() {
+                if index > 0 { json.raw(",") }
+                json.string(tag)
+            }
+            json.raw("],"); json.key("type"); json.raw("[")
+            for (index, type) in item.types.enumerated() {
+                if index > 0 { json.raw(",") }
+                json.string(type)
+            }
+            json.raw("],"); json.key("after"); json.integer(after.value)
+        }, page: page, limit: limit))
+    }
 }

@@ -31,6 +31,7 @@ public import Logging
 /// | `GET /streams?category=&after=&limit=` | streams by id, paged with `next` |
 /// | `GET /streams/{id}?from=&direction=&limit=` | a stream's events |
 /// | `GET /all?after=&limit=&type=` (also `/streams/$all`) | the global log after a position; `type=A,B` keeps those event types |
+/// | `GET /events?tag=&type=&after=&limit=` | the events carrying all of the tags (`tag=course:c1,student:s1`) and of any of the types, through the tag index |
 /// | `GET /categories/{category}/events?after=&limit=` | a category's events |
 /// | `GET /projections`, `GET /projections/{name}` | lag, state, parked events |
 /// | `GET /feed?after=&category=&type=` | server-sent events; resumes from `Last-Event-ID` |
@@ -129,6 +130,7 @@ public struct ReadAPI: Sendable {
             return try await self.readStream(request, raw: raw)
         }
         group.get("all") { request, _ in try await self.readAll(request) }
+        group.get("events") { request, _ in try await self.readTagged(request) }
         group.get("categories/:category/events") { request, context in
             try await self.readCategory(request, raw: try Self.pathParameter("category", context))
         }
@@ -292,7 +294,7 @@ public struct ReadAPI: Sendable {
         }, page: page, limit: limit))
     }
 
-    private func eventPage(header: (inout JSONOutput) -> Void, page: EventPage, limit: Int) -> JSONOutput {
+    func eventPage(header: (inout JSONOutput) -> Void, page: EventPage, limit: Int) -> JSONOutput {
         var json = JSONOutput(capacity: page.events.bytes.count + 256)
         json.raw("{")
         header(&json)

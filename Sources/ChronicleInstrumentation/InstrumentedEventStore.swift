@@ -103,6 +103,13 @@ public struct InstrumentedEventStore<Base: EventStore>: EventStore {
         }
     }
 
+    /// Reads the events matching a query (see ``Chronicle/EventReader/readEvents(matching:after:limit:)``) (traced).
+    public func readEvents(matching query: EventQuery, after position: GlobalPosition, limit: Int) async throws -> [RecordedEvent] {
+        try await traced("chronicle.read", ["chronicle.query": .string(query.description), "chronicle.after": .int64(position.value)]) {
+            try await base.readEvents(matching: query, after: position, limit: limit)
+        }
+    }
+
     /// The stream's current version (see ``Chronicle/EventReader/streamVersion(of:)``) (traced).
     public func streamVersion(of stream: StreamID) async throws -> StreamVersion {
         try await base.streamVersion(of: stream)

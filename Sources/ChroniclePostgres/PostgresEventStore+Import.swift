@@ -12,7 +12,7 @@ public struct PostgresImportSummary: Sendable, Hashable {
 
 extension PostgresEventStore {
     /// Copies another store's log (a SQLite store moving to PostgreSQL) into this one, in
-    /// position order, keeping event ids, streams, versions, types, payloads and metadata.
+    /// position order, keeping event ids, streams, versions, types, payloads, metadata and tags.
     ///
     /// Each event is appended with expected version = its version − 1, in batches of
     /// `batchSize` (one transaction each), so the import is idempotent: run it again after an
@@ -37,7 +37,7 @@ extension PostgresEventStore {
             guard let last = page.last else { return summary }
             let appends = page.map { event in
                 StreamAppend(
-                    [EventData(id: event.id, type: event.type, schemaVersion: event.schemaVersion, payload: event.payload, metadata: event.metadata)],
+                    [EventData(id: event.id, type: event.type, schemaVersion: event.schemaVersion, payload: event.payload, metadata: event.metadata, tags: event.tags)],
                     to: event.streamID, expectedVersion: .exactly(StreamVersion(event.streamVersion.value - 1))
                 )
             }

@@ -139,10 +139,28 @@ public final class PostgresEventStore: EventStore, AppendObservable {
         let storedEvents = try await Self.events(from: query(sql.eventsWithIDs, [ids], on: connection))
         let stored = Dictionary(storedEvents.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
 
-        // 3. Plan against the locked versions; any failure rolls everything back.
+        // 3. Conditional appends take the position counter's row lock now (step 5 takes it
+        //    anyway), so their conditions see every committed event and nothing commits before
+        //    this append ends; the planner (the one rule for every store) checks them.
+        var conditions: AppendPlanner.ConditionProbe?
+        let conditional = appends.compactMap(\.condition)
+        if !conditional.isEmpty {
+            let head = GlobalPosition(max(try await scalar(sql.lockHead, [], on: connection) ?? 0, 0))
+            var found: [AppendCondition: GlobalPosition] = [:]
+            for condition in Set(conditional.map { AppendCondition(failIfEventsMatch: $0.failIfEventsMatch, after: $0.after ?? .start) }) {
+                guard let after = condition.after, after < head else { continue }
+                found[condition] = try await firstMatch(condition.failIfEventsMatch, after: after, upTo: head, on: connection)
+            }
+            let firstMatches = found
+            conditions = AppendPlanner.ConditionProbe(head: head) { query, after in
+                firstMatches[AppendCondition(failIfEventsMatch: query, after: after)]
+            }
+        }
+
+        // 4. Plan against the locked versions; any failure rolls everything back.
         var planner = AppendPlanner(replayCheck: .beforeWriting)
         for request in appends {
-            try planner.plan(request, current: versions[request.streamID] ?? .initial) { request.events.compactMap { stored[$0.id] } }
+            try planner.plan(request, current: versions[request.streamID] ?? .initial, storedEvents: { request.events.compactMap { stored[$0.id] } }, conditions: conditions)
         }
         let newEventCount = planner.newEventCount
         guard newEventCount > 0 else {
@@ -150,10 +168,10 @@ public final class PostgresEventStore: EventStore, AppendObservable {
             return .rollback((planner.results(base: 0), nil))
         }
 
-        // 4. Build the rows. Positions are not known yet: each event gets its ordinal (1-based)
+        // 5. Build the rows. Positions are not known yet: each event gets its ordinal (1-based)
         //    in this append, and the write statement turns ordinals into positions.
         var eventIDs: [UUID] = [], streams: [String] = [], streamVersions: [Int64] = [], categories: [String] = []
-        var types: [String] = [], schemaVersions: [Int64] = [], payloads: [ByteBuffer] = [], metadata: [String] = []
+        var types: [String] = [], schemaVersions: [Int64] = [], payloads: [ByteBuffer] = [], metadata: [String] = [], tags: [String] = []
         var lastOfStream: [StreamID: (version: StreamVersion, ordinal: Int64)] = [:]
         let encoder = ChronicleJSONEncoder()
         for case .write(let request, let firstVersion, let firstOrdinal) in planner.steps {
@@ -168,20 +186,21 @@ public final class PostgresEventStore: EventStore, AppendObservable {
                 schemaVersions.append(Int64(event.schemaVersion))
                 payloads.append(ByteBuffer(bytes: event.payload))
                 metadata.append(try Self.encode(event.metadata, with: encoder, event: event, stream: request.streamID))
+                tags.append(event.tags.joined(separator: "\n"))
                 lastOfStream[request.streamID] = (version, ordinal)
                 version = version.next
                 ordinal += 1
             }
         }
 
-        // 5. One statement takes the position counter's row lock (held until COMMIT: the next
+        // 6. One statement takes the position counter's row lock (held until COMMIT: the next
         //    writer waits there, so positions become visible in the order they are handed out),
         //    inserts the events, bumps the streams and queues the notification.
         let touched = Array(lastOfStream)
         let written = try await scalar(sql.writeEvents, [
             newEventCount, eventIDs, streams, streamVersions, categories, types, schemaVersions, payloads, metadata, now(),
             touched.map(\.key.rawValue), touched.map(\.value.version.value), touched.map(\.value.ordinal), sql.channel,
-            newEventCount, Int64(touched.count),
+            newEventCount, Int64(touched.count), tags,
         ], on: connection)
         guard let head = written else {
             throw EventStoreError(.corruptRecord, "The append to schema \(schema) did not write every event and stream row (is the position counter row missing?). Nothing was written; run migrate() and check the schema.")
@@ -226,6 +245,36 @@ public final class PostgresEventStore: EventStore, AppendObservable {
         return try await read("reading category \(category)") {
             try await Self.events(from: self.query(self.sql.readCategory, [category, position.value, Int64(limit)]))
         }
+    }
+
+    /// Reads the events matching a query after a position, through the tag index (see
+    /// ``Chronicle/EventReader/readEvents(matching:after:limit:)``).
+    public func readEvents(matching query: EventQuery, after position: GlobalPosition, limit: Int) async throws -> [RecordedEvent] {
+        try query.validate()
+        if query.matchesEverything { return try await readAll(after: position, limit: limit) }
+        try ReadLimit.check(limit)
+        guard limit > 0 else { return [] }
+        return try await read("reading events matching \(query)") {
+            try await Self.events(from: self.query(self.sql.readQuery(query), Self.queryBindings(query, after: position, upTo: .max, limit: Int64(limit))))
+        }
+    }
+
+    /// The first position matching `query` in `(after, upTo]`, on `connection`.
+    private func firstMatch(_ query: EventQuery, after: GlobalPosition, upTo: GlobalPosition, on connection: PostgresConnection) async throws -> GlobalPosition? {
+        if query.matchesEverything { return after < upTo ? after.next : nil }
+        let position = try await scalar(sql.queryPositions(query), Self.queryBindings(query, after: after, upTo: upTo.value, limit: 1), on: connection)
+        return position.map { GlobalPosition(max($0, 0)) }
+    }
+
+    private static func queryBindings(_ query: EventQuery, after: GlobalPosition, upTo: Int64, limit: Int64) -> [any PostgresThrowingDynamicTypeEncodable] {
+        var values: [any PostgresThrowingDynamicTypeEncodable] = [after.value, upTo, limit]
+        for value in PostgresSQL.queryValues(query) {
+            switch value {
+            case .tag(let tag): values.append(tag)
+            case .types(let types): values.append(types)
+            }
+        }
+        return values
     }
 
     /// The stream's current version (see ``Chronicle/EventReader/streamVersion(of:)``).
@@ -347,7 +396,7 @@ public final class PostgresEventStore: EventStore, AppendObservable {
     static func events(from rows: PostgresRowSequence) async throws -> [RecordedEvent] {
         var events: [RecordedEvent] = []
         let decoder = ChronicleJSONDecoder()
-        for try await (position, id, stream, version, type, schemaVersion, payload, metadata, recordedAt) in rows.decode((Int64, UUID, String, Int64, String, Int64, ByteBuffer, String, Date).self) {
+        for try await (position, id, stream, version, type, schemaVersion, payload, metadata, recordedAt, tags) in rows.decode((Int64, UUID, String, Int64, String, Int64, ByteBuffer, String, Date, [String]).self) {
             guard position > 0, version > 0, schemaVersion > 0, schemaVersion <= Int64(Int.max) else {
                 throw EventStoreError(.corruptRecord, "The event at position \(position) has an out-of-range position, version or schema version.", eventID: id)
             }
@@ -359,7 +408,7 @@ public final class PostgresEventStore: EventStore, AppendObservable {
             }
             events.append(RecordedEvent(
                 id: id, streamID: StreamID(unchecked: stream), streamVersion: StreamVersion(version), position: GlobalPosition(position),
-                type: type, schemaVersion: Int(schemaVersion), payload: Data(payload.readableBytesView), metadata: decodedMetadata, recordedAt: recordedAt
+                type: type, schemaVersion: Int(schemaVersion), payload: Data(payload.readableBytesView), metadata: decodedMetadata, recordedAt: recordedAt, tags: tags
             ))
         }
         return events

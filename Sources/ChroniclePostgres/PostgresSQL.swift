@@ -1,3 +1,5 @@
+import Chronicle
+
 /// Every SQL statement of the PostgreSQL backend, in one place.
 ///
 /// Values are always bound (`$1`, `$2`…). The only text spliced into statements is the schema
@@ -19,7 +21,7 @@ struct PostgresSQL: Sendable {
     // MARK: Migrations
 
     /// The newest schema version these statements expect.
-    static let latestMigration = 7
+    static let latestMigration = 8
 
     /// Serialises concurrent migrators of the same schema (transaction-scoped advisory lock).
     var migrationLock: String {
@@ -168,6 +170,19 @@ struct PostgresSQL: Sendable {
                 )
                 """,
             ]),
+            (8, [
+                // Event tags (dynamic consistency boundaries): `events.tags` returns them with the
+                // event; `event_tags` is the index queries and append conditions use, one row per
+                // (tag, position), so "events tagged t after p" is a range of its primary key.
+                "ALTER TABLE \(schema).events ADD COLUMN tags text[] NOT NULL DEFAULT '{}'",
+                """
+                CREATE TABLE \(schema).event_tags (
+                    tag text COLLATE "C" NOT NULL,
+                    position bigint NOT NULL,
+                    CONSTRAINT event_tags_pk PRIMARY KEY (tag, position)
+                )
+                """,
+            ]),
         ]
     }
 
@@ -198,6 +213,8 @@ struct PostgresSQL: Sendable {
     ///   `$1` positions, `head - $1 + 1 … head`;
     /// - `inserted` writes the events, event `ord` (1-based, `$2…$9` arrays) at `head - $1 + ord`;
     /// - `bumped` sets the streams' versions and last positions (`$11…$13`, ordinals again);
+    /// - `tagged` writes the tag index rows: `$17` holds each event's tags joined by newlines
+    ///   (tags have no whitespace), also stored as the event's `tags` array;
     /// - `notified` queues `pg_notify($14, head)`, delivered only if the transaction commits.
     /// Returns the new head.
     var writeEvents: String {
@@ -206,11 +223,17 @@ struct PostgresSQL: Sendable {
             UPDATE \(schema).log_head SET position = position + $1 WHERE singleton RETURNING position
         ), inserted AS (
             INSERT INTO \(schema).events
-                (position, event_id, stream_id, stream_version, category, type, schema_version, payload, metadata, recorded_at)
+                (position, event_id, stream_id, stream_version, category, type, schema_version, payload, metadata, recorded_at, tags)
             SELECT head.position - $1 + t.ord, t.event_id, t.stream_id, t.stream_version, t.category, t.type, t.schema_version,
-                   t.payload, t.metadata::jsonb, $10
-            FROM head, unnest($2::uuid[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::bigint[], $8::bytea[], $9::text[])
-                WITH ORDINALITY AS t(event_id, stream_id, stream_version, category, type, schema_version, payload, metadata, ord)
+                   t.payload, t.metadata::jsonb, $10, string_to_array(t.tags, E'\\n')
+            FROM head, unnest($2::uuid[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::bigint[], $8::bytea[], $9::text[], $17::text[])
+                WITH ORDINALITY AS t(event_id, stream_id, stream_version, category, type, schema_version, payload, metadata, tags, ord)
+            RETURNING 1
+        ), tagged AS (
+            INSERT INTO \(schema).event_tags (tag, position)
+            SELECT tag, head.position - $1 + t.ord
+            FROM head, unnest($17::text[]) WITH ORDINALITY AS t(tags, ord), unnest(string_to_array(t.tags, E'\\n')) AS tag
+            WHERE t.tags <> ''
             RETURNING 1
         ), bumped AS (
             UPDATE \(schema).streams AS s SET version = u.version, last_position = head.position - $1 + u.last_ordinal
@@ -227,7 +250,7 @@ struct PostgresSQL: Sendable {
 
     // MARK: Reads
 
-    static let eventColumnList = "position, event_id, stream_id, stream_version, type, schema_version, payload, metadata::text, recorded_at"
+    static let eventColumnList = "position, event_id, stream_id, stream_version, type, schema_version, payload, metadata::text, recorded_at, tags"
     var eventColumns: String { Self.eventColumnList }
 
     var readStreamForwards: String {
@@ -259,6 +282,64 @@ struct PostgresSQL: Sendable {
     }
 
     var headPosition: String { "SELECT position FROM \(schema).log_head WHERE singleton" }
+
+    /// Takes the position counter's row lock before a conditional append checks its conditions
+    /// (the lock `writeEvents` takes anyway, held until COMMIT): the conditions then see every
+    /// event committed before, and no other append commits until this one ends. Returns the head.
+    var lockHead: String { "SELECT position FROM \(schema).log_head WHERE singleton FOR UPDATE" }
+
+    // MARK: Event queries
+
+    /// The positions of events matching `query` (valid, not `all`) in `($1, $2]`, in position
+    /// order, at most `$3`; the query's tags and types are `$4`… as ``queryValues(_:)`` lists them.
+    ///
+    /// Each item is one `SELECT` with its own `ORDER BY position LIMIT`: with tags it walks the
+    /// `event_tags_pk` range of its first tag after `$1` and probes the other tags (and the types,
+    /// on `events` by position) by key; with types only it walks `events_pk` from `$1`. Items are
+    /// combined with `UNION`.
+    func queryPositions(_ query: EventQuery) -> String {
+        var parameter = 3
+        func next() -> String {
+            parameter += 1
+            return "$\(parameter)"
+        }
+        let selects = query.items.map { item -> String in
+            if !item.tags.isEmpty {
+                var sql = "SELECT t0.position FROM \(schema).event_tags t0"
+                for index in item.tags.indices.dropFirst() {
+                    sql += " JOIN \(schema).event_tags t\(index) ON t\(index).tag = \(next()) AND t\(index).position = t0.position"
+                }
+                if !item.types.isEmpty {
+                    sql += " JOIN \(schema).events e ON e.position = t0.position AND e.type = ANY(\(next())::text[])"
+                }
+                return sql + " WHERE t0.tag = \(next()) AND t0.position > $1 AND t0.position <= $2 ORDER BY t0.position LIMIT $3"
+            }
+            return "SELECT position FROM \(schema).events WHERE type = ANY(\(next())::text[]) AND position > $1 AND position <= $2 ORDER BY position LIMIT $3"
+        }
+        if selects.count == 1 { return selects[0] }
+        return selects.map { "(\($0))" }.joined(separator: " UNION ") + " ORDER BY position LIMIT $3"
+    }
+
+    /// One value of ``queryPositions(_:)``'s `$4`…: a tag (text) or an item's types (text[]).
+    enum QueryValue {
+        case tag(String)
+        case types([String])
+    }
+
+    /// The values of ``queryPositions(_:)``'s `$4`…, in order.
+    static func queryValues(_ query: EventQuery) -> [QueryValue] {
+        query.items.flatMap { item -> [QueryValue] in
+            if let first = item.tags.first {
+                return item.tags.dropFirst().map(QueryValue.tag) + (item.types.isEmpty ? [] : [.types(item.types)]) + [.tag(first)]
+            }
+            return [.types(item.types)]
+        }
+    }
+
+    /// The events matching `query` (see ``queryPositions(_:)``), in position order.
+    func readQuery(_ query: EventQuery) -> String {
+        "SELECT \(eventColumns) FROM \(schema).events WHERE position IN (\(queryPositions(query))) ORDER BY position"
+    }
 
     // MARK: Snapshots
 

@@ -59,6 +59,11 @@ public final class CountingEventStore: EventStore, Sendable {
         counted(try await base.readCategory(category, after: position, limit: limit))
     }
 
+    /// Reads the events matching a query (see ``Chronicle/EventReader/readEvents(matching:after:limit:)``) (counted).
+    public func readEvents(matching query: EventQuery, after position: GlobalPosition, limit: Int) async throws -> [RecordedEvent] {
+        counted(try await base.readEvents(matching: query, after: position, limit: limit))
+    }
+
     /// The stream's current version (see ``Chronicle/EventReader/streamVersion(of:)``) (counted).
     public func streamVersion(of stream: StreamID) async throws -> StreamVersion {
         try await base.streamVersion(of: stream)

@@ -20,6 +20,7 @@ public enum EventStoreConformance {
 
     /// Every case, in a stable order.
     public static let cases: [Case] = expectedVersionCases + idempotencyCases + validationCases + atomicityCases + readCases
+        + tagCases + conditionCases + tagValidationCases
 
     /// Runs every case, each on a store from `makeStore`, and throws the first failure.
     public static func runAll<Store: EventStore>(makeStore: () async throws -> Store) async throws {

@@ -54,9 +54,9 @@ import Testing
                 try Row.fetchAll(db, sql: "SELECT name, sql FROM sqlite_master WHERE type = 'table' ORDER BY name")
                     .map { ($0["name"] as String, $0["sql"] as String) }
             }
-            #expect(tables.map(\.0) == ["categories", "events", "streams"])
+            #expect(tables.map(\.0) == ["categories", "event_tags", "events", "streams"])
             for (name, sql) in tables {
-                #expect(sql.hasSuffix("STRICT"), "\(name) is not STRICT")
+                #expect(sql.hasSuffix("STRICT") || sql.hasSuffix("STRICT, WITHOUT ROWID"), "\(name) is not STRICT")
             }
             let events = tables.first { $0.0 == "events" }!.1
             #expect(events.contains("position INTEGER PRIMARY KEY"))

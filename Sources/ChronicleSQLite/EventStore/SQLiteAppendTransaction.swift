@@ -142,8 +142,9 @@ struct SQLiteAppendTransaction {
     private mutating func append(_ call: [StreamAppend]) throws -> [AppendResult] {
         var planner = AppendPlanner(replayCheck: .onConflict)
         let base = head
+        let conditions = conditionProbe(head: base)
         for request in call {
-            try append(request, planner: &planner)
+            try append(request, planner: &planner, conditions: conditions)
         }
         return planner.results(base: base)
     }
@@ -152,11 +153,21 @@ struct SQLiteAppendTransaction {
     private mutating func append(_ request: StreamAppend) throws -> AppendResult {
         var planner = AppendPlanner(replayCheck: .onConflict)
         let base = head
-        try append(request, planner: &planner)
+        try append(request, planner: &planner, conditions: conditionProbe(head: base))
         return planner.results(base: base)[0]
     }
 
-    private mutating func append(_ request: StreamAppend, planner: inout AppendPlanner) throws {
+    /// Append conditions are checked here, under the write lock and inside the transaction (so
+    /// also against the calls committed before this one in the same group commit), over the
+    /// events up to `head`, the head before the call.
+    private func conditionProbe(head: Int64) -> AppendPlanner.ConditionProbe {
+        let db = self.db
+        return AppendPlanner.ConditionProbe(head: GlobalPosition(head)) { query, after in
+            try SQLiteEventQuery.firstMatch(query, after: after, upTo: head, in: db)
+        }
+    }
+
+    private mutating func append(_ request: StreamAppend, planner: inout AppendPlanner, conditions: AppendPlanner.ConditionProbe) throws {
         let headBefore = head
         let selectStream = try RawStatement(statements.get(.selectStream))
         defer { selectStream.reset() }
@@ -180,7 +191,7 @@ struct SQLiteAppendTransaction {
             current = .initial
         }
 
-        let step = try planner.plan(request, current: current) { try storedEvents(request, storedUpTo: headBefore) }
+        let step = try planner.plan(request, current: current, storedEvents: { try storedEvents(request, storedUpTo: headBefore) }, conditions: conditions)
         guard case .write(_, let firstVersion, _) = step else { return }
         let count = Int64(request.events.count)
         let newVersion = firstVersion.value + count - 1
@@ -218,6 +229,7 @@ struct SQLiteAppendTransaction {
                 try insert.bind(8, event.payload)
                 try insert.bind(9, metadata)
                 try insert.bind(10, recordedAt)
+                if let tags = SQLiteValues.tagsText(event.tags) { try insert.bind(11, tags) } else { try insert.bindNull(11) }
                 try insert.run()
             } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
                 // An id already stored: an idempotent retry, or a duplicate.
@@ -237,6 +249,14 @@ struct SQLiteAppendTransaction {
                     .corruptRecord,
                     "Stream \(request.streamID) is at version \(current) but version \(version) is already taken. The store is damaged; restore from a backup.",
                     streamID: request.streamID, streamVersion: StreamVersion(version), underlying: error)
+            }
+            if !event.tags.isEmpty {
+                let insertTag = try RawStatement(statements.get(.insertTag))
+                for tag in event.tags {
+                    try insertTag.bind(1, tag)
+                    try insertTag.bind(2, position)
+                    try insertTag.run()
+                }
             }
         }
         if streamExists {
@@ -282,7 +302,7 @@ struct SQLiteAppendTransaction {
 /// The append path's statements, fetched from GRDB's statement cache on first use.
 private final class Statements {
     enum Slot: Int, CaseIterable {
-        case selectHead, selectStream, insertStream, insertEvent, updateStream, selectEventByID, selectCategoryKey, insertCategory
+        case selectHead, selectStream, insertStream, insertEvent, updateStream, selectEventByID, selectCategoryKey, insertCategory, insertTag
 
         var sql: String {
             switch self {
@@ -294,6 +314,7 @@ private final class Statements {
             case .selectEventByID: SQLiteStatements.selectEventByID
             case .selectCategoryKey: SQLiteStatements.selectCategoryKey
             case .insertCategory: SQLiteStatements.insertCategory
+            case .insertTag: SQLiteStatements.insertTag
             }
         }
     }

@@ -85,7 +85,7 @@ extension SQLiteEventStore {
         }
     }
 
-    private func readEvents(sql: String, limit: Int, operation: @autoclosure () -> String, bind: (RawStatement) throws -> Void) throws -> [RecordedEvent] {
+    func readEvents(sql: String, limit: Int, operation: @autoclosure () -> String, bind: (RawStatement) throws -> Void) throws -> [RecordedEvent] {
         try read(operation: operation()) { db in
             let statement = try RawStatement(db.cachedStatement(sql: sql))
             defer { statement.reset() }

@@ -57,11 +57,14 @@ extension SQLiteEventStore {
         let limit = Int64(max(1, pageSize))
         do {
             try queue.inDatabase { db in
+                // A store last opened by a Chronicle before tags (schema version 1) has no tags column.
+                let userVersion = ((try? Int.fetchOne(db, sql: SQLiteStatements.readUserVersion)) ?? nil) ?? 0
+                let readAll = userVersion >= 2 ? SQLiteStatements.readAll : SQLiteStatements.readAllVersion1
                 var cursor = position.value
                 while true {
                     do {
                         // Row by row, so the rows read before a damaged page count.
-                        let statement = try RawStatement(db.cachedStatement(sql: SQLiteStatements.readAll))
+                        let statement = try RawStatement(db.cachedStatement(sql: readAll))
                         defer { statement.reset() }
                         try statement.bind(1, cursor)
                         try statement.bind(2, limit)

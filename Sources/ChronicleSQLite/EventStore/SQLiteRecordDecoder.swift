@@ -60,16 +60,31 @@ struct SQLiteRecordDecoder {
             }
         }
         guard let recordedAt = row.int64(8) else { throw corrupt("its recorded-at time is not an integer") }
+        var tags: [String] = []
+        if !row.isNull(9) {
+            guard let text = row.string(9), !text.isEmpty else { throw corrupt("its tags are not text") }
+            tags = SQLiteValues.tags(text)
+        }
         return RecordedEvent(
             id: id, streamID: streamID, streamVersion: StreamVersion(version), position: position,
             type: type, schemaVersion: schema, payload: payload, metadata: metadata,
-            recordedAt: SQLiteValues.date(milliseconds: recordedAt)
+            recordedAt: SQLiteValues.date(milliseconds: recordedAt), tags: tags
         )
     }
 }
 
 /// Conversions between stored values and Swift values.
 enum SQLiteValues {
+    /// Tags as stored in `events.tags`: joined by newlines (a tag has no whitespace); `nil` for none.
+    static func tagsText(_ tags: [String]) -> String? {
+        tags.isEmpty ? nil : tags.joined(separator: "\n")
+    }
+
+    /// The tags of an `events.tags` text.
+    static func tags(_ text: String) -> [String] {
+        text.split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
+    }
+
     /// A stored stream id, validated: printable ASCII ids (the common case) are checked byte by
     /// byte, anything else goes through ``StreamID``'s full Unicode validation. `nil` if invalid.
     static func streamID(_ raw: String) -> StreamID? {

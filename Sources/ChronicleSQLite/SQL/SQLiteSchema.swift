@@ -67,6 +67,19 @@ enum SQLiteSchema {
 
         CREATE INDEX events_category_key ON events (category_key);
         """,
+        // 2: event tags (dynamic consistency boundaries). `events.tags` holds an event's tags
+        // joined by newlines (tags have no whitespace), `NULL` when it has none, to read them back
+        // with the event; `event_tags` is the index that queries and append conditions use: one
+        // row per (tag, position), so "events tagged t after p" is a range of its primary key.
+        """
+        ALTER TABLE events ADD COLUMN tags TEXT;
+
+        CREATE TABLE event_tags (
+            tag TEXT NOT NULL,
+            position INTEGER NOT NULL,
+            PRIMARY KEY (tag, position)
+        ) STRICT, WITHOUT ROWID;
+        """,
     ]
 
     /// The migrations with where they are recorded (`PRAGMA user_version`).
@@ -120,9 +133,10 @@ enum SQLiteStatements {
     static let insertStream = "INSERT INTO streams (stream_id, category_key, version, last_position) VALUES (?, ?, ?, ?)"
     static let updateStream = "UPDATE streams SET version = ?, last_position = ? WHERE stream_key = ?"
     static let insertEvent = """
-        INSERT INTO events (position, stream_key, stream_version, category_key, event_id, type, schema_version, payload, metadata, recorded_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        INSERT INTO events (position, stream_key, stream_version, category_key, event_id, type, schema_version, payload, metadata, recorded_at, tags)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         """
+    static let insertTag = "INSERT INTO event_tags (tag, position) VALUES (?, ?)"
     /// A stored event by id, only among events at or before a position (to ignore rows the current
     /// append has just inserted).
     static let selectEventByID = """
@@ -133,7 +147,9 @@ enum SQLiteStatements {
     // MARK: Reading (reader pool)
 
     /// The columns every event read selects, in the order ``SQLiteRecordDecoder`` reads them.
-    static let eventColumns = "e.position, s.stream_id, e.stream_version, e.event_id, e.type, e.schema_version, e.payload, e.metadata, e.recorded_at"
+    static let eventColumns = "e.position, s.stream_id, e.stream_version, e.event_id, e.type, e.schema_version, e.payload, e.metadata, e.recorded_at, e.tags"
+    /// ``readAll`` for a store still at schema version 1 (no tags column), for salvage.
+    static let readAllVersion1 = readAll.replacingOccurrences(of: "e.tags", with: "NULL")
 
     static let readStreamForwards = """
         SELECT \(eventColumns) FROM streams s CROSS JOIN events e ON e.stream_key = s.stream_key

@@ -11,8 +11,12 @@
 //       runs a PostgresReadModel <name> whose projector inserts (position, runner id) into its
 //       generation's table `projected`; prints "standby <pid>" while another instance runs it and
 //       "running <pid>" once it runs it; runs until killed
+//   ChroniclePostgresWorker seats <url> <schema> <rounds> <tasks> <tag>
+//       races for the last seat of courses mp-0… with conditional appends (LastSeatRace.contend);
+//       prints "seats <won> <decisions>"
 import Chronicle
 import ChroniclePostgres
+import ChronicleTesting
 import Foundation
 import PostgresNIO
 
@@ -149,6 +153,25 @@ case "read-model":
         }
     } catch {
         fail("read-model failed: \(error)")
+    }
+
+case "seats":
+    guard arguments.count == 7, let rounds = Int(arguments[4]), let tasks = Int(arguments[5]) else { fail("usage: seats <url> <schema> <rounds> <tasks> <tag>") }
+    let client = PostgresClient(configuration: settings.clientConfiguration(applicationName: "chronicle-test-worker", maximumConnections: tasks + 2))
+    let store = PostgresEventStore(client: client, schema: schema)
+    do {
+        let outcome = try await withThrowingTaskGroup(of: (won: Int, decisions: Int)?.self) { group in
+            group.addTask {
+                await client.run()
+                return nil
+            }
+            let outcome = try await LastSeatRace.contend(store, rounds: rounds, tasks: tasks, tag: arguments[6])
+            group.cancelAll()
+            return outcome
+        }
+        say("seats \(outcome.won) \(outcome.decisions)")
+    } catch {
+        fail("seats failed: \(error)")
     }
 
 default:

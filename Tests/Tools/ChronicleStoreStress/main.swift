@@ -4,12 +4,32 @@
 //
 // Usage: ChronicleStoreStress <path> <streams> <tasks> <appends-per-task> <tag>
 // Output (stdout, one line): `ok <appended> <conflicts>`; exit status 0 on success.
+//
+// Or: ChronicleStoreStress seats <path> <rounds> <tasks> <tag>
+// races for the last seat of courses mp-0… with conditional appends (LastSeatRace.contend).
+// Output: `seats <won> <decisions>`.
 import Chronicle
 import ChronicleSQLite
+import ChronicleTesting
 import Foundation
 import Logging
 
 let arguments = CommandLine.arguments
+if arguments.count == 6, arguments[1] == "seats", let rounds = Int(arguments[3]), let tasks = Int(arguments[4]) {
+    var configuration = SQLiteEventStore.Configuration()
+    configuration.busyTimeout = .seconds(30)
+    configuration.logger = Logger(label: "stress", factory: { _ in SwiftLogNoOpLogHandler() })
+    do {
+        let store = try SQLiteEventStore(path: arguments[2], configuration: configuration)
+        let (won, decisions) = try await LastSeatRace.contend(store, rounds: rounds, tasks: tasks, tag: arguments[5])
+        try await store.close()
+        print("seats \(won) \(decisions)")
+        exit(0)
+    } catch {
+        FileHandle.standardError.write(Data("ChronicleStoreStress seats failed: \(error)\n".utf8))
+        exit(1)
+    }
+}
 guard arguments.count == 6, let streamCount = Int(arguments[2]), let taskCount = Int(arguments[3]), let appendsPerTask = Int(arguments[4]) else {
     FileHandle.standardError.write(Data("usage: ChronicleStoreStress <path> <streams> <tasks> <appends-per-task> <tag>\n".utf8))
     exit(2)
