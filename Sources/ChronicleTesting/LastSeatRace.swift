@@ -1,4 +1,4 @@
-import Chronicle
+public import Chronicle
 import Foundation
 
 /// The race test of conditional appends, shared by every backend's tests and by the helper

@@ -1,5 +1,6 @@
 import Chronicle
 import ChronicleHTTP
+import ChronicleHTTPTestSupport
 import Foundation
 import Hummingbird
 import HummingbirdTesting

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Every SQL text of the SQLite event store, in one place: the numbered, append-only migrations
 /// and the statements the store prepares (and caches) at run time.
 ///
