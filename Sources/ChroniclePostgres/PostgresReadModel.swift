@@ -286,4 +286,14 @@ extension PostgresReadModel: ProjectionCatalog {
     public nonisolated func waitUntil(projection name: String, reaches position: GlobalPosition, timeout: Duration) async throws -> GlobalPosition? {
         try await engine.waitUntil(projection: name, reaches: position, timeout: timeout)
     }
+
+    /// Retries its parked event at `position`; `false` for another name.
+    public nonisolated func retryParkedEvent(ofProjection name: String, at position: GlobalPosition) async throws -> Bool {
+        try await engine.retryParkedEvent(ofProjection: name, at: position)
+    }
+
+    /// Drops its parked event at `position`; `false` for another name.
+    public nonisolated func dropParkedEvent(ofProjection name: String, at position: GlobalPosition) async throws -> Bool {
+        try await engine.dropParkedEvent(ofProjection: name, at: position)
+    }
 }

@@ -17,6 +17,16 @@ extension ProjectionGroup: ProjectionCatalog {
     public func waitUntil(projection name: String, reaches position: GlobalPosition, timeout: Duration) async throws -> GlobalPosition? {
         try await self[name]?.engine.waitUntil(projection: name, reaches: position, timeout: timeout)
     }
+
+    /// Retries a parked event of the named read model; `false` if unknown.
+    public func retryParkedEvent(ofProjection name: String, at position: GlobalPosition) async throws -> Bool {
+        try await self[name]?.engine.retryParkedEvent(ofProjection: name, at: position) ?? false
+    }
+
+    /// Drops a parked event of the named read model; `false` if unknown.
+    public func dropParkedEvent(ofProjection name: String, at position: GlobalPosition) async throws -> Bool {
+        try await self[name]?.engine.dropParkedEvent(ofProjection: name, at: position) ?? false
+    }
 }
 
 extension ProcessManagerRunner: ProjectionCatalog {
@@ -33,5 +43,15 @@ extension ProcessManagerRunner: ProjectionCatalog {
     /// Waits for it to reach `position`, or `nil` for another name.
     public nonisolated func waitUntil(projection name: String, reaches position: GlobalPosition, timeout: Duration) async throws -> GlobalPosition? {
         try await engine.waitUntil(projection: name, reaches: position, timeout: timeout)
+    }
+
+    /// Retries its parked event at `position`; `false` for another name.
+    public nonisolated func retryParkedEvent(ofProjection name: String, at position: GlobalPosition) async throws -> Bool {
+        try await engine.retryParkedEvent(ofProjection: name, at: position)
+    }
+
+    /// Drops its parked event at `position`; `false` for another name.
+    public nonisolated func dropParkedEvent(ofProjection name: String, at position: GlobalPosition) async throws -> Bool {
+        try await engine.dropParkedEvent(ofProjection: name, at: position)
     }
 }
