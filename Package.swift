@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "ChronicleSQLite", targets: ["ChronicleSQLite"]),
         .library(name: "ChronicleTesting", targets: ["ChronicleTesting"]),
         .library(name: "ChronicleHTTP", targets: ["ChronicleHTTP"]),
+        .library(name: "ChronicleConsole", targets: ["ChronicleConsole"]),
         .library(name: "ChronicleInstrumentation", targets: ["ChronicleInstrumentation"]),
         .library(name: "ChronicleCommandLine", targets: ["ChronicleCommandLine"]),
         .library(name: "ChroniclePostgres", targets: ["ChroniclePostgres"]),
@@ -73,6 +74,19 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            swiftSettings: strict
+        ),
+        // The web console over the read API: server-rendered pages, a small script, no build step.
+        .target(
+            name: "ChronicleConsole",
+            dependencies: [
+                "Chronicle", "ChronicleHTTP",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            resources: [.copy("Resources")],
             swiftSettings: strict
         ),
         // Metrics and tracing decorators for stores and repositories.
@@ -206,7 +220,7 @@ let package = Package(
         .executableTarget(
             name: "Shop",
             dependencies: [
-                "Chronicle", "ChronicleSQLite", "ChroniclePostgres", "ChronicleHTTP",
+                "Chronicle", "ChronicleSQLite", "ChroniclePostgres", "ChronicleHTTP", "ChronicleConsole",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -222,7 +236,7 @@ let package = Package(
             name: "ChronicleHTTPTests",
             dependencies: [
                 "Chronicle",
-                "ChronicleHTTP", "ChronicleSQLite", "ChroniclePostgres", "ChronicleTestSupport", "Shop",
+                "ChronicleHTTP", "ChronicleConsole", "ChronicleSQLite", "ChroniclePostgres", "ChronicleTestSupport", "Shop",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

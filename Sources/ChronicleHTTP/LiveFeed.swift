@@ -129,6 +129,12 @@ struct LiveFeed: Sendable {
 }
 
 extension ReadAPI {
+    /// `GET /feed` for another route of the same package (the console's live tail, which signs
+    /// in its own way): the same parameters, limits and count of open feeds.
+    package func consoleFeed(_ request: Request) async throws -> Response {
+        try await feed(request)
+    }
+
     func feed(_ request: Request) async throws -> Response {
         let parameters = try RequestParameters(request, accepting: ["category", "type", "after"])
         let category = try parameters.category("category")
