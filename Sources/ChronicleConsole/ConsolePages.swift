@@ -28,6 +28,10 @@ extension ChronicleConsole {
         } else if !adminTokens.isEmpty || !readTokens.isEmpty {
             account = "<a href=\"\(base)/login\">Sign in</a>"
         }
+        // The assets obey the read API's auth: a page for someone not signed in (the sign-in page)
+        // does without them.
+        let assetLinks: HTML = access.canRead
+            ? "<link rel=\"stylesheet\" href=\"\(base)/assets/console.css\">\n<script src=\"\(base)/assets/console.js\" defer></script>" : ""
         let page: HTML = """
             <!doctype html>
             <html lang="en">
@@ -35,8 +39,7 @@ extension ChronicleConsole {
             <meta charset="utf-8">
             <meta name="viewport" content="width=device-width, initial-scale=1">
             <title>\(title) · Chronicle Console</title>
-            <link rel="stylesheet" href="\(base)/assets/console.css">
-            <script src="\(base)/assets/console.js" defer></script>
+            \(assetLinks)
             </head>
             <body>
             <a class="skip" href="#main">Skip to content</a>
@@ -125,17 +128,19 @@ extension ChronicleConsole {
     }
 
     /// A bar chart as inline SVG (attributes only: no inline style, which the CSP forbids).
-    static func chart(_ values: [(label: String, value: Double)], title: String, unit: String) -> HTML {
+    static func chart(_ values: [(label: String, value: Double)], title: String, unit: String, slots: Int) -> HTML {
         guard !values.isEmpty else {
             return "<p class=\"muted\">\(title): collecting samples (the chart fills in as the console runs).</p>"
         }
         let width = 600.0, height = 120.0
         let top = max(values.map(\.value).max() ?? 0, 1)
-        let barWidth = width / Double(values.count)
+        // One slot per sample the history keeps, newest on the right: the time axis stays put.
+        let slots = max(slots, values.count)
+        let barWidth = width / Double(slots)
         var bars = HTML()
         for (index, value) in values.enumerated() {
             let barHeight = max(value.value > 0 ? 1 : 0, (value.value / top) * (height - 4))
-            let x = Double(index) * barWidth
+            let x = Double(slots - values.count + index) * barWidth
             bars += """
                 <rect x="\(String(format: "%.1f", x))" y="\(String(format: "%.1f", height - barHeight))" width="\(String(format: "%.1f", max(1, barWidth - 1)))" height="\(String(format: "%.1f", barHeight))"><title>\(value.label): \(String(format: "%.1f", value.value)) \(unit)</title></rect>
                 """
@@ -208,7 +213,7 @@ extension ChronicleConsole {
             <div><dt>Parked events</dt><dd class="\(parked > 0 ? "bad" : "ok")">\(parked)</dd></div>
             </dl>
             <h2>Events per second</h2>
-            \(Self.chart(rates, title: "Events per second", unit: "events/s"))
+            \(Self.chart(rates, title: "Events per second", unit: "events/s", slots: configuration.historyLength))
             <h2>Projections</h2>
             \(projectionTable(statuses, head: head))
             <h2>Latest events</h2>
@@ -513,7 +518,7 @@ extension ChronicleConsole {
             </dl>
             <p>Last error: \(status.lastError.map { "<span class=\"error-text\">\($0)</span>" as HTML } ?? "<span class=\"muted\">none</span>")</p>
             <h2>Lag history</h2>
-            \(Self.chart(lags, title: "Lag", unit: "events"))
+            \(Self.chart(lags, title: "Lag", unit: "events", slots: configuration.historyLength))
             """
     }
 
