@@ -78,7 +78,7 @@ struct ShopCommand: AsyncParsableCommand {
             } else {
                 let app = shop.makeApplication(host: host, port: port) { port in
                     print(Self.instructions(port: port, storage: storage, authenticated: bearer != nil))
-                    fflush(stdout)  // the URL, at once, also when stdout is a pipe
+                    fflush(nil)  // the URL at once, also when stdout is a pipe
                 }
                 // SIGTERM/SIGINT shut down gracefully, within the read API's bounds (a client
                 // holding a request open cannot keep the process alive).
