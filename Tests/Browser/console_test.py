@@ -131,6 +131,7 @@ def main():
     work = tempfile.mkdtemp(prefix="chronicle-console-test-")
     shop = Shop(arguments.bin, work)
     driver = None
+    passed = False
     try:
         log(f"Shop at {shop.url}")
         # Real orders: two shipped, one declined (the saga's compensation).
@@ -280,6 +281,7 @@ def main():
         severe = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE" and "favicon" not in entry["message"]]
         assert not severe, severe
         log(f"passed; screenshots: {', '.join(shots)}")
+        passed = True
         return 0
     except Exception:
         if driver is not None:
@@ -291,6 +293,8 @@ def main():
         if driver is not None:
             driver.quit()
         shop.stop()
+        if passed:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -93,7 +93,34 @@ extension TestClientProtocol {
     }
 }
 
+/// The console mounted as Docs/Console.md and the ChronicleConsole catalog show it.
+func consoleApplication(store: SQLiteEventStore, catalog: any ProjectionCatalog, configuration: ReadAPIConfiguration) throws -> some ApplicationProtocol {
+    let api = try ReadAPI(reader: store, projections: catalog, configuration: configuration)
+    let console = try ChronicleConsole(api: api)
+    let router = Router(context: BasicRequestContext.self, options: .autoGenerateHeadEndpoints)
+    console.addRoutes(to: router)  // first: the console signs in its own way
+    api.addMiddleware(to: router)  // then the read API's middleware and routes
+    api.addRoutes(to: router)
+    return Application(
+        router: router, server: api.httpServer, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+        services: [console.sampler]  // the charts' history
+    )
+}
+
 @Suite struct ConsoleTests {
+    @Test func theConsoleMountedAsTheGuideSaysServesItsPages() async throws {
+        let directory = NSTemporaryDirectory() + "chronicle-console-doc-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = try SQLiteEventStore(path: directory + "/events.sqlite")
+        try await store.append(jsonEvent("Thing", "{}"), to: "a-1", expectedVersion: .noStream)
+        let app = try consoleApplication(store: store, catalog: CombinedProjectionCatalog([]), configuration: .liveTestClient)
+        try await app.test(.live) { (client: any TestClientProtocol) async throws in
+            #expect(try await client.get("/console").text.contains("<dd id=\"head-position\">1</dd>"))
+            #expect(try await client.get("/all").status == .ok)
+        }
+    }
+
     static let hostileStream = "x-<script>alert(1)</script>"
     static let hostileType = "\"><img src=x onerror=alert(1)>"
 
