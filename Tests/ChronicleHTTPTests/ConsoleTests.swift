@@ -107,7 +107,74 @@ func consoleApplication(store: SQLiteEventStore, catalog: any ProjectionCatalog,
     )
 }
 
+/// Counts what the console reads from a store: stream rows listed and events read.
+final class CountingReader: EventReader, Sendable {
+    let base: InMemoryEventStore
+    private let counts = Mutex((streams: 0, events: 0))
+
+    init(_ base: InMemoryEventStore) { self.base = base }
+
+    var listed: Int { counts.withLock { $0.streams } }
+    var eventsRead: Int { counts.withLock { $0.events } }
+    func reset() { counts.withLock { $0 = (0, 0) } }
+
+    private func counted(_ events: [RecordedEvent]) -> [RecordedEvent] {
+        counts.withLock { $0.events += events.count }
+        return events
+    }
+
+    func readStream(_ stream: StreamID, from start: StreamVersion, direction: ReadDirection, limit: Int) async throws -> [RecordedEvent] {
+        counted(try await base.readStream(stream, from: start, direction: direction, limit: limit))
+    }
+    func readAll(after position: GlobalPosition, limit: Int) async throws -> [RecordedEvent] {
+        counted(try await base.readAll(after: position, limit: limit))
+    }
+    func readCategory(_ category: String, after position: GlobalPosition, limit: Int) async throws -> [RecordedEvent] {
+        counted(try await base.readCategory(category, after: position, limit: limit))
+    }
+    func streamVersion(of stream: StreamID) async throws -> StreamVersion { await base.streamVersion(of: stream) }
+    func streams(category: String?, after: StreamID?, limit: Int) async throws -> [StreamInfo] {
+        let streams = try await base.streams(category: category, after: after, limit: limit)
+        counts.withLock { $0.streams += streams.count }
+        return streams
+    }
+    func headPosition() async throws -> GlobalPosition { await base.headPosition() }
+}
+
 @Suite struct ConsoleTests {
+    @Test func aPageReadsOnlyWhatItShows() async throws {
+        let store = InMemoryEventStore()
+        for category in ["a", "b", "c"] {
+            for index in 0..<1000 { try await store.append(jsonEvent("Thing", "{}"), to: StreamID("\(category)-\(index)"), expectedVersion: .noStream) }
+        }
+        let reader = CountingReader(store)
+        let api = try ReadAPI(reader: reader, notifier: nil, configuration: .liveTestClient, logger: quietLogger)
+        let router = Router(context: BasicRequestContext.self)
+        try ChronicleConsole(api: api).addRoutes(to: router)
+        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)), logger: quietLogger)
+        try await app.test(.live) { (client: any TestClientProtocol) async throws in
+            // A prefix search lists the streams it shows (and one more, to know there are more).
+            reader.reset()
+            let prefix = try await client.get("/console/streams?prefix=b-12&limit=5")
+            #expect(ConsoleTests.matches(#"<th scope="row"><a href="/console/streams/[^"]+">([^<]+)</a>"#, in: prefix.text) == ["b-12", "b-120", "b-121", "b-122", "b-123"])
+            #expect(reader.listed <= 6)
+            #expect(reader.eventsRead <= 1)  // the stream named like the prefix: its last event
+            reader.reset()
+            _ = try await client.get("/console/streams?category=c&after=c-500&limit=10")
+            #expect(reader.listed <= 11)
+            reader.reset()
+            _ = try await client.get("/console/log?after=1500&limit=20")
+            #expect(reader.eventsRead == 20)
+            reader.reset()
+            _ = try await client.get("/console/categories?limit=2")
+            #expect(reader.listed <= 3)  // one stream per category
+            reader.reset()
+            _ = try await client.get("/console/streams/a-7")
+            #expect(reader.eventsRead == 1)
+        }
+    }
+
+
     @Test func theConsoleMountedAsTheGuideSaysServesItsPages() async throws {
         let directory = NSTemporaryDirectory() + "chronicle-console-doc-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
