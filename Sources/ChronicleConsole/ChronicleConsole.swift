@@ -83,7 +83,14 @@ public struct ChronicleConsole: Sendable {
     /// Adds the console's routes under ``ConsoleConfiguration/path``. Call it before
     /// `ReadAPI.addMiddleware(to:)`: Hummingbird applies middleware to routes added after it.
     public func addRoutes<Context: RequestContext>(to router: Router<Context>) {
-        let group = router.group(RouterPath(base)).add(middleware: PathParameterDecodingMiddleware())
+        // Forms (sign-in, retry, drop) are small; their bodies get the read API's read deadline.
+        let bodyLimit: RequestBodyLimitMiddleware<Context>
+        do {
+            bodyLimit = try RequestBodyLimitMiddleware(maximumSize: Self.maximumFormSize, readTimeout: api.configuration.bodyReadTimeout)
+        } catch {
+            preconditionFailure("The read API validated its body-read timeout: \(error)")
+        }
+        let group = router.group(RouterPath(base)).add(middleware: bodyLimit).add(middleware: PathParameterDecodingMiddleware())
         group.get { request, context in try await self.answer(request, context, page: true) { try await self.overviewPage($1) } }
         group.get("live/overview") { request, context in try await self.answer(request, context) { _, _ in try await self.overviewFragment() } }
         group.get("streams") { request, context in try await self.answer(request, context, page: true) { try await self.streamsPage($0, $1) } }
@@ -159,6 +166,8 @@ public struct ChronicleConsole: Sendable {
     }
 
     static let cookieName = "chronicle_console"
+    /// The largest form body accepted (8 KiB).
+    static let maximumFormSize = 8 * 1024
 
     /// The headers of every console answer: no inline script or style, no framing, no sniffing.
     static let securityHeaders: HTTPFields = [

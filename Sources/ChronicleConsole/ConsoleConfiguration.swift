@@ -17,6 +17,10 @@ public struct ConsoleConfiguration: Sendable {
     public var adminTokens: Set<String> = []
     /// How long a console sign-in lasts (default 12 hours).
     public var sessionLifetime: Duration = .seconds(12 * 3600)
+    /// Whether the session cookie is marked `Secure` (sent over HTTPS only). Set it when the
+    /// console is served over HTTPS (directly or behind a proxy); default `false`, for
+    /// `http://127.0.0.1`.
+    public var secureCookie = false
     /// The most sign-ins kept at once (default 1000); the oldest goes first.
     public var maximumSessions: Int = 1000
     /// Rows per page of the console's lists (default 50; at most the read API's

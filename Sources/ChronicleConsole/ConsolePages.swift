@@ -590,7 +590,7 @@ extension ChronicleConsole {
         var request = request
         let body: ByteBuffer
         do {
-            body = try await request.collectBody(upTo: 8 * 1024)
+            body = try await request.collectBody(upTo: Self.maximumFormSize)
         } catch {
             throw ConsoleError(.contentTooLarge, "The form is larger than 8 KiB.")
         }
@@ -671,7 +671,7 @@ extension ChronicleConsole {
         let (id, _) = sessions.create(admin: admin)
         var response = Response(status: .seeOther, headers: [.location: safeNext(form.next)])
         let seconds = Int(configuration.sessionLifetime.components.seconds)
-        response.setCookie(Cookie(name: Self.cookieName, value: id, maxAge: seconds, path: base, httpOnly: true, sameSite: .strict))
+        response.setCookie(Cookie(name: Self.cookieName, value: id, maxAge: seconds, path: base, secure: configuration.secureCookie, httpOnly: true, sameSite: .strict))
         return response
     }
 
@@ -680,7 +680,7 @@ extension ChronicleConsole {
         if access.session != nil { try checkCSRF(form, access) }
         sessions.remove(request.cookies[Self.cookieName]?.value)
         var response = Response(status: .seeOther, headers: [.location: base + "/login"])
-        response.setCookie(Cookie(name: Self.cookieName, value: "", maxAge: 0, path: base, httpOnly: true, sameSite: .strict))
+        response.setCookie(Cookie(name: Self.cookieName, value: "", maxAge: 0, path: base, secure: configuration.secureCookie, httpOnly: true, sameSite: .strict))
         return response
     }
 }

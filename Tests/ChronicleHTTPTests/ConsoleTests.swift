@@ -334,6 +334,7 @@ final class CountingReader: EventReader, Sendable {
             let login = try await client.get("/console/login")
             #expect(login.status == .ok && !login.text.contains("/console/assets/"))
             #expect(try await client.post("/console/login", form: "token=wrong").status == .unauthorized)
+            #expect(try await client.post("/console/login", form: "token=" + String(repeating: "x", count: 9 * 1024)).status == .contentTooLarge)
             #expect(try await client.get("/console", headers: [.authorization: "Bearer reader"]).status == .ok)
             let session = try await client.signIn("reader")
             #expect(try await client.get("/console/log?category=a", headers: session).status == .ok)
