@@ -183,7 +183,7 @@ extension ChronicleConsole {
         let fragment = try await overviewFragment(html: true)
         return layout("Overview", .overview, access, """
             <h1>Overview</h1>
-            <div id="overview" data-live="\(base)/live/overview" aria-live="polite">\(fragment)</div>
+            <div id="overview" data-live="\(base)/live/overview">\(fragment)</div>
             """)
     }
 
@@ -478,7 +478,7 @@ extension ChronicleConsole {
         _ = try ConsoleQuery(request, accepting: [])
         return layout("Projections", .projections, access, """
             <h1>Projections</h1>
-            <div id="projections" data-live="\(base)/live/projections" aria-live="polite">\(try await projectionsFragmentHTML())</div>
+            <div id="projections" data-live="\(base)/live/projections">\(try await projectionsFragmentHTML())</div>
             """)
     }
 
@@ -573,7 +573,7 @@ extension ChronicleConsole {
         return layout("Projection \(name)", .projections, access, """
             <h1>Projection <span class="id">\(name)</span></h1>
             \(flash)
-            <div id="projection-status" data-live="\(base)/live/projections/\(URLText.encode(name))" aria-live="polite">\(statusHTML)</div>
+            <div id="projection-status" data-live="\(base)/live/projections/\(URLText.encode(name))">\(statusHTML)</div>
             <h2>Parked events</h2>
             \(adminNote)
             \(table)

@@ -10,8 +10,13 @@
   document.querySelectorAll("[data-live]").forEach(function (element) {
     var url = element.getAttribute("data-live");
     var busy = false;
+    var last = element.innerHTML;
     window.setInterval(function () {
-      if (busy || document.hidden) { return; }
+      // Not while hidden, and not while the keyboard focus or a selection is inside (replacing
+      // the content would lose the reader's place).
+      var selection = window.getSelection && window.getSelection();
+      if (busy || document.hidden || element.contains(document.activeElement) ||
+          (selection && selection.rangeCount > 0 && !selection.isCollapsed && element.contains(selection.anchorNode))) { return; }
       busy = true;
       fetch(url, { credentials: "same-origin", headers: { "Accept": "text/html" } })
         .then(function (response) {
@@ -19,7 +24,7 @@
           return response.text();
         })
         .then(function (html) {
-          element.innerHTML = html;
+          if (html !== last) { element.innerHTML = html; last = html; }
           element.removeAttribute("data-stale");
           element.setAttribute("data-updated", new Date().toISOString());
         })
