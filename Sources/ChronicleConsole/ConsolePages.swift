@@ -374,6 +374,7 @@ extension ChronicleConsole {
         }
         let window = configuration.causationWindow
         let chain = try await ConsoleReads.chain(api.reader, of: event, window: window)
+        let head = try await api.reader.headPosition()
         let cause: HTML
         if let found = chain.cause {
             cause = """
@@ -404,7 +405,7 @@ extension ChronicleConsole {
             <h3>Same correlation</h3>\(correlated)
             </section>
             <nav class="pager" aria-label="Neighbours">\(position > 1 ? "<a rel=\"prev\" href=\"\(base)/events/\(position - 1)\">← Position \(position - 1)</a>" as HTML : "") \
-            <a rel="next" href="\(base)/events/\(position + 1)">Position \(position + 1) →</a></nav>
+            \(position < head.value ? "<a rel=\"next\" href=\"\(base)/events/\(position + 1)\">Position \(position + 1) →</a>" as HTML : "")</nav>
             """)
     }
 
@@ -423,7 +424,7 @@ extension ChronicleConsole {
         switch (category, types) {
         case (nil, nil):
             events = try await api.reader.readAll(after: after, limit: limit)
-            if events.count == limit, let last = events.last { next = last.position }
+            if events.count == limit, let last = events.last, last.position < head { next = last.position }
         case (let category?, nil):
             events = try await api.reader.readCategory(category, after: after, limit: limit)
             if events.count == limit, let last = events.last { next = last.position }

@@ -27,6 +27,7 @@ import urllib.request
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
@@ -150,7 +151,12 @@ def main():
             options.add_argument(flag)
         options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
         driver = webdriver.Chrome(service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"), options=options)
-        wait = WebDriverWait(driver, 30)
+        # The live regions replace their content every few seconds: an element found a moment ago
+        # may be gone, so waits try again on a stale element.
+        wait = WebDriverWait(driver, 30, ignored_exceptions=[StaleElementReferenceException])
+
+        def text_of(selector):
+            return wait.until(lambda d: d.find_element(By.CSS_SELECTOR, selector).text)
         shots = []
 
         def shot(name):
@@ -175,8 +181,8 @@ def main():
 
         # Overview: head, counts, every projection, live update.
         assert "Overview" in driver.title
-        head = int(driver.find_element(By.ID, "head-position").text)
-        table = driver.find_element(By.CSS_SELECTOR, "table.projections").text
+        head = int(text_of("#head-position"))
+        table = text_of("table.projections")
         for name in ["order-summary", "customers", "notifications", "fulfilment"]:
             assert name in table, name
         live_order = shop.order("margaret")
@@ -267,7 +273,7 @@ def main():
         log("retried a parked event through the UI; the order shipped")
 
         driver.get(shop.url + "/projections")
-        assert "fulfilment" in driver.find_element(By.TAG_NAME, "main").text
+        assert "fulfilment" in text_of("main")
         shot("projections")
 
         # A phone-sized overview.
