@@ -181,6 +181,7 @@ def main():
 
         # Overview: head, counts, every projection, live update.
         assert "Overview" in driver.title
+        assert driver.find_element(By.TAG_NAME, "html").get_attribute("data-js") == "on", "the console's script ran"
         head = int(text_of("#head-position"))
         table = text_of("table.projections")
         for name in ["order-summary", "customers", "notifications", "fulfilment"]:
@@ -282,6 +283,29 @@ def main():
         wait.until(EC.presence_of_element_located((By.ID, "overview")))
         assert driver.execute_script("return document.documentElement.scrollWidth <= window.innerWidth + 1"), "the overview fits a phone's width"
         shot("phone-overview")
+
+        # With JavaScript off every page still works (only the live parts need it).
+        plain = webdriver.ChromeOptions()
+        plain.binary_location = options.binary_location
+        for flag in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1000", "--disable-gpu"]:
+            plain.add_argument(flag)
+        plain.add_experimental_option("prefs", {"profile.managed_default_content_settings.javascript": 2})
+        nojs = webdriver.Chrome(service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"), options=plain)
+        try:
+            nojs.get(shop.url)
+            nojs.find_element(By.NAME, "token").send_keys(READ_TOKEN + Keys.ENTER)
+            WebDriverWait(nojs, 30).until(EC.presence_of_element_located((By.ID, "overview")))
+            for path, expected in [("", "fulfilment"), ("/streams?prefix=order-", f"order-{orders[0]}"), (f"/streams/order-{orders[0]}", "OrderShipped"),
+                                   ("/log?category=payment", "PaymentDeclined"), ("/categories", "shipment"), ("/projections/fulfilment", "No parked events")]:
+                nojs.get(shop.url + path)
+                assert expected in nojs.find_element(By.TAG_NAME, "main").text, (path, expected)
+            nojs.get(shop.url + "/log")
+            assert "needs JavaScript" in nojs.find_element(By.ID, "tail-status").text
+            # Deferred scripts run before the load event `get` waits for: had scripts run, the mark would be there.
+            assert nojs.find_element(By.TAG_NAME, "html").get_attribute("data-js") is None, "scripts are off"
+        finally:
+            nojs.quit()
+        log("every page works with JavaScript off")
 
         # No CSP violation or script error on any page.
         severe = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE" and "favicon" not in entry["message"]]

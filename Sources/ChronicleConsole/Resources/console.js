@@ -6,6 +6,7 @@
 "use strict";
 (function () {
   var interval = 3000;
+  document.documentElement.setAttribute("data-js", "on");
 
   document.querySelectorAll("[data-live]").forEach(function (element) {
     var url = element.getAttribute("data-live");
