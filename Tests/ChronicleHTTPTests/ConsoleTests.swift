@@ -36,7 +36,7 @@ func withConsole<Value: Sendable>(
     let directory = NSTemporaryDirectory() + "chronicle-console-test-\(UUID().uuidString)"
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: directory) }
-    let store = try SQLiteEventStore(path: directory + "/events.sqlite")
+    let store = try SQLiteEventStore(path: directory + "/events.sqlite", configuration: .init(logger: quietLogger))
     let gate = GateManager.Gate()
     let policy = FailurePolicy(maxAttempts: 1, baseDelay: .zero, maxDelay: .zero, then: .park)
     let runner = try ProcessManagerRunner(
@@ -179,7 +179,7 @@ final class CountingReader: EventReader, Sendable {
         let directory = NSTemporaryDirectory() + "chronicle-console-doc-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let store = try SQLiteEventStore(path: directory + "/events.sqlite")
+        let store = try SQLiteEventStore(path: directory + "/events.sqlite", configuration: .init(logger: quietLogger))
         try await store.append(jsonEvent("Thing", "{}"), to: "a-1", expectedVersion: .noStream)
         let app = try consoleApplication(store: store, catalog: CombinedProjectionCatalog([]), configuration: .liveTestClient)
         try await app.test(.live) { (client: any TestClientProtocol) async throws in
