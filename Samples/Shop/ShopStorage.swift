@@ -50,9 +50,9 @@ enum ShopStorage: Sendable, CustomStringConvertible {
         for model in ShopApp.readModels {
             readModels[model.name] = try SQLiteReadModel(SQLiteShopProjector(model: model), directory: directory + "/read-models", source: source, logger: logger)
         }
-        let group = try ProjectionGroup(ShopApp.readModels.compactMap { readModels[$0.name] })
+        let group = try SQLiteProjectionGroup(ShopApp.readModels.compactMap { readModels[$0.name] })
         let byName = readModels
-        let fulfilment = try ProcessManagerRunner(Fulfilment(store: store, snapshots: snapshots, inventorySnapshots: inventorySnapshots), path: directory + "/fulfilment.sqlite", source: source, logger: logger)
+        let fulfilment = try SQLiteProcessManager(Fulfilment(store: store, snapshots: snapshots, inventorySnapshots: inventorySnapshots), path: directory + "/fulfilment.sqlite", source: source, logger: logger)
         return ShopBackend(
             store: store, snapshots: snapshots, services: [group, fulfilment], catalog: CombinedProjectionCatalog([group, fulfilment]),
             fulfilment: fulfilment.engine,

@@ -33,19 +33,30 @@ public struct AggregateRepository<A: Aggregate>: Sendable {
         /// or a load; the default writes a line to standard error.
         public var onSnapshotFailure: @Sendable (SnapshotFailure) -> Void
 
-        /// Creates a configuration.
+        /// Creates a configuration. Values out of range are refused by the repository
+        /// (``validate()``): its loads and commands throw ``EventStoreError/Code/invalidArgument``.
         public init(
             maxAttempts: Int = 3, pageSize: Int = 1000, eventIDs: EventIDGenerator = .random,
             snapshotPolicy: SnapshotPolicy = .every(100),
             onSnapshotFailure: @escaping @Sendable (SnapshotFailure) -> Void = SnapshotFailure.writeToStandardError
         ) {
-            precondition(maxAttempts >= 1, "maxAttempts must be at least 1")
-            precondition(pageSize >= 1, "pageSize must be at least 1")
             self.maxAttempts = maxAttempts
             self.pageSize = pageSize
             self.eventIDs = eventIDs
             self.snapshotPolicy = snapshotPolicy
             self.onSnapshotFailure = onSnapshotFailure
+        }
+
+        /// Throws ``EventStoreError/Code/invalidArgument`` when a value is out of range:
+        /// `maxAttempts` or `pageSize` below 1, or a snapshot interval below 1.
+        public func validate() throws(EventStoreError) {
+            if maxAttempts < 1 {
+                throw EventStoreError(.invalidArgument, "maxAttempts is \(maxAttempts): use 1 or more (1 = no retry on a conflict; the default is 3).")
+            }
+            if pageSize < 1 {
+                throw EventStoreError(.invalidArgument, "pageSize is \(pageSize): use 1 or more (the default is 1,000).")
+            }
+            try snapshotPolicy.validate()
         }
     }
 
@@ -125,6 +136,7 @@ public struct AggregateRepository<A: Aggregate>: Sendable {
     }
 
     private func load(_ stream: StreamID, useSnapshot: Bool) async throws -> LoadedAggregate<A> {
+        try configuration.validate()
         var loaded = LoadedAggregate<A>(streamID: stream, state: A.initial, version: .initial, position: .start, snapshotVersion: .initial, eventsRead: 0)
         if useSnapshot, let snapshotting, let (state, snapshot) = await readSnapshot(of: stream, with: snapshotting) {
             loaded.state = state

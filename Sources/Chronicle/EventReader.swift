@@ -98,9 +98,9 @@ public struct PagedEvents: AsyncSequence, Sendable {
     let pageSize: Int
     let fetch: FetchPage
 
-    /// Creates a paged sequence from a page-fetching closure.
+    /// Creates a paged sequence from a page-fetching closure. A `pageSize` below 1 makes the
+    /// first `next()` throw ``EventStoreError/Code/invalidArgument``.
     public init(pageSize: Int, fetch: @escaping FetchPage) {
-        precondition(pageSize > 0, "pageSize must be positive")
         self.pageSize = pageSize
         self.fetch = fetch
     }
@@ -121,6 +121,9 @@ public struct PagedEvents: AsyncSequence, Sendable {
         public mutating func next() async throws -> RecordedEvent? {
             if index == page.count {
                 if exhausted { return nil }
+                guard pageSize > 0 else {
+                    throw EventStoreError(.invalidArgument, "A page size of \(pageSize) reads nothing: use 1 or more (1,000 is a good default).")
+                }
                 page = try await fetch(last, pageSize)
                 index = 0
                 if page.count < pageSize { exhausted = true }

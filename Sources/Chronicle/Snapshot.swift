@@ -52,9 +52,17 @@ public struct SnapshotPolicy: Sendable, Hashable {
     public static let never = SnapshotPolicy(interval: nil)
 
     /// Take a snapshot every `events` events (at the first command that crosses the mark).
+    /// An interval below 1 is refused by the repository (``validate()``): its loads and commands
+    /// throw ``EventStoreError/Code/invalidArgument``.
     public static func every(_ events: Int64) -> SnapshotPolicy {
-        precondition(events > 0, "A snapshot interval must be positive")
-        return SnapshotPolicy(interval: events)
+        SnapshotPolicy(interval: events)
+    }
+
+    /// Throws ``EventStoreError/Code/invalidArgument`` for an interval below 1.
+    public func validate() throws(EventStoreError) {
+        if let interval, interval < 1 {
+            throw EventStoreError(.invalidArgument, "A snapshot interval of \(interval) events is not usable: use .every(n) with n of 1 or more, or .never.")
+        }
     }
 
     private init(interval: Int64?) {

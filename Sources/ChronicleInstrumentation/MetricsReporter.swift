@@ -36,7 +36,7 @@ public final class MetricsReporter: Service, Sendable {
     private let state = Mutex(State())
 
     /// Creates a reporter. `projections` returns the current statuses (for example
-    /// `ProjectionGroup.statuses()`); `groupCommit` the store's cumulative transactions and append
+    /// `SQLiteProjectionGroup.statuses()`); `groupCommit` the store's cumulative transactions and append
     /// calls (for example from `SQLiteEventStore.groupCommitStatistics`).
     public init(
         interval: Duration = .seconds(5), metrics: any MetricsFactory = MetricsSystem.factory,

@@ -79,7 +79,7 @@ import Testing
                 _ = try SQLiteReadModel(CounterProjector(), directory: directory.path, source: .observing(store), options: .init(pageSize: pageSize), logger: Fixtures.logger)
             } throws: { ($0 as? ProjectionError)?.code == .invalidConfiguration }
             #expect {
-                _ = try ProcessManagerRunner(
+                _ = try SQLiteProcessManager(
                     RecordingProcessManager(name: "p", poisoned: PoisonedPositions()), path: directory.subdirectory("p.sqlite"),
                     source: .observing(store), pageSize: pageSize, logger: Fixtures.logger
                 )

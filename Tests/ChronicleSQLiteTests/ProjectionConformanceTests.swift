@@ -70,7 +70,7 @@ final class RecordingProcessManager: ProcessManager {
         try await conformanceCase.run { (name: String, partitions: Int) async throws -> ProjectionConformance.Fixture in
             let poisoned = PoisonedPositions()
             let manager = RecordingProcessManager(name: name, poisoned: poisoned)
-            let runner = try ProcessManagerRunner(
+            let runner = try SQLiteProcessManager(
                 manager, path: directory.subdirectory("\(name).sqlite"), source: .polling(InMemoryEventStore(), interval: .seconds(60)),
                 logger: Fixtures.logger
             )

@@ -89,7 +89,7 @@ struct FastOrderTotals: SQLiteProjector {
             options: .init(pageSize: 500, failurePolicy: FailurePolicy(maxAttempts: 5, baseDelay: .milliseconds(100), then: .park)),
             logger: logger
         )
-        let projections = try ProjectionGroup([orders])
+        let projections = try SQLiteProjectionGroup([orders])
         let services = ServiceGroup(services: [projections], gracefulShutdownSignals: [.sigterm], cancellationSignals: [], logger: logger)
         let running = Task { try await services.run() }
 

@@ -11,7 +11,7 @@ import Testing
         try await withProjectionStore { store, directory in
             let orders = try SQLiteReadModel(CounterProjector(name: "a"), directory: directory.path, source: .sqlite(store), logger: Fixtures.logger)
             let other = try SQLiteReadModel(CounterProjector(name: "b"), directory: directory.path, source: .sqlite(store), logger: Fixtures.logger)
-            let projections = try ProjectionGroup([orders, other])
+            let projections = try SQLiteProjectionGroup([orders, other])
             let group = ServiceGroup(services: [projections], gracefulShutdownSignals: [], cancellationSignals: [], logger: Fixtures.logger)
             let running = Task { try await group.run() }
             let position = try await Fixtures.append(1...50, to: store)

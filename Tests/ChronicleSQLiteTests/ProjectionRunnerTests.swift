@@ -108,7 +108,7 @@ import Testing
                 CounterProjector(), directory: directory.subdirectory("partitioned"), source: .observing(store),
                 options: .init(pageSize: 64, partitioning: try .byStream(4)), logger: Fixtures.logger
             )
-            let group = try ProjectionGroup([plain])
+            let group = try SQLiteProjectionGroup([plain])
             let head = try await Fixtures.append(601...900, streams: 23, to: store)
             let task = Task { try await group.run() }
             try await whileRunning(partitioned) {
@@ -134,7 +134,7 @@ import Testing
             let models = try (1...4).map { index in
                 try SQLiteReadModel(CounterProjector(name: "counters-\(index)"), directory: directory.path, source: .observing(store), options: .init(pageSize: 50), logger: Fixtures.logger)
             }
-            let group = try ProjectionGroup(models)
+            let group = try SQLiteProjectionGroup(models)
             #expect(group["counters-3"] === models[2])
             let task = Task { try await group.run() }
             // Appends from many tasks at once while the projections follow.
@@ -153,7 +153,7 @@ import Testing
             let expected = try await models[0].counters()
             #expect(expected.map(\.events).reduce(0, +) == 400)
             for model in models.dropFirst() { #expect(try await model.counters() == expected) }
-            #expect(throws: ProjectionError.self) { try ProjectionGroup([models[0], models[0]]) }
+            #expect(throws: ProjectionError.self) { try SQLiteProjectionGroup([models[0], models[0]]) }
         }
     }
 

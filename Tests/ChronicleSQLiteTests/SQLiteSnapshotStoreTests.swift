@@ -29,7 +29,7 @@ import Testing
         }))
     }
 
-    @Test func theMigrationIsRecordedUnderItsOwnIdentifierWithNamedConstraints() async throws {
+    @Test func theMigrationIsRecordedInItsOwnFormatTableWithNamedConstraints() async throws {
         let dir = try AggregateTestDirectory()
         defer { dir.remove() }
         let path = dir.file("s.sqlite")
@@ -39,12 +39,62 @@ import Testing
         let queue = try DatabaseQueue(path: path)
         defer { try? queue.close() }
         let (applied, sql) = try await queue.read { db in
-            (try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations"),
+            (try Int.fetchAll(db, sql: "SELECT version FROM chronicle_snapshot_format"),
              try String.fetchOne(db, sql: "SELECT sql FROM sqlite_master WHERE name = 'chronicle_snapshots'") ?? "")
         }
-        #expect(applied == ["snapshots-1"])
+        #expect(applied == [1])
         #expect(sql.contains("chronicle_snapshots_pk"))
         #expect(sql.contains("STRICT"))
+    }
+
+    /// Builds before the one migration mechanism recorded the table in GRDB's `grdb_migrations`.
+    @Test func aSnapshotFileFromAnEarlierBuildOpensWithItsSnapshots() async throws {
+        let dir = try AggregateTestDirectory()
+        defer { dir.remove() }
+        let path = dir.file("old.sqlite")
+        do {
+            let queue = try DatabaseQueue(path: path)
+            try await queue.write { db in
+                try db.execute(sql: """
+                    CREATE TABLE grdb_migrations (identifier TEXT NOT NULL PRIMARY KEY);
+                    INSERT INTO grdb_migrations VALUES ('snapshots-1');
+                    CREATE TABLE chronicle_snapshots (
+                        stream_id TEXT NOT NULL CONSTRAINT chronicle_snapshots_pk PRIMARY KEY,
+                        version INTEGER NOT NULL CONSTRAINT chronicle_snapshots_version_not_negative CHECK (version >= 0),
+                        position INTEGER NOT NULL CONSTRAINT chronicle_snapshots_position_not_negative CHECK (position >= 0),
+                        fingerprint TEXT NOT NULL,
+                        state BLOB NOT NULL
+                    ) STRICT;
+                    INSERT INTO chronicle_snapshots VALUES ('tally-1', 7, 17, 'Tally@v1', x'7b7d');
+                    """)
+            }
+            try queue.close()
+        }
+        let store = try SQLiteSnapshotStore(path: path)
+        defer { try? store.close() }
+        #expect(try await store.snapshot(of: "tally-1") == snapshot(7))
+        try await store.save(snapshot(9))
+        #expect(try await store.snapshot(of: "tally-1") == snapshot(9))
+    }
+
+    @Test func aSnapshotFormatNewerThanThisBuildIsRefusedAndLeftAlone() async throws {
+        let dir = try AggregateTestDirectory()
+        defer { dir.remove() }
+        let path = dir.file("newer.sqlite")
+        let store = try SQLiteSnapshotStore(path: path)
+        try await store.save(snapshot(3))
+        try store.close()
+        do {
+            let queue = try DatabaseQueue(path: path)
+            try await queue.write { db in try db.execute(sql: "INSERT INTO chronicle_snapshot_format (version) VALUES (2)") }
+            try queue.close()
+        }
+        let error = #expect(throws: EventStoreError.self) { try SQLiteSnapshotStore(path: path) }
+        #expect(error?.code == .unsupportedSchema)
+        #expect(error?.description.contains("upgrade Chronicle") == true)
+        let queue = try DatabaseQueue(path: path)
+        defer { try? queue.close() }
+        #expect(try await queue.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM chronicle_snapshots") } == 1)
     }
 
     @Test func aFileThatIsNotADatabaseIsRefusedAndLeftAlone() throws {

@@ -14,6 +14,32 @@ import Testing
         #expect(loaded.streamID == "order-nope")
     }
 
+    @Test(arguments: [
+        AggregateRepository<Order>.Configuration(maxAttempts: 0),
+        AggregateRepository<Order>.Configuration(pageSize: 0),
+        AggregateRepository<Order>.Configuration(pageSize: -5),
+        AggregateRepository<Order>.Configuration(snapshotPolicy: .every(0)),
+    ])
+    func aConfigurationOutOfRangeIsATypedErrorAndWritesNothing(_ configuration: AggregateRepository<Order>.Configuration) async throws {
+        let store = InMemoryEventStore()
+        let orders = AggregateRepository<Order>(store: store, configuration: configuration)
+        let onCommand = await #expect(throws: EventStoreError.self) { try await orders.execute(placeAda, on: "1") }
+        #expect(onCommand?.code == .invalidArgument)
+        #expect(onCommand?.description.contains("use") == true)
+        let onLoad = await #expect(throws: EventStoreError.self) { try await orders.load("1") }
+        #expect(onLoad?.code == .invalidArgument)
+        #expect(await store.headPosition() == .start)
+    }
+
+    @Test func aPagedReadWithAPageSizeBelowOneIsATypedError() async throws {
+        let store = InMemoryEventStore()
+        try await store.append([EventData(type: "Noted", payload: Data("{}".utf8))], to: "note-1", expectedVersion: .any)
+        let error = await #expect(throws: EventStoreError.self) {
+            for try await _ in store.events(in: "note-1", pageSize: 0) {}
+        }
+        #expect(error?.code == .invalidArgument)
+    }
+
     @Test func theFirstCommandExpectsNoStreamAndLaterOnesTheLoadedVersion() async throws {
         let store = InterferingStore(InMemoryEventStore(), interference: 0, competing: { rawItemAdded() })
         let orders = AggregateRepository<Order>(store: store)

@@ -94,8 +94,8 @@ struct Checkout: ProcessManager {
 
 /// The runner that delivers the log to `checkout`: its checkpoint and parked events live in a
 /// small SQLite file of its own.
-func checkoutRunner(_ checkout: Checkout, store: SQLiteEventStore, directory: String, logger: Logger) throws -> ProcessManagerRunner {
-    try ProcessManagerRunner(
+func checkoutRunner(_ checkout: Checkout, store: SQLiteEventStore, directory: String, logger: Logger) throws -> SQLiteProcessManager {
+    try SQLiteProcessManager(
         checkout, path: directory + "/checkout.sqlite",
         source: .sqlite(store),   // in-process appends at once; other processes' by polling
         failurePolicy: FailurePolicy(maxAttempts: 5, baseDelay: .milliseconds(100), then: .park),

@@ -52,8 +52,8 @@ func openSummaries(of store: SQLiteEventStore, in directory: String, logger: Log
 }
 
 /// Runs the read models and the process managers until SIGTERM, then shuts them down gracefully.
-func runAsynchronousSide(_ readModels: [SQLiteReadModel], _ processes: [ProcessManagerRunner], logger: Logger) async throws {
-    let projections = try ProjectionGroup(readModels)
+func runAsynchronousSide(_ readModels: [SQLiteReadModel], _ processes: [SQLiteProcessManager], logger: Logger) async throws {
+    let projections = try SQLiteProjectionGroup(readModels)
     let services = ServiceGroup(services: [projections] + processes, gracefulShutdownSignals: [.sigterm], logger: logger)
     try await services.run()
 }

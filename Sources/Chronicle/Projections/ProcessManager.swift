@@ -5,7 +5,7 @@ import Synchronization
 /// the events it cares about, runs commands on aggregates (or appends events) — the asynchronous
 /// glue between aggregates, including compensation, which is modelled as events too.
 ///
-/// A runner (``ProcessManagerRunner`` in ChronicleSQLite) delivers each event **at least once**:
+/// A runner (``SQLiteProcessManager`` in ChronicleSQLite) delivers each event **at least once**:
 /// after a crash the events since the last checkpoint come again. Two things make redelivery
 /// harmless:
 /// - the ids of the events a reaction appends come from ``ProcessContext/eventIDs(_:)``, derived

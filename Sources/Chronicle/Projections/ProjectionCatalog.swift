@@ -4,7 +4,7 @@ import Foundation
 /// parked events, and a way to wait until one has caught up with a position.
 ///
 /// Every ``ProjectionEngine`` is a catalog of one, and so every runner built on it is
-/// (`SQLiteReadModel`, `ProjectionGroup`, `ProcessManagerRunner`, `PostgresReadModel`);
+/// (`SQLiteReadModel`, `SQLiteProjectionGroup`, `SQLiteProcessManager`, `PostgresReadModel`);
 /// ``CombinedProjectionCatalog`` serves several catalogs as one. The read API (ChronicleHTTP)
 /// depends only on this protocol, so it serves the projections of any backend.
 public protocol ProjectionCatalog: Sendable {

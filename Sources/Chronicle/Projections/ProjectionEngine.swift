@@ -13,7 +13,7 @@ import Synchronization
 /// backoff and never park anything. Status, read-your-writes waits, parked-event administration
 /// and blue/green rebuilds are the engine's too, so every backend has them.
 ///
-/// Backends wrap it: `SQLiteReadModel`, `ProcessManagerRunner`, `PostgresReadModel`.
+/// Backends wrap it: `SQLiteReadModel`, `SQLiteProcessManager`, `PostgresReadModel`.
 ///
 /// ```swift
 /// let engine = try ProjectionEngine(name: "orders", storage: myStorage, source: .observing(store))

@@ -80,7 +80,7 @@ public final class SQLiteSnapshotStore: SnapshotStore, Sendable {
     }
 
     /// The identifiers of the snapshot store's migrations, oldest first.
-    public static var migrationIdentifiers: [String] { SnapshotSchema.migrations.map(\.identifier) }
+    public static var migrationIdentifiers: [String] { (1...SQLiteSnapshotSQL.ladder.latest).map { "snapshots-\($0)" } }
 
     /// The latest snapshot of a stream, or `nil` (see ``Chronicle/SnapshotStore/snapshot(of:)``).
     public func snapshot(of stream: StreamID) async throws -> Snapshot? {
@@ -88,7 +88,7 @@ public final class SQLiteSnapshotStore: SnapshotStore, Sendable {
         let stored: (version: Int64, position: Int64, fingerprint: String, state: Data)?
         do {
             stored = try await pool.read { db in
-                try Row.fetchOne(db, sql: SnapshotSchema.select, arguments: [stream.rawValue]).map { row in
+                try Row.fetchOne(db, sql: SQLiteSnapshotSQL.select, arguments: [stream.rawValue]).map { row in
                     (version: row["version"], position: row["position"], fingerprint: row["fingerprint"], state: row["state"])
                 }
             }
@@ -115,7 +115,7 @@ public final class SQLiteSnapshotStore: SnapshotStore, Sendable {
         do {
             try await pool.write { db in
                 try db.execute(
-                    sql: SnapshotSchema.upsert,
+                    sql: SQLiteSnapshotSQL.upsert,
                     arguments: [snapshot.streamID.rawValue, snapshot.version.value, snapshot.position.value, snapshot.fingerprint, snapshot.state]
                 )
             }
@@ -128,7 +128,7 @@ public final class SQLiteSnapshotStore: SnapshotStore, Sendable {
     public func deleteSnapshot(of stream: StreamID) async throws {
         try checkOpen()
         do {
-            try await pool.write { db in try db.execute(sql: SnapshotSchema.delete, arguments: [stream.rawValue]) }
+            try await pool.write { db in try db.execute(sql: SQLiteSnapshotSQL.delete, arguments: [stream.rawValue]) }
         } catch {
             throw Self.map(error, path: path, operation: "Deleting the snapshot of \(stream)")
         }
@@ -138,7 +138,7 @@ public final class SQLiteSnapshotStore: SnapshotStore, Sendable {
     public func count() async throws -> Int {
         try checkOpen()
         do {
-            return try await pool.read { db in try Int.fetchOne(db, sql: SnapshotSchema.count) ?? 0 }
+            return try await pool.read { db in try Int.fetchOne(db, sql: SQLiteSnapshotSQL.count) ?? 0 }
         } catch {
             throw Self.map(error, path: path, operation: "Counting snapshots")
         }
@@ -170,52 +170,28 @@ public final class SQLiteSnapshotStore: SnapshotStore, Sendable {
         return SQLiteErrorMapping.map(error, path: path, operation: operation)
     }
 
+    /// Applies the missing migrations in one immediate transaction; refuses a table format newer
+    /// than this build.
     private static func migrate(_ pool: DatabasePool, logger: Logger, path: String) throws {
-        var migrator = DatabaseMigrator()
-        for migration in SnapshotSchema.migrations {
-            migrator.registerMigration(migration.identifier) { db in
-                logger.info("Migrating snapshot store", metadata: ["path": "\(path)", "migration": "\(migration.identifier)"])
-                try db.execute(sql: migration.sql)
+        let ladder = SQLiteSnapshotSQL.ladder
+        func check(_ applied: Int) throws {
+            if applied > ladder.latest {
+                throw EventStoreError(.unsupportedSchema, "The snapshots in \(path) have format \(applied); this build understands up to \(ladder.latest). Nothing was written; upgrade Chronicle.")
             }
         }
-        do {
-            try migrator.migrate(pool)
-        } catch {
-            // Another connection may have applied the same migration between our check and our
-            // write (the scripts are idempotent); one more pass sees it applied.
-            try migrator.migrate(pool)
+        // Cheap check first, without the write lock: most opens find the table current.
+        let applied = try pool.read { db in try ladder.applied(db) }
+        try check(applied)
+        if applied == ladder.latest { return }
+        try pool.writeWithoutTransaction { db in
+            try db.inTransaction(.immediate) {
+                let applied = try ladder.applied(db)
+                try check(applied)
+                try ladder.apply(db, after: applied) { step in
+                    logger.info("Migrating snapshot store", metadata: ["path": "\(path)", "to": "\(step)"])
+                }
+                return .commit
+            }
         }
     }
-}
-
-/// The snapshot store's SQL, in one place: numbered, append-only migrations and the statements.
-enum SnapshotSchema {
-    struct Migration {
-        let identifier: String
-        let sql: String
-    }
-
-    /// Append new migrations; never edit a released one.
-    static let migrations: [Migration] = [
-        Migration(identifier: "snapshots-1", sql: """
-            CREATE TABLE IF NOT EXISTS chronicle_snapshots (
-                stream_id TEXT NOT NULL CONSTRAINT chronicle_snapshots_pk PRIMARY KEY,
-                version INTEGER NOT NULL CONSTRAINT chronicle_snapshots_version_not_negative CHECK (version >= 0),
-                position INTEGER NOT NULL CONSTRAINT chronicle_snapshots_position_not_negative CHECK (position >= 0),
-                fingerprint TEXT NOT NULL,
-                state BLOB NOT NULL
-            ) STRICT;
-            """),
-    ]
-
-    static let select = "SELECT version, position, fingerprint, state FROM chronicle_snapshots WHERE stream_id = ?"
-    /// Insert, or replace unless the stored snapshot has the same fingerprint and a higher version.
-    static let upsert = """
-        INSERT INTO chronicle_snapshots (stream_id, version, position, fingerprint, state) VALUES (?, ?, ?, ?, ?)
-        ON CONFLICT (stream_id) DO UPDATE SET
-            version = excluded.version, position = excluded.position, fingerprint = excluded.fingerprint, state = excluded.state
-        WHERE chronicle_snapshots.fingerprint <> excluded.fingerprint OR chronicle_snapshots.version <= excluded.version
-        """
-    static let delete = "DELETE FROM chronicle_snapshots WHERE stream_id = ?"
-    static let count = "SELECT count(*) FROM chronicle_snapshots"
 }

@@ -69,8 +69,11 @@ enum SQLiteSchema {
         """,
     ]
 
+    /// The migrations with where they are recorded (`PRAGMA user_version`).
+    static let ladder = SQLiteMigrations(steps: migrations, record: .userVersion)
+
     /// The schema version this build writes and understands.
-    static var currentVersion: Int { migrations.count }
+    static var currentVersion: Int { ladder.latest }
 }
 
 /// The statements the store runs, as static text with bound parameters.
@@ -80,7 +83,6 @@ enum SQLiteStatements {
     static let readApplicationID = "PRAGMA application_id"
     static let readUserVersion = "PRAGMA user_version"
     static let countSchemaObjects = "SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"
-    static func writeUserVersion(_ version: Int) -> String { "PRAGMA user_version = \(version)" }
     static let writeApplicationID = "PRAGMA application_id = \(SQLiteSchema.applicationID)"
     static let readJournalMode = "PRAGMA journal_mode"
     static let readSynchronous = "PRAGMA synchronous"
@@ -160,4 +162,15 @@ enum SQLiteStatements {
         ORDER BY stream_id LIMIT ?
         """
     static let headPosition = "SELECT coalesce(max(position), 0) FROM events"
+
+    // MARK: Salvage (read-only connection of a damaged file)
+
+    /// Lets a read-only connection open a file whose schema page is damaged.
+    static let salvageWritableSchema = "PRAGMA writable_schema = ON"
+    static let salvageLastRecordedPosition = "SELECT max(last_position) FROM streams"
+    /// The first readable position after a damaged range (one descent of the events b-tree).
+    static let salvageNextReadablePosition = """
+        SELECT e.position FROM events e CROSS JOIN streams s ON s.stream_key = e.stream_key
+        WHERE e.position > ? ORDER BY e.position LIMIT 1
+        """
 }

@@ -79,7 +79,7 @@ extension SQLiteEventStore {
                     } catch let error as DatabaseError where isDamage(error) {
                         report.damage.append("after position \(cursor): \(error.message ?? "SQLite error \(error.extendedResultCode.rawValue)")")
                         guard let next = try nextReadablePosition(db, after: cursor) else {
-                            let recorded = (try? Int64.fetchOne(db, sql: "SELECT max(last_position) FROM streams")) ?? nil
+                            let recorded = (try? Int64.fetchOne(db, sql: SQLiteStatements.salvageLastRecordedPosition)) ?? nil
                             report.unreadable.append((cursor + 1)...max(cursor + 1, recorded ?? cursor + 1))
                             return
                         }
@@ -104,7 +104,7 @@ extension SQLiteEventStore {
     public static var salvageConfiguration: GRDB.Configuration {
         var configuration = GRDB.Configuration()
         configuration.readonly = true
-        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA writable_schema = ON") }
+        configuration.prepareDatabase { db in try db.execute(sql: SQLiteStatements.salvageWritableSchema) }
         return configuration
     }
 
@@ -118,7 +118,7 @@ extension SQLiteEventStore {
     private static func nextReadablePosition(_ db: Database, after position: Int64) throws -> Int64? {
         /// The first position after `probe` if it reads, nil if none; throws on damage.
         func first(after probe: Int64) throws -> Int64? {
-            try Int64.fetchOne(db, sql: "SELECT e.position FROM events e CROSS JOIN streams s ON s.stream_key = e.stream_key WHERE e.position > ? ORDER BY e.position LIMIT 1", arguments: [probe])
+            try Int64.fetchOne(db, sql: SQLiteStatements.salvageNextReadablePosition, arguments: [probe])
         }
         var failing = position
         var step: Int64 = 1

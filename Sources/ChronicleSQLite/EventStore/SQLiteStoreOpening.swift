@@ -270,11 +270,9 @@ enum SQLiteStoreOpening {
         try db.inTransaction(.immediate) {
             let version = try checkIdentity(db, path: path)
             guard version < SQLiteSchema.currentVersion else { return .commit }
-            for (index, script) in SQLiteSchema.migrations.enumerated().dropFirst(version) {
-                logger.info("Migrating event store schema", metadata: ["path": "\(path)", "to": "\(index + 1)"])
-                try db.execute(sql: script)
+            try SQLiteSchema.ladder.apply(db, after: version) { step in
+                logger.info("Migrating event store schema", metadata: ["path": "\(path)", "to": "\(step)"])
             }
-            try db.execute(sql: SQLiteStatements.writeUserVersion(SQLiteSchema.currentVersion))
             try db.execute(sql: SQLiteStatements.writeApplicationID)
             return .commit
         }

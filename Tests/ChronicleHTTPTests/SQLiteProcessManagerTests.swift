@@ -22,7 +22,7 @@ struct RecordingManager: ProcessManager {
     }
 }
 
-@Suite struct ProcessManagerRunnerTests {
+@Suite struct SQLiteProcessManagerTests {
     @Test func aFailingEventIsRetriedThenParkedAndTheCheckpointSurvivesARestart() async throws {
         let directory = NSTemporaryDirectory() + "chronicle-pm-test-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -32,7 +32,7 @@ struct RecordingManager: ProcessManager {
 
         let seen = RecordingManager.Seen()
         let policy = FailurePolicy(maxAttempts: 3, baseDelay: .zero, maxDelay: .zero, then: .park)
-        let runner = try ProcessManagerRunner(RecordingManager(seen: seen), path: directory + "/recorder.sqlite", source: .observing(store), failurePolicy: policy, sleep: { _ in }, logger: quietLogger)
+        let runner = try SQLiteProcessManager(RecordingManager(seen: seen), path: directory + "/recorder.sqlite", source: .observing(store), failurePolicy: policy, sleep: { _ in }, logger: quietLogger)
         let group = ServiceGroup(services: [runner], logger: quietLogger)
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
@@ -48,7 +48,7 @@ struct RecordingManager: ProcessManager {
 
         // A new runner on the same file resumes after its checkpoint: nothing is delivered twice.
         try await store.append(jsonEvent("Fine", "{}"), to: "thing-1", expectedVersion: .exactly(3))
-        let restarted = try ProcessManagerRunner(RecordingManager(seen: seen), path: directory + "/recorder.sqlite", source: .observing(store), failurePolicy: policy, sleep: { _ in }, logger: quietLogger)
+        let restarted = try SQLiteProcessManager(RecordingManager(seen: seen), path: directory + "/recorder.sqlite", source: .observing(store), failurePolicy: policy, sleep: { _ in }, logger: quietLogger)
         #expect(await restarted.status().position == 3)
         let again = ServiceGroup(services: [restarted], logger: quietLogger)
         try await withThrowingTaskGroup(of: Void.self) { tasks in

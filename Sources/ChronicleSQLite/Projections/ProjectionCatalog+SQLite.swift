@@ -1,6 +1,6 @@
 import Chronicle
 
-extension ProjectionGroup: ProjectionCatalog {
+extension SQLiteProjectionGroup: ProjectionCatalog {
     private var catalog: CombinedProjectionCatalog { CombinedProjectionCatalog(readModels.map(\.engine)) }
 
     /// The status of every read model (see ``ProjectionCatalog/projectionStatuses()``).
@@ -29,7 +29,7 @@ extension ProjectionGroup: ProjectionCatalog {
     }
 }
 
-extension ProcessManagerRunner: ProjectionCatalog {
+extension SQLiteProcessManager: ProjectionCatalog {
     /// The process manager's status (see ``ProjectionCatalog/projectionStatuses()``).
     public func projectionStatuses() async throws -> [ProjectionStatus] {
         try await engine.projectionStatuses()

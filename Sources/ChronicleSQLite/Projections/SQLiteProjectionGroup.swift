@@ -5,12 +5,12 @@ import ServiceLifecycle
 /// (for the HTTP API and the CLI).
 ///
 /// ```swift
-/// let projections = try ProjectionGroup([orders, customers])
+/// let projections = try SQLiteProjectionGroup([orders, customers])
 /// let services = ServiceGroup(services: [projections, httpServer], logger: logger)
 /// try await services.run()
 /// let statuses = await projections.statuses()
 /// ```
-public final class ProjectionGroup: Service, Sendable {
+public final class SQLiteProjectionGroup: Service, Sendable {
     /// The read models, in the order given.
     public let readModels: [SQLiteReadModel]
     private let byName: [String: SQLiteReadModel]

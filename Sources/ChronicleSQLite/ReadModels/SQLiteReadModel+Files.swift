@@ -18,8 +18,8 @@ extension SQLiteReadModel {
         lock.release()
         return try withStoredFile(name: name, directory: directory, readonly: true) { queue in
             try queue.read { db in
-                let partitions = try Int.fetchOne(db, sql: "SELECT count(*) FROM chronicle_checkpoint") ?? 1
-                let positions = try SQLiteReadModelSchema.checkpoints(db, partitions: max(1, partitions))
+                let partitions = try Int.fetchOne(db, sql: SQLiteProjectionSQL.countCheckpoints) ?? 1
+                let positions = try SQLiteProjectionSchema.checkpoints(db, partitions: max(1, partitions))
                 let position = positions.min() ?? .start
                 let lag = max(0, (head ?? position).value - position.value)
                 return ProjectionStatus(

@@ -3,7 +3,7 @@ import Foundation
 import GRDB
 
 /// A ``ProjectionStorage`` whose checkpoints and parked events live in the bookkeeping tables of
-/// one SQLite file (``SQLiteReadModelSchema``, ``DeadLetterTable``): read-model generations and
+/// one SQLite file (``SQLiteProjectionSchema``, ``DeadLetterTable``): read-model generations and
 /// process managers. The operations that do not apply events are written once, here.
 protocol SQLiteBookkeeping: ProjectionStorage {
     /// The file holding the bookkeeping tables.
@@ -15,22 +15,22 @@ protocol SQLiteBookkeeping: ProjectionStorage {
 
 extension SQLiteBookkeeping {
     func checkpoints(partitions: Int) async throws -> [GlobalPosition]? {
-        try await bookkeeping.read { db in try SQLiteReadModelSchema.storedCheckpoints(db, partitions: partitions) }
+        try await bookkeeping.read { db in try SQLiteProjectionSchema.storedCheckpoints(db, partitions: partitions) }
     }
 
     func initialize(partitions: Int, at position: GlobalPosition) async throws {
-        try await bookkeeping.write { db in try SQLiteReadModelSchema.initialize(db, partitions: partitions, at: position) }
+        try await bookkeeping.write { db in try SQLiteProjectionSchema.initialize(db, partitions: partitions, at: position) }
     }
 
     func startPosition() async throws -> GlobalPosition {
-        try await bookkeeping.read { db in try SQLiteReadModelSchema.startPosition(db) }
+        try await bookkeeping.read { db in try SQLiteProjectionSchema.startPosition(db) }
     }
 
     func park(_ event: RecordedEvent, partition: Int, error: String, attempts: Int, at date: Date, from: GlobalPosition) async throws -> Int {
         try await bookkeeping.write { db in
             try self.ensureWritable()
             try DeadLetterTable.park(db, event: event, partition: partition, error: error, attempts: attempts, at: date)
-            try SQLiteReadModelSchema.saveCheckpoint(db, partition: partition, from: from, to: event.position)
+            try SQLiteProjectionSchema.saveCheckpoint(db, partition: partition, from: from, to: event.position)
             return try DeadLetterTable.count(db)
         }
     }

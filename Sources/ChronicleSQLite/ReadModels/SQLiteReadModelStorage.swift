@@ -68,7 +68,7 @@ final class ReadModelGeneration: SQLiteBookkeeping, Sendable {
             try await pool.write { db in
                 try self.ensureCurrent()
                 try Self.apply(events, projector, db)
-                try SQLiteReadModelSchema.saveCheckpoint(db, partition: partition, from: from, to: to)
+                try SQLiteProjectionSchema.saveCheckpoint(db, partition: partition, from: from, to: to)
             }
         }
     }
@@ -328,7 +328,7 @@ final class SQLiteReadModelStorage: RebuildableProjectionStorage, Sendable {
         let current = self.current
         return try await current.pool.writeWithoutTransaction { db in
             current.setFrozen(true)
-            return try SQLiteReadModelSchema.checkpoints(db, partitions: partitions)
+            return try SQLiteProjectionSchema.checkpoints(db, partitions: partitions)
         }
     }
 
@@ -341,9 +341,9 @@ final class SQLiteReadModelStorage: RebuildableProjectionStorage, Sendable {
         }
         let old = current
         let partitions = self.partitions
-        let newPositions = try await new.pool.read { db in try SQLiteReadModelSchema.checkpoints(db, partitions: partitions) }
+        let newPositions = try await new.pool.read { db in try SQLiteProjectionSchema.checkpoints(db, partitions: partitions) }
         let swapped: Bool = try await old.pool.writeWithoutTransaction { db in
-            let oldPositions = try SQLiteReadModelSchema.checkpoints(db, partitions: partitions)
+            let oldPositions = try SQLiteProjectionSchema.checkpoints(db, partitions: partitions)
             guard zip(newPositions, oldPositions).allSatisfy({ $0 >= $1 }) else { return false }
             try Self.link(directory: self.directory, name: self.name, to: new)
             old.retire()
@@ -414,7 +414,7 @@ final class SQLiteReadModelStorage: RebuildableProjectionStorage, Sendable {
         configuration.maximumReaderCount = max(1, readerCount)
         configuration.busyMode = .timeout(10)
         configuration.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            try db.execute(sql: SQLiteProjectionSQL.synchronousNormal)
         }
         do {
             let pool = try DatabasePool(path: path, configuration: configuration)
@@ -422,11 +422,11 @@ final class SQLiteReadModelStorage: RebuildableProjectionStorage, Sendable {
             projector.registerMigrations(in: &migrator)
             // Read-only first: a file in use by a runner (even one inside a long page) opens at once.
             let ready = try !fresh && pool.read { db in
-                try SQLiteReadModelSchema.isPrepared(db, projection: name, partitions: partitions) && migrator.hasCompletedMigrations(db)
+                try SQLiteProjectionSchema.isPrepared(db, projection: name, partitions: partitions) && migrator.hasCompletedMigrations(db)
             }
             if !ready {
                 try pool.write { db in
-                    try SQLiteReadModelSchema.prepare(db, projection: name, partitions: partitions)
+                    try SQLiteProjectionSchema.prepare(db, projection: name, partitions: partitions)
                 }
                 try migrator.migrate(pool)
             }

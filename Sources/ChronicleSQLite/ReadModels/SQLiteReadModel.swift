@@ -140,7 +140,7 @@ public actor SQLiteReadModel: Service {
     private static func storedProgress(_ generation: ReadModelGeneration, partitions: Int, name: String) throws -> ([GlobalPosition], Int) {
         do {
             return try generation.pool.read { db in
-                (try SQLiteReadModelSchema.checkpoints(db, partitions: partitions), try DeadLetterTable.count(db))
+                (try SQLiteProjectionSchema.checkpoints(db, partitions: partitions), try DeadLetterTable.count(db))
             }
         } catch {
             throw ProjectionError(.storageFailure, "Cannot read the checkpoints of \(name).", projection: name, underlying: error)

@@ -2,44 +2,40 @@ import Chronicle
 import Foundation
 import GRDB
 
-/// The SQL of a read-model file's dead-letter table (`chronicle_dead_letter`), where events a
+/// The rows of a read-model file's dead-letter table (`chronicle_dead_letter`), where events a
 /// projection gave up on are parked.
 enum DeadLetterTable {
     static func park(_ db: Database, event: RecordedEvent, partition: Int, error: String, attempts: Int, at date: Date) throws {
         try db.execute(
-            sql: """
-                INSERT INTO chronicle_dead_letter (position, event_id, stream_id, event_type, partition, error, attempts, parked_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT (position) DO UPDATE SET error = excluded.error, attempts = attempts + excluded.attempts, parked_at = excluded.parked_at
-                """,
+            sql: SQLiteProjectionSQL.park,
             arguments: [event.position.value, event.id.uuidString.lowercased(), event.streamID.rawValue, event.type, partition, error, attempts, date.timeIntervalSince1970]
         )
     }
 
     static func count(_ db: Database) throws -> Int {
-        try Int.fetchOne(db, sql: "SELECT count(*) FROM chronicle_dead_letter") ?? 0
+        try Int.fetchOne(db, sql: SQLiteProjectionSQL.countParked) ?? 0
     }
 
     static func list(_ db: Database, after position: GlobalPosition, limit: Int) throws -> [ParkedEvent] {
         try Row.fetchAll(
             db,
-            sql: "SELECT * FROM chronicle_dead_letter WHERE position > ? ORDER BY position LIMIT ?",
+            sql: SQLiteProjectionSQL.listParked,
             arguments: [position.value, limit]
         ).map(parkedEvent)
     }
 
     static func find(_ db: Database, position: GlobalPosition) throws -> ParkedEvent? {
-        try Row.fetchOne(db, sql: "SELECT * FROM chronicle_dead_letter WHERE position = ?", arguments: [position.value]).map(parkedEvent)
+        try Row.fetchOne(db, sql: SQLiteProjectionSQL.findParked, arguments: [position.value]).map(parkedEvent)
     }
 
     static func remove(_ db: Database, position: GlobalPosition) throws -> Bool {
-        try db.execute(sql: "DELETE FROM chronicle_dead_letter WHERE position = ?", arguments: [position.value])
+        try db.execute(sql: SQLiteProjectionSQL.removeParked, arguments: [position.value])
         return db.changesCount > 0
     }
 
     static func recordFailure(_ db: Database, position: GlobalPosition, error: String, at date: Date) throws {
         try db.execute(
-            sql: "UPDATE chronicle_dead_letter SET error = ?, attempts = attempts + 1, parked_at = ? WHERE position = ?",
+            sql: SQLiteProjectionSQL.recordParkedFailure,
             arguments: [error, date.timeIntervalSince1970, position.value]
         )
     }

@@ -20,11 +20,11 @@ import ServiceLifecycle
 /// as a standby and takes over when the first stops or dies.
 ///
 /// ```swift
-/// let saga = try ProcessManagerRunner(Fulfilment(store: store), path: dir + "/fulfilment.sqlite",
+/// let saga = try SQLiteProcessManager(Fulfilment(store: store), path: dir + "/fulfilment.sqlite",
 ///                                     source: .observing(store), logger: logger)
 /// let services = ServiceGroup(services: [readModels, saga, httpServer], logger: logger)
 /// ```
-public actor ProcessManagerRunner: Service {
+public actor SQLiteProcessManager: Service {
     /// The process manager's name.
     public nonisolated let name: String
     /// The engine running the process manager.
@@ -151,8 +151,8 @@ final class ProcessManagerStorage: SQLiteBookkeeping, Sendable {
             configuration.busyMode = .timeout(5)
             database = try DatabaseQueue(path: path, configuration: configuration)
             try database.write { db in
-                let legacy = try db.tableExists("chronicle_process_checkpoint")
-                try SQLiteReadModelSchema.prepare(db, projection: manager.name, partitions: 1)
+                let legacy = try db.tableExists(SQLiteProjectionSQL.legacyCheckpointTable)
+                try SQLiteProjectionSchema.prepare(db, projection: manager.name, partitions: 1)
                 if legacy { try Self.upgradeLegacyTables(db, name: manager.name) }
             }
         } catch let error as ProjectionError {
@@ -167,23 +167,19 @@ final class ProcessManagerStorage: SQLiteBookkeeping, Sendable {
     /// Moves the checkpoint and parked events of a file written before the one engine into the
     /// shared bookkeeping tables, in the transaction that opens it.
     private static func upgradeLegacyTables(_ db: Database, name: String) throws {
-        let position = try Int64.fetchOne(db, sql: "SELECT position FROM chronicle_process_checkpoint WHERE name = ?", arguments: [name])
+        let position = try Int64.fetchOne(db, sql: SQLiteProjectionSQL.selectLegacyCheckpoint, arguments: [name])
         if let position {
-            try SQLiteReadModelSchema.initialize(db, partitions: 1, at: .start)
-            try db.execute(sql: "UPDATE chronicle_checkpoint SET position = ? WHERE partition = 0", arguments: [max(0, position)])
+            try SQLiteProjectionSchema.initialize(db, partitions: 1, at: .start)
+            try db.execute(sql: SQLiteProjectionSQL.setCheckpoint, arguments: [max(0, position), 0])
         }
-        try db.execute(sql: """
-            INSERT OR IGNORE INTO chronicle_dead_letter (position, event_id, stream_id, event_type, partition, error, attempts, parked_at)
-            SELECT position, event_id, stream_id, event_type, 0, error, max(1, attempts), parked_at FROM chronicle_process_parked
-            """)
-        try db.execute(sql: "DROP TABLE chronicle_process_checkpoint")
-        try db.execute(sql: "DROP TABLE chronicle_process_parked")
+        try db.execute(sql: SQLiteProjectionSQL.moveLegacyParked)
+        try db.execute(sql: SQLiteProjectionSQL.dropLegacyTables)
     }
 
     func storedProgress() throws -> ([GlobalPosition], Int) {
         do {
             return try database.read { db in
-                (try SQLiteReadModelSchema.checkpoints(db, partitions: 1), try DeadLetterTable.count(db))
+                (try SQLiteProjectionSchema.checkpoints(db, partitions: 1), try DeadLetterTable.count(db))
             }
         } catch {
             throw ProjectionError(.storageFailure, "Cannot read the checkpoint of process manager \(manager.name).", projection: manager.name, underlying: error)
@@ -194,7 +190,7 @@ final class ProcessManagerStorage: SQLiteBookkeeping, Sendable {
     /// the checkpoint got.
     func commit(_ events: [RecordedEvent], partition: Int, from: GlobalPosition, to: GlobalPosition) async throws {
         // Reactions cannot be rolled back: check the checkpoint before reacting, not only after.
-        let stored = try await database.read { db in try SQLiteReadModelSchema.checkpoints(db, partitions: partition + 1)[partition] }
+        let stored = try await database.read { db in try SQLiteProjectionSchema.checkpoints(db, partitions: partition + 1)[partition] }
         guard stored == from else { throw ProjectionCheckpointConflict(stored: stored) }
         var saved = from
         for (index, event) in events.enumerated() {
@@ -213,7 +209,7 @@ final class ProcessManagerStorage: SQLiteBookkeeping, Sendable {
     }
 
     private func save(partition: Int, from: GlobalPosition, to: GlobalPosition) async throws {
-        try await database.write { db in try SQLiteReadModelSchema.saveCheckpoint(db, partition: partition, from: from, to: to) }
+        try await database.write { db in try SQLiteProjectionSchema.saveCheckpoint(db, partition: partition, from: from, to: to) }
     }
 
     /// Reacts again, then removes the parked record (at least once: a crash in between reacts
