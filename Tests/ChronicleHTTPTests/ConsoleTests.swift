@@ -31,7 +31,7 @@ struct GateManager: ProcessManager {
 /// server, as an app mounts them (console first, then the read API's middleware and routes).
 func withConsole<Value: Sendable>(
     tokens: Set<String> = [], adminTokens: Set<String> = [], maximumPageSize: Int = 1000,
-    _ body: @Sendable (SQLiteEventStore, GateManager.Gate, ProcessManagerRunner, any TestClientProtocol) async throws -> Value
+    _ body: @Sendable (SQLiteEventStore, GateManager.Gate, SQLiteProcessManager, any TestClientProtocol) async throws -> Value
 ) async throws -> Value {
     let directory = NSTemporaryDirectory() + "chronicle-console-test-\(UUID().uuidString)"
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -39,7 +39,7 @@ func withConsole<Value: Sendable>(
     let store = try SQLiteEventStore(path: directory + "/events.sqlite", configuration: .init(logger: quietLogger))
     let gate = GateManager.Gate()
     let policy = FailurePolicy(maxAttempts: 1, baseDelay: .zero, maxDelay: .zero, then: .park)
-    let runner = try ProcessManagerRunner(
+    let runner = try SQLiteProcessManager(
         GateManager(gate: gate), path: directory + "/gate.sqlite", source: .observing(store), failurePolicy: policy, sleep: { _ in }, logger: quietLogger
     )
     var configuration = ReadAPIConfiguration.liveTestClient
