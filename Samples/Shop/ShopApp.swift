@@ -94,9 +94,9 @@ struct ShopApp: Sendable {
 
     /// The HTTP application: a ServiceLifecycle `Service` that also runs the read models and the
     /// process manager, and shuts them all down gracefully.
-    func makeApplication(host: String, port: Int, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
+    func makeApplication(host: String, port: Int, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> some ApplicationProtocol {
         Application(
-            router: makeRouter(),
+            router: try makeRouter(),
             server: api.httpServer,  // the read API's idle and header-read timeouts
             configuration: .init(address: .hostname(host, port: port), serverName: "Chronicle Shop"),
             services: backend.services + [console.sampler],
@@ -105,10 +105,18 @@ struct ShopApp: Sendable {
         )
     }
 
+    /// The runner of the read model called `name`, as the handle a query route reads.
+    func readModels(_ names: String...) throws -> [any ProjectionRunner] {
+        try names.map { name in
+            guard let runner = backend.readModels[name] else { throw ShopBackend.UnknownReadModel(name: name) }
+            return runner
+        }
+    }
+
     /// The router: the console at `/console` (it signs in its own way, so it comes before the read
     /// API's middleware), Chronicle's read API (HEAD answered wherever GET is, path parameters
     /// decoded once for every route), the command route and the app's queries.
-    func makeRouter() -> Router<BasicRequestContext> {
+    func makeRouter() throws -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self, options: .autoGenerateHeadEndpoints)
         console.addRoutes(to: router)
         router.get("/") { _, _ in Response(status: .seeOther, headers: [.location: "/console"]) }
@@ -123,21 +131,21 @@ struct ShopApp: Sendable {
             return Self.json(.object(["available": .object(warehouse.state.available.mapValues { .int(Int64($0)) }), "version": .int(warehouse.version.value)]))
         }
         // The query side: read models, with read-your-writes through Chronicle-Min-Position.
-        api.queries("/orders", reading: ["order-summary"], on: router).get(":id") { _, context in
+        api.queries("/orders", reading: try self.readModels("order-summary"), on: router).get(":id") { _, context in
             let id = try context.parameters.require("id")
             guard let row = try await self.backend.query("order-summary", { OrderSummaries.find(id, $0) }).first else {
                 throw ReadAPIError(.notFound, "No order \(id).")
             }
             return Self.json(.object(OrderSummaries.json(row)))
         }
-        api.queries("/customers", reading: ["customers"], on: router).get(":id") { _, context in
+        api.queries("/customers", reading: try self.readModels("customers"), on: router).get(":id") { _, context in
             let id = try context.parameters.require("id")
             guard let row = try await self.backend.query("customers", { Customers.find(id, $0) }).first else {
                 throw ReadAPIError(.notFound, "No customer \(id).")
             }
             return Self.json(.object(row))
         }
-        api.queries("/customers", reading: ["notifications"], on: router).get(":id/notifications") { _, context in
+        api.queries("/customers", reading: try self.readModels("notifications"), on: router).get(":id/notifications") { _, context in
             let id = try context.parameters.require("id")
             let list = try await self.backend.query("notifications", { Notifications.list(for: id, $0) }).map(Notifications.json)
             return Self.json(.object(["customer": .string(id), "notifications": .array(list)]))

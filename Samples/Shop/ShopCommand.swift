@@ -76,7 +76,7 @@ struct ShopCommand: AsyncParsableCommand {
             if demo {
                 try await runDemo(shop, logger: logger)
             } else {
-                let app = shop.makeApplication(host: host, port: port) { port in
+                let app = try shop.makeApplication(host: host, port: port) { port in
                     print(Self.instructions(port: port, storage: storage, authenticated: bearer != nil))
                     fflush(nil)  // the URL at once, also when stdout is a pipe
                 }
@@ -122,7 +122,7 @@ struct ShopCommand: AsyncParsableCommand {
 
     private func runDemo(_ shop: ShopApp, logger: Logger) async throws {
         let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
-        let app = shop.makeApplication(host: "127.0.0.1", port: 0) { port in portContinuation.yield(port) }
+        let app = try shop.makeApplication(host: "127.0.0.1", port: 0) { port in portContinuation.yield(port) }
         let group = ServiceGroup(services: [app], logger: logger)
         print("Shop demo: \(shop.storage)")
         try await withThrowingTaskGroup(of: Void.self) { tasks in

@@ -55,7 +55,7 @@ enum ShopStorage: Sendable, CustomStringConvertible {
         let fulfilment = try SQLiteProcessManager(Fulfilment(store: store, snapshots: snapshots, inventorySnapshots: inventorySnapshots), path: directory + "/fulfilment.sqlite", source: source, logger: logger)
         return ShopBackend(
             store: store, snapshots: snapshots, services: [group, fulfilment], catalog: CombinedProjectionCatalog([group, fulfilment]),
-            fulfilment: fulfilment.engine,
+            fulfilment: fulfilment.engine, readModels: byName,
             query: { name, statement in
                 guard let readModel = byName[name] else { throw ShopBackend.UnknownReadModel(name: name) }
                 let query = statement { $0 }
@@ -105,7 +105,7 @@ enum ShopStorage: Sendable, CustomStringConvertible {
             return ShopBackend(
                 store: store, snapshots: snapshots, services: ordered + [fulfilment, watcher] as [any Service],
                 catalog: CombinedProjectionCatalog(ordered + [fulfilment] as [any ProjectionCatalog]),
-                fulfilment: fulfilment.engine,
+                fulfilment: fulfilment.engine, readModels: byName,
                 query: { name, statement in
                     guard let readModel = byName[name] else { throw ShopBackend.UnknownReadModel(name: name) }
                     return try await readModel.read { connection, tables in
@@ -153,6 +153,8 @@ struct ShopBackend: Sendable {
     let catalog: any ProjectionCatalog
     /// The saga's engine (for waiting until it has reacted to a position).
     let fulfilment: ProjectionEngine
+    /// The read models' runners by name: the handles query routes name for read-your-writes.
+    let readModels: [String: any ProjectionRunner]
     /// Runs a read model's query (built with its table names) and returns the rows.
     let query: @Sendable (_ readModel: String, _ statement: @escaping @Sendable (ShopTables) -> ShopStatement) async throws -> [[String: JSONValue]]
     /// Closes the store and its connections (after the services stopped).

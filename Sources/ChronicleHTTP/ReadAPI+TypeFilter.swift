@@ -14,10 +14,10 @@ extension ReadAPI {
             reader, after: after, filter: ProjectionFilter(eventTypes: types), limit: limit,
             scanLimit: 10 * max(limit, configuration.maximumPageSize)
         )
-        let head = try await reader.headPosition()
+        let head = max(try await reader.headPosition(), page.through)
         var json = JSONOutput(capacity: 512 * page.events.count + 128)
         json.raw("{"); json.key("after"); json.integer(after.value)
-        json.raw(","); json.key("head"); json.integer(max(head, page.through).value)
+        json.raw(","); json.key("head"); json.integer(head.value)
         json.raw(","); json.key("type"); json.raw("[")
         for (index, type) in types.sorted().enumerated() {
             if index > 0 { json.raw(",") }
@@ -29,6 +29,6 @@ extension ReadAPI {
         json.raw(","); json.key("next")
         if page.reachedHead { json.raw("null") } else { json.integer(page.through.value) }
         json.raw("}")
-        return .json(json)
+        return Response.stamped(.json(json), head)
     }
 }

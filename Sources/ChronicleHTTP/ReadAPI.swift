@@ -15,7 +15,7 @@ import Logging
 /// let store = try SQLiteEventStore(path: "shop.sqlite")
 /// let api = try ReadAPI(reader: store, projections: catalog)
 /// let router = api.makeRouter()                        // middleware + built-in routes
-/// api.queries("/orders", reading: ["order-summary"], on: router)
+/// api.queries("/orders", reading: [orderSummary], on: router)
 ///     .get(":id") { request, context in try await summaries.find(context.parameters.require("id")) }
 /// router.post("/orders") { request, context in … }     // the app's command route
 /// let app = Application(router: router, server: api.httpServer,   // idle and header-read timeouts
@@ -117,7 +117,7 @@ public struct ReadAPI: Sendable {
     /// ``addMiddleware(to:)`` first.
     public func addRoutes<Context: RequestContext>(to router: Router<Context>) {
         let group = router.group(RouterPath(configuration.pathPrefix))
-            .add(middleware: ReadYourWritesMiddleware(projections: [], positions: positions, timeout: configuration.readYourWritesTimeout))
+            .add(middleware: ReadYourWritesMiddleware(projections: .store, positions: positions, timeout: configuration.readYourWritesTimeout))
         group.get("head") { request, _ in
             _ = try RequestParameters(request, accepting: [])
             return try await self.head()
@@ -143,22 +143,44 @@ public struct ReadAPI: Sendable {
     }
 
     /// Middleware giving a route read-your-writes over the projections it reads (see
-    /// ``ReadYourWritesMiddleware``).
-    public func readYourWrites<Context: RequestContext>(reading projections: [String]) -> ReadYourWritesMiddleware<Context> {
-        precondition(projections.isEmpty || self.projections != nil, "Routes reading projections need a ReadAPI created with a ProjectionCatalog")
-        return ReadYourWritesMiddleware(projections: projections, positions: positions, timeout: configuration.readYourWritesTimeout)
+    /// ``ReadYourWritesMiddleware``). The runners are asked directly, and only they: no catalog
+    /// is needed.
+    public func readYourWrites<Context: RequestContext>(reading projections: [any ProjectionRunner]) -> ReadYourWritesMiddleware<Context> {
+        ReadYourWritesMiddleware(projections: WatchedProjections(projections), positions: positions, timeout: configuration.readYourWritesTimeout)
     }
 
     /// A route group for the app's queries over read models: requests with
-    /// `Chronicle-Min-Position` wait until the named projections have caught up.
+    /// `Chronicle-Min-Position` wait until the projections the routes read have caught up, and
+    /// every answer says the position it reflects (`Chronicle-Position`).
     ///
     /// ```swift
-    /// api.queries("/orders", reading: ["order-summary"], on: router)
+    /// api.queries("/orders", reading: [orderSummary], on: router)
     ///     .get(":id") { request, context in … }
     /// ```
+    ///
+    /// - Parameters:
+    ///   - path: the group's path.
+    ///   - projections: the runners (`SQLiteReadModel`, `PostgresReadModel`, process managers)
+    ///     whose read models the routes read.
+    ///   - router: the router to add the group to.
+    @discardableResult
+    public func queries<Context: RequestContext>(_ path: RouterPath, reading projections: [any ProjectionRunner], on router: Router<Context>) -> RouterGroup<Context> {
+        router.group(path).add(middleware: readYourWrites(reading: projections))
+    }
+
+    /// ``readYourWrites(reading:)-([ProjectionRunner])`` for projections known only by name,
+    /// looked up in ``projections`` at every request.
+    @available(*, deprecated, message: "Pass the runners themselves (reading: [orderSummary]): they are asked directly, and only they.")
+    public func readYourWrites<Context: RequestContext>(reading projections: [String]) -> ReadYourWritesMiddleware<Context> {
+        ReadYourWritesMiddleware(projections: WatchedProjections(names: projections), positions: positions, timeout: configuration.readYourWritesTimeout)
+    }
+
+    /// ``queries(_:reading:on:)-(_,[ProjectionRunner],_)`` for projections known only by
+    /// name, looked up in ``projections`` at every request.
+    @available(*, deprecated, message: "Pass the runners themselves (reading: [orderSummary]): they are asked directly, and only they.")
     @discardableResult
     public func queries<Context: RequestContext>(_ path: RouterPath, reading projections: [String], on router: Router<Context>) -> RouterGroup<Context> {
-        router.group(path).add(middleware: readYourWrites(reading: projections))
+        router.group(path).add(middleware: readYourWrites(reading: projections) as ReadYourWritesMiddleware<Context>)
     }
 
     // MARK: Handlers
@@ -171,8 +193,9 @@ public struct ReadAPI: Sendable {
 
     func head() async throws -> Response {
         var json = JSONOutput()
-        json.raw("{"); json.key("head"); json.integer(try await reader.headPosition().value); json.raw("}")
-        return .json(json)
+        let head = try await reader.headPosition()
+        json.raw("{"); json.key("head"); json.integer(head.value); json.raw("}")
+        return Response.stamped(.json(json), head)
     }
 
     func listStreams(_ request: Request) async throws -> Response {
@@ -248,11 +271,11 @@ public struct ReadAPI: Sendable {
         let page = try await readPage(limit: limit) { last, count in
             try await self.reader.readAll(after: last?.position ?? after, limit: count)
         }
-        let head = try await reader.headPosition()
-        return streamed(eventPage(header: { json in
+        let head = max(try await reader.headPosition(), page.last?.position ?? .start)
+        return Response.stamped(streamed(eventPage(header: { json in
             json.key("after"); json.integer(after.value)
-            json.raw(","); json.key("head"); json.integer(max(head, page.last?.position ?? head).value)
-        }, page: page, limit: limit))
+            json.raw(","); json.key("head"); json.integer(head.value)
+        }, page: page, limit: limit)), head)
     }
 
     func readCategory(_ request: Request, raw: String) async throws -> Response {
@@ -359,7 +382,7 @@ public struct ReadAPI: Sendable {
             json.projection(report, head: head)
         }
         json.raw("]}")
-        return .json(json)
+        return Response.stamped(.json(json), head)
     }
 
     func projection(_ request: Request, name: String) async throws -> Response {
@@ -388,7 +411,7 @@ public struct ReadAPI: Sendable {
             json.raw("}")
         }
         json.raw("]}")
-        return .json(json)
+        return Response.stamped(.json(json), head)
     }
 }
 
@@ -421,5 +444,13 @@ extension Response {
             headers: [.contentType: "application/json; charset=utf-8"],
             body: .init(byteBuffer: ByteBuffer(bytes: json.bytes))
         )
+    }
+
+    /// The answer with `Chronicle-Position` set to the head the handler read, so
+    /// ``ReadYourWritesMiddleware`` does not read it again (one head query per request).
+    static func stamped(_ response: Response, _ head: GlobalPosition) -> Response {
+        var response = response
+        response.headers[.chroniclePosition] = String(head.value)
+        return response
     }
 }

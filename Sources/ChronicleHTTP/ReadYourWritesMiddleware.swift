@@ -22,14 +22,14 @@ extension HTTPField.Name {
 /// With no projections (the built-in store routes), it waits for the store's head instead.
 /// Every answer carries `Chronicle-Position`: the position the data reflects at least.
 ///
-/// Build it with ``ReadAPI/readYourWrites(reading:)`` or mount routes with
-/// ``ReadAPI/queries(_:reading:on:)``.
+/// Build it with ``ReadAPI/readYourWrites(reading:)-([ProjectionRunner])`` or mount routes
+/// with ``ReadAPI/queries(_:reading:on:)-(_,[ProjectionRunner],_)``.
 public struct ReadYourWritesMiddleware<Context: RequestContext>: RouterMiddleware {
-    let projections: [String]
+    let projections: WatchedProjections
     let positions: PositionWaiter
     let timeout: Duration
 
-    init(projections: [String], positions: PositionWaiter, timeout: Duration) {
+    init(projections: WatchedProjections, positions: PositionWaiter, timeout: Duration) {
         self.projections = projections
         self.positions = positions
         self.timeout = timeout
@@ -65,8 +65,25 @@ public struct ReadYourWritesMiddleware<Context: RequestContext>: RouterMiddlewar
     }
 }
 
-/// Waits for projections (through a ``ProjectionCatalog``) or for the store's head (through its
-/// ``AppendNotifier``) to reach a position, without polling.
+/// What a route's answers reflect: the store's head (the built-in routes), the projections a
+/// query route reads by handle (asked directly, and only they), or by name (looked up in the
+/// API's ``ProjectionCatalog``).
+enum WatchedProjections: Sendable {
+    case store
+    case engines([ProjectionEngine])
+    case names([String])
+
+    init(_ runners: [any ProjectionRunner]) {
+        self = runners.isEmpty ? .store : .engines(runners.map(\.engine))
+    }
+
+    init(names: [String]) {
+        self = names.isEmpty ? .store : .names(names)
+    }
+}
+
+/// Waits for projections (their engines, or through a ``ProjectionCatalog``) or for the store's
+/// head (through its ``AppendNotifier``) to reach a position, without polling.
 struct PositionWaiter: Sendable {
     let reader: any EventReader
     let notifier: AppendNotifier?
@@ -79,26 +96,37 @@ struct PositionWaiter: Sendable {
         var laggard: String?
     }
 
-    /// The position the named projections (or the store) reflect now.
-    func current(_ projections: [String]) async throws -> GlobalPosition? {
-        guard !projections.isEmpty else { return try await reader.headPosition() }
-        guard let catalog else { return nil }
-        let reports = try await catalog.projectionStatuses()
-        let positions = projections.compactMap { name in reports.first(where: { $0.name == name })?.position }
-        return positions.min()
+    /// The position the watched projections (or the store) reflect now.
+    func current(_ projections: WatchedProjections) async throws -> GlobalPosition? {
+        switch projections {
+        case .store:
+            return try await reader.headPosition()
+        case .engines(let engines):
+            return engines.map { $0.status().position }.min()
+        case .names(let names):
+            guard let catalog else { return nil }
+            let reports = try await catalog.projectionStatuses()
+            return names.compactMap { name in reports.first(where: { $0.name == name })?.position }.min()
+        }
     }
 
-    func wait(for projections: [String], toReach position: GlobalPosition, timeout: Duration) async throws -> Reached {
+    func wait(for projections: WatchedProjections, toReach position: GlobalPosition, timeout: Duration) async throws -> Reached {
         let clock = ContinuousClock()
         let deadline = clock.now.advanced(by: timeout)
-        if projections.isEmpty {
+        let watched: [(name: String, catalog: any ProjectionCatalog)]
+        switch projections {
+        case .store:
             return Reached(position: try await waitForHead(position, timeout: timeout))
-        }
-        guard let catalog else {
-            throw ReadAPIError(.internalError, "This route reads projections but the API was set up without a ProjectionCatalog.")
+        case .engines(let engines):
+            watched = engines.map { ($0.name, $0) }
+        case .names(let names):
+            guard let catalog else {
+                throw ReadAPIError(.internalError, "This route reads projections by name but the API was set up without a ProjectionCatalog: pass the runners themselves to queries(_:reading:on:).")
+            }
+            watched = names.map { ($0, catalog) }
         }
         var lowest: GlobalPosition?
-        for name in projections {
+        for (name, catalog) in watched {
             let remaining = max(.zero, clock.now.duration(to: deadline))
             guard let reached = try await catalog.waitUntil(projection: name, reaches: position, timeout: remaining) else {
                 throw ReadAPIError(.internalError, "This route reads projection '\(name)', which the ProjectionCatalog does not know.")

@@ -24,7 +24,7 @@ import ServiceLifecycle
 ///                                       leaseConnection: try settings.connectionConfiguration(), logger: logger)
 /// let services = ServiceGroup(services: [readModel, saga, httpServer], logger: logger)
 /// ```
-public actor PostgresProcessManager: Service {
+public actor PostgresProcessManager: Service, ProjectionRunner {
     /// How the runner reads, retries and contends for the lease.
     public struct Options: Sendable {
         /// Events read per page (each reaction still moves the checkpoint on its own).
@@ -123,41 +123,7 @@ public actor PostgresProcessManager: Service {
         engine.status()
     }
 
-    /// Returns once every event up to `position` has been reacted to (or parked).
-    ///
-    /// - Throws: ``ProjectionError`` ``ProjectionError/Code/timeout`` after `timeout`,
-    ///   ``ProjectionError/Code/failed`` if the runner stopped on a failure first.
-    public nonisolated func waitUntil(position: GlobalPosition, timeout: Duration) async throws {
-        try await engine.waitUntil(position: position, timeout: timeout)
-    }
-
     // MARK: Parked events
-
-    /// The events it gave up on, oldest first, `limit` after `position`.
-    public nonisolated func parkedEvents(after position: GlobalPosition = .start, limit: Int = 100) async throws -> [ParkedEvent] {
-        try await engine.parkedEvents(after: position, limit: limit)
-    }
-
-    /// Reacts to the parked event at `position` again; on success it is no longer parked.
-    ///
-    /// - Throws: ``ProjectionError`` ``ProjectionError/Code/parkedEventNotFound``, or
-    ///   ``ProjectionError/Code/applyFailed`` when the reaction fails again (it stays parked).
-    public func retryParked(at position: GlobalPosition) async throws {
-        try await engine.retryParked(at: position)
-    }
-
-    /// Retries every parked event in position order. Returns the positions still parked.
-    @discardableResult
-    public func retryAllParked() async throws -> [GlobalPosition] {
-        try await engine.retryAllParked()
-    }
-
-    /// Forgets the parked event at `position` (it is never reacted to).
-    ///
-    /// - Throws: ``ProjectionError`` ``ProjectionError/Code/parkedEventNotFound``.
-    public func dropParked(at position: GlobalPosition) async throws {
-        try await engine.dropParked(at: position)
-    }
 
     // MARK: Running
 
@@ -179,33 +145,6 @@ public actor PostgresProcessManager: Service {
     /// Restarts a runner stopped by its failure policy, at the event that failed.
     public func resume() {
         engine.resume()
-    }
-}
-
-extension PostgresProcessManager: ProjectionCatalog {
-    /// The process manager's status (see ``ProjectionCatalog/projectionStatuses()``).
-    public nonisolated func projectionStatuses() async throws -> [ProjectionStatus] {
-        try await engine.projectionStatuses()
-    }
-
-    /// Its parked events, or `nil` for another name.
-    public nonisolated func parkedEvents(ofProjection name: String, limit: Int) async throws -> [ParkedEvent]? {
-        try await engine.parkedEvents(ofProjection: name, limit: limit)
-    }
-
-    /// Waits for it to reach `position`, or `nil` for another name.
-    public nonisolated func waitUntil(projection name: String, reaches position: GlobalPosition, timeout: Duration) async throws -> GlobalPosition? {
-        try await engine.waitUntil(projection: name, reaches: position, timeout: timeout)
-    }
-
-    /// Retries its parked event at `position`; `false` for another name.
-    public nonisolated func retryParkedEvent(ofProjection name: String, at position: GlobalPosition) async throws -> Bool {
-        try await engine.retryParkedEvent(ofProjection: name, at: position)
-    }
-
-    /// Drops its parked event at `position`; `false` for another name.
-    public nonisolated func dropParkedEvent(ofProjection name: String, at position: GlobalPosition) async throws -> Bool {
-        try await engine.dropParkedEvent(ofProjection: name, at: position)
     }
 }
 

@@ -32,7 +32,7 @@ import ServiceLifecycle
 ///     try await connection.query("SELECT count(*) FROM \(unescaped: tables("totals"))").decode(Int.self).first { _ in true }
 /// }
 /// ```
-public actor PostgresReadModel: Service {
+public actor PostgresReadModel: Service, ProjectionRunner {
     /// How the runner reads, retries, splits its work and contends for the lease.
     public struct Options: Sendable {
         /// Events read (and applied in one transaction) per page.
@@ -158,16 +158,6 @@ public actor PostgresReadModel: Service {
         engine.status()
     }
 
-    /// Returns once every event up to `position` has been applied to the serving generation
-    /// (read your writes: pass an append's ``AppendResult/position``). In the runner it wakes on
-    /// commits; in a standby, on its polls.
-    ///
-    /// - Throws: ``ProjectionError`` ``ProjectionError/Code/timeout`` if that takes longer than
-    ///   `timeout`, ``ProjectionError/Code/failed`` if the projection stopped on a failure first.
-    public nonisolated func waitUntil(position: GlobalPosition, timeout: Duration) async throws {
-        try await engine.waitUntil(position: position, timeout: timeout)
-    }
-
     // MARK: Running
 
     /// Runs the projection until graceful shutdown or cancellation: contends for the lease
@@ -222,35 +212,6 @@ public actor PostgresReadModel: Service {
         }
         return result
     }
-
-    // MARK: Parked events
-
-    /// Lists parked events in position order, `limit` at a time after `position`.
-    public nonisolated func parkedEvents(after position: GlobalPosition = .start, limit: Int = 100) async throws -> [ParkedEvent] {
-        try await engine.parkedEvents(after: position, limit: limit)
-    }
-
-    /// Applies the parked event at `position` again (after a fix); on success it is removed from
-    /// the dead letters, in the same transaction as its effect.
-    ///
-    /// - Throws: ``ProjectionError`` ``ProjectionError/Code/parkedEventNotFound``, or
-    ///   ``ProjectionError/Code/applyFailed`` when it fails again (it stays parked, attempts + 1).
-    public func retryParked(at position: GlobalPosition) async throws {
-        try await engine.retryParked(at: position)
-    }
-
-    /// Retries every parked event in position order. Returns the positions still parked.
-    @discardableResult
-    public func retryAllParked() async throws -> [GlobalPosition] {
-        try await engine.retryAllParked()
-    }
-
-    /// Removes the parked event at `position` for good (its effect is never applied).
-    ///
-    /// - Throws: ``ProjectionError`` ``ProjectionError/Code/parkedEventNotFound``.
-    public func dropParked(at position: GlobalPosition) async throws {
-        try await engine.dropParked(at: position)
-    }
 }
 
 /// Writes the projection engine's notices to a swift-log `Logger` (the same mapping as
@@ -267,33 +228,5 @@ enum PostgresProjectionLog {
                 }
             logger.log(level: level, "\(line.message)", metadata: line.metadata.mapValues { .string($0) })
         }
-    }
-}
-
-extension PostgresReadModel: ProjectionCatalog {
-    /// The read model's status (see ``ProjectionCatalog/projectionStatuses()``): serve it with
-    /// the HTTP read API, alone or in a `CombinedProjectionCatalog`.
-    public nonisolated func projectionStatuses() async throws -> [ProjectionStatus] {
-        try await engine.projectionStatuses()
-    }
-
-    /// Its parked events, or `nil` for another name.
-    public nonisolated func parkedEvents(ofProjection name: String, limit: Int) async throws -> [ParkedEvent]? {
-        try await engine.parkedEvents(ofProjection: name, limit: limit)
-    }
-
-    /// Waits for it to reach `position`, or `nil` for another name.
-    public nonisolated func waitUntil(projection name: String, reaches position: GlobalPosition, timeout: Duration) async throws -> GlobalPosition? {
-        try await engine.waitUntil(projection: name, reaches: position, timeout: timeout)
-    }
-
-    /// Retries its parked event at `position`; `false` for another name.
-    public nonisolated func retryParkedEvent(ofProjection name: String, at position: GlobalPosition) async throws -> Bool {
-        try await engine.retryParkedEvent(ofProjection: name, at: position)
-    }
-
-    /// Drops its parked event at `position`; `false` for another name.
-    public nonisolated func dropParkedEvent(ofProjection name: String, at position: GlobalPosition) async throws -> Bool {
-        try await engine.dropParkedEvent(ofProjection: name, at: position)
     }
 }

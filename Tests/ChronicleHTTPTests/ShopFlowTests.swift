@@ -35,7 +35,7 @@ func withShop<Value: Sendable>(
         let shop = try await ShopApp.open(storage, configuration: configuration, inventorySnapshots: inventorySnapshots, logger: quietLogger)
         do {
             try await shop.seedStock()
-            let app = shop.makeApplication(host: "127.0.0.1", port: 0)
+            let app = try shop.makeApplication(host: "127.0.0.1", port: 0)
             let value = try await app.test(.live) { client in try await body(shop, client) }
             try await shop.close()
             return value

@@ -54,17 +54,3 @@ struct Tally: SnapshottableAggregate, Equatable {
         }
     }
 }
-
-/// A fresh directory under the system's temporary directory, removed by ``remove()``.
-struct AggregateTestDirectory {
-    let path: String
-
-    init() throws {
-        path = FileManager.default.temporaryDirectory.appendingPathComponent("chronicle-aggregates-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-
-    func file(_ name: String) -> String { path + "/" + name }
-
-    func remove() { try? FileManager.default.removeItem(atPath: path) }
-}

@@ -1,6 +1,7 @@
 import Chronicle
 import ChronicleSQLite
 import ChronicleTesting
+import ChronicleTestSupport
 import Foundation
 import GRDB
 import Synchronization
@@ -13,9 +14,9 @@ import Testing
 
     @Test(arguments: SnapshotStoreConformance.cases)
     func sqliteSnapshotStoresConform(_ conformanceCase: SnapshotStoreConformance.Case) async throws {
-        let dir = try AggregateTestDirectory()
+        let dir = try TemporaryDirectory()
         defer { dir.remove() }
-        let path = dir.file("snapshots.sqlite")
+        let path = dir.path("snapshots.sqlite")
         let store = try SQLiteSnapshotStore(path: path)
         let reopened = Mutex<[SQLiteSnapshotStore]>([])
         defer {
@@ -30,9 +31,9 @@ import Testing
     }
 
     @Test func theMigrationIsRecordedInItsOwnFormatTableWithNamedConstraints() async throws {
-        let dir = try AggregateTestDirectory()
+        let dir = try TemporaryDirectory()
         defer { dir.remove() }
-        let path = dir.file("s.sqlite")
+        let path = dir.path("s.sqlite")
         try SQLiteSnapshotStore(path: path).close()
         try SQLiteSnapshotStore(path: path).close()  // reopening applies nothing twice
         #expect(SQLiteSnapshotStore.migrationIdentifiers == ["snapshots-1"])
@@ -49,9 +50,9 @@ import Testing
 
     /// Builds before the one migration mechanism recorded the table in GRDB's `grdb_migrations`.
     @Test func aSnapshotFileFromAnEarlierBuildOpensWithItsSnapshots() async throws {
-        let dir = try AggregateTestDirectory()
+        let dir = try TemporaryDirectory()
         defer { dir.remove() }
-        let path = dir.file("old.sqlite")
+        let path = dir.path("old.sqlite")
         do {
             let queue = try DatabaseQueue(path: path)
             try await queue.write { db in
@@ -78,9 +79,9 @@ import Testing
     }
 
     @Test func aSnapshotFormatNewerThanThisBuildIsRefusedAndLeftAlone() async throws {
-        let dir = try AggregateTestDirectory()
+        let dir = try TemporaryDirectory()
         defer { dir.remove() }
-        let path = dir.file("newer.sqlite")
+        let path = dir.path("newer.sqlite")
         let store = try SQLiteSnapshotStore(path: path)
         try await store.save(snapshot(3))
         try store.close()
@@ -98,9 +99,9 @@ import Testing
     }
 
     @Test func aFileThatIsNotADatabaseIsRefusedAndLeftAlone() throws {
-        let dir = try AggregateTestDirectory()
+        let dir = try TemporaryDirectory()
         defer { dir.remove() }
-        let path = dir.file("notes.txt")
+        let path = dir.path("notes.txt")
         let text = Data(String(repeating: "not a database, just some notes\n", count: 200).utf8)
         try text.write(to: URL(fileURLWithPath: path))
         let error = #expect(throws: EventStoreError.self) { try SQLiteSnapshotStore(path: path) }
@@ -109,19 +110,19 @@ import Testing
     }
 
     @Test func aClosedStoreFailsWithClosed() async throws {
-        let dir = try AggregateTestDirectory()
+        let dir = try TemporaryDirectory()
         defer { dir.remove() }
-        let store = try SQLiteSnapshotStore(path: dir.file("s.sqlite"))
+        let store = try SQLiteSnapshotStore(path: dir.path("s.sqlite"))
         try store.close()
         let error = await #expect(throws: EventStoreError.self) { try await store.save(snapshot(1)) }
         #expect(error?.code == .closed)
     }
 
     @Test func aRepositoryLoadsFromASnapshotFileOfItsOwnAfterARestart() async throws {
-        let dir = try AggregateTestDirectory()
+        let dir = try TemporaryDirectory()
         defer { dir.remove() }
-        let eventsPath = dir.file("events.sqlite")
-        let snapshotsPath = dir.file("snapshots.sqlite")
+        let eventsPath = dir.path("events.sqlite")
+        let snapshotsPath = dir.path("snapshots.sqlite")
         do {
             let events = try SQLiteEventStore(path: eventsPath, configuration: .quiet())
             let snapshots = try SQLiteSnapshotStore(path: snapshotsPath)
@@ -147,9 +148,9 @@ import Testing
     }
 
     @Test func aDamagedSnapshotStateIsIgnoredAndReplaced() async throws {
-        let dir = try AggregateTestDirectory()
+        let dir = try TemporaryDirectory()
         defer { dir.remove() }
-        let path = dir.file("snapshots.sqlite")
+        let path = dir.path("snapshots.sqlite")
         let snapshots = try SQLiteSnapshotStore(path: path)
         defer { try? snapshots.close() }
         let failures = Mutex<[SnapshotFailure.Operation]>([])

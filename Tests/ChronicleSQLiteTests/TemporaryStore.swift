@@ -1,5 +1,6 @@
 import Chronicle
 import ChronicleSQLite
+import ChronicleTestSupport
 import Foundation
 import Logging
 import Testing
@@ -14,19 +15,6 @@ extension SQLiteEventStore.Configuration {
 }
 
 /// A directory under the system temp directory, removed by ``remove()``.
-struct TemporaryDirectory: Sendable {
-    let url: URL
-
-    init() throws {
-        url = FileManager.default.temporaryDirectory.appendingPathComponent("chronicle-sqlite-tests-\(UUID().uuidString)", isDirectory: true)
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    }
-
-    func path(_ name: String) -> String { url.appendingPathComponent(name).path }
-
-    func remove() { try? FileManager.default.removeItem(at: url) }
-}
-
 /// Runs `body` with a store on a fresh file in a fresh temp directory, then closes and removes it.
 func withTemporaryStore<T>(
     configuration: SQLiteEventStore.Configuration = .quiet(),

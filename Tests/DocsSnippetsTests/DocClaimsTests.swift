@@ -44,7 +44,8 @@ import Tracing
         let ciScript = try String(contentsOf: DocSnippets.root.appendingPathComponent(".ci/postgres.sh"), encoding: .utf8)
         let storageSources = try ["ChronicleSQLite", "ChroniclePostgres"].flatMap { module in
             let folder = DocSnippets.root.appendingPathComponent("Sources/\(module)")
-            return try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".swift") }.map {
+            // Every Swift file of the module, in its role folders too.
+            return try (FileManager.default.subpaths(atPath: folder.path) ?? []).filter { $0.hasSuffix(".swift") }.map {
                 try String(contentsOf: folder.appendingPathComponent($0), encoding: .utf8)
             }
         }.joined() + ciScript

@@ -24,7 +24,7 @@ import ServiceLifecycle
 ///                                     source: .observing(store), logger: logger)
 /// let services = ServiceGroup(services: [readModels, saga, httpServer], logger: logger)
 /// ```
-public actor SQLiteProcessManager: Service {
+public actor SQLiteProcessManager: Service, ProjectionRunner {
     /// The process manager's name.
     public nonisolated let name: String
     /// The engine running the process manager.
@@ -71,40 +71,7 @@ public actor SQLiteProcessManager: Service {
         engine.status()
     }
 
-    /// Returns once every event up to `position` has been reacted to (or parked).
-    ///
-    /// - Throws: ``ProjectionError`` ``ProjectionError/Code/timeout`` after `timeout`.
-    public nonisolated func waitUntil(position: GlobalPosition, timeout: Duration) async throws {
-        try await engine.waitUntil(position: position, timeout: timeout)
-    }
-
     // MARK: Parked events
-
-    /// The events it gave up on, oldest first, `limit` after `position`.
-    public nonisolated func parkedEvents(after position: GlobalPosition = .start, limit: Int = 100) async throws -> [ParkedEvent] {
-        try await engine.parkedEvents(after: position, limit: limit)
-    }
-
-    /// Reacts to the parked event at `position` again; on success it is no longer parked.
-    ///
-    /// - Throws: ``ProjectionError`` ``ProjectionError/Code/parkedEventNotFound``, or
-    ///   ``ProjectionError/Code/applyFailed`` when the reaction fails again (it stays parked).
-    public func retryParked(at position: GlobalPosition) async throws {
-        try await engine.retryParked(at: position)
-    }
-
-    /// Retries every parked event in position order. Returns the positions still parked.
-    @discardableResult
-    public func retryAllParked() async throws -> [GlobalPosition] {
-        try await engine.retryAllParked()
-    }
-
-    /// Forgets the parked event at `position` (it is never reacted to).
-    ///
-    /// - Throws: ``ProjectionError`` ``ProjectionError/Code/parkedEventNotFound``.
-    public func dropParked(at position: GlobalPosition) async throws {
-        try await engine.dropParked(at: position)
-    }
 
     // MARK: Running
 

@@ -28,30 +28,3 @@ extension SQLiteProjectionGroup: ProjectionCatalog {
         try await self[name]?.engine.dropParkedEvent(ofProjection: name, at: position) ?? false
     }
 }
-
-extension SQLiteProcessManager: ProjectionCatalog {
-    /// The process manager's status (see ``ProjectionCatalog/projectionStatuses()``).
-    public func projectionStatuses() async throws -> [ProjectionStatus] {
-        try await engine.projectionStatuses()
-    }
-
-    /// Its parked events, or `nil` for another name.
-    public nonisolated func parkedEvents(ofProjection name: String, limit: Int) async throws -> [ParkedEvent]? {
-        try await engine.parkedEvents(ofProjection: name, limit: limit)
-    }
-
-    /// Waits for it to reach `position`, or `nil` for another name.
-    public nonisolated func waitUntil(projection name: String, reaches position: GlobalPosition, timeout: Duration) async throws -> GlobalPosition? {
-        try await engine.waitUntil(projection: name, reaches: position, timeout: timeout)
-    }
-
-    /// Retries its parked event at `position`; `false` for another name.
-    public nonisolated func retryParkedEvent(ofProjection name: String, at position: GlobalPosition) async throws -> Bool {
-        try await engine.retryParkedEvent(ofProjection: name, at: position)
-    }
-
-    /// Drops its parked event at `position`; `false` for another name.
-    public nonisolated func dropParkedEvent(ofProjection name: String, at position: GlobalPosition) async throws -> Bool {
-        try await engine.dropParkedEvent(ofProjection: name, at: position)
-    }
-}

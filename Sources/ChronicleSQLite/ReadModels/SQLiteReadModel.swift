@@ -48,7 +48,7 @@ import Tracing
 /// ### Status
 /// - ``status()``
 /// - ``waitUntil(position:timeout:)``
-public actor SQLiteReadModel: Service {
+public actor SQLiteReadModel: Service, ProjectionRunner {
     /// How the runner reads, retries and splits its work.
     public struct Options: Sendable {
         /// Events read (and applied in one transaction) per page.
@@ -170,15 +170,6 @@ public actor SQLiteReadModel: Service {
         engine.status()
     }
 
-    /// Returns once every event up to `position` has been applied to the model serving queries
-    /// (read your writes: pass an append's ``AppendResult/position``). Wakes on checkpoint commits.
-    ///
-    /// - Throws: ``ProjectionError`` ``ProjectionError/Code/timeout`` if that takes longer than
-    ///   `timeout`, ``ProjectionError/Code/failed`` if the projection stopped on a failure first.
-    public nonisolated func waitUntil(position: GlobalPosition, timeout: Duration) async throws {
-        try await engine.waitUntil(position: position, timeout: timeout)
-    }
-
     // MARK: Running
 
     /// Runs the projection until graceful shutdown or cancellation: becomes the one runner of the
@@ -240,34 +231,5 @@ public actor SQLiteReadModel: Service {
         }
         defer { if !heldBefore { storage.runLock.release() } }
         return try await engine.rebuild()
-    }
-
-    // MARK: Parked events
-
-    /// Lists parked events in position order, `limit` at a time after `position`.
-    public nonisolated func parkedEvents(after position: GlobalPosition = .start, limit: Int = 100) async throws -> [ParkedEvent] {
-        try await engine.parkedEvents(after: position, limit: limit)
-    }
-
-    /// Applies the parked event at `position` again (after a fix); on success it is removed from
-    /// the dead-letter table. Its effect commits with its removal, in one transaction.
-    ///
-    /// - Throws: ``ProjectionError`` ``ProjectionError/Code/parkedEventNotFound``, or
-    ///   ``ProjectionError/Code/applyFailed`` when it fails again (it stays parked, attempts + 1).
-    public func retryParked(at position: GlobalPosition) async throws {
-        try await engine.retryParked(at: position)
-    }
-
-    /// Retries every parked event in position order. Returns the positions still parked.
-    @discardableResult
-    public func retryAllParked() async throws -> [GlobalPosition] {
-        try await engine.retryAllParked()
-    }
-
-    /// Removes the parked event at `position` for good (its effect is never applied).
-    ///
-    /// - Throws: ``ProjectionError`` ``ProjectionError/Code/parkedEventNotFound``.
-    public func dropParked(at position: GlobalPosition) async throws {
-        try await engine.dropParked(at: position)
     }
 }
