@@ -179,23 +179,10 @@ final class PostgresProcessManagerStorage: ProjectionStorage {
     /// Reacts to each event, moving the checkpoint after each; a failing reaction reports how far
     /// the checkpoint got.
     func commit(_ events: [RecordedEvent], partition: Int, from: GlobalPosition, to: GlobalPosition) async throws {
-        // Reactions cannot be rolled back: check the checkpoint before reacting, not only after.
         let stored = try await bookkeeping.checkpoints(partitions: partition + 1)?[partition] ?? .start
-        guard stored == from else { throw ProjectionCheckpointConflict(stored: stored) }
-        var saved = from
-        for (index, event) in events.enumerated() {
-            do {
-                try await manager.react(to: event, context: ProcessContext(trigger: event, processName: manager.name))
-            } catch let error as CancellationError {
-                throw error
-            } catch {
-                if Task.isCancelled { throw CancellationError() }
-                throw ProjectionApplyFailure(index: index, error: error, committedThrough: saved)
-            }
-            try await bookkeeping.advance(partition: partition, from: saved, to: event.position) { _ in }
-            saved = event.position
+        try await manager.deliver(events, stored: stored, from: from, to: to) { from, to in
+            try await self.bookkeeping.advance(partition: partition, from: from, to: to) { _ in }
         }
-        if to > saved { try await bookkeeping.advance(partition: partition, from: saved, to: to) { _ in } }
     }
 
     func park(_ event: RecordedEvent, partition: Int, error: String, attempts: Int, at date: Date, from: GlobalPosition) async throws -> Int {

@@ -120,3 +120,37 @@ enum DerivedUUID {
         return hash
     }
 }
+
+extension ProcessManager {
+    /// The one delivery loop of a page of events to a process manager, which every backend's
+    /// runner runs: reactions cannot be rolled back, so the checkpoint is checked before the first
+    /// reaction and saved after each one (`save(from, to)` moves it, compare-and-set).
+    ///
+    /// - Parameters:
+    ///   - events: the page, in position order.
+    ///   - stored: the checkpoint as stored now; a page read from another one is refused with
+    ///     ``ProjectionCheckpointConflict`` before anything reacts.
+    ///   - from: the checkpoint the page was read after.
+    ///   - to: where the page ends (past filtered-out events, it may be beyond the last event).
+    /// - Throws: ``ProjectionApplyFailure`` saying how far the checkpoint got when a reaction fails.
+    package func deliver(
+        _ events: [RecordedEvent], stored: GlobalPosition, from: GlobalPosition, to: GlobalPosition,
+        save: (_ from: GlobalPosition, _ to: GlobalPosition) async throws -> Void
+    ) async throws {
+        guard stored == from else { throw ProjectionCheckpointConflict(stored: stored) }
+        var saved = from
+        for (index, event) in events.enumerated() {
+            do {
+                try await react(to: event, context: ProcessContext(trigger: event, processName: name))
+            } catch let error as CancellationError {
+                throw error
+            } catch {
+                if Task.isCancelled { throw CancellationError() }
+                throw ProjectionApplyFailure(index: index, error: error, committedThrough: saved)
+            }
+            try await save(saved, event.position)
+            saved = event.position
+        }
+        if to > saved { try await save(saved, to) }
+    }
+}

@@ -156,23 +156,10 @@ final class ProcessManagerStorage: SQLiteBookkeeping, Sendable {
     /// Reacts to each event, saving the checkpoint after each; a failing reaction reports how far
     /// the checkpoint got.
     func commit(_ events: [RecordedEvent], partition: Int, from: GlobalPosition, to: GlobalPosition) async throws {
-        // Reactions cannot be rolled back: check the checkpoint before reacting, not only after.
         let stored = try await database.read { db in try SQLiteProjectionSchema.checkpoints(db, partitions: partition + 1)[partition] }
-        guard stored == from else { throw ProjectionCheckpointConflict(stored: stored) }
-        var saved = from
-        for (index, event) in events.enumerated() {
-            do {
-                try await manager.react(to: event, context: ProcessContext(trigger: event, processName: manager.name))
-            } catch let error as CancellationError {
-                throw error
-            } catch {
-                if Task.isCancelled { throw CancellationError() }
-                throw ProjectionApplyFailure(index: index, error: error, committedThrough: saved)
-            }
-            try await save(partition: partition, from: saved, to: event.position)
-            saved = event.position
+        try await manager.deliver(events, stored: stored, from: from, to: to) { from, to in
+            try await self.save(partition: partition, from: from, to: to)
         }
-        if to > saved { try await save(partition: partition, from: saved, to: to) }
     }
 
     private func save(partition: Int, from: GlobalPosition, to: GlobalPosition) async throws {
