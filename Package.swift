@@ -5,6 +5,13 @@ let strict: [SwiftSetting] = [
     .swiftLanguageMode(.v6),
     .enableUpcomingFeature("ExistentialAny"),
 ]
+// The libraries also say which imports their public API exposes (`public import`; every other
+// import is internal, so a user does not see it), and use members only of modules they import
+// themselves, as Hummingbird does.
+let library: [SwiftSetting] = strict + [
+    .enableUpcomingFeature("InternalImportsByDefault"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
 
 let package = Package(
     name: "Chronicle",
@@ -14,6 +21,7 @@ let package = Package(
     platforms: [.macOS(.v15), .iOS(.v18), .tvOS(.v18), .watchOS(.v11), .visionOS(.v2)],
     products: [
         .library(name: "Chronicle", targets: ["Chronicle"]),
+        .library(name: "ChronicleJSON", targets: ["ChronicleJSON"]),
         .library(name: "ChronicleSQLite", targets: ["ChronicleSQLite"]),
         .library(name: "ChronicleTesting", targets: ["ChronicleTesting"]),
         .library(name: "ChronicleHTTP", targets: ["ChronicleHTTP"]),
@@ -37,8 +45,11 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
+        // A Foundation-compatible JSON coder (Foundation's bytes and values, several times faster),
+        // the one JSON escaper and validator. Depends on Foundation only.
+        .target(name: "ChronicleJSON", swiftSettings: library),
         // Core: values, protocols, the in-memory store. No third-party dependencies.
-        .target(name: "Chronicle", swiftSettings: strict),
+        .target(name: "Chronicle", dependencies: ["ChronicleJSON"], swiftSettings: library),
         .target(
             name: "ChronicleSQLite",
             dependencies: [
@@ -49,9 +60,9 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            swiftSettings: strict
+            swiftSettings: library
         ),
-        .target(name: "ChronicleTesting", dependencies: ["Chronicle"], swiftSettings: strict),
+        .target(name: "ChronicleTesting", dependencies: ["Chronicle"], swiftSettings: library),
         // The PostgreSQL backend: event store, gap-free order, LISTEN/NOTIFY, advisory-lock leases.
         .target(
             name: "ChroniclePostgres",
@@ -61,7 +72,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            swiftSettings: strict
+            swiftSettings: library
         ),
         // Read API over HTTP (Hummingbird 2): streams, $all, projection status, live feed, queries.
         .target(
@@ -73,8 +84,9 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),  // the graceful-shutdown signals
             ],
-            swiftSettings: strict
+            swiftSettings: library
         ),
         // The web console over the read API: server-rendered pages, a small script, no build step.
         .target(
@@ -87,7 +99,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             resources: [.copy("Resources")],
-            swiftSettings: strict
+            swiftSettings: library
         ),
         // Metrics and tracing decorators for stores and repositories.
         .target(
@@ -98,7 +110,7 @@ let package = Package(
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            swiftSettings: strict
+            swiftSettings: library
         ),
         // The `chronicle` commands, as a library an application can extend with its read models.
         .target(
@@ -110,7 +122,7 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            swiftSettings: strict
+            swiftSettings: library
         ),
         // The `chronicle` command line tool.
         .executableTarget(name: "ChronicleCLI", dependencies: ["ChronicleCommandLine"], swiftSettings: strict),
@@ -125,23 +137,10 @@ let package = Package(
             path: "Tests/Tools/ChronicleAdminExample",
             swiftSettings: strict
         ),
-        // The benchmark workload (Benchmarks/run.sh builds it in release; not part of `swift test`).
-        .executableTarget(
-            name: "ChronicleBenchmarks",
-            dependencies: [
-                "Chronicle",
-                "ChronicleSQLite",
-                "ChroniclePostgres",
-                .product(name: "GRDB", package: "GRDB.swift"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "PostgresNIO", package: "postgres-nio"),
-            ],
-            path: "Benchmarks/Swift",
-            swiftSettings: strict
-        ),
         // The tests' own helpers (polling with a deadline, child processes that block no thread of
         // the cooperative pool). Not a product.
         .target(name: "ChronicleTestSupport", dependencies: ["ChronicleTesting"], path: "Tests/Support", swiftSettings: strict),
+        .testTarget(name: "ChronicleJSONTests", dependencies: ["ChronicleJSON"], swiftSettings: strict),
         .testTarget(name: "ChronicleTests", dependencies: ["Chronicle", "ChronicleTesting"], swiftSettings: strict),
         // Helper process for ChronicleSQLiteTests' multi-process tests (launched, not linked for use).
         .executableTarget(
@@ -232,16 +231,41 @@ let package = Package(
             path: "Samples/Shop",
             swiftSettings: strict
         ),
+        // The read API served on a loopback server for tests, and its answers read: shared by the
+        // HTTP tests and the sample's tests. Not a product.
+        .target(
+            name: "ChronicleHTTPTestSupport",
+            dependencies: [
+                "ChronicleHTTP",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/HTTPSupport",
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "ChronicleHTTPTests",
             dependencies: [
-                "Chronicle",
-                "ChronicleHTTP", "ChronicleConsole", "ChronicleSQLite", "ChroniclePostgres", "ChronicleTestSupport", "Shop",
+                "Chronicle", "ChronicleHTTP", "ChronicleConsole", "ChronicleSQLite", "ChronicleTestSupport", "ChronicleHTTPTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),  // the live feed's streaming client
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        // The Shop sample's own tests (its flow over HTTP on SQLite and PostgreSQL, its hardening).
+        .testTarget(
+            name: "ShopTests",
+            dependencies: [
+                "Shop", "Chronicle", "ChronicleHTTP", "ChronicleSQLite", "ChroniclePostgres", "ChronicleTestSupport", "ChronicleHTTPTestSupport",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),

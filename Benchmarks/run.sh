@@ -42,8 +42,9 @@ full_applies() { case "$1" in S1 | S1c | S2 | S6 | LAT) return 0 ;; *) return 1 
 
 mkdir -p "$OUT"
 echo "== building (release) ==" >&2
-(cd "$ROOT" && swift build -c release --product ChronicleBenchmarks --scratch-path "$ROOT/.build-release" >&2)
-SWIFT_BIN="$ROOT/.build-release/release/ChronicleBenchmarks"
+# The benchmark is a package of its own (Benchmarks/Package.swift, depending on the root by path).
+swift build -c release --package-path "$ROOT/Benchmarks" >&2
+SWIFT_BIN="$ROOT/Benchmarks/.build/release/ChronicleBenchmarks"
 C_BIN="$OUT/chronicle_ref"
 cc -O2 -Wall -Wextra -o "$C_BIN" "$ROOT/Benchmarks/reference/chronicle_ref.c" -lsqlite3
 

@@ -1,4 +1,5 @@
-import Foundation
+import ChronicleJSON
+public import Foundation
 
 /// Loads aggregates from their streams and runs commands on them with optimistic concurrency.
 ///
@@ -92,12 +93,8 @@ public struct AggregateRepository<A: Aggregate>: Sendable {
         self.configuration = configuration
         self.snapshotting = Snapshotting(
             store: snapshots, fingerprint: A.snapshotFingerprint,
-            encode: { state in
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.sortedKeys]
-                return try encoder.encode(state)
-            },
-            decode: { data in try JSONDecoder().decode(A.self, from: data) }
+            encode: { state in try ChronicleJSONEncoder().encode(state) },
+            decode: { data in try ChronicleJSONDecoder().decode(A.self, from: data) }
         )
     }
 

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// Turns domain events into ``EventData`` to append, and ``RecordedEvent``s back into domain
 /// events. Stores see only bytes; the codec owns type names, schema versions and upcasting.

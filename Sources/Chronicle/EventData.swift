@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// An event to append: its id, type name, schema version, encoded payload and metadata.
 ///

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Metadata stored with every event besides its payload.
 ///
 /// The store fills in the event id, type, schema version and recorded-at time of a

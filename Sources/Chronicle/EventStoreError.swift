@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// The error every Chronicle store, codec and repository throws.
 ///

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// The explicit list of an event type's stored forms: each payload type with the type name and
 /// schema version it is stored under, plus the ``Upcaster``s that bring older stored forms up

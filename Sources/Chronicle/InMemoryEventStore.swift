@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// An event store in memory, for tests of applications built on Chronicle.
 ///

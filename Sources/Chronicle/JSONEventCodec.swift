@@ -1,4 +1,5 @@
-import Foundation
+import ChronicleJSON
+public import Foundation
 
 /// The default ``EventCodec``: JSON payloads (sorted keys, so equal events encode to equal
 /// bytes), type names and schema versions from the event's ``EventTypeRegistry``, and the

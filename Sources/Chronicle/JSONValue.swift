@@ -1,4 +1,5 @@
-import Foundation
+import ChronicleJSON
+public import Foundation
 
 /// A JSON document as a value: what upcasters read and edit when they reshape old events.
 ///
@@ -29,14 +30,12 @@ public enum JSONValue: Hashable, Sendable, Codable {
     /// Parses a JSON document.
     /// - Throws: the decoder's error when `data` is not JSON.
     public init(parsing data: Data) throws {
-        self = try JSONDecoder().decode(JSONValue.self, from: data)
+        self = try ChronicleJSONDecoder().decode(JSONValue.self, from: data)
     }
 
     /// The document as compact JSON with sorted keys (deterministic bytes).
     public func encoded() throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return try encoder.encode(self)
+        try ChronicleJSONEncoder().encode(self)
     }
 
     /// The value of an object's field, or `nil` if this is not an object or has no such field.

@@ -1,4 +1,5 @@
-import Foundation
+import ChronicleJSON
+public import Foundation
 
 /// Encodes event payloads to bytes for an ``EventCodec`` (``ChronicleJSONEncoder`` and `JSONEncoder` are two).
 public protocol PayloadEncoder {
@@ -14,3 +15,5 @@ public protocol PayloadDecoder {
 
 extension JSONEncoder: PayloadEncoder {}
 extension JSONDecoder: PayloadDecoder {}
+extension ChronicleJSONEncoder: PayloadEncoder {}
+extension ChronicleJSONDecoder: PayloadDecoder {}

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// An event as stored: its data plus where and when it was recorded.
 public struct RecordedEvent: Hashable, Sendable {

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// An aggregate's state saved at a stream version, so loading reads only the events after it.
 public struct Snapshot: Hashable, Sendable {

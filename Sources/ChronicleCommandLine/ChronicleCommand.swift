@@ -3,6 +3,8 @@ import Chronicle
 import ChroniclePostgres
 import ChronicleSQLite
 import Foundation
+import Logging
+import Synchronization
 
 /// The `chronicle` commands as a library, so an application can offer them with its own read
 /// models registered (for `projections rebuild` and `parked retry`, which need projector code).

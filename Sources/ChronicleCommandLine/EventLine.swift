@@ -213,7 +213,7 @@ func parseEventLine(_ text: String, line: Int) throws -> EventLine {
     let bytes = Array(text.utf8)
     let fields: EventLine.Fields
     do {
-        fields = try JSONDecoder().decode(EventLine.Fields.self, from: Data(bytes))
+        fields = try ChronicleJSONDecoder().decode(EventLine.Fields.self, from: Data(bytes))
     } catch let unknown as EventLine.Fields.UnknownKey {
         throw CLIError("line \(line): unknown key \"\(unknown.name)\"; an event line has \(EventLine.keys.map { "\"\($0)\"" }.joined(separator: ", ")).", code: .invalidEvent)
     } catch let DecodingError.keyNotFound(key, _) {
@@ -243,9 +243,9 @@ private func metadata(_ value: JSONValue?, line: Int) throws -> EventMetadata {
     do {
         let data = try value.encoded()
         if !object.isEmpty, Set(object.keys).isSubset(of: EventMetadata.Stored.keys) {
-            return try JSONDecoder().decode(EventMetadata.Stored.self, from: data).metadata
+            return try ChronicleJSONDecoder().decode(EventMetadata.Stored.self, from: data).metadata
         }
-        return try JSONDecoder().decode(EventMetadata.self, from: data)
+        return try ChronicleJSONDecoder().decode(EventMetadata.self, from: data)
     } catch let error as EventStoreError {
         throw CLIError("line \(line): \(error.message)", code: error.code)
     } catch let DecodingError.typeMismatch(_, context) {

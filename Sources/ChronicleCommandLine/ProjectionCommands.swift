@@ -1,7 +1,7 @@
 import ArgumentParser
 import Chronicle
 import ChroniclePostgres
-import ChronicleSQLite
+public import ChronicleSQLite
 import Foundation
 import Logging
 import Synchronization

@@ -1,10 +1,10 @@
 import Chronicle
-import ChronicleHTTP
+public import ChronicleHTTP
 import Foundation
 import HTTPTypes
-import Hummingbird
+public import Hummingbird
 import Logging
-import ServiceLifecycle
+public import ServiceLifecycle
 
 /// Chronicle's web console: the overview (head, events per second, streams, categories, every
 /// projection's health, live), the streams and their events, an event's causation chain, the

@@ -1,4 +1,4 @@
-import Hummingbird
+public import Hummingbird
 
 /// Requires `Authorization: Bearer <token>` with an accepted token; answers 401 with a JSON error
 /// and `WWW-Authenticate: Bearer` otherwise.

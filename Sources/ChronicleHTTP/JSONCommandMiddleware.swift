@@ -1,6 +1,6 @@
 import Foundation
 import HTTPTypes
-import Hummingbird
+public import Hummingbird
 
 /// Accepts only JSON bodies on the routes it guards (an app's command routes): a request whose
 /// `Content-Type` is not `application/json` (or `application/<something>+json`) answers

@@ -1,6 +1,6 @@
 import Chronicle
 import HTTPTypes
-import Hummingbird
+public import Hummingbird
 import Logging
 
 /// Turns every error thrown below it into a JSON error answer

@@ -1,6 +1,7 @@
 import Chronicle
-import HTTPTypes
-import Hummingbird
+import Foundation
+public import HTTPTypes
+package import Hummingbird
 import ServiceLifecycle
 
 extension HTTPField.Name {

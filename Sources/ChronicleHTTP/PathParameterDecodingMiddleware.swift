@@ -1,5 +1,5 @@
 import Foundation
-import Hummingbird
+public import Hummingbird
 
 /// Percent-decodes every path parameter once, before any handler reads it: the one decoding
 /// rule of the read API's built-in routes and of the app's routes mounted on the same router,

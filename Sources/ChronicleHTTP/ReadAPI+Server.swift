@@ -1,7 +1,8 @@
 import Hummingbird
-import HummingbirdCore
-import Logging
-import ServiceLifecycle
+public import HummingbirdCore
+public import Logging
+public import ServiceLifecycle
+import UnixSignals
 
 extension ReadAPI {
     /// Hummingbird's HTTP/1.1 server with ``ReadAPIConfiguration/idleTimeout``: silent

@@ -1,8 +1,8 @@
 import Chronicle
 import Foundation
 import HTTPTypes
-import Hummingbird
-import Logging
+public import Hummingbird
+public import Logging
 
 /// Chronicle's read API over HTTP: browse streams, `$all` and categories, see projection status,
 /// follow a live feed of new events (server-sent events), and mount the app's own query routes

@@ -1,7 +1,7 @@
 import Chronicle
 import Foundation
-import HTTPTypes
-import Hummingbird
+public import HTTPTypes
+public import Hummingbird
 
 /// An error the read API answers with: an HTTP status and a JSON body
 /// `{"error": {"code": "…", "message": "…", …}}`.

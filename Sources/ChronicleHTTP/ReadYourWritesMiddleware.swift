@@ -1,6 +1,7 @@
 import Chronicle
-import HTTPTypes
-import Hummingbird
+import Foundation
+public import HTTPTypes
+public import Hummingbird
 
 extension HTTPField.Name {
     /// `Chronicle-Min-Position`: the global position a query must reflect (read-your-writes).

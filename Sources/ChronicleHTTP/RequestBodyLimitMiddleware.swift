@@ -1,4 +1,4 @@
-import Hummingbird
+public import Hummingbird
 import Logging
 
 /// Bounds request bodies: larger than a limit answers 413 `bodyTooLarge`, slower than a deadline

@@ -1,7 +1,7 @@
-import Chronicle
-import CoreMetrics
+public import Chronicle
+public import CoreMetrics
 import Foundation
-import Tracing
+public import Tracing
 
 /// An event store wrapped with metrics and tracing: a decorator, so the stores stay free of
 /// cross-cutting concerns.

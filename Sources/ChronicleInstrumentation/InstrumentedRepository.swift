@@ -1,7 +1,7 @@
-import Chronicle
-import CoreMetrics
-import Foundation
-import Tracing
+public import Chronicle
+public import CoreMetrics
+public import Foundation
+public import Tracing
 
 /// An ``AggregateRepository`` whose commands are traced and measured.
 ///

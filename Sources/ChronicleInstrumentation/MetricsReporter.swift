@@ -1,6 +1,6 @@
-import Chronicle
-import CoreMetrics
-import ServiceLifecycle
+public import Chronicle
+public import CoreMetrics
+public import ServiceLifecycle
 import Synchronization
 
 /// Publishes what Chronicle keeps as data — projection status, group-commit batches — as

@@ -1,6 +1,6 @@
-import Chronicle
+public import Chronicle
 import Foundation
-import PostgresNIO
+public import PostgresNIO
 
 /// Where a consumer of the log (a projection into PostgreSQL tables, a process manager, an
 /// outbox) has got to, kept in the store's schema (table `checkpoints`) and moved **in the same

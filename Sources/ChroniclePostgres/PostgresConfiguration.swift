@@ -1,6 +1,6 @@
-import Chronicle
+public import Chronicle
 import Foundation
-import PostgresNIO
+public import PostgresNIO
 
 /// Connection settings read from a `postgres://` URL, such as the `CHRONICLE_POSTGRES_URL` that
 /// `.ci/postgres.sh` prints.

@@ -1,6 +1,6 @@
-import Chronicle
-import Foundation
-import PostgresNIO
+public import Chronicle
+public import Foundation
+public import PostgresNIO
 
 /// Events a consumer of the log gave up on (after its ``FailurePolicy`` was exhausted), kept in
 /// the store's schema (table `dead_letters`) so they can be listed, retried and dropped.

@@ -1,4 +1,4 @@
-import Chronicle
+public import Chronicle
 
 /// What ``PostgresEventStore/importEvents(from:after:batchSize:)`` did.
 public struct PostgresImportSummary: Sendable, Hashable {

@@ -1,7 +1,7 @@
-import Chronicle
-import Foundation
-import Logging
-import PostgresNIO
+public import Chronicle
+public import Foundation
+public import Logging
+public import PostgresNIO
 
 /// An event store in PostgreSQL: the scale-out backend, for several application processes
 /// writing and reading one log.
@@ -155,8 +155,7 @@ public final class PostgresEventStore: EventStore, AppendObservable {
         var eventIDs: [UUID] = [], streams: [String] = [], streamVersions: [Int64] = [], categories: [String] = []
         var types: [String] = [], schemaVersions: [Int64] = [], payloads: [ByteBuffer] = [], metadata: [String] = []
         var lastOfStream: [StreamID: (version: StreamVersion, ordinal: Int64)] = [:]
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
+        let encoder = ChronicleJSONEncoder()
         for case .write(let request, let firstVersion, let firstOrdinal) in planner.steps {
             var version = firstVersion
             var ordinal = firstOrdinal
@@ -191,7 +190,7 @@ public final class PostgresEventStore: EventStore, AppendObservable {
         return .commit((results, GlobalPosition(head)))
     }
 
-    private static func encode(_ metadata: EventMetadata, with encoder: JSONEncoder, event: EventData, stream: StreamID) throws -> String {
+    private static func encode(_ metadata: EventMetadata, with encoder: ChronicleJSONEncoder, event: EventData, stream: StreamID) throws -> String {
         do {
             return String(decoding: try encoder.encode(EventMetadata.Stored(metadata)), as: UTF8.self)
         } catch {
@@ -347,7 +346,7 @@ public final class PostgresEventStore: EventStore, AppendObservable {
     /// Decodes event rows selected with ``PostgresSQL/eventColumnList``.
     static func events(from rows: PostgresRowSequence) async throws -> [RecordedEvent] {
         var events: [RecordedEvent] = []
-        let decoder = JSONDecoder()
+        let decoder = ChronicleJSONDecoder()
         for try await (position, id, stream, version, type, schemaVersion, payload, metadata, recordedAt) in rows.decode((Int64, UUID, String, Int64, String, Int64, ByteBuffer, String, Date).self) {
             guard position > 0, version > 0, schemaVersion > 0, schemaVersion <= Int64(Int.max) else {
                 throw EventStoreError(.corruptRecord, "The event at position \(position) has an out-of-range position, version or schema version.", eventID: id)

@@ -1,7 +1,7 @@
-import Chronicle
-import Logging
-import PostgresNIO
-import ServiceLifecycle
+public import Chronicle
+public import Logging
+public import PostgresNIO
+public import ServiceLifecycle
 import Synchronization
 
 /// Hears about appends from every process (LISTEN/NOTIFY) and announces the new head on the

@@ -1,6 +1,6 @@
 import Chronicle
-import Logging
-import PostgresNIO
+public import Logging
+public import PostgresNIO
 import Synchronization
 
 /// Exactly one holder at a time across processes and machines, with fail-over: competing

@@ -1,8 +1,8 @@
-import Chronicle
-import Foundation
-import Logging
-import PostgresNIO
-import ServiceLifecycle
+public import Chronicle
+public import Foundation
+public import Logging
+public import PostgresNIO
+public import ServiceLifecycle
 
 /// Runs a ``ProcessManager`` (saga) on a ``PostgresEventStore``: follows the log from its
 /// checkpoint and calls ``ProcessManager/react(to:context:)`` for each event, at least once.

@@ -1,6 +1,6 @@
-import Chronicle
-import Foundation
-import PostgresNIO
+public import Chronicle
+public import Foundation
+public import PostgresNIO
 
 /// A consumer of the log whose effects are PostgreSQL writes, as the engine's
 /// ``ProjectionStorage``: each page's effects and its checkpoint (table `checkpoints`) commit in

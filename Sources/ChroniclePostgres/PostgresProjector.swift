@@ -1,5 +1,6 @@
-import Chronicle
-import PostgresNIO
+public import Chronicle
+import Foundation
+public import PostgresNIO
 
 /// Projects events into PostgreSQL tables: what a ``PostgresReadModel`` runs.
 ///

@@ -1,8 +1,8 @@
-import Chronicle
-import Foundation
-import Logging
-import PostgresNIO
-import ServiceLifecycle
+public import Chronicle
+public import Foundation
+public import Logging
+public import PostgresNIO
+public import ServiceLifecycle
 
 /// A projection into PostgreSQL tables, kept up to date by a runner: the query side of CQRS for
 /// applications on ``PostgresEventStore``.

@@ -1,4 +1,4 @@
-import Chronicle
+public import Chronicle
 
 /// The PostgreSQL schema a Chronicle store lives in, such as `chronicle` (the default).
 ///

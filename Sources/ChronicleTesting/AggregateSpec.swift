@@ -1,5 +1,5 @@
-import Chronicle
-import Foundation
+public import Chronicle
+public import Foundation
 
 /// A Given/When/Then specification of an aggregate's behaviour, exhaustive by default.
 ///

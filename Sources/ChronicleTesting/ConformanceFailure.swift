@@ -1,4 +1,4 @@
-import Chronicle
+public import Chronicle
 
 /// A conformance case's expectation that did not hold, with where and why.
 public struct ConformanceFailure: Error, CustomStringConvertible, Sendable {

@@ -1,4 +1,4 @@
-import Chronicle
+public import Chronicle
 import Synchronization
 
 /// An event store decorator that counts the events read through it, so a test can assert how

@@ -1,4 +1,4 @@
-import Chronicle
+public import Chronicle
 import Foundation
 
 /// The behaviour every ``EventStore`` backend must show, as named cases any test framework can run.

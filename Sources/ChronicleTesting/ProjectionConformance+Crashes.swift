@@ -1,4 +1,4 @@
-import Chronicle
+public import Chronicle
 
 extension ProjectionConformance {
     /// A projection that runs in other OS processes, which the crash case kills.

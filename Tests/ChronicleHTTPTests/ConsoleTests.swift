@@ -1,5 +1,6 @@
 import ChronicleConsole
 import ChronicleHTTP
+import ChronicleHTTPTestSupport
 import ChronicleSQLite
 import ChronicleTestSupport
 import Foundation

@@ -1,5 +1,6 @@
 import ChronicleConsole
 import ChronicleHTTP
+import ChronicleHTTPTestSupport
 import Foundation
 import Hummingbird
 import HummingbirdTesting

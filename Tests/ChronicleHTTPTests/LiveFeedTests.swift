@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 @testable import ChronicleHTTP
+import ChronicleHTTPTestSupport
 import Foundation
 import Hummingbird
 import HummingbirdTesting

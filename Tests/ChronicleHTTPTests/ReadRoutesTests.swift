@@ -1,4 +1,5 @@
 import ChronicleHTTP
+import ChronicleHTTPTestSupport
 import Foundation
 import Hummingbird
 import HummingbirdTesting

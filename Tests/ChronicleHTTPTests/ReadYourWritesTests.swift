@@ -1,4 +1,5 @@
 @testable import ChronicleHTTP
+import ChronicleHTTPTestSupport
 import ChronicleTestSupport
 import Foundation
 import Hummingbird

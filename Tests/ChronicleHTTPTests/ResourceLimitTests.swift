@@ -1,3 +1,4 @@
+import ChronicleHTTPTestSupport
 import ChronicleTestSupport
 @testable import ChronicleHTTP
 import Foundation

@@ -1,4 +1,5 @@
 import ChronicleHTTP
+import ChronicleHTTPTestSupport
 import ChronicleSQLite
 import Foundation
 import ServiceLifecycle

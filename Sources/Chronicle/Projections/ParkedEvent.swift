@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// An event a projection gave up on after its ``FailurePolicy`` was exhausted, kept in the
 /// projection's dead-letter table so it can be inspected, retried or dropped.

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 import Synchronization
 
 /// The one projection engine: follows the log from a checkpoint and keeps a projection's

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// The error projection runners throw (waiting, rebuilding, managing parked events).
 ///

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// A projection's progress and health, as data (for Swift callers, the CLI and HTTP).
 ///

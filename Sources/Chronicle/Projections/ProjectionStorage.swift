@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// The seam between the projection engine and a backend: where a projection's effects, its
 /// checkpoints and its parked events are kept.

@@ -1,5 +1,5 @@
-import Foundation
-import Logging
+public import Foundation
+public import Logging
 
 extension SQLiteEventStore {
     /// How hard a commit tries to reach the disk before an append returns.

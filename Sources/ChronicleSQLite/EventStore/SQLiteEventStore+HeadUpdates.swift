@@ -1,6 +1,7 @@
-import Chronicle
+public import Chronicle
 import Foundation
 import GRDB
+import Logging
 import Synchronization
 
 extension SQLiteEventStore {

@@ -1,6 +1,6 @@
-import Chronicle
+public import Chronicle
 import Foundation
-import GRDB
+public import GRDB
 
 extension SQLiteEventStore {
     /// What ``salvageEvents(path:after:pageSize:_:)`` could and could not read.

@@ -1,8 +1,8 @@
-import Chronicle
-import Foundation
+public import Chronicle
+public import Foundation
 import GRDB
-import Logging
-import ServiceLifecycle
+public import Logging
+public import ServiceLifecycle
 
 /// Runs a ``ProcessManager`` (saga): follows the log from its checkpoint and calls
 /// ``ProcessManager/react(to:context:)`` for each event, at least once.

@@ -1,4 +1,4 @@
-import Chronicle
+public import Chronicle
 
 extension SQLiteProjectionGroup: ProjectionCatalog {
     private var catalog: CombinedProjectionCatalog { CombinedProjectionCatalog(readModels.map(\.engine)) }

@@ -1,4 +1,4 @@
-import Chronicle
+public import Chronicle
 
 extension ProjectionSource {
     /// Reads `store`; in-process appends wake the runner at once, appends by other processes are

@@ -1,5 +1,5 @@
-import Chronicle
-import ServiceLifecycle
+public import Chronicle
+public import ServiceLifecycle
 
 /// Runs several read models concurrently as one ServiceLifecycle `Service`, and finds them by name
 /// (for the HTTP API and the CLI).

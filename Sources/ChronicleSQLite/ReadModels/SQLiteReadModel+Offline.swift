@@ -1,4 +1,4 @@
-import Chronicle
+public import Chronicle
 import Foundation
 import GRDB
 

@@ -1,9 +1,9 @@
-import Chronicle
-import Foundation
-import GRDB
-import Logging
-import ServiceLifecycle
-import Tracing
+public import Chronicle
+public import Foundation
+public import GRDB
+public import Logging
+public import ServiceLifecycle
+public import Tracing
 
 /// A projection into SQLite tables, kept up to date by a runner: the asynchronous (query) side
 /// of CQRS.

@@ -1,5 +1,5 @@
-import Chronicle
-import GRDB
+public import Chronicle
+public import GRDB
 
 /// A projector whose read model is SQLite tables: the user extension point of the asynchronous
 /// (query) side.

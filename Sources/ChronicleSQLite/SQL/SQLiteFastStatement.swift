@@ -1,6 +1,6 @@
-import Chronicle
-import Foundation
-import GRDB
+public import Chronicle
+public import Foundation
+public import GRDB
 
 /// A cached statement that a projector runs once per event, bound straight through SQLite.
 ///

@@ -1,7 +1,7 @@
-import Chronicle
+public import Chronicle
 import Foundation
 import GRDB
-import Logging
+public import Logging
 import Synchronization
 
 /// Aggregate snapshots in a SQLite file: the latest snapshot of each stream, one row per stream.

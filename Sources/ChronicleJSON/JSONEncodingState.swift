@@ -241,112 +241,24 @@ struct JSONOutput {
         bytes.append(contentsOf: UnsafeBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount))
     }
 
-    /// Writes a JSON string the way Foundation's JSONWriter does: `"` `\` and `/` escaped, the
-    /// usual short escapes, other control characters as `\u00xx` (lowercase hex), everything
-    /// else (DEL, U+2028, non-ASCII) as is. Returns the content range and whether the content
-    /// is plain ASCII that needed no escaping.
+    /// Writes a JSON string the way Foundation's JSONWriter does (`/` escaped too; see
+    /// ``JSONByteSink/appendJSONStringContent(_:escapingSlashes:)``). Returns the content range
+    /// and whether the content is plain ASCII that needed no escaping.
     @discardableResult
     mutating func appendString(_ string: String) -> (start: Int, end: Int, simple: Bool) {
         bytes.append(.quote)
         let start = bytes.count
         var copy = string
-        let simple = copy.withUTF8 { appendEscaped($0) }
+        let simple = copy.withUTF8 { bytes.appendJSONStringContent($0, escapingSlashes: true) }
         let end = bytes.count
         bytes.append(.quote)
         return (start, end, simple)
     }
 
-    private mutating func appendEscaped(_ source: UnsafeBufferPointer<UInt8>) -> Bool {
-        var simple = true
-        var mark = 0
-        var index = 0
-        let count = source.count
-        let base = source.baseAddress
-        while index < count {
-            // Eight bytes at a time while none needs escaping.
-            if index + 8 <= count, let base {
-                let word = UInt64(littleEndian: UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self))
-                if word & Self.highBits != 0 { simple = false }
-                if !Self.needsEscape(word) {
-                    index += 8
-                    continue
-                }
-            }
-            let byte = source[index]
-            if byte >= 0x80 {
-                simple = false
-                index += 1
-                continue
-            }
-            if byte >= 0x20 && byte != .quote && byte != .backslash && byte != .slash {
-                index += 1
-                continue
-            }
-            simple = false
-            if index > mark { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: source[mark..<index])) }
-            bytes.append(.backslash)
-            switch byte {
-            case .quote: bytes.append(.quote)
-            case .backslash: bytes.append(.backslash)
-            case .slash: bytes.append(.slash)
-            case 0x08: bytes.append(UInt8(ascii: "b"))
-            case 0x0C: bytes.append(UInt8(ascii: "f"))
-            case 0x0A: bytes.append(UInt8(ascii: "n"))
-            case 0x0D: bytes.append(UInt8(ascii: "r"))
-            case 0x09: bytes.append(UInt8(ascii: "t"))
-            default:
-                bytes.append(UInt8(ascii: "u"))
-                bytes.append(.zero)
-                bytes.append(.zero)
-                bytes.append(Self.hexDigit(byte >> 4))
-                bytes.append(Self.hexDigit(byte & 0xF))
-            }
-            index += 1
-            mark = index
-        }
-        if count > mark { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: source[mark..<count])) }
-        return simple
-    }
-
-    private static let lowBits: UInt64 = 0x0101_0101_0101_0101
-    private static let highBits: UInt64 = 0x8080_8080_8080_8080
-
-    /// Whether any of eight ASCII bytes is below 0x20 or is `"`, `\` or `/` (exact for bytes
-    /// below 0x80; bytes at or above it may be reported and are then looked at one by one).
-    @inline(__always)
-    static func needsEscape(_ word: UInt64) -> Bool {
-        func hasZeroByte(_ x: UInt64) -> Bool { (x &- lowBits) & ~x & highBits != 0 }
-        let control = (word &- lowBits &* 0x20) & ~word & highBits != 0
-        return control || hasZeroByte(word ^ (lowBits &* UInt64(UInt8.quote)))
-            || hasZeroByte(word ^ (lowBits &* UInt64(UInt8.backslash))) || hasZeroByte(word ^ (lowBits &* UInt64(UInt8.slash)))
-    }
-
-    private static func hexDigit(_ value: UInt8) -> UInt8 {
-        value < 10 ? .zero + value : UInt8(ascii: "a") + value - 10
-    }
-
     /// Writes an integer in decimal, as its `description` reads.
     @inline(__always)
     mutating func appendInteger<T: FixedWidthInteger>(_ value: T) {
-        if T.bitWidth > 64 {
-            bytes.append(contentsOf: value.description.utf8)
-            return
-        }
-        var magnitude = UInt64(truncatingIfNeeded: value.magnitude)
-        if value < 0 { bytes.append(.minus) }
-        if magnitude < 10 {
-            bytes.append(.zero + UInt8(magnitude))
-            return
-        }
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
-            var position = 20
-            while magnitude > 0 {
-                position -= 1
-                digits[position] = .zero + UInt8(magnitude % 10)
-                magnitude /= 10
-            }
-            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: digits[position..<20]))
-        }
+        bytes.appendJSONInteger(value)
     }
 
     /// Writes a finite float as Foundation does: its `description`, minus a trailing ".0".

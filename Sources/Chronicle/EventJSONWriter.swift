@@ -1,4 +1,5 @@
-import Foundation
+import ChronicleJSON
+package import Foundation
 
 /// Writes JSON text by hand: the one encoder of an event's JSON, shared by the HTTP read API
 /// (ChronicleHTTP) and the `chronicle` command's JSON lines (ChronicleCommandLine), so both show
@@ -6,7 +7,7 @@ import Foundation
 ///
 /// `JSONEncoder` cannot splice already-encoded JSON (an event's payload) into its output without
 /// decoding and re-encoding it, which would lose number precision and key order. Everything this
-/// writer emits besides spliced payloads is escaped here.
+/// writer emits besides spliced payloads is escaped by ChronicleJSON's escaper, the encoder's own.
 package struct EventJSONWriter {
     /// The JSON written so far, UTF-8.
     package private(set) var bytes: [UInt8] = []
@@ -22,28 +23,12 @@ package struct EventJSONWriter {
     /// Appends already-encoded JSON as it is.
     package mutating func raw(bytes other: some Sequence<UInt8>) { bytes.append(contentsOf: other) }
 
-    /// Appends `value` as a JSON string.
-    package mutating func string(_ value: String) {
-        bytes.append(UInt8(ascii: "\""))
-        for byte in value.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): raw("\\\"")
-            case UInt8(ascii: "\\"): raw("\\\\")
-            case 0x0A: raw("\\n")
-            case 0x0D: raw("\\r")
-            case 0x09: raw("\\t")
-            case 0x00..<0x20:
-                raw("\\u00")
-                bytes.append(Self.hex[Int(byte >> 4)])
-                bytes.append(Self.hex[Int(byte & 0x0F)])
-            default: bytes.append(byte)
-            }
-        }
-        bytes.append(UInt8(ascii: "\""))
-    }
+    /// Appends `value` as a JSON string (escaped by ChronicleJSON's one escaper, as Foundation
+    /// does with `.withoutEscapingSlashes`).
+    package mutating func string(_ value: String) { bytes.appendJSONString(value, escapingSlashes: false) }
 
     /// Appends an integer.
-    package mutating func integer(_ value: Int64) { bytes.append(contentsOf: String(value).utf8) }
+    package mutating func integer(_ value: Int64) { bytes.appendJSONInteger(value) }
 
     /// Appends `"name":`.
     package mutating func key(_ name: StaticString) {
@@ -51,8 +36,6 @@ package struct EventJSONWriter {
         raw(name)
         raw("\":")
     }
-
-    private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
 }
 
 /// How an event's payload is written in its JSON (`dataEncoding` says which was chosen).
@@ -157,21 +140,11 @@ package enum PayloadFormat {
         }
     }
 
-    /// Whether `payload` is a complete JSON text in UTF-8 (no byte-order mark), so splicing it
-    /// into a JSON answer keeps the answer valid.
+    /// Whether `payload` is a complete JSON text in UTF-8 (strict RFC 8259: no byte-order mark,
+    /// valid UTF-8, no raw control characters in strings), so splicing it into a JSON answer
+    /// keeps the answer valid. ChronicleJSON's one validator, the check its decoder makes.
     package static func isJSON(_ payload: Data) -> Bool {
-        guard let first = payload.first(where: { !Self.isWhitespace($0) }) else { return false }
-        // A JSON text in UTF-8 starts with one of these; this rejects BOMs and UTF-16/32 early.
-        switch first {
-        case UInt8(ascii: "{"), UInt8(ascii: "["), UInt8(ascii: "\""), UInt8(ascii: "-"),
-             UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "t"), UInt8(ascii: "f"), UInt8(ascii: "n"):
-            break
-        default:
-            return false
-        }
-        // UTF-8 JSON never holds a raw NUL; UTF-16/32 text does (and the parser below would accept it).
-        guard !payload.contains(0), String(validating: payload, as: UTF8.self) != nil else { return false }
-        return (try? JSONSerialization.jsonObject(with: payload, options: [.fragmentsAllowed])) != nil
+        JSONText.isValid(payload)
     }
 
     private static func isWhitespace(_ byte: UInt8) -> Bool {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Chronicle
 import ChronicleHTTP
+import ChronicleHTTPTestSupport
 import ChronicleTestSupport
 import Foundation
 import Hummingbird

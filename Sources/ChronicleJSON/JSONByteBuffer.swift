@@ -5,7 +5,7 @@ import Foundation
 ///
 /// Not copyable in spirit: ``JSONOutput`` owns exactly one, and ``JSONEncodingState`` frees it
 /// (or has given it away to a `Data` through ``takeData()``).
-struct JSONByteBuffer {
+struct JSONByteBuffer: JSONByteSink {
     private(set) var base: UnsafeMutablePointer<UInt8>
     private(set) var count = 0
     private var capacity: Int

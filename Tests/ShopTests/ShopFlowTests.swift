@@ -1,4 +1,5 @@
 import ChronicleHTTP
+import ChronicleHTTPTestSupport
 import ChroniclePostgres
 import ChronicleSQLite
 import ChronicleTestSupport
