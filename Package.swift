@@ -25,6 +25,7 @@ let package = Package(
         .library(name: "ChronicleSQLite", targets: ["ChronicleSQLite"]),
         .library(name: "ChronicleTesting", targets: ["ChronicleTesting"]),
         .library(name: "ChronicleHTTP", targets: ["ChronicleHTTP"]),
+        .library(name: "ChronicleConsole", targets: ["ChronicleConsole"]),
         .library(name: "ChronicleInstrumentation", targets: ["ChronicleInstrumentation"]),
         .library(name: "ChronicleCommandLine", targets: ["ChronicleCommandLine"]),
         .library(name: "ChroniclePostgres", targets: ["ChroniclePostgres"]),
@@ -85,6 +86,19 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),  // the graceful-shutdown signals
             ],
+            swiftSettings: library
+        ),
+        // The web console over the read API: server-rendered pages, a small script, no build step.
+        .target(
+            name: "ChronicleConsole",
+            dependencies: [
+                "Chronicle", "ChronicleHTTP",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            resources: [.copy("Resources")],
             swiftSettings: library
         ),
         // Metrics and tracing decorators for stores and repositories.
@@ -205,7 +219,7 @@ let package = Package(
         .executableTarget(
             name: "Shop",
             dependencies: [
-                "Chronicle", "ChronicleSQLite", "ChroniclePostgres", "ChronicleHTTP",
+                "Chronicle", "ChronicleSQLite", "ChroniclePostgres", "ChronicleHTTP", "ChronicleConsole",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -233,7 +247,7 @@ let package = Package(
         .testTarget(
             name: "ChronicleHTTPTests",
             dependencies: [
-                "Chronicle", "ChronicleHTTP", "ChronicleSQLite", "ChronicleTestSupport", "ChronicleHTTPTestSupport",
+                "Chronicle", "ChronicleHTTP", "ChronicleConsole", "ChronicleSQLite", "ChronicleTestSupport", "ChronicleHTTPTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),  // the live feed's streaming client

@@ -1,4 +1,5 @@
 import Chronicle
+import Foundation
 
 /// The fulfilment process manager (saga): the asynchronous path after an order is placed.
 ///
@@ -22,6 +23,24 @@ struct Fulfilment: ProcessManager {
 
     static let carrier = "ChronoPost"
 
+    /// The environment variable naming the simulated payment gateway's outage file: while that
+    /// file exists, charging fails (a transient failure: the saga retries, then parks the event;
+    /// once the file is gone, retrying it in the console or the CLI charges the order). For
+    /// trying the console's retry, and for its browser tests.
+    static let gatewayOutageVariable = "SHOP_GATEWAY_OUTAGE_FILE"
+
+    /// The simulated gateway is down.
+    struct GatewayUnavailable: Error, CustomStringConvertible {
+        var file: String
+        var description: String { "payment gateway unavailable (simulated outage: \(file) exists)" }
+    }
+
+    /// Throws ``GatewayUnavailable`` while the outage file exists.
+    static func checkGateway() throws {
+        guard let file = ProcessInfo.processInfo.environment[gatewayOutageVariable], !file.isEmpty else { return }
+        if FileManager.default.fileExists(atPath: file) { throw GatewayUnavailable(file: file) }
+    }
+
     /// The saga over `store`; the warehouse loads from and saves snapshots in `snapshots`, so
     /// each reservation reads at most ``ShopApp/inventorySnapshotInterval`` events of
     /// `inventory-main`, however many orders came before.
@@ -43,6 +62,7 @@ struct Fulfilment: ProcessManager {
             for decoded in try JSONEventCodec<InventoryEvent>().decode(event) {
                 switch decoded {
                 case .reserved(let reserved):
+                    try Self.checkGateway()
                     let order = try await orders.load(reserved.orderId).state
                     try await context.execute(.charge(orderId: reserved.orderId, amount: order.total, card: order.card), on: reserved.orderId, using: payments)
                 case .rejected(let rejected):

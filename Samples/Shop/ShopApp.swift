@@ -1,4 +1,5 @@
 import Chronicle
+import ChronicleConsole
 import ChronicleHTTP
 import Foundation
 import Hummingbird
@@ -26,6 +27,8 @@ struct ShopApp: Sendable {
     let storage: ShopStorage
     let backend: ShopBackend
     let api: ReadAPI
+    /// The web console at `/console`.
+    let console: ChronicleConsole
     let orders: AggregateRepository<Order>
     let inventory: AggregateRepository<Inventory>
     let logger: Logger
@@ -40,17 +43,28 @@ struct ShopApp: Sendable {
     /// - Parameter inventorySnapshots: when the warehouse's snapshots are saved (``SnapshotPolicy/never``
     ///   only to measure what they save).
     static func open(
-        _ storage: ShopStorage, configuration: ReadAPIConfiguration = .init(), inventorySnapshots: SnapshotPolicy = inventorySnapshots,
-        logger: Logger
+        _ storage: ShopStorage, configuration: ReadAPIConfiguration = .init(), console: ConsoleConfiguration = .init(),
+        inventorySnapshots: SnapshotPolicy = inventorySnapshots, logger: Logger
     ) async throws -> ShopApp {
         let backend = try await storage.open(inventorySnapshots: inventorySnapshots, logger: logger)
-        return try ShopApp(storage: storage, backend: backend, configuration: configuration, inventorySnapshots: inventorySnapshots, logger: logger)
+        do {
+            return try ShopApp(
+                storage: storage, backend: backend, configuration: configuration, console: console, inventorySnapshots: inventorySnapshots, logger: logger
+            )
+        } catch {
+            try? await backend.close()
+            throw error
+        }
     }
 
-    private init(storage: ShopStorage, backend: ShopBackend, configuration: ReadAPIConfiguration, inventorySnapshots: SnapshotPolicy, logger: Logger) throws {
+    private init(
+        storage: ShopStorage, backend: ShopBackend, configuration: ReadAPIConfiguration, console: ConsoleConfiguration,
+        inventorySnapshots: SnapshotPolicy, logger: Logger
+    ) throws {
         self.storage = storage
         self.backend = backend
         api = try ReadAPI(reader: backend.store, projections: backend.catalog, configuration: configuration, logger: logger)
+        self.console = try ChronicleConsole(api: api, configuration: console)
         orders = AggregateRepository(store: backend.store)
         inventory = Self.inventoryRepository(store: backend.store, snapshots: backend.snapshots, policy: inventorySnapshots)
         self.logger = logger
@@ -85,7 +99,7 @@ struct ShopApp: Sendable {
             router: try makeRouter(),
             server: api.httpServer,  // the read API's idle and header-read timeouts
             configuration: .init(address: .hostname(host, port: port), serverName: "Chronicle Shop"),
-            services: backend.services,
+            services: backend.services + [console.sampler],
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
             logger: logger
         )
@@ -99,10 +113,15 @@ struct ShopApp: Sendable {
         }
     }
 
-    /// The router: Chronicle's read API (HEAD answered wherever GET is, path parameters decoded
-    /// once for every route), the command route and the app's queries.
+    /// The router: the console at `/console` (it signs in its own way, so it comes before the read
+    /// API's middleware), Chronicle's read API (HEAD answered wherever GET is, path parameters
+    /// decoded once for every route), the command route and the app's queries.
     func makeRouter() throws -> Router<BasicRequestContext> {
-        let router = api.makeRouter()
+        let router = Router(context: BasicRequestContext.self, options: .autoGenerateHeadEndpoints)
+        console.addRoutes(to: router)
+        router.get("/") { _, _ in Response(status: .seeOther, headers: [.location: "/console"]) }
+        api.addMiddleware(to: router)
+        api.addRoutes(to: router)
         // The command side: synchronous, JSON only, answers with the order id and the global position.
         router.group().add(middleware: JSONCommandMiddleware()).post("/orders") { request, context in
             try await self.placeOrder(request, context: context)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ChronicleConsole
 import ChronicleHTTP
 import Foundation
 import Hummingbird
@@ -16,12 +17,17 @@ struct ShopCommand: AsyncParsableCommand {
         discussion: """
             The bearer token comes from the environment variable \(tokenVariable) or from --token-file \
             (both stay out of the process list); --token works too but shows in `ps`. \
-            An empty token is refused: it would lock everyone out.
+            An empty token is refused: it would lock everyone out. \
+            The console (http://127.0.0.1:PORT/console) reads with the same token; retrying and dropping \
+            parked events there need the admin token from \(adminTokenVariable) or --admin-token-file \
+            (without one, the bearer token; without either, the console is read-only).
             """
     )
 
     /// The environment variable holding the bearer token.
     static let tokenVariable = "SHOP_TOKEN"
+    /// The environment variable holding the console's admin token.
+    static let adminTokenVariable = "SHOP_ADMIN_TOKEN"
 
     @Option(help: "Address to listen on.")
     var host = "127.0.0.1"
@@ -44,6 +50,9 @@ struct ShopCommand: AsyncParsableCommand {
     @Option(help: "Read the bearer token from this file (its first line).")
     var tokenFile: String?
 
+    @Option(help: "Read the console's admin token (retry and drop parked events) from this file (its first line).")
+    var adminTokenFile: String?
+
     @Flag(help: "Run the whole flow once over HTTP and exit.")
     var demo = false
 
@@ -57,8 +66,11 @@ struct ShopCommand: AsyncParsableCommand {
         let storage = try ShopStorage.parse(location, schema: schema)
         var configuration = ReadAPIConfiguration()
         if let bearer { configuration.bearerTokens = [bearer] }
+        var console = ConsoleConfiguration()
+        let admin = try Self.bearerToken(option: nil, file: adminTokenFile, environment: ProcessInfo.processInfo.environment, variable: Self.adminTokenVariable)
+        if let admin { console.adminTokens = [admin] }
 
-        let shop = try await ShopApp.open(storage, configuration: configuration, logger: logger)
+        let shop = try await ShopApp.open(storage, configuration: configuration, console: console, logger: logger)
         do {
             try await shop.seedStock()
             if demo {
@@ -66,6 +78,7 @@ struct ShopCommand: AsyncParsableCommand {
             } else {
                 let app = try shop.makeApplication(host: host, port: port) { port in
                     print(Self.instructions(port: port, storage: storage, authenticated: bearer != nil))
+                    fflush(nil)  // the URL at once, also when stdout is a pipe
                 }
                 // SIGTERM/SIGINT shut down gracefully, within the read API's bounds (a client
                 // holding a request open cannot keep the process alive).
@@ -83,7 +96,7 @@ struct ShopCommand: AsyncParsableCommand {
     ///
     /// - Throws: `ValidationError` for an empty token (it would lock everyone out), several
     ///   sources, or an unreadable file.
-    static func bearerToken(option: String?, file: String?, environment: [String: String]) throws -> String? {
+    static func bearerToken(option: String?, file: String?, environment: [String: String], variable tokenVariable: String = tokenVariable) throws -> String? {
         var sources: [(name: String, value: String)] = []
         if let option { sources.append(("--token", option)) }
         if let file {
@@ -132,6 +145,7 @@ struct ShopCommand: AsyncParsableCommand {
         let auth = authenticated ? " -H \"Authorization: Bearer $\(tokenVariable)\"" : ""
         return """
             Chronicle Shop on http://127.0.0.1:\(port) (\(storage)); Ctrl-C stops it gracefully.
+            Console: http://127.0.0.1:\(port)/console\(authenticated ? " (sign in with $\(tokenVariable))" : "")
             Try:
               curl -s\(auth) -X POST localhost:\(port)/orders -H 'Content-Type: application/json' \\
                    -d '{"customer":"ada","items":[{"sku":"tea","quantity":2}],"card":"tok_visa_4242"}'

@@ -1,7 +1,7 @@
 import Chronicle
 import Foundation
 public import HTTPTypes
-import Hummingbird
+package import Hummingbird
 import ServiceLifecycle
 
 extension HTTPField.Name {
@@ -130,6 +130,12 @@ struct LiveFeed: Sendable {
 }
 
 extension ReadAPI {
+    /// `GET /feed` for another route of the same package (the console's live tail, which signs
+    /// in its own way): the same parameters, limits and count of open feeds.
+    package func consoleFeed(_ request: Request) async throws -> Response {
+        try await feed(request)
+    }
+
     func feed(_ request: Request) async throws -> Response {
         let parameters = try RequestParameters(request, accepting: ["category", "type", "after"])
         let category = try parameters.category("category")

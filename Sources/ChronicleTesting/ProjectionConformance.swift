@@ -205,6 +205,35 @@ extension ProjectionConformance {
             try check.equal(try await fixture.applied().sorted(), positions(1...30), "applied after retrying the parked event")
             try check.equal(engine.status().parkedCount, 0, "parked count after the retry")
         },
+        Case("aCatalogRetriesAndDropsParkedEventsByProjectionName") { check, make in
+            let fixture = try await make("engine-catalog", 1)
+            let log = try await log(10)
+            fixture.poison([3, 6])
+            let engine = try ProjectionEngine(
+                name: "engine-catalog", storage: fixture.storage, source: .observing(log),
+                options: .init(pageSize: 4, failurePolicy: fastRetries, sleep: noSleep)
+            )
+            // What the console's retry and drop call: the catalog, by name.
+            let catalog = CombinedProjectionCatalog([engine])
+            try await whileRunning(engine) { try await engine.waitUntil(position: 10, timeout: .seconds(30)) }
+            try check.equal(engine.status().parkedCount, 2, "parked count")
+            try check.equal(try await catalog.retryParkedEvent(ofProjection: "other", at: 3), false, "retrying for another name")
+            try check.equal(try await catalog.dropParkedEvent(ofProjection: "other", at: 3), false, "dropping for another name")
+            do {
+                _ = try await catalog.retryParkedEvent(ofProjection: "engine-catalog", at: 3)
+                throw check.failure("retrying an event that still fails succeeded")
+            } catch let error as ProjectionError where error.code == .applyFailed {}
+            try check.equal(engine.status().parkedCount, 2, "parked count after a failed retry")
+            fixture.poison([])
+            try check.equal(try await catalog.retryParkedEvent(ofProjection: "engine-catalog", at: 3), true, "retrying")
+            try check.equal(try await catalog.dropParkedEvent(ofProjection: "engine-catalog", at: 6), true, "dropping")
+            try check.equal(engine.status().parkedCount, 0, "parked count after the retry and the drop")
+            try check.equal(try await fixture.applied().sorted(), positions(1...10, except: [6]), "applied positions")
+            do {
+                _ = try await catalog.dropParkedEvent(ofProjection: "engine-catalog", at: 6)
+                throw check.failure("dropping an event no longer parked succeeded")
+            } catch let error as ProjectionError where error.code == .parkedEventNotFound {}
+        },
         Case("theStopPolicyStopsBeforeThePoisonAndResumeGoesOn") { check, make in
             let fixture = try await make("engine-stop", 1)
             let log = try await log(20)

@@ -1,3 +1,4 @@
+import ChronicleConsole
 import ChronicleHTTP
 import ChronicleHTTPTestSupport
 import Foundation
@@ -6,7 +7,7 @@ import HummingbirdTesting
 import Testing
 
 /// Every `GET /…?a=&b=` the guides and the read API's own documentation name is a route of the
-/// read API, and every query parameter they show is one the route accepts.
+/// read API or of the console, and every query parameter they show is one the route accepts.
 @Suite struct DocumentedRoutesTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
@@ -41,7 +42,11 @@ import Testing
         let documented = try Self.documentedRoutes()
         #expect(documented.count >= 10, "the route tables were found")
         let store = try await sampleStore()
-        let router = try ReadAPI(reader: store).makeRouter()
+        let api = try ReadAPI(reader: store)
+        let router = Router(context: BasicRequestContext.self, options: .autoGenerateHeadEndpoints)
+        try ChronicleConsole(api: api).addRoutes(to: router)
+        api.addMiddleware(to: router)
+        api.addRoutes(to: router)
         let registered = router.routes.filter { $0.method == .get }.map { $0.path.description.split(separator: "/") }
         for route in documented {
             let segments = route.path.split(separator: "/")
@@ -50,9 +55,9 @@ import Testing
                     routeSegment == docSegment || (Self.isParameter(routeSegment) && Self.isParameter(docSegment))
                 }
             }
-            #expect(exists, "\(route.source): GET \(route.path) is not a route of the read API")
+            #expect(exists, "\(route.source): GET \(route.path) is not a route of the read API or the console")
         }
-        try await withReadAPI(store: store) { client in
+        try await withReadAPI(store: store, routes: { api, router in (try? ChronicleConsole(api: api))?.addRoutes(to: router) }) { client in
             for route in documented where !route.parameters.isEmpty {
                 let path = route.path.replacing("{id}", with: "order-1").replacing("{category}", with: "order").replacing("{name}", with: "none")
                 for parameter in route.parameters {
@@ -60,6 +65,7 @@ import Testing
                     let response = try await client.get("\(path)?\(parameter)=,-")
                     let message = ((try? response.json["error"] as? [String: Any])?["message"] as? String) ?? ""
                     #expect(!message.contains("Unknown query parameter"), "\(route.source): GET \(route.path) does not accept '\(parameter)': \(message)")
+                    #expect(!response.text.contains("Unknown parameter"), "\(route.source): GET \(route.path) does not accept '\(parameter)'")
                 }
             }
         }

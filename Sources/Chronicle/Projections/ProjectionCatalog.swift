@@ -21,6 +21,31 @@ public protocol ProjectionCatalog: Sendable {
     /// - Returns: the projection's checkpoint when the wait ended (compare with `position` to
     ///   know which way it ended), or `nil` if this catalog has no such projection.
     func waitUntil(projection name: String, reaches position: GlobalPosition, timeout: Duration) async throws -> GlobalPosition?
+
+    /// Applies the parked event at `position` of the projection called `name` again (after a
+    /// fix); on success it is no longer parked.
+    ///
+    /// - Returns: `false` if this catalog has no such projection (or, for the default
+    ///   implementation, administers none).
+    /// - Throws: ``ProjectionError`` ``ProjectionError/Code/parkedEventNotFound``, or
+    ///   ``ProjectionError/Code/applyFailed`` when it fails again (it stays parked).
+    func retryParkedEvent(ofProjection name: String, at position: GlobalPosition) async throws -> Bool
+
+    /// Removes the parked event at `position` of the projection called `name` for good (its
+    /// effect is never applied).
+    ///
+    /// - Returns: `false` if this catalog has no such projection (or, for the default
+    ///   implementation, administers none).
+    /// - Throws: ``ProjectionError`` ``ProjectionError/Code/parkedEventNotFound``.
+    func dropParkedEvent(ofProjection name: String, at position: GlobalPosition) async throws -> Bool
+}
+
+extension ProjectionCatalog {
+    /// Administers nothing: answers `false` (a catalog that can retry parked events implements it).
+    public func retryParkedEvent(ofProjection name: String, at position: GlobalPosition) async throws -> Bool { false }
+
+    /// Administers nothing: answers `false` (a catalog that can drop parked events implements it).
+    public func dropParkedEvent(ofProjection name: String, at position: GlobalPosition) async throws -> Bool { false }
 }
 
 /// Several catalogs served as one (read models and process managers, say). Names are looked up
@@ -56,6 +81,18 @@ public struct CombinedProjectionCatalog: ProjectionCatalog {
         }
         return nil
     }
+
+    /// Retries a parked event of the first catalog that knows the projection (see ``ProjectionCatalog/retryParkedEvent(ofProjection:at:)``).
+    public func retryParkedEvent(ofProjection name: String, at position: GlobalPosition) async throws -> Bool {
+        for catalog in catalogs where try await catalog.retryParkedEvent(ofProjection: name, at: position) { return true }
+        return false
+    }
+
+    /// Drops a parked event of the first catalog that knows the projection (see ``ProjectionCatalog/dropParkedEvent(ofProjection:at:)``).
+    public func dropParkedEvent(ofProjection name: String, at position: GlobalPosition) async throws -> Bool {
+        for catalog in catalogs where try await catalog.dropParkedEvent(ofProjection: name, at: position) { return true }
+        return false
+    }
 }
 
 extension ProjectionEngine: ProjectionCatalog {
@@ -81,5 +118,19 @@ extension ProjectionEngine: ProjectionCatalog {
             // Not caught up: the position reached answers.
         }
         return status().position
+    }
+
+    /// Retries this projection's parked event at `position`; `false` for another name.
+    public func retryParkedEvent(ofProjection name: String, at position: GlobalPosition) async throws -> Bool {
+        guard name == self.name else { return false }
+        try await retryParked(at: position)
+        return true
+    }
+
+    /// Drops this projection's parked event at `position`; `false` for another name.
+    public func dropParkedEvent(ofProjection name: String, at position: GlobalPosition) async throws -> Bool {
+        guard name == self.name else { return false }
+        try await dropParked(at: position)
+        return true
     }
 }

@@ -67,4 +67,16 @@ extension ProjectionRunner {
     public func waitUntil(projection name: String, reaches position: GlobalPosition, timeout: Duration) async throws -> GlobalPosition? {
         try await engine.waitUntil(projection: name, reaches: position, timeout: timeout)
     }
+
+    /// Retries this projection's parked event at `position`; `false` for another name (see
+    /// ``ProjectionCatalog/retryParkedEvent(ofProjection:at:)``).
+    public func retryParkedEvent(ofProjection name: String, at position: GlobalPosition) async throws -> Bool {
+        try await engine.retryParkedEvent(ofProjection: name, at: position)
+    }
+
+    /// Drops this projection's parked event at `position`; `false` for another name (see
+    /// ``ProjectionCatalog/dropParkedEvent(ofProjection:at:)``).
+    public func dropParkedEvent(ofProjection name: String, at position: GlobalPosition) async throws -> Bool {
+        try await engine.dropParkedEvent(ofProjection: name, at: position)
+    }
 }

@@ -17,4 +17,14 @@ extension SQLiteProjectionGroup: ProjectionCatalog {
     public func waitUntil(projection name: String, reaches position: GlobalPosition, timeout: Duration) async throws -> GlobalPosition? {
         try await self[name]?.engine.waitUntil(projection: name, reaches: position, timeout: timeout)
     }
+
+    /// Retries a parked event of the named read model; `false` if unknown.
+    public func retryParkedEvent(ofProjection name: String, at position: GlobalPosition) async throws -> Bool {
+        try await self[name]?.engine.retryParkedEvent(ofProjection: name, at: position) ?? false
+    }
+
+    /// Drops a parked event of the named read model; `false` if unknown.
+    public func dropParkedEvent(ofProjection name: String, at position: GlobalPosition) async throws -> Bool {
+        try await self[name]?.engine.dropParkedEvent(ofProjection: name, at: position) ?? false
+    }
 }
