@@ -104,7 +104,7 @@ extension ScenarioRunner {
         queries.print()
 
         // 3. Plain vs conditional appends on the loaded store.
-        let appendStreams = Workload.streamIDs(1000).map { StreamID(unchecked: "dcb" + $0.rawValue) }
+        let appendStreams = try Workload.streamIDs(1000).map { stream throws(EventStoreError) in try StreamID("dcb" + stream.rawValue) }
         var versions = [Int64](repeating: 0, count: appendStreams.count)
         var plainSeconds = 0.0, conditionalSeconds = 0.0
         var plainCount = 0, conditionalCount = 0
