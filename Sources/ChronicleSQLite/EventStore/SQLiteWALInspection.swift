@@ -217,12 +217,19 @@ enum SQLiteWALInspection {
         var bytes = [UInt8](repeating: 0, count: 136)
         let count = bytes.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, 136, 0) }
         guard count == 136 else { return nil }
-        // The header is in native byte order, written twice; SQLite trusts it when both copies
-        // agree, it is initialized, and its checksum (over its first 40 bytes) matches.
-        let (first, second) = (bytes[0..<48], bytes[48..<96])
-        guard first.elementsEqual(second), native(bytes, 0) == walVersion, bytes[12] == 1 else { return nil }
-        guard checksum(bytes[0..<40], bigEndianWords: UInt32(1).bigEndian == 1, (0, 0)) == (native(bytes, 40), native(bytes, 44)) else { return nil }
-        let header = IndexHeader(maxFrame: native(bytes, 16), backfilled: native(bytes, 96), salts: Data(bytes[32..<40]))
+        // The header is in native byte order, written twice: a writer writes the second copy, then
+        // the first, so a process killed in between leaves the first copy one commit behind (or
+        // a WAL restart behind). A copy is valid when it is initialized and its checksum (over its
+        // first 40 bytes) matches; the second copy when valid, else the first, tells how many
+        // frames the WAL held (SQLite itself would rebuild the index from the WAL, which is
+        // exactly what a deleted WAL makes impossible).
+        let nativeBigEndian = UInt32(1).bigEndian == 1
+        let valid = [0, 48].filter { base in
+            native(bytes, base) == walVersion && bytes[base + 12] == 1
+                && checksum(bytes[base..<(base + 40)], bigEndianWords: nativeBigEndian, (0, 0)) == (native(bytes, base + 40), native(bytes, base + 44))
+        }
+        guard let base = valid.last else { return nil }
+        let header = IndexHeader(maxFrame: native(bytes, base + 16), backfilled: native(bytes, 96), salts: Data(bytes[(base + 32)..<(base + 40)]))
         return (header, isLocked(descriptor, offset: 128))
     }
 
