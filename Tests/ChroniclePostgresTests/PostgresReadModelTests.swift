@@ -158,7 +158,11 @@ func positions(_ range: ClosedRange<Int64>) -> [GlobalPosition] { range.map { Gl
                 defer { group.cancelAll() }
                 let last = try await Self.append(store, 6)
                 try await eventually("the model stops on the poisoned event") { await model.status().state == .failed }
-                #expect(await model.status().position == GlobalPosition(3))
+                // Seen once in ~23 whole-suite runs (the session-5 clean clone): the stopped model
+                // reported another position while its stored checkpoint was 3. Not yet explained;
+                // the status is printed to find out.
+                let stopped = await model.status()
+                #expect(stopped.position == GlobalPosition(3), "\(stopped)")
                 await #expect(throws: ProjectionError.self) { try await model.waitUntil(position: last, timeout: .seconds(5)) }
                 poison.set([])
                 await model.resume()
