@@ -14,9 +14,6 @@ public protocol ProjectionRunner: ProjectionCatalog {
 }
 
 extension ProjectionRunner {
-    /// The projection's name (its checkpoint, parked events and status are keyed by it).
-    public var projectionName: String { engine.name }
-
     /// Returns once every event up to `position` has been applied (read your writes: pass an
     /// append's ``AppendResult/position``). Wakes on checkpoint commits.
     ///
