@@ -79,7 +79,10 @@ struct PostgresLeasedRun: Sendable {
             try await sleep(standbyPollInterval)
             if !lease.isHeld, engine.status().state == .standby {
                 try? await refresh()
-                try? await engine.reload()
+                // Not `reload()`: the lease may be taken and the engine run while this reads, and
+                // a checkpoint read before the run's first commits must not replace them (it did:
+                // a stopped model once showed position 0 over a stored 3).
+                try? await engine.refreshWhileIdle()
             }
         }
     }

@@ -141,7 +141,7 @@ public actor PostgresReadModel: Service, ProjectionRunner {
     /// - Throws: ``ProjectionError`` ``ProjectionError/Code/storageFailure``.
     public nonisolated func prepare() async throws {
         try await storage.prepare()
-        try await engine.reload()
+        try await engine.refreshWhileIdle()  // a running engine's own positions are the truth
     }
 
     /// Reads the read model in a transaction: `tables` names the serving generation's tables.

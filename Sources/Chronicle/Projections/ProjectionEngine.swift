@@ -196,6 +196,26 @@ public final class ProjectionEngine: Sendable {
         heads.saw(stored.max() ?? .start)
     }
 
+    /// Reads the checkpoints and parked count from the storage again, for an instance that
+    /// stands by while another process runs the projection (its status and `waitUntil` follow
+    /// the runner's). Unlike ``reload()``, what it read is dropped when this instance started
+    /// running meanwhile: a read from before the run's first commits would move its positions
+    /// back under it.
+    public func refreshWhileIdle() async throws {
+        let count = options.partitioning.count
+        let stored = try await storage.checkpoints(partitions: count) ?? Array(repeating: .start, count: count)
+        let parked = try await storage.parkedCount()
+        let applied: Bool = state.withLock { state in
+            guard !state.running else { return false }
+            state.positions = stored
+            state.parkedCount = parked
+            return true
+        }
+        guard applied else { return }
+        checkpoint.advance(to: stored.min() ?? .start)
+        heads.saw(stored.max() ?? .start)
+    }
+
     // MARK: Running
 
     /// Runs the projection until the task is cancelled: catches up from the checkpoint, then
