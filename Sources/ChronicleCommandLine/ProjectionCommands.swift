@@ -58,17 +58,6 @@ struct ReadModelOptions: ParsableArguments {
     }
 }
 
-/// The read models found in a directory (one `NAME.sqlite` per projection).
-func readModelNames(in directory: String) -> [String] {
-    let files = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-    var names = Set<String>()
-    for file in files where file.hasSuffix(".sqlite") && !file.hasPrefix(".") {
-        let name = String(file.dropLast(".sqlite".count))
-        if !name.contains(".") { names.insert(name) }
-    }
-    return names.sorted()
-}
-
 struct ProjectionsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "projections",
@@ -105,11 +94,11 @@ struct ProjectionsStatusCommand: AsyncParsableCommand {
                 head = try await store.headPosition()
                 try await store.close()
                 directory = readModels.directory(store: options)
-                names = readModelNames(in: directory)
+                names = SQLiteReadModelDirectory(directory).names()
             }
             for name in names {
                 do {
-                    let status = try SQLiteReadModel.storedStatus(name: name, directory: directory, head: head)
+                    let status = try SQLiteReadModelDirectory(directory).status(of: name, head: head)
                     rows.append(status)
                 } catch {
                     problems.append("\(name): \(describe(error))")
@@ -224,7 +213,7 @@ struct ParkedListCommand: AsyncParsableCommand {
                     try await PostgresReadModel.storedParkedEvents(name: name, in: store, limit: limit)
                 }
             } else {
-                parked = try SQLiteReadModel.storedParkedEvents(name: name, directory: readModels.directory(store: options), limit: limit)
+                parked = try SQLiteReadModelDirectory(readModels.directory(store: options)).parkedEvents(of: name, limit: limit)
             }
             if options.json {
                 print(try jsonString(parked))
@@ -255,7 +244,7 @@ struct ParkedDropCommand: AsyncParsableCommand {
                     try await PostgresReadModel.dropStoredParkedEvent(name: name, in: store, position: GlobalPosition(max(0, position)))
                 }
             } else {
-                try SQLiteReadModel.dropStoredParkedEvent(name: name, directory: readModels.directory(store: options), position: GlobalPosition(max(0, position)))
+                try SQLiteReadModelDirectory(readModels.directory(store: options)).dropParkedEvent(of: name, at: GlobalPosition(max(0, position)))
             }
             print(options.json ? try jsonString(["dropped": position]) : "Dropped the event parked at position \(position) from \(name).")
         }

@@ -29,7 +29,7 @@ import Testing
             }
             try await restored.close()
             // The documented way out: delete its files, and it replays the restored log.
-            try SQLiteReadModel.deleteFiles(name: "counters", directory: readModels)
+            try SQLiteReadModelDirectory(readModels).deleteFiles(of: "counters")
             let restored2 = try SQLiteEventStore(path: directory.subdirectory("restored.sqlite"))
             let replayed = try SQLiteReadModel(CounterProjector(), directory: readModels, source: .observing(restored2), logger: Fixtures.logger)
             try await whileRunning(replayed) { try await replayed.waitUntil(position: 12, timeout: .seconds(20)) }

@@ -29,15 +29,15 @@ import Testing
             let model = try SQLiteReadModel(CounterProjector(), directory: directory.path, source: .observing(store), options: .init(partitioning: try .byStream(2)), logger: Fixtures.logger)
             let position = try await Fixtures.append(1...20, to: store)
             try await whileRunning(model) { try await model.waitUntil(position: position, timeout: .seconds(20)) }
-            let status = try SQLiteReadModel.storedStatus(name: "counters", directory: directory.path, head: 25)
+            let status = try SQLiteReadModelDirectory(directory.path).status(of: "counters", head: 25)
             #expect(status.position == 20)
             #expect(status.partitionPositions == [20, 20])
             #expect(status.lag == 5)
             #expect(status.state == .stopped)
-            #expect(throws: ProjectionError.self) { try SQLiteReadModel.storedStatus(name: "missing", directory: directory.path) }
+            #expect(throws: ProjectionError.self) { try SQLiteReadModelDirectory(directory.path).status(of: "missing") }
 
             // Deleting the files makes the next start rebuild from zero (here with other partitions).
-            try SQLiteReadModel.deleteFiles(name: "counters", directory: directory.path)
+            try SQLiteReadModelDirectory(directory.path).deleteFiles(of: "counters")
             let rebuilt = try SQLiteReadModel(CounterProjector(), directory: directory.path, source: .observing(store), logger: Fixtures.logger)
             #expect(await rebuilt.status().position == 0)
             try await whileRunning(rebuilt) { try await rebuilt.waitUntil(position: position, timeout: .seconds(20)) }

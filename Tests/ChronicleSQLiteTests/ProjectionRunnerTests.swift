@@ -198,7 +198,7 @@ import Testing
                     let head = try await Fixtures.append(1...1_000, to: store)
                     // Wait on the file, not on one runner's view: the other runner may have
                     // committed the last pages, and this one is not woken again to notice.
-                    try await eventually("the stored status to reach the head", timeout: .seconds(60)) { (try? SQLiteReadModel.storedStatus(name: "counters", directory: directory.path).position) == head }
+                    try await eventually("the stored status to reach the head", timeout: .seconds(60)) { (try? SQLiteReadModelDirectory(directory.path).status(of: "counters").position) == head }
                     return head
                 }
             }

@@ -28,7 +28,7 @@ enum SQLiteProjectionSchema {
             throw ProjectionError(.incompatibleReadModel, "The read-model file holds projection \(storedName), not \(projection). Use another directory or name.", projection: projection)
         }
         if let storedPartitions, storedPartitions != partitions {
-            throw ProjectionError(.incompatibleReadModel, "The read model of \(projection) was built with \(storedPartitions) partition(s), not \(partitions). Keep \(storedPartitions), or delete the projection's files (SQLiteReadModel.deleteFiles) to rebuild it with \(partitions).", projection: projection)
+            throw ProjectionError(.incompatibleReadModel, "The read model of \(projection) was built with \(storedPartitions) partition(s), not \(partitions). Keep \(storedPartitions), or delete the projection's files (SQLiteReadModelDirectory.deleteFiles(of:)) to rebuild it with \(partitions).", projection: projection)
         }
     }
 
