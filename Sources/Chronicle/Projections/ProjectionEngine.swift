@@ -40,10 +40,15 @@ public final class ProjectionEngine: Sendable {
         /// A bug planted on purpose, for the simulator's proof that it finds bugs (never set in production).
         package var plantedFault: PlantedFault?
 
-        /// Waits between retries and for timeouts (the ``environment``'s). Inject a fast or virtual one in tests.
+        /// The wait between retries (backoff), when set apart from the ``environment``'s sleep.
+        private var backoffSleep: (@Sendable (Duration) async throws -> Void)?
+
+        /// Waits between retries: the ``environment``'s sleep unless set. Setting it changes the
+        /// backoff only (`waitUntil` timeouts keep the environment's clock), so a test can inject a
+        /// fast one without cutting its waits short.
         public var sleep: @Sendable (Duration) async throws -> Void {
-            get { environment.sleep }
-            set { environment.sleep = newValue }
+            get { backoffSleep ?? environment.sleep }
+            set { backoffSleep = newValue }
         }
         /// The clock stamping parked events and rebuild progress (the ``environment``'s).
         public var now: @Sendable () -> Date {
@@ -59,7 +64,7 @@ public final class ProjectionEngine: Sendable {
         ///   - partitioning: independent partitions by stream.
         ///   - filter: which events reach the projection.
         ///   - start: where a projection that has never run starts.
-        ///   - sleep: the wait between retries and for timeouts.
+        ///   - sleep: the wait between retries (`waitUntil` timeouts use `Task.sleep`).
         ///   - now: the wall clock.
         public init(
             pageSize: Int = 500, failurePolicy: FailurePolicy = .default, partitioning: ProjectionPartitioning = .none,
@@ -68,9 +73,9 @@ public final class ProjectionEngine: Sendable {
             now: @escaping @Sendable () -> Date = { Date() }
         ) {
             var environment = RuntimeEnvironment.live
-            environment.sleep = sleep
             environment.now = now
             self.init(pageSize: pageSize, failurePolicy: failurePolicy, partitioning: partitioning, filter: filter, start: start, environment: environment)
+            self.backoffSleep = sleep
         }
 
         /// Creates options that take time, waits and scheduling from `environment`.

@@ -85,8 +85,12 @@ public struct ProcessManagerSimulation<Manager: ProcessManager>: Sendable {
         let storeFaults = self.storeFaults ?? .random(context, allowLostWakeUps: true)
         let store = FaultInjectingEventStore(context: context, faults: storeFaults)
         let storage = SimulatedProcessManagerStorage(context: context, faults: storageFaults ?? .random(context))
-        var options = self.options
-        options.environment = context.environment
+        // The options anew on the simulation's environment (a `sleep` set on `self.options`
+        // would wait in real time).
+        var options = ProjectionEngine.Options(
+            pageSize: self.options.pageSize, failurePolicy: self.options.failurePolicy, partitioning: self.options.partitioning,
+            filter: self.options.filter, start: self.options.start, environment: context.environment
+        )
         options.partitioning = .none
         if randomizesOptions {
             options.pageSize = context.random(in: 1...8)

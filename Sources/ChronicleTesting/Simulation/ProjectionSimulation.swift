@@ -119,8 +119,12 @@ public struct ProjectionSimulation<Model: Equatable & Sendable>: Sendable {
         let storage = SimulatedProjectionStorage(
             initial: initial, context: context, faults: storageFaults ?? .random(context), splitsCommit: splitsCommit, apply: apply
         )
-        var options = self.options
-        options.environment = context.environment
+        // The options anew on the simulation's environment (a `sleep` set on `self.options`
+        // would wait in real time).
+        var options = ProjectionEngine.Options(
+            pageSize: self.options.pageSize, failurePolicy: self.options.failurePolicy, partitioning: self.options.partitioning,
+            filter: self.options.filter, start: self.options.start, environment: context.environment
+        )
         options.plantedFault = plantedFault
         if randomizesOptions {
             options.pageSize = context.random(in: 1...8)
@@ -146,9 +150,15 @@ public struct ProjectionSimulation<Model: Equatable & Sendable>: Sendable {
             return unchanged ? nil : Self.effectsViolation(state, log: log, filter: filter, partitioning: partitioning)
         }
         for invariant in modelInvariants {
+            let checkedWrites = Locked(-1)
             context.addInvariant(invariant.name) {
                 let state = storage.state
-                return invariant.check(state.model, state.checkpoints ?? [])
+                // Only a write can break an invariant of the durable model.
+                let unchanged = checkedWrites.withLock { checked in
+                    defer { checked = state.writes }
+                    return checked == state.writes
+                }
+                return unchanged ? nil : invariant.check(state.model, state.checkpoints ?? [])
             }
         }
 
@@ -160,7 +170,10 @@ public struct ProjectionSimulation<Model: Equatable & Sendable>: Sendable {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 await runner.run { life in
-                    let current = try ProjectionEngine(name: name, storage: storage.handle(for: life), source: source, options: engineOptions)
+                    let current = try ProjectionEngine(name: name, storage: storage.handle(for: life), source: source, options: engineOptions) { notice in
+                        let line = notice.logLine
+                        context.record("engine: \(line.message)" + (line.metadata["position"].map { " at \($0)" } ?? ""))
+                    }
                     engine.set(current)
                     try await current.run()
                 }

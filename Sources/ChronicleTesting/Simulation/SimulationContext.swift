@@ -96,16 +96,22 @@ public final class SimulationContext: Sendable {
     }
 
     /// A seeded integer in `range`.
+    ///
+    /// - Parameter range: the values to draw from.
     public func random(in range: ClosedRange<Int>) -> Int {
         state.withLock { Int.random(in: range, using: &$0.random) }
     }
 
-    /// A seeded integer in `range` (which must not be empty).
+    /// A seeded integer in `range`.
+    ///
+    /// - Parameter range: the values to draw from (not empty).
     public func random(in range: Range<Int>) -> Int {
         state.withLock { Int.random(in: range, using: &$0.random) }
     }
 
     /// A seeded duration in `range`, to the microsecond.
+    ///
+    /// - Parameter range: the durations to draw from.
     public func random(in range: ClosedRange<Duration>) -> Duration {
         let low = range.lowerBound / .microseconds(1)
         let high = range.upperBound / .microseconds(1)
@@ -114,6 +120,8 @@ public final class SimulationContext: Sendable {
     }
 
     /// `true` with `probability` (0…1); never once the run is past its ``prefix`` or quiesced.
+    ///
+    /// - Parameter probability: the chance of `true`.
     public func chance(_ probability: Double) -> Bool {
         guard probability > 0, isActive else { return false }
         return state.withLock { Double.random(in: 0..<1, using: &$0.random) < probability }
@@ -149,6 +157,8 @@ public final class SimulationContext: Sendable {
     }
 
     /// Adds `line` to the trace: it enters the trace hash, and the recorded trace of a replay.
+    ///
+    /// - Parameter line: what happened (evaluated always: it enters the hash).
     public func record(_ line: @autoclosure () -> String) {
         let text = line()
         state.withLock { state in
@@ -225,10 +235,10 @@ public final class SimulationContext: Sendable {
         }
         executor.run(taken.job)
         guard checking else { return true }
-        for process in state.withLock({ $0.processes }) where process.isRunning && chance(process.crashProbability) {
+        let (processes, invariants) = state.withLock { ($0.processes, $0.invariants) }
+        for process in processes where process.isRunning && chance(process.crashProbability) {
             process.crash()
         }
-        let invariants = state.withLock { $0.invariants }
         for invariant in invariants {
             if let message = invariant.check() {
                 fail(invariant.name, message)

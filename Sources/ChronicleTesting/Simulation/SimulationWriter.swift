@@ -79,6 +79,8 @@ public struct SimulationWriter: Sendable {
     }
 
     /// A seeded integer in `range`.
+    ///
+    /// - Parameter range: the values to draw from.
     public func random(in range: ClosedRange<Int>) -> Int { context.random(in: range) }
 
     /// Waits a seeded virtual time up to `limit`.
