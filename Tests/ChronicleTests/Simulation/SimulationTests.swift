@@ -109,6 +109,13 @@ enum SimulationSeeds {
     }
 }
 
+@Suite struct ParkedEventSimulationTests {
+    @Test func parkedEventsRetriedOnceTheFaultsEndApplyExactlyOnce() async throws {
+        let summary = try await EngineSimulations.retryingParkedEvents().check(seeds: 0..<100)
+        #expect(summary.seeds == 100)
+    }
+}
+
 @Suite struct ProcessManagerSimulationTests {
     @Test func everySeedKeepsEveryInvariantOfTheProcessManager() async throws {
         let clock = ContinuousClock()
