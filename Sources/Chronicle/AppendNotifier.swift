@@ -25,7 +25,8 @@ public final class AppendNotifier: Sendable {
         let listeners: [AsyncStream<GlobalPosition>.Continuation] = state.withLock { state in
             guard head > state.head else { return [] }
             state.head = head
-            return Array(state.listeners.values)
+            // In subscription order, not hash order, so a seeded simulation is repeatable.
+            return state.listeners.sorted(by: { $0.key < $1.key }).map(\.value)
         }
         for listener in listeners { listener.yield(head) }
     }

@@ -152,7 +152,7 @@ final class OwnedHeadTracker: Sendable {
     init(source: ProjectionSource) {
         let tracker = HeadTracker(source: source)
         self.tracker = tracker
-        task = Task { await tracker.follow() }
+        task = source.environment.spawn { await tracker.follow() }
     }
 
     deinit { task.cancel() }
@@ -165,8 +165,12 @@ package final class HeadTracker: Sendable {
     /// The highest head seen.
     package let signal = PositionSignal()
 
-    package init(source: ProjectionSource) {
+    /// Planted bug (simulator tests only): waits beyond the highest head seen, not beyond the caller's position.
+    let losesWakeUps: Bool
+
+    package init(source: ProjectionSource, losesWakeUps: Bool = false) {
         self.source = source
+        self.losesWakeUps = losesWakeUps
     }
 
     /// The highest head seen so far.
@@ -189,6 +193,6 @@ package final class HeadTracker: Sendable {
 
     /// Returns once a head beyond `position` has been announced.
     package func wait(beyond position: GlobalPosition) async throws {
-        try await signal.wait(until: position.next)
+        try await signal.wait(until: losesWakeUps ? Swift.max(position, signal.value).next : position.next)
     }
 }

@@ -29,7 +29,9 @@ package final class PositionSignal: Sendable {
             guard position > state.value else { return [] }
             state.value = position
             var ready: [CheckedContinuation<Void, any Error>] = []
-            for (id, waiter) in state.waiters where waiter.target <= position {
+            // In id order (the order they began waiting), not the dictionary's per-process hash
+            // order: a seeded simulation then wakes them in the same order on every run.
+            for (id, waiter) in state.waiters.sorted(by: { $0.key < $1.key }) where waiter.target <= position {
                 ready.append(waiter.continuation)
                 state.waiters.removeValue(forKey: id)
             }
@@ -43,7 +45,7 @@ package final class PositionSignal: Sendable {
         let all: [CheckedContinuation<Void, any Error>] = state.withLock { state in
             state.failure = error
             defer { state.waiters.removeAll() }
-            return state.waiters.values.map(\.continuation)
+            return state.waiters.sorted(by: { $0.key < $1.key }).map(\.value.continuation)
         }
         for continuation in all { continuation.resume(throwing: error) }
     }

@@ -34,26 +34,83 @@ public final class ProjectionEngine: Sendable {
         public var filter: ProjectionFilter
         /// Where a projection that has never run starts.
         public var start: ProjectionStart
-        /// Waits between retries and for timeouts. Inject a fast or virtual one in tests.
-        public var sleep: @Sendable (Duration) async throws -> Void
-        /// The clock stamping parked events and rebuild progress.
-        public var now: @Sendable () -> Date
+        /// Time, waits, randomness and the executor of the tasks the engine starts: ``RuntimeEnvironment/live``
+        /// in production, a virtual clock and a seeded scheduler under ChronicleTesting's simulator.
+        public var environment: RuntimeEnvironment
+        /// A bug planted on purpose, for the simulator's proof that it finds bugs (never set in production).
+        package var plantedFault: PlantedFault?
+
+        /// The wait between retries (backoff), when set apart from the ``environment``'s sleep.
+        private var backoffSleep: (@Sendable (Duration) async throws -> Void)?
+
+        /// Waits between retries: the ``environment``'s sleep unless set. Setting it changes the
+        /// backoff only (`waitUntil` timeouts keep the environment's clock), so a test can inject a
+        /// fast one without cutting its waits short.
+        public var sleep: @Sendable (Duration) async throws -> Void {
+            get { backoffSleep ?? environment.sleep }
+            set { backoffSleep = newValue }
+        }
+        /// The clock stamping parked events and rebuild progress (the ``environment``'s).
+        public var now: @Sendable () -> Date {
+            get { environment.now }
+            set { environment.now = newValue }
+        }
 
         /// Creates options; the defaults suit most projections.
+        ///
+        /// - Parameters:
+        ///   - pageSize: events read per page (1…100,000).
+        ///   - failurePolicy: what to do when applying an event throws.
+        ///   - partitioning: independent partitions by stream.
+        ///   - filter: which events reach the projection.
+        ///   - start: where a projection that has never run starts.
+        ///   - sleep: the wait between retries (`waitUntil` timeouts use `Task.sleep`).
+        ///   - now: the wall clock.
         public init(
             pageSize: Int = 500, failurePolicy: FailurePolicy = .default, partitioning: ProjectionPartitioning = .none,
             filter: ProjectionFilter = .all, start: ProjectionStart = .beginning,
             sleep: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) },
             now: @escaping @Sendable () -> Date = { Date() }
         ) {
+            var environment = RuntimeEnvironment.live
+            environment.now = now
+            self.init(pageSize: pageSize, failurePolicy: failurePolicy, partitioning: partitioning, filter: filter, start: start, environment: environment)
+            self.backoffSleep = sleep
+        }
+
+        /// Creates options that take time, waits and scheduling from `environment`.
+        ///
+        /// - Parameters:
+        ///   - pageSize: events read per page (1…100,000).
+        ///   - failurePolicy: what to do when applying an event throws.
+        ///   - partitioning: independent partitions by stream.
+        ///   - filter: which events reach the projection.
+        ///   - start: where a projection that has never run starts.
+        ///   - environment: time, waits, randomness and task executor.
+        public init(
+            pageSize: Int = 500, failurePolicy: FailurePolicy = .default, partitioning: ProjectionPartitioning = .none,
+            filter: ProjectionFilter = .all, start: ProjectionStart = .beginning, environment: RuntimeEnvironment
+        ) {
             self.pageSize = pageSize
             self.failurePolicy = failurePolicy
             self.partitioning = partitioning
             self.filter = filter
             self.start = start
-            self.sleep = sleep
-            self.now = now
+            self.environment = environment
         }
+    }
+
+    /// Bugs the simulator's own tests plant in the engine to measure how many seeds it takes to
+    /// find each (Docs/Testing.md). Package access: no user can set one.
+    package enum PlantedFault: Sendable, Hashable {
+        /// The events before a failing event are committed with the checkpoint *at* the failing
+        /// event instead of just before it.
+        case offByOneCheckpoint
+        /// At the head, the runner waits for a head beyond the highest one announced instead of
+        /// beyond its checkpoint: an announcement that came while it read a page is lost.
+        case lostWakeUp
+        /// A failed event's retry commits the events before it, already committed, again.
+        case retryReappliesSucceededEvents
     }
 
     /// What the engine reports as it works, for logs and metrics (its own module has no logger).
@@ -144,7 +201,7 @@ public final class ProjectionEngine: Sendable {
         self.source = source
         self.options = options
         self.observer = observer
-        self.heads = HeadTracker(source: source)
+        self.heads = HeadTracker(source: source, losesWakeUps: options.plantedFault == .lostWakeUp)
         let count = options.partitioning.count
         let positions = initialPositions.flatMap { $0.count == count ? $0 : nil } ?? Array(repeating: .start, count: count)
         self.checkpoint = PositionSignal(positions.min() ?? .start)
@@ -174,7 +231,7 @@ public final class ProjectionEngine: Sendable {
     /// - Throws: ``ProjectionError`` ``ProjectionError/Code/timeout`` after `timeout`,
     ///   ``ProjectionError/Code/failed`` if the projection is stopped by its failure policy.
     public func waitUntil(position: GlobalPosition, timeout: Duration) async throws {
-        try await checkpoint.wait(until: position, timeout: timeout, projection: name)
+        try await checkpoint.wait(until: position, timeout: timeout, projection: name, sleep: options.environment.sleep)
     }
 
     /// Marks the projection as waiting for another process that runs it (see the backends' leases).
@@ -449,9 +506,13 @@ public final class ProjectionEngine: Sendable {
                     if serving { committed(reached, partition: partition) }
                 }
                 let prefix = remaining[..<failedIndex].filter { $0.position > from }
-                try await apply(prefix, partition: partition, from: from, to: max(before, from), into: storage, serving: serving)
+                let prefixEnd = options.plantedFault == .offByOneCheckpoint && !prefix.isEmpty ? failed.position : max(before, from)
+                try await apply(prefix, partition: partition, from: from, to: prefixEnd, into: storage, serving: serving)
                 from = max(before, from)
-                try await retryOrPark(failed, firstError: failure.error, partition: partition, from: from, into: storage, serving: serving)
+                try await retryOrPark(
+                    failed, firstError: failure.error, partition: partition, from: from, into: storage, serving: serving,
+                    reapplying: options.plantedFault == .retryReappliesSucceededEvents ? prefix : []
+                )
                 from = failed.position
                 remaining = remaining[(failedIndex + 1)...]
             }
@@ -460,7 +521,8 @@ public final class ProjectionEngine: Sendable {
 
     /// Retries `event` alone with backoff; then parks it, or throws ``ProjectionError/Code/failed``.
     private func retryOrPark(
-        _ event: RecordedEvent, firstError: any Error, partition: Int, from before: GlobalPosition, into storage: any ProjectionStorage, serving: Bool
+        _ event: RecordedEvent, firstError: any Error, partition: Int, from before: GlobalPosition, into storage: any ProjectionStorage, serving: Bool,
+        reapplying planted: [RecordedEvent] = []
     ) async throws {
         let policy = options.failurePolicy
         var attempts = 1
@@ -471,7 +533,7 @@ public final class ProjectionEngine: Sendable {
             try await options.sleep(policy.delay(afterAttempt: attempts))
             attempts += 1
             do {
-                try await storage.commit([event], partition: partition, from: before, to: event.position)
+                try await storage.commit(planted + [event], partition: partition, from: before, to: event.position)
                 if serving { committed(event.position, partition: partition) }
                 observer(.appliedOnRetry(event, attempts: attempts))
                 return
