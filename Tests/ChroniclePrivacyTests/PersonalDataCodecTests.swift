@@ -103,9 +103,14 @@ import Testing
         for stream: StreamID in ["customer-1", "customer-2"] {
             await snapshots.save(Snapshot(streamID: stream, version: 1, position: 1, fingerprint: "f", state: Data("{}".utf8)))
         }
-        let eraser = SubjectEraser(store: store, keys: keys, snapshots: snapshots)
+        let eraser = SubjectEraser(store: store, keys: keys, snapshots: snapshots, projections: [
+            DeclaredProjection(name: "customer-directory", subjectForgottenHandling: .handlesEvent),
+            DeclaredProjection(name: "mailing-list", subjectForgottenHandling: .requiresRebuild),
+            DeclaredProjection(name: "order-totals", subjectForgottenHandling: .holdsNoPersonalData),
+        ])
         let first = try await eraser.forget("customer-1", metadata: EventMetadata(correlationID: "gdpr-request-7"))
         #expect(!first.wasAlreadyForgotten && first.destroyedKeys == 1 && first.deletedSnapshots == ["customer-1"])
+        #expect(first.projectionsToRebuild == ["mailing-list"])
         let recorded = try await store.readStream(try SubjectForgotten.stream(of: "customer-1"))
         #expect(recorded.count == 1 && SubjectForgotten(recorded[0]) == SubjectForgotten(subject: "customer-1"))
         #expect(recorded[0].position == first.forgottenEvent && recorded[0].metadata.correlationID == "gdpr-request-7")
@@ -136,4 +141,9 @@ import Testing
         let invalid = await #expect(throws: PrivacyError.self) { try await SubjectEraser(store: store, keys: keys).forget("ada@example.com, bob") }
         #expect(invalid?.code == .invalidSubject)
     }
+}
+
+struct DeclaredProjection: ForgetsSubjects {
+    var name: String
+    var subjectForgottenHandling: SubjectForgottenHandling
 }

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// Forgets data subjects: destroys their keys, records ``SubjectForgotten`` in the log for the
 /// projections, and deletes the aggregate snapshots of their streams (which hold decrypted state).
@@ -21,16 +21,20 @@ public struct SubjectEraser: Sendable {
     public let keys: any SubjectKeyStore
     /// The snapshot store whose snapshots of the subject's streams are deleted, if any.
     public let snapshots: (any SnapshotStore)?
+    /// The projections that declared how they forget (the report lists those to rebuild).
+    public let projections: [any ForgetsSubjects]
 
     /// Creates an eraser.
     /// - Parameters:
     ///   - store: the event store the subject's events are in.
     ///   - keys: the key store paired with it.
     ///   - snapshots: the aggregates' snapshot store, if snapshots are kept.
-    public init(store: any EventStore, keys: any SubjectKeyStore, snapshots: (any SnapshotStore)? = nil) {
+    ///   - projections: the application's projections that declare how they forget subjects.
+    public init(store: any EventStore, keys: any SubjectKeyStore, snapshots: (any SnapshotStore)? = nil, projections: [any ForgetsSubjects] = []) {
         self.store = store
         self.keys = keys
         self.snapshots = snapshots
+        self.projections = projections
     }
 
     /// Forgets `subject`, or with `dryRun` only reports what forgetting would do.
@@ -53,7 +57,8 @@ public struct SubjectEraser: Sendable {
         var report = ForgetReport(
             subject: subject, dryRun: dryRun, destroyedKeys: keyVersions, wasAlreadyForgotten: status == .forgotten,
             encryptedEvents: streams.events, streams: streams.ids, forgottenEvent: recorded?.position,
-            deletedSnapshots: snapshots == nil ? [] : streams.ids
+            deletedSnapshots: snapshots == nil ? [] : streams.ids,
+            projectionsToRebuild: projections.filter { $0.subjectForgottenHandling == .requiresRebuild }.map(\.name).sorted()
         )
         if dryRun { return report }
         let destruction = try keys.destroyKeys(of: subject)
@@ -102,12 +107,16 @@ public struct ForgetReport: Sendable, Hashable, Codable {
     public var forgottenEvent: GlobalPosition?
     /// The streams whose snapshots were deleted.
     public var deletedSnapshots: [StreamID]
+    /// The projections that declared ``SubjectForgottenHandling/requiresRebuild``: rebuild them
+    /// now, or their read models keep the subject's plaintext.
+    public var projectionsToRebuild: [String]
 
     /// Creates a report.
     public init(
         subject: String, dryRun: Bool, destroyedKeys: Int, wasAlreadyForgotten: Bool, encryptedEvents: Int,
-        streams: [StreamID], forgottenEvent: GlobalPosition?, deletedSnapshots: [StreamID]
+        streams: [StreamID], forgottenEvent: GlobalPosition?, deletedSnapshots: [StreamID], projectionsToRebuild: [String] = []
     ) {
+        self.projectionsToRebuild = projectionsToRebuild
         self.subject = subject
         self.dryRun = dryRun
         self.destroyedKeys = destroyedKeys

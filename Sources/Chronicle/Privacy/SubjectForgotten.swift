@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// The event ``SubjectEraser/forget(_:dryRun:)`` appends once a subject's keys are destroyed,
 /// so that projections learn of it in log order: a read model deletes the subject's rows when it
@@ -67,8 +67,11 @@ public enum SubjectForgottenHandling: Sendable, Hashable {
     case requiresRebuild
 }
 
-/// A projection that declares how it forgets subjects (see ``SubjectForgottenHandling``).
-public protocol ForgetsSubjects {
+/// A projection that declares how it forgets subjects (see ``SubjectForgottenHandling``). Pass
+/// such projections to ``SubjectEraser``: its report lists those that must be rebuilt.
+public protocol ForgetsSubjects: Sendable {
+    /// The projection's name.
+    var name: String { get }
     /// What the projection does with ``SubjectForgotten`` events.
     var subjectForgottenHandling: SubjectForgottenHandling { get }
 }
