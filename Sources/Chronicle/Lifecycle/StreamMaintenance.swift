@@ -82,7 +82,7 @@ public struct StreamState: Sendable, Hashable, Codable {
 }
 
 /// How long the events of a category's streams are kept: at most ``maxCount`` per stream, none
-/// older than ``maxAge``. Applied by ``StreamMaintenance/scavenge(policies:now:dryRun:)``.
+/// older than ``maxAgeSeconds``. Applied by ``StreamMaintenance/scavenge(policies:now:dryRun:)``.
 ///
 /// ```swift
 /// let report = try await store.scavenge(policies: [
@@ -190,5 +190,51 @@ public struct ScavengeReport: Sendable, Hashable, Codable {
         self.streams = streams
         self.erasedBytes = erasedBytes
         self.head = head
+    }
+}
+
+/// The rules of ``StreamMaintenance`` every store applies the same way.
+package enum StreamMaintenanceRules {
+    /// The error for reading or changing a deleted stream.
+    package static func deleted(_ stream: StreamID) -> EventStoreError {
+        EventStoreError(.streamDeleted, "Stream \(stream) is deleted. Append with expected version noStream to recreate it (its versions go on after the deleted ones).", streamID: stream)
+    }
+
+    /// The state after truncating `state` before `version`.
+    package static func truncation(of state: StreamState?, stream: StreamID, before version: StreamVersion) throws(EventStoreError) -> StreamState {
+        guard let state else {
+            throw EventStoreError(.invalidArgument, "Stream \(stream) has no events: there is nothing to truncate.", streamID: stream)
+        }
+        if state.isDeleted { throw deleted(stream) }
+        guard version.value >= 1, version.value <= state.version.value + 1 else {
+            throw EventStoreError(.invalidArgument, "Stream \(stream) is at version \(state.version): truncating before \(version) is out of range (1 to \(state.version.value + 1)). Nothing was changed.", streamID: stream)
+        }
+        var truncated = state
+        truncated.truncatedBefore = max(state.truncatedBefore, version)
+        return truncated
+    }
+
+    /// The state after deleting `state`, if `expectedVersion` holds.
+    package static func deletion(of state: StreamState?, stream: StreamID, expectedVersion: ExpectedVersion) throws(EventStoreError) -> StreamState {
+        if state?.isDeleted == true { throw deleted(stream) }
+        let current = state?.version ?? .initial
+        guard expectedVersion.isSatisfied(by: current) else {
+            throw EventStoreError.wrongExpectedVersion(stream: stream, expected: expectedVersion, actual: current)
+        }
+        guard let state else {
+            throw EventStoreError(.invalidArgument, "Stream \(stream) has no events: there is nothing to delete.", streamID: stream)
+        }
+        return StreamState(id: stream, version: state.version, truncatedBefore: state.version.next, isDeleted: true)
+    }
+
+    /// `event` as a tombstone: type ``RecordedEvent/erasedType``, no payload, metadata or tags.
+    package static func tombstone(of event: RecordedEvent) -> RecordedEvent {
+        var erased = event
+        erased.type = RecordedEvent.erasedType
+        erased.schemaVersion = 1
+        erased.payload = Data()
+        erased.metadata = .none
+        erased.tags = []
+        return erased
     }
 }

@@ -1,6 +1,6 @@
 import Foundation
 
-/// The event ``SubjectEraser/forget(_:dryRun:)`` appends once a subject's keys are destroyed,
+/// The event ``SubjectEraser/forget(_:dryRun:metadata:)`` appends once a subject's keys are destroyed,
 /// so that projections learn of it in log order: a read model deletes the subject's rows when it
 /// sees it (or declares that it must be rebuilt, see ``SubjectForgottenHandling``).
 ///
