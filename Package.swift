@@ -29,6 +29,7 @@ let package = Package(
         .library(name: "ChronicleInstrumentation", targets: ["ChronicleInstrumentation"]),
         .library(name: "ChronicleCommandLine", targets: ["ChronicleCommandLine"]),
         .library(name: "ChroniclePostgres", targets: ["ChroniclePostgres"]),
+        .library(name: "ChroniclePrivacy", targets: ["ChroniclePrivacy"]),
         .executable(name: "chronicle", targets: ["ChronicleCLI"]),
     ],
     dependencies: [
@@ -43,6 +44,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.7.3"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // A Foundation-compatible JSON coder (Foundation's bytes and values, several times faster),
@@ -72,6 +74,12 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            swiftSettings: library
+        ),
+        // Crypto-shredding: personal fields encrypted per subject (AES-GCM) by a codec decorator.
+        .target(
+            name: "ChroniclePrivacy",
+            dependencies: ["Chronicle", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: library
         ),
         // Read API over HTTP (Hummingbird 2): streams, $all, projection status, live feed, queries.
@@ -170,6 +178,15 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "ChroniclePrivacyTests",
+            dependencies: [
+                "Chronicle", "ChroniclePrivacy", "ChronicleSQLite", "ChronicleTesting", "ChronicleTestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),
@@ -279,7 +296,7 @@ let package = Package(
         .testTarget(
             name: "ChroniclePostgresTests",
             dependencies: [
-                "Chronicle", "ChroniclePostgres", "ChronicleTesting", "ChronicleTestSupport", "ChroniclePostgresWorker", "ChronicleSQLite",
+                "Chronicle", "ChroniclePostgres", "ChronicleTesting", "ChronicleTestSupport", "ChroniclePostgresWorker", "ChronicleSQLite", "ChroniclePrivacy",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),

@@ -89,18 +89,24 @@ package struct AppendPlanner: Sendable {
     /// position throws ``EventStoreError/Code/appendConditionFailed`` (unless the request is an
     /// exact replay), a position ahead of the head ``EventStoreError/Code/invalidArgument``.
     @discardableResult
+    ///
+    /// A deleted stream (`deleted`, see ``StreamMaintenance``) is expected to be at
+    /// ``StreamVersion/initial`` (it reads as no stream, so ``ExpectedVersion/noStream`` recreates
+    /// it), while its new events take the versions after `stored`, the deleted ones'.
     package mutating func plan(
-        _ request: StreamAppend, current stored: StreamVersion, storedEvents: () throws -> [RecordedEvent],
+        _ request: StreamAppend, current stored: StreamVersion, deleted: Bool = false, storedEvents: () throws -> [RecordedEvent],
         conditions: ConditionProbe? = nil
     ) throws -> Step {
         if replayCheck == .beforeWriting {
             let found = try storedEvents()
             if !found.isEmpty { return append(.alreadyStored(try IdempotentAppend.check(request, against: found))) }
         }
-        let current = pendingVersions[request.streamID] ?? stored
-        guard request.expectedVersion.isSatisfied(by: current) else {
+        let pending = pendingVersions[request.streamID]
+        let current = pending ?? stored
+        let seen = pending == nil && deleted ? StreamVersion.initial : current
+        guard request.expectedVersion.isSatisfied(by: seen) else {
             if let replay = try replayOnConflict(request, storedEvents) { return replay }
-            throw EventStoreError.wrongExpectedVersion(stream: request.streamID, expected: request.expectedVersion, actual: current)
+            throw EventStoreError.wrongExpectedVersion(stream: request.streamID, expected: request.expectedVersion, actual: seen)
         }
         if let condition = request.condition {
             guard let conditions else {

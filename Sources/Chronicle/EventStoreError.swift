@@ -21,6 +21,7 @@ public struct EventStoreError: Error, CustomStringConvertible, Sendable {
             case unknownEventType, undecodablePayload, unencodableEvent, timeout, closed, invalidArgument
             case diskFull, readOnly, invalidMetadata
             case invalidTag, invalidQuery, appendConditionFailed
+            case streamDeleted
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -85,6 +86,11 @@ public struct EventStoreError: Error, CustomStringConvertible, Sendable {
         /// first conflicting event's position. Nothing was written; read again and decide again
         /// (``DecisionRepository`` retries for you).
         public static let appendConditionFailed = Code(.appendConditionFailed)
+        /// The stream was deleted (``StreamMaintenance/deleteStream(_:expectedVersion:)``): reading
+        /// it says so rather than answer with no events. Appending with
+        /// ``ExpectedVersion/noStream`` or ``ExpectedVersion/any`` recreates it, its versions
+        /// going on after the deleted ones.
+        public static let streamDeleted = Code(.streamDeleted)
 
         /// The code's name, such as `wrongExpectedVersion`.
         public var description: String { base.rawValue }

@@ -9,10 +9,13 @@ public import Foundation
 /// let store = InMemoryEventStore()
 /// try await store.append(event, to: "order-1", expectedVersion: .noStream)
 /// ```
-public actor InMemoryEventStore: EventStore, AppendObservable {
+public actor InMemoryEventStore: EventStore, AppendObservable, StreamMaintenance {
     private var log: [RecordedEvent] = []
     private var streamIndexes: [StreamID: [Int]] = [:]
     private var eventIndexByID: [UUID: Int] = [:]
+    /// Truncation points (first readable version) and deleted streams (see ``StreamMaintenance``).
+    private var truncations: [StreamID: StreamVersion] = [:]
+    private var deletedStreams: Set<StreamID> = []
     private let now: @Sendable () -> Date
     /// Announces each commit's head position.
     public nonisolated let appendNotifier = AppendNotifier()
@@ -31,13 +34,14 @@ public actor InMemoryEventStore: EventStore, AppendObservable {
             self.log[Int(after.value)...].first(where: query.matches)?.position
         }
         for request in appends {
-            try planner.plan(request, current: version(of: request.streamID), storedEvents: {
+            try planner.plan(request, current: version(of: request.streamID), deleted: deletedStreams.contains(request.streamID), storedEvents: {
                 request.events.compactMap { event in eventIndexByID[event.id].map { log[$0] } }
             }, conditions: conditions)
         }
         let base = Int64(log.count)
         let timestamp = now()
         for case .write(let request, let firstVersion, _) in planner.steps {
+            deletedStreams.remove(request.streamID)
             for (offset, event) in request.events.enumerated() {
                 let recorded = RecordedEvent(
                     id: event.id, streamID: request.streamID, streamVersion: firstVersion.advanced(by: Int64(offset)),
@@ -57,19 +61,23 @@ public actor InMemoryEventStore: EventStore, AppendObservable {
         StreamVersion(Int64(streamIndexes[stream]?.count ?? 0))
     }
 
-    /// Reads a stream's events (see ``EventReader/readStream(_:from:direction:limit:)``).
+    /// Reads a stream's events (see ``EventReader/readStream(_:from:direction:limit:)``), from
+    /// its truncation point on; a deleted stream throws ``EventStoreError/Code/streamDeleted``.
     public func readStream(_ stream: StreamID, from start: StreamVersion, direction: ReadDirection, limit: Int) throws -> [RecordedEvent] {
         try ReadLimit.check(limit)
+        if deletedStreams.contains(stream) { throw StreamMaintenanceRules.deleted(stream) }
         guard let indexes = streamIndexes[stream], limit > 0 else { return [] }
+        // Versions are 1-based array offsets; the first readable one is the truncation point.
+        let lowest = Int(clamping: (truncations[stream]?.value ?? 1) - 1)
         switch direction {
         case .forwards:
-            let from = max(Int(clamping: start.value) - 1, 0)
+            let from = max(Int(clamping: start.value) - 1, lowest)
             guard from < indexes.count else { return [] }
             return indexes[from..<min(indexes.count, from.addingReportingOverflow(limit).overflow ? indexes.count : from + limit)].map { log[$0] }
         case .backwards:
             let from = min(Int(clamping: start.value), indexes.count) - 1
-            guard from >= 0 else { return [] }
-            let lower = max(0, from - limit + 1)
+            guard from >= lowest else { return [] }
+            let lower = max(lowest, from - limit + 1)
             return indexes[lower...from].reversed().map { log[$0] }
         }
     }
@@ -127,6 +135,56 @@ public actor InMemoryEventStore: EventStore, AppendObservable {
 
     /// The position of the last event (see ``EventReader/headPosition()``).
     public func headPosition() -> GlobalPosition { GlobalPosition(Int64(log.count)) }
+
+    // MARK: StreamMaintenance
+
+    /// Truncates a stream (see ``StreamMaintenance/truncateStream(_:before:)``).
+    public func truncateStream(_ stream: StreamID, before version: StreamVersion) throws {
+        let state = try StreamMaintenanceRules.truncation(of: streamState(of: stream), stream: stream, before: version)
+        truncations[stream] = state.truncatedBefore
+    }
+
+    /// Deletes a stream (see ``StreamMaintenance/deleteStream(_:expectedVersion:)``).
+    @discardableResult
+    public func deleteStream(_ stream: StreamID, expectedVersion: ExpectedVersion) throws -> StreamState {
+        let state = try StreamMaintenanceRules.deletion(of: streamState(of: stream), stream: stream, expectedVersion: expectedVersion)
+        truncations[stream] = state.truncatedBefore
+        deletedStreams.insert(stream)
+        return state
+    }
+
+    /// A stream's state (see ``StreamMaintenance/streamState(of:)``).
+    public func streamState(of stream: StreamID) -> StreamState? {
+        guard let indexes = streamIndexes[stream] else { return nil }
+        return StreamState(
+            id: stream, version: StreamVersion(Int64(indexes.count)), truncatedBefore: truncations[stream] ?? .first,
+            isDeleted: deletedStreams.contains(stream))
+    }
+
+    /// Applies retention policies and erases truncated events (see ``StreamMaintenance/scavenge(policies:now:dryRun:)``).
+    public func scavenge(policies: [RetentionPolicy], now: Date, dryRun: Bool) throws -> ScavengeReport {
+        try RetentionPolicy.validate(policies)
+        let byCategory = Dictionary(policies.map { ($0.category, $0) }, uniquingKeysWith: { first, _ in first })
+        var streams: [ScavengeReport.Stream] = []
+        var bytes: Int64 = 0
+        for stream in streamIndexes.keys.sorted() {
+            let indexes = streamIndexes[stream]!
+            var truncatedBefore = truncations[stream] ?? .first
+            if let policy = byCategory[stream.category] {
+                let cutoff = policy.cutoff(now: now)
+                let first = cutoff.flatMap { cutoff in indexes.firstIndex { log[$0].recordedAt >= cutoff }.map { StreamVersion(Int64($0 + 1)) } }
+                truncatedBefore = max(truncatedBefore, policy.truncation(version: StreamVersion(Int64(indexes.count)), firstVersionAtOrAfterCutoff: first))
+            }
+            let erasable = indexes.prefix(Int(truncatedBefore.value - 1)).filter { !log[$0].isErased }
+            guard !erasable.isEmpty || truncatedBefore != (truncations[stream] ?? .first) else { continue }
+            bytes += erasable.reduce(0) { $0 + Int64(log[$1].payload.count) }
+            streams.append(ScavengeReport.Stream(id: stream, truncatedBefore: truncatedBefore, erasedEvents: Int64(erasable.count), isDeleted: deletedStreams.contains(stream)))
+            if dryRun { continue }
+            truncations[stream] = truncatedBefore
+            for index in erasable { log[index] = StreamMaintenanceRules.tombstone(of: log[index]) }
+        }
+        return ScavengeReport(dryRun: dryRun, streams: streams.filter { $0.erasedEvents > 0 }, erasedBytes: bytes, head: headPosition())
+    }
 }
 
 /// Shared rules for idempotent re-appends, so every store answers alike.

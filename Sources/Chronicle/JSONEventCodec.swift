@@ -90,8 +90,10 @@ public struct JSONEventCodec<Event: RegisteredEvent>: EventCodec {
         return EventData(id: id, type: registration.name, schemaVersion: registration.schemaVersion, payload: bytes, metadata: metadata)
     }
 
-    /// Decodes a recorded event, upcasting it first (see ``EventCodec/decode(_:)``).
+    /// Decodes a recorded event, upcasting it first (see ``EventCodec/decode(_:)``). A tombstone
+    /// left by a scavenge (``RecordedEvent/isErased``) decodes to no event.
     public func decode(_ recorded: RecordedEvent) throws(EventStoreError) -> [Event] {
+        if recorded.isErased { return [] }
         // Fast path: the stored form is current, no upcasting.
         if registry.upcaster(forType: recorded.type, schemaVersion: recorded.schemaVersion) == nil {
             guard let registration = try registration(for: recorded.type, version: recorded.schemaVersion, of: recorded) else { return [] }

@@ -44,7 +44,7 @@ struct ChronicleCommand: AsyncParsableCommand {
         subcommands: [
             InitCommand.self, StatsCommand.self, StreamsCommand.self, ReadCommand.self, TailCommand.self,
             AppendCommand.self, ExportCommand.self, ImportCommand.self, VerifyCommand.self,
-            ProjectionsCommand.self, ParkedCommand.self,
+            ProjectionsCommand.self, ParkedCommand.self, ForgetCommand.self, ScavengeCommand.self,
         ]
     )
 }
@@ -147,6 +147,9 @@ extension AsyncParsableCommand {
             printError("error: \(error.message)")
             throw ExitCode.failure
         } catch let error as ProjectionError {
+            printError("error: \(error.message)")
+            throw ExitCode.failure
+        } catch let error as PrivacyError {
             printError("error: \(error.message)")
             throw ExitCode.failure
         }

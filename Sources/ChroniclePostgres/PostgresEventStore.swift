@@ -129,9 +129,11 @@ public final class PostgresEventStore: EventStore, AppendObservable {
         // 1. Lock every stream row, creating missing ones at version 0, in one global order.
         let streamIDs = Set(appends.map(\.streamID)).sorted { $0.rawValue.utf8.lexicographicallyPrecedes($1.rawValue.utf8) }
         var versions: [StreamID: StreamVersion] = [:]
+        var deleted: Set<StreamID> = []
         let locked = try await query(sql.lockStreams, [streamIDs.map(\.rawValue), streamIDs.map(\.category)], on: connection)
-        for try await (id, version) in locked.decode((String, Int64).self) {
+        for try await (id, version, isDeleted) in locked.decode((String, Int64, Bool).self) {
             versions[StreamID(unchecked: id)] = try Self.version(version, of: id)
+            if isDeleted { deleted.insert(StreamID(unchecked: id)) }
         }
 
         // 2. Events already stored under these ids: an exact replay succeeds without writing.
@@ -160,7 +162,7 @@ public final class PostgresEventStore: EventStore, AppendObservable {
         // 4. Plan against the locked versions; any failure rolls everything back.
         var planner = AppendPlanner(replayCheck: .beforeWriting)
         for request in appends {
-            try planner.plan(request, current: versions[request.streamID] ?? .initial, storedEvents: { request.events.compactMap { stored[$0.id] } }, conditions: conditions)
+            try planner.plan(request, current: versions[request.streamID] ?? .initial, deleted: deleted.contains(request.streamID), storedEvents: { request.events.compactMap { stored[$0.id] } }, conditions: conditions)
         }
         let newEventCount = planner.newEventCount
         guard newEventCount > 0 else {
@@ -219,14 +221,20 @@ public final class PostgresEventStore: EventStore, AppendObservable {
 
     // MARK: EventReader
 
-    /// Reads a stream's events (see ``Chronicle/EventReader/readStream(_:from:direction:limit:)``).
+    /// Reads a stream's events (see ``Chronicle/EventReader/readStream(_:from:direction:limit:)``)
+    /// from its truncation point on; a deleted stream throws ``Chronicle/EventStoreError/Code/streamDeleted``.
     public func readStream(_ stream: StreamID, from start: StreamVersion, direction: ReadDirection, limit: Int) async throws -> [RecordedEvent] {
         try ReadLimit.check(limit)
         guard limit > 0 else { return [] }
         let statement = direction == .forwards ? sql.readStreamForwards : sql.readStreamBackwards
-        return try await read("reading stream \(stream)") {
+        let events = try await read("reading stream \(stream)") {
             try await Self.events(from: self.query(statement, [stream.rawValue, start.value, Int64(limit)]))
         }
+        // A deleted stream reads as no events from its truncation point: say why.
+        if events.isEmpty, try await read("reading stream \(stream)", { try await self.scalar(self.sql.streamIsDeleted, [stream.rawValue]) ?? 0 }) > 0 {
+            throw StreamMaintenanceRules.deleted(stream)
+        }
+        return events
     }
 
     /// Reads the global log after a position (see ``Chronicle/EventReader/readAll(after:limit:)``).

@@ -21,7 +21,7 @@ struct PostgresSQL: Sendable {
     // MARK: Migrations
 
     /// The newest schema version these statements expect.
-    static let latestMigration = 8
+    static let latestMigration = 9
 
     /// Serialises concurrent migrators of the same schema (transaction-scoped advisory lock).
     var migrationLock: String {
@@ -183,8 +183,86 @@ struct PostgresSQL: Sendable {
                 )
                 """,
             ]),
+            (9, [
+                // Data subjects' keys (PostgresKeyStore), apart from the events they encrypt:
+                // dump the log without these two tables and the dump holds no key.
+                """
+                CREATE TABLE \(schema).subject_keys (
+                    subject text COLLATE "C" NOT NULL,
+                    version integer NOT NULL,
+                    material bytea NOT NULL,
+                    created_at timestamptz NOT NULL DEFAULT now(),
+                    CONSTRAINT subject_keys_pk PRIMARY KEY (subject, version),
+                    CONSTRAINT subject_keys_version_positive CHECK (version > 0),
+                    CONSTRAINT subject_keys_material_length CHECK (octet_length(material) = 32)
+                )
+                """,
+                // Stream lifecycles: the first version stream reads return (moved by truncation,
+                // deletion and retention) and soft deletion. A scavenge erases the events before
+                // the truncation point into tombstones (type `$erased`, empty payload, metadata
+                // and tags) that keep their positions.
+                "ALTER TABLE \(schema).streams ADD COLUMN truncated_before bigint NOT NULL DEFAULT 1, ADD COLUMN deleted boolean NOT NULL DEFAULT false",
+                """
+                CREATE TABLE \(schema).forgotten_subjects (
+                    subject text COLLATE "C" NOT NULL,
+                    forgotten_at timestamptz NOT NULL DEFAULT now(),
+                    CONSTRAINT forgotten_subjects_pk PRIMARY KEY (subject)
+                )
+                """,
+            ]),
         ]
     }
+
+    // MARK: Stream lifecycle and scavenging
+
+    var streamIsDeleted: String { "SELECT count(*)::bigint FROM \(schema).streams WHERE stream_id = $1 AND deleted" }
+    /// A stream's state, its row locked (appends to the stream wait; so do they for us).
+    var lockStreamState: String { "SELECT version, truncated_before, deleted FROM \(schema).streams WHERE stream_id = $1 AND version > 0 FOR UPDATE" }
+    var streamState: String { "SELECT version, truncated_before, deleted FROM \(schema).streams WHERE stream_id = $1 AND version > 0" }
+    var setTruncation: String { "UPDATE \(schema).streams SET truncated_before = $2, deleted = $3 WHERE stream_id = $1" }
+    var scavengeCandidates: String {
+        "SELECT stream_id, category FROM \(schema).streams WHERE version > 0 AND (truncated_before > 1 OR category = ANY($1::text[])) ORDER BY stream_id"
+    }
+    /// 0 when no event of the stream was recorded since.
+    var firstVersionRecordedSince: String { "SELECT coalesce(min(stream_version), 0)::bigint FROM \(schema).events WHERE stream_id = $1 AND recorded_at >= $2" }
+    var erasableEvents: String {
+        """
+        SELECT count(*)::bigint, coalesce(sum(octet_length(payload) + octet_length(metadata::text)), 0)::bigint FROM \(schema).events
+        WHERE stream_id = $1 AND stream_version < $2 AND type <> '$erased'
+        """
+    }
+    var deleteErasableTags: String {
+        """
+        DELETE FROM \(schema).event_tags t USING \(schema).events e
+        WHERE e.stream_id = $1 AND e.stream_version < $2 AND e.type <> '$erased' AND t.tag = ANY(e.tags) AND t.position = e.position
+        """
+    }
+    var eraseEvents: String {
+        """
+        UPDATE \(schema).events SET type = '$erased', schema_version = 1, payload = '\\x'::bytea, metadata = '{}', tags = '{}'
+        WHERE stream_id = $1 AND stream_version < $2 AND type <> '$erased'
+        """
+    }
+
+    // MARK: Subject keys (PostgresKeyStore)
+
+    var latestKey: String { "SELECT version, material FROM \(schema).subject_keys WHERE subject = $1 ORDER BY version DESC LIMIT 1" }
+    var keyVersion: String { "SELECT material FROM \(schema).subject_keys WHERE subject = $1 AND version = $2" }
+    var countKeys: String { "SELECT count(*)::bigint FROM \(schema).subject_keys WHERE subject = $1" }
+    var isForgotten: String { "SELECT count(*)::bigint FROM \(schema).forgotten_subjects WHERE subject = $1" }
+    /// Inserts version `$2` unless the subject is forgotten or has a key (a racing creator).
+    var insertFirstKey: String {
+        """
+        INSERT INTO \(schema).subject_keys (subject, version, material)
+        SELECT $1, 1, $2 WHERE NOT EXISTS (SELECT 1 FROM \(schema).forgotten_subjects WHERE subject = $1)
+        ON CONFLICT ON CONSTRAINT subject_keys_pk DO NOTHING
+        """
+    }
+    var insertKey: String { "INSERT INTO \(schema).subject_keys (subject, version, material) VALUES ($1, $2, $3)" }
+    var deleteKeys: String { "DELETE FROM \(schema).subject_keys WHERE subject = $1" }
+    var insertForgotten: String { "INSERT INTO \(schema).forgotten_subjects (subject) VALUES ($1) ON CONFLICT ON CONSTRAINT forgotten_subjects_pk DO NOTHING" }
+    /// Serialises key changes of one subject (transaction-scoped advisory lock).
+    var lockSubject: String { "SELECT pg_advisory_xact_lock(hashtextextended('chronicle.subject.' || $1, 0))" }
 
     // MARK: Appends
 
@@ -198,7 +276,7 @@ struct PostgresSQL: Sendable {
         FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS t(stream_id, category, ord)
         ORDER BY t.ord
         ON CONFLICT ON CONSTRAINT streams_pk DO UPDATE SET version = s.version
-        RETURNING s.stream_id, s.version
+        RETURNING s.stream_id, s.version, s.deleted
         """
     }
 
@@ -236,7 +314,7 @@ struct PostgresSQL: Sendable {
             WHERE t.tags <> ''
             RETURNING 1
         ), bumped AS (
-            UPDATE \(schema).streams AS s SET version = u.version, last_position = head.position - $1 + u.last_ordinal
+            UPDATE \(schema).streams AS s SET version = u.version, last_position = head.position - $1 + u.last_ordinal, deleted = false
             FROM head, unnest($11::text[], $12::bigint[], $13::bigint[]) AS u(stream_id, version, last_ordinal)
             WHERE s.stream_id = u.stream_id
             RETURNING 1
@@ -254,11 +332,19 @@ struct PostgresSQL: Sendable {
     var eventColumns: String { Self.eventColumnList }
 
     var readStreamForwards: String {
-        "SELECT \(eventColumns) FROM \(schema).events WHERE stream_id = $1 AND stream_version >= $2 ORDER BY stream_version LIMIT $3"
+        """
+        SELECT \(eventColumns) FROM \(schema).events
+        WHERE stream_id = $1 AND stream_version >= greatest($2, (SELECT truncated_before FROM \(schema).streams WHERE stream_id = $1))
+        ORDER BY stream_version LIMIT $3
+        """
     }
 
     var readStreamBackwards: String {
-        "SELECT \(eventColumns) FROM \(schema).events WHERE stream_id = $1 AND stream_version <= $2 ORDER BY stream_version DESC LIMIT $3"
+        """
+        SELECT \(eventColumns) FROM \(schema).events
+        WHERE stream_id = $1 AND stream_version <= $2 AND stream_version >= (SELECT truncated_before FROM \(schema).streams WHERE stream_id = $1)
+        ORDER BY stream_version DESC LIMIT $3
+        """
     }
 
     var readAll: String {

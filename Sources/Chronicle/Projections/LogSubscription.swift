@@ -91,20 +91,22 @@ public struct LogSubscription: AsyncSequence, Sendable {
 
     /// Reads one page after `position` without waiting: the events that pass the filter and how
     /// far the read got. An empty, unmoved page means the head is at or before `position`.
+    /// Tombstones (``RecordedEvent/isErased``) are read past, never delivered.
     package static func readPage(_ reader: any EventReader, after position: GlobalPosition, filter: ProjectionFilter, pageSize: Int) async throws -> LogPage {
         if let category = filter.singleCategory {
             // The category's index: every event up to the head read first is visible now (positions
             // are gap-free for readers), so a short page means nothing more of it up to that head.
             let head = try await reader.headPosition()
             let page = try await reader.readCategory(category, after: position, limit: pageSize)
+            let events = page.contains(where: \.isErased) ? page.filter { !$0.isErased } : page
             if page.count == pageSize, let last = page.last {
-                return LogPage(events: page, through: last.position, reachedHead: false)
+                return LogPage(events: events, through: last.position, reachedHead: false)
             }
-            return LogPage(events: page, through: Swift.max(position, head, page.last?.position ?? .start), reachedHead: true)
+            return LogPage(events: events, through: Swift.max(position, head, page.last?.position ?? .start), reachedHead: true)
         }
         let page = try await reader.readAll(after: position, limit: pageSize)
         guard let last = page.last else { return LogPage(events: [], through: position, reachedHead: true) }
-        let events = filter.isEmpty ? page : page.filter(filter.includes)
+        let events = filter.isEmpty && !page.contains(where: \.isErased) ? page : page.filter { !$0.isErased && filter.includes($0) }
         return LogPage(events: events, through: last.position, reachedHead: page.count < pageSize)
     }
 

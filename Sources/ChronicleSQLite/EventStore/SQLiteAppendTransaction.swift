@@ -175,6 +175,7 @@ struct SQLiteAppendTransaction {
         let current: StreamVersion
         var streamKey: Int64?
         var categoryKey: Int64
+        var deleted = false
         let streamExists = try selectStream.step()
         if streamExists {
             guard let key = selectStream.int64(0), let version = selectStream.int64(1), version >= 0,
@@ -185,13 +186,14 @@ struct SQLiteAppendTransaction {
             streamKey = key
             categoryKey = category
             current = StreamVersion(version)
+            deleted = selectStream.int64(3) == 1
             selectStream.reset()  // before this transaction writes to streams
         } else {
             categoryKey = 0
             current = .initial
         }
 
-        let step = try planner.plan(request, current: current, storedEvents: { try storedEvents(request, storedUpTo: headBefore) }, conditions: conditions)
+        let step = try planner.plan(request, current: current, deleted: deleted, storedEvents: { try storedEvents(request, storedUpTo: headBefore) }, conditions: conditions)
         guard case .write(_, let firstVersion, _) = step else { return }
         let count = Int64(request.events.count)
         let newVersion = firstVersion.value + count - 1

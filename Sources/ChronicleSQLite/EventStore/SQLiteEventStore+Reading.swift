@@ -4,15 +4,25 @@ import GRDB
 
 extension SQLiteEventStore {
     /// Reads up to `limit` events of `stream` from version `start`, in `direction`, on a reader
-    /// connection (see ``EventReader/readStream(_:from:direction:limit:)``).
+    /// connection (see ``EventReader/readStream(_:from:direction:limit:)``), from the stream's
+    /// truncation point on; a deleted stream throws ``EventStoreError/Code/streamDeleted``.
     public func readStream(_ stream: StreamID, from start: StreamVersion, direction: ReadDirection, limit: Int) async throws -> [RecordedEvent] {
         try ReadLimit.check(limit)
         if limit == 0 { return [] }
         let sql = direction == .forwards ? SQLiteStatements.readStreamForwards : SQLiteStatements.readStreamBackwards
-        return try readEvents(sql: sql, limit: limit, operation: "Reading stream \(stream)") { statement in
+        let events = try readEvents(sql: sql, limit: limit, operation: "Reading stream \(stream)") { statement in
             try statement.bind(1, stream.rawValue)
             try statement.bind(2, start.value)
             try statement.bind(3, Int64(limit))
+        }
+        // A deleted stream reads as no events from its truncation point: say why.
+        if events.isEmpty, try isDeleted(stream) { throw StreamMaintenanceRules.deleted(stream) }
+        return events
+    }
+
+    private func isDeleted(_ stream: StreamID) throws -> Bool {
+        try read(operation: "Reading stream \(stream)") { db in
+            try Int64.fetchOne(db.cachedStatement(sql: SQLiteStatements.streamIsDeleted), arguments: [stream.rawValue]) == 1
         }
     }
 

@@ -30,6 +30,9 @@ enum SQLiteStoreOpening {
         grdb.maximumReaderCount = max(1, configuration.maximumReaderCount)
         grdb.foreignKeysEnabled = false  // declared, not enforced: see SQLiteSchema
         grdb.label = "chronicle.sqlite"
+        // Deleted and overwritten rows (snapshots sharing the file, scavenged payloads) are
+        // zeroed in the file, not only unlinked: erasure that a scan of the bytes can prove.
+        grdb.prepareDatabase { db in try db.execute(sql: SQLiteStatements.secureDelete) }
         let pool: DatabasePool
         do {
             pool = try DatabasePool(path: path, configuration: grdb)

@@ -163,6 +163,24 @@ public actor SQLiteReadModel: Service, ProjectionRunner {
         }
     }
 
+    /// Copies the serving file's WAL into it and truncates the WAL (`PRAGMA
+    /// wal_checkpoint(TRUNCATE)`). Deleted rows are already overwritten in the file (the read
+    /// model's connections run with `PRAGMA secure_delete`); after this the WAL holds no older
+    /// copy of them either. Call it after the projection applied a ``Chronicle/SubjectForgotten``
+    /// event, to prove erasure by scanning the files.
+    ///
+    /// - Returns: `true` if the WAL was fully checkpointed and truncated, `false` if readers still
+    ///   needed older pages (try again).
+    @discardableResult
+    public nonisolated func checkpoint() async throws -> Bool {
+        try await storage.withCurrent { generation in
+            try await generation.pool.writeWithoutTransaction { db in
+                let row = try Row.fetchOne(db, sql: SQLiteProjectionSQL.checkpointTruncate)
+                return (row?[0] as Int64?) == 0
+            }
+        }
+    }
+
     // MARK: Status
 
     /// The projection's progress and health.

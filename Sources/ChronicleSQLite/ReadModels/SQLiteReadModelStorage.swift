@@ -415,6 +415,7 @@ final class SQLiteReadModelStorage: RebuildableProjectionStorage, Sendable {
         configuration.busyMode = .timeout(10)
         configuration.prepareDatabase { db in
             try db.execute(sql: SQLiteProjectionSQL.synchronousNormal)
+            try db.execute(sql: SQLiteProjectionSQL.secureDelete)
         }
         do {
             let pool = try DatabasePool(path: path, configuration: configuration)

@@ -85,4 +85,9 @@ enum SQLiteProjectionSQL {
     /// The connection setting of every read-model file (its durability is the log's: a lost page
     /// is replayed from the checkpoint).
     static let synchronousNormal = "PRAGMA synchronous = NORMAL"
+    /// Deleted rows are overwritten with zeros, so a read model that forgets a subject (see
+    /// `SubjectForgotten`) keeps no copy of their rows in free pages.
+    static let secureDelete = "PRAGMA secure_delete = ON"
+    /// Copies the WAL into the file and truncates it (so the WAL keeps no older page either).
+    static let checkpointTruncate = "PRAGMA wal_checkpoint(TRUNCATE)"
 }

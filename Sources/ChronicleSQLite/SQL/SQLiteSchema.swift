@@ -82,6 +82,24 @@ enum SQLiteSchema {
             PRIMARY KEY (tag, position)
         ) STRICT, WITHOUT ROWID;
         """,
+        // 3: the store's identity and its pairings, and stream lifecycles. `store_id` (random,
+        // made here) names the store; `key_store_id`, written when a key store is paired with it
+        // (`SQLiteKeyStore`), lets a missing or foreign key store be refused instead of silently
+        // replaced. `streams.truncated_before` is the first version stream reads return (moved by
+        // truncation, deletion and retention); `streams.deleted` marks a soft-deleted stream.
+        // Events before the truncation point are erased by a scavenge into tombstones (type
+        // `$erased`, empty payload, no metadata or tags) that keep their positions.
+        """
+        CREATE TABLE store_properties (
+            name TEXT NOT NULL CONSTRAINT store_properties_pk PRIMARY KEY,
+            value TEXT NOT NULL
+        ) STRICT, WITHOUT ROWID;
+
+        INSERT INTO store_properties (name, value) VALUES ('store_id', lower(hex(randomblob(16))));
+
+        ALTER TABLE streams ADD COLUMN truncated_before INTEGER NOT NULL DEFAULT 1;
+        ALTER TABLE streams ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
+        """,
     ]
 
     /// The migrations with where they are recorded (`PRAGMA user_version`).
@@ -106,6 +124,7 @@ enum SQLiteStatements {
     static let setSynchronousFull = "PRAGMA synchronous = FULL"
     static let readDataVersion = "PRAGMA data_version"
     static let checkpointTruncate = "PRAGMA wal_checkpoint(TRUNCATE)"
+    static let secureDelete = "PRAGMA secure_delete = ON"
     /// The log's invariants after a WAL is replayed (see `SQLiteStoreOpening.checkReplayedLog`).
     static let maxStreamLastPosition = "SELECT coalesce(max(last_position), 0) FROM streams"
     static let probeEvent = "SELECT event_id, stream_key, stream_version FROM events WHERE position = ?"
@@ -129,11 +148,11 @@ enum SQLiteStatements {
     static let rollbackToSavepoint = "ROLLBACK TRANSACTION TO SAVEPOINT chronicle_append"
     /// Head position under the write lock: the next event gets head + 1.
     static let selectHead = "SELECT coalesce(max(position), 0) FROM events"
-    static let selectStreamForAppend = "SELECT stream_key, version, category_key FROM streams WHERE stream_id = ?"
+    static let selectStreamForAppend = "SELECT stream_key, version, category_key, deleted FROM streams WHERE stream_id = ?"
     static let selectCategoryKey = "SELECT category_key FROM categories WHERE name = ?"
     static let insertCategory = "INSERT INTO categories (name) VALUES (?)"
     static let insertStream = "INSERT INTO streams (stream_id, category_key, version, last_position) VALUES (?, ?, ?, ?)"
-    static let updateStream = "UPDATE streams SET version = ?, last_position = ? WHERE stream_key = ?"
+    static let updateStream = "UPDATE streams SET version = ?, last_position = ?, deleted = 0 WHERE stream_key = ?"
     static let insertEvent = """
         INSERT INTO events (position, stream_key, stream_version, category_key, event_id, type, schema_version, payload, metadata, recorded_at, tags)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -155,11 +174,11 @@ enum SQLiteStatements {
 
     static let readStreamForwards = """
         SELECT \(eventColumns) FROM streams s CROSS JOIN events e ON e.stream_key = s.stream_key
-        WHERE s.stream_id = ? AND e.stream_version >= ? ORDER BY e.stream_version LIMIT ?
+        WHERE s.stream_id = ? AND e.stream_version >= max(?, s.truncated_before) ORDER BY e.stream_version LIMIT ?
         """
     static let readStreamBackwards = """
         SELECT \(eventColumns) FROM streams s CROSS JOIN events e ON e.stream_key = s.stream_key
-        WHERE s.stream_id = ? AND e.stream_version <= ? ORDER BY e.stream_version DESC LIMIT ?
+        WHERE s.stream_id = ? AND e.stream_version <= ? AND e.stream_version >= s.truncated_before ORDER BY e.stream_version DESC LIMIT ?
         """
     static let readAll = """
         SELECT \(eventColumns) FROM events e CROSS JOIN streams s ON s.stream_key = e.stream_key
@@ -171,6 +190,7 @@ enum SQLiteStatements {
         ORDER BY e.position LIMIT ?
         """
     static let streamVersion = "SELECT version FROM streams WHERE stream_id = ?"
+    static let streamIsDeleted = "SELECT deleted FROM streams WHERE stream_id = ?"
     static let listStreams = """
         SELECT stream_id, version, last_position FROM streams WHERE stream_id > ? ORDER BY stream_id LIMIT ?
         """
@@ -180,6 +200,30 @@ enum SQLiteStatements {
         ORDER BY stream_id LIMIT ?
         """
     static let headPosition = "SELECT coalesce(max(position), 0) FROM events"
+
+    // MARK: Stream lifecycle and scavenging (writer connection, inside BEGIN IMMEDIATE)
+
+    static let selectStreamState = "SELECT stream_key, version, truncated_before, deleted FROM streams WHERE stream_id = ?"
+    static let setTruncation = "UPDATE streams SET truncated_before = ?, deleted = ? WHERE stream_key = ?"
+    static let scavengeCandidates = """
+        SELECT s.stream_id, c.name, s.truncated_before FROM streams s CROSS JOIN categories c ON c.category_key = s.category_key
+        WHERE s.truncated_before > 1 OR c.name IN (SELECT value FROM json_each(?)) ORDER BY s.stream_id
+        """
+    static let firstVersionRecordedSince = "SELECT min(stream_version) FROM events WHERE stream_key = ? AND recorded_at >= ?"
+    static let erasableEvents = """
+        SELECT position, length(payload) + coalesce(length(metadata), 0), tags FROM events
+        WHERE stream_key = ? AND stream_version < ? AND type <> '$erased'
+        """
+    static let deleteTag = "DELETE FROM event_tags WHERE tag = ? AND position = ?"
+    static let eraseEvents = """
+        UPDATE events SET type = '$erased', schema_version = 1, payload = x'', metadata = NULL, tags = NULL
+        WHERE stream_key = ? AND stream_version < ? AND type <> '$erased'
+        """
+
+    // MARK: Store properties (identity, pairings)
+
+    static let readProperty = "SELECT value FROM store_properties WHERE name = ?"
+    static let writeProperty = "INSERT INTO store_properties (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value"
 
     // MARK: Salvage (read-only connection of a damaged file)
 

@@ -50,6 +50,8 @@ public final class SQLiteSnapshotStore: SnapshotStore, Sendable {
         configuration.busyMode = .timeout(Double(seconds) + Double(attoseconds) / 1e18)
         configuration.maximumReaderCount = 2
         configuration.label = "chronicle.sqlite.snapshots"
+        // Deleted snapshots (a forgotten subject's decrypted state) are overwritten, not only unlinked.
+        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA secure_delete = ON") }
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
         } catch {
@@ -131,6 +133,25 @@ public final class SQLiteSnapshotStore: SnapshotStore, Sendable {
             try await pool.write { db in try db.execute(sql: SQLiteSnapshotSQL.delete, arguments: [stream.rawValue]) }
         } catch {
             throw Self.map(error, path: path, operation: "Deleting the snapshot of \(stream)")
+        }
+    }
+
+    /// Copies the file's WAL into it and truncates the WAL (`PRAGMA wal_checkpoint(TRUNCATE)`), so
+    /// that a deleted snapshot (overwritten in the file: `PRAGMA secure_delete`) has no older copy
+    /// in the WAL either.
+    ///
+    /// - Returns: `true` if the WAL was fully checkpointed and truncated, `false` if readers still
+    ///   needed older pages (try again).
+    @discardableResult
+    public func checkpoint() async throws -> Bool {
+        try checkOpen()
+        do {
+            return try await pool.writeWithoutTransaction { db in
+                let row = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)")
+                return (row?[0] as Int64?) == 0
+            }
+        } catch {
+            throw Self.map(error, path: path, operation: "Checkpointing the WAL")
         }
     }
 

@@ -1,0 +1,199 @@
+import ArgumentParser
+import Chronicle
+import ChroniclePostgres
+import ChronicleSQLite
+import Foundation
+
+/// `chronicle forget`: crypto-shredding of one data subject.
+struct ForgetCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "forget",
+        abstract: "Forget a data subject: destroy their keys, record SubjectForgotten, delete their streams' snapshots.",
+        discussion: """
+            Their personal fields (sealed with their key by ChroniclePrivacy's codec) become unreadable \
+            in the store and in every copy of it; they decode as redacted values. Read models that \
+            handle SubjectForgotten delete their rows when they reach it. --dry-run reports and changes \
+            nothing. Exits 1 for a subject the key store never had a key for (nothing is changed).
+            """
+    )
+    @OptionGroup var options: StoreOptions
+
+    @Argument(help: "The subject's id (an opaque id such as a customer id).")
+    var subject: String
+
+    @Option(help: "The key store file paired with a SQLite store (default: the store's path with -keys.sqlite instead of .sqlite). PostgreSQL keys are in the store's schema.")
+    var keys: String?
+
+    @Option(help: "The snapshot store file of a SQLite store, if its aggregates keep snapshots apart from the store file (PostgreSQL: the store's schema).")
+    var snapshots: String?
+
+    @Flag(help: "Report what would be erased; change nothing.")
+    var dryRun = false
+
+    func run() async throws {
+        try await reportingErrors {
+            let opened = try await options.openAny()
+            do {
+                let report = try await forget(in: opened)
+                try await opened.close()
+                if options.json {
+                    print(try jsonString(report))
+                } else {
+                    print(render(report))
+                }
+            } catch {
+                try? await opened.close()
+                if let error = error as? PrivacyError { throw CLIError(error.message) }
+                throw error
+            }
+        }
+    }
+
+    private func forget(in opened: OpenedStore) async throws -> ForgetReport {
+        let keyStore: any SubjectKeyStore
+        var snapshotStore: (any SnapshotStore)?
+        var closeKeys: () throws -> Void = {}
+        if let store = opened.sqlite {
+            let path = keys ?? Self.defaultKeyStorePath(for: store.path)
+            let sqliteKeys = try SQLiteKeyStore(path: path, pairedWith: store, createIfNeeded: false)
+            keyStore = sqliteKeys
+            closeKeys = { try sqliteKeys.close() }
+            if let snapshots { snapshotStore = try SQLiteSnapshotStore(path: snapshots) }
+        } else if let store = opened.postgres {
+            let settings = try PostgresConnectionSettings(url: options.path)
+            let postgresKeys = try PostgresKeyStore(settings: settings, schema: store.schema)
+            keyStore = postgresKeys
+            closeKeys = { postgresKeys.close() }
+            snapshotStore = PostgresSnapshotStore(sharingSchemaOf: store)
+        } else {
+            throw CLIError("forget works on SQLite and PostgreSQL stores.")
+        }
+        defer { try? closeKeys() }
+        printError("\(dryRun ? "dry run: " : "")forgetting \(subject) in \(opened.description)")
+        let report = try await SubjectEraser(store: opened.store, keys: keyStore, snapshots: snapshotStore).forget(subject, dryRun: dryRun)
+        printError("\(dryRun ? "would destroy" : "destroyed") \(report.destroyedKeys) key(s); \(report.encryptedEvents) sealed event(s) in \(report.streams.count) stream(s) \(dryRun ? "would become" : "are now") unreadable")
+        return report
+    }
+
+    /// `events.sqlite` → `events-keys.sqlite`.
+    static func defaultKeyStorePath(for storePath: String) -> String {
+        let url = URL(fileURLWithPath: storePath)
+        let base = url.pathExtension == "sqlite" ? url.deletingPathExtension().lastPathComponent : url.lastPathComponent
+        return url.deletingLastPathComponent().appendingPathComponent("\(base)-keys.sqlite").path
+    }
+
+    private func render(_ report: ForgetReport) -> String {
+        var table = TextTable("PROPERTY", "VALUE")
+        table.add("subject", report.subject)
+        table.add("dry run", report.dryRun ? "yes" : "no")
+        table.add(report.dryRun ? "keys to destroy" : "keys destroyed", String(report.destroyedKeys))
+        table.add("already forgotten", report.wasAlreadyForgotten ? "yes" : "no")
+        table.add("sealed events (kept, unreadable)", String(report.encryptedEvents))
+        table.add("streams", report.streams.map(\.rawValue).joined(separator: ", "))
+        table.add("SubjectForgotten at", report.forgottenEvent.map { String($0.value) } ?? "-")
+        table.add(report.dryRun ? "snapshots to delete" : "snapshots deleted", report.deletedSnapshots.map(\.rawValue).joined(separator: ", "))
+        return table.render()
+    }
+}
+
+/// `chronicle scavenge`: retention and physical erasure into tombstones.
+struct ScavengeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "scavenge",
+        abstract: "Apply retention policies and erase the events of deleted and truncated streams, keeping their positions.",
+        discussion: """
+            Each --retain is CATEGORY:count=N (keep the newest N events per stream) or CATEGORY:age=DURATION \
+            (30d, 12h, 90m, 45s); both may be given for one category as CATEGORY:count=N,age=D. Erased events \
+            stay as tombstones (type $erased, no payload, metadata or tags) at their positions, so the log \
+            stays gap-free and `chronicle verify` passes. --dry-run reports and changes nothing.
+            """
+    )
+    @OptionGroup var options: StoreOptions
+
+    @Option(name: .customLong("retain"), help: "A retention policy: CATEGORY:count=N, CATEGORY:age=30d, or CATEGORY:count=N,age=D.")
+    var retain: [String] = []
+
+    @Flag(help: "Report what would be erased; change nothing.")
+    var dryRun = false
+
+    func run() async throws {
+        try await reportingErrors {
+            let policies = try retain.map(Self.policy(parsing:))
+            let opened = try await options.openAny()
+            guard let store = opened.store as? any StreamMaintenance else {
+                try await opened.close()
+                throw CLIError("This store cannot be scavenged.")
+            }
+            printError("\(dryRun ? "dry run: " : "")scavenging \(opened.description) with \(policies.isEmpty ? "no retention policy" : "\(policies.count) retention polic\(policies.count == 1 ? "y" : "ies")")")
+            let report: ScavengeReport
+            do {
+                report = try await store.scavenge(policies: policies, now: Date(), dryRun: dryRun)
+            } catch {
+                try? await opened.close()
+                throw error
+            }
+            try await opened.close()
+            printError("\(dryRun ? "would erase" : "erased") \(report.erasedEvents) event(s) (\(formatBytes(report.erasedBytes))) in \(report.streams.count) stream(s); positions 1–\(report.head) kept")
+            if options.json {
+                print(try jsonString(Output(report)))
+            } else {
+                var table = TextTable("STREAM", "TRUNCATED BEFORE", report.dryRun ? "WOULD ERASE" : "ERASED", "DELETED")
+                for stream in report.streams {
+                    table.add(stream.id.rawValue, String(stream.truncatedBefore.value), String(stream.erasedEvents), stream.isDeleted ? "yes" : "no")
+                }
+                print(report.streams.isEmpty ? "Nothing to erase." : table.render())
+            }
+        }
+    }
+
+    /// The JSON report: the store's, with the total.
+    struct Output: Encodable {
+        var dryRun: Bool
+        var erasedEvents: Int64
+        var erasedBytes: Int64
+        var head: Int64
+        var streams: [ScavengeReport.Stream]
+
+        init(_ report: ScavengeReport) {
+            dryRun = report.dryRun
+            erasedEvents = report.erasedEvents
+            erasedBytes = report.erasedBytes
+            head = report.head.value
+            streams = report.streams
+        }
+    }
+
+    /// `sensor:count=100`, `session:age=30d`, `audit:count=10,age=12h`.
+    static func policy(parsing text: String) throws -> RetentionPolicy {
+        func bad(_ why: String) -> CLIError {
+            CLIError("--retain \(text): \(why). Write CATEGORY:count=N, CATEGORY:age=30d (d, h, m or s), or CATEGORY:count=N,age=D.")
+        }
+        guard let colon = text.firstIndex(of: ":") else { throw bad("no category") }
+        let category = String(text[..<colon])
+        var count: Int64?
+        var age: Duration?
+        for part in text[text.index(after: colon)...].split(separator: ",") {
+            let pair = part.split(separator: "=", maxSplits: 1).map(String.init)
+            guard pair.count == 2 else { throw bad("\(part) is not key=value") }
+            switch pair[0] {
+            case "count":
+                guard let value = Int64(pair[1]), value >= 1 else { throw bad("count must be 1 or more") }
+                count = value
+            case "age":
+                guard let unit = pair[1].last, let amount = Int64(pair[1].dropLast()), amount > 0,
+                    let seconds = ["d": 86_400, "h": 3_600, "m": 60, "s": 1][String(unit)]
+                else { throw bad("age \(pair[1]) is not a number with a unit") }
+                age = .seconds(amount * Int64(seconds))
+            default:
+                throw bad("unknown setting \(pair[0])")
+            }
+        }
+        let policy = RetentionPolicy(category: category, maxCount: count, maxAge: age)
+        do {
+            try policy.validate()
+        } catch {
+            throw bad(error.message)
+        }
+        return policy
+    }
+}
