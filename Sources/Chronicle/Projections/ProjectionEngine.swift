@@ -38,13 +38,27 @@ public final class ProjectionEngine: Sendable {
         public var sleep: @Sendable (Duration) async throws -> Void
         /// The clock stamping parked events and rebuild progress.
         public var now: @Sendable () -> Date
+        /// The circuit breaker state ``ProjectionEngine/status()`` reports, for runners that call
+        /// an endpoint (an outbound relay); `nil` for the others.
+        public var circuit: (@Sendable () -> CircuitStatus?)?
 
         /// Creates options; the defaults suit most projections.
+        ///
+        /// - Parameters:
+        ///   - pageSize: events read per page (1…100,000).
+        ///   - failurePolicy: what to do when applying an event throws.
+        ///   - partitioning: how the work splits by stream.
+        ///   - filter: which events reach the projection.
+        ///   - start: where a projection that has never run starts.
+        ///   - sleep: waits between retries and for timeouts.
+        ///   - now: the clock stamping parked events and rebuild progress.
+        ///   - circuit: the circuit breaker state status reports, if the runner calls an endpoint.
         public init(
             pageSize: Int = 500, failurePolicy: FailurePolicy = .default, partitioning: ProjectionPartitioning = .none,
             filter: ProjectionFilter = .all, start: ProjectionStart = .beginning,
             sleep: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) },
-            now: @escaping @Sendable () -> Date = { Date() }
+            now: @escaping @Sendable () -> Date = { Date() },
+            circuit: (@Sendable () -> CircuitStatus?)? = nil
         ) {
             self.pageSize = pageSize
             self.failurePolicy = failurePolicy
@@ -53,6 +67,7 @@ public final class ProjectionEngine: Sendable {
             self.start = start
             self.sleep = sleep
             self.now = now
+            self.circuit = circuit
         }
     }
 
@@ -156,14 +171,15 @@ public final class ProjectionEngine: Sendable {
 
     /// The projection's progress and health.
     public func status() -> ProjectionStatus {
-        state.withLock { state in
+        let circuit = options.circuit?()
+        return state.withLock { state in
             let position = state.positions.min() ?? .start
             let projectionState: ProjectionState =
                 if state.failure != nil { .failed } else if state.rebuilding { .rebuilding } else if state.standby { .standby } else if !state.running { .stopped } else if state.caughtUp.allSatisfy({ $0 }) { .running } else { .catchingUp }
             return ProjectionStatus(
                 name: name, state: projectionState, position: position, head: max(heads.head, position),
                 partitionCount: state.positions.count, partitionPositions: state.positions, parkedCount: state.parkedCount,
-                lastError: state.lastError, rebuild: state.rebuild
+                lastError: state.lastError, rebuild: state.rebuild, circuit: circuit
             )
         }
     }
