@@ -176,6 +176,8 @@ public final class EventRelay: ProcessManager {
             circuitGauge.record(status.state == .closed ? 0 : status.state == .halfOpen ? 1 : 2)
             let metadata: Logger.Metadata = ["endpoint": .string(status.endpoint), "consecutiveFailures": "\(status.consecutiveFailures)"]
             switch status.state {
+            case .open where status.consecutiveFailures > configuration.circuitBreaker.failureThreshold:
+                logger.warning("Relay circuit probe failed: open again until the next cool-down has passed", metadata: metadata)
             case .open: logger.error("Relay circuit open: no calls until the cool-down has passed", metadata: metadata)
             case .halfOpen: logger.notice("Relay circuit half-open: one probe call", metadata: metadata)
             case .closed: logger.notice("Relay circuit closed: the endpoint answers again", metadata: metadata)
