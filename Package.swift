@@ -238,7 +238,7 @@ let package = Package(
         .testTarget(
             name: "DocsSnippetsTests",
             dependencies: [
-                "Chronicle", "ChronicleSQLite", "ChronicleTesting", "ChronicleInstrumentation", "ChronicleTestSupport", "DocsReadmeExample",
+                "Chronicle", "ChronicleSQLite", "ChronicleTesting", "ChronicleInstrumentation", "ChronicleTestSupport", "DocsReadmeExample", "ChronicleRelay",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

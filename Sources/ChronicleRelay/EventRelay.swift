@@ -1,6 +1,6 @@
 import AsyncHTTPClient
 public import Chronicle
-import CoreMetrics
+public import CoreMetrics
 public import Foundation
 public import Logging
 import NIOCore
@@ -146,8 +146,11 @@ public final class EventRelay: ProcessManager {
     ///   - name: the relay's name (1 to 100 of `A-Z a-z 0-9 _ - .`).
     ///   - configuration: where and how it delivers.
     ///   - logger: where it logs retries, parked deliveries and circuit changes.
+    ///   - metrics: where its metrics go (`chronicle_relay_…`, dimension `relay`).
     /// - Throws: ``RelayError`` ``RelayError/Code/invalidConfiguration``.
-    public init(name: String, configuration: Configuration, logger: Logger = Logger(label: "chronicle.relay")) throws(RelayError) {
+    public init(
+        name: String, configuration: Configuration, logger: Logger = Logger(label: "chronicle.relay"), metrics: any MetricsFactory = MetricsSystem.factory
+    ) throws(RelayError) {
         let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.")
         guard (1...100).contains(name.count), name.allSatisfy({ allowed.contains($0) }) else {
             throw RelayError(.invalidConfiguration, "Relay name \(name.debugDescription) is not usable: use 1 to 100 of A-Z a-z 0-9 _ - .")
@@ -170,7 +173,7 @@ public final class EventRelay: ProcessManager {
         }
         self.random = Mutex(SplitMix64(seed: seed))
         let dimensions = [("relay", name)]
-        let circuitGauge = Gauge(label: "chronicle_relay_circuit_state", dimensions: dimensions)
+        let circuitGauge = Gauge(label: "chronicle_relay_circuit_state", dimensions: dimensions, factory: metrics)
         let endpoint = Self.redacted(configuration.endpoint)
         self.breaker = CircuitBreaker(policy: configuration.circuitBreaker, endpoint: endpoint, now: configuration.now) { [logger] status in
             circuitGauge.record(status.state == .closed ? 0 : status.state == .halfOpen ? 1 : 2)
@@ -184,10 +187,10 @@ public final class EventRelay: ProcessManager {
             }
         }
         circuitGauge.record(0)
-        self.deliveredCounter = Counter(label: "chronicle_relay_delivered_total", dimensions: dimensions)
-        self.retriedCounter = Counter(label: "chronicle_relay_retries_total", dimensions: dimensions)
-        self.parkedCounter = Counter(label: "chronicle_relay_gave_up_total", dimensions: dimensions)
-        self.latency = CoreMetrics.Timer(label: "chronicle_relay_delivery_seconds", dimensions: dimensions)
+        self.deliveredCounter = Counter(label: "chronicle_relay_delivered_total", dimensions: dimensions, factory: metrics)
+        self.retriedCounter = Counter(label: "chronicle_relay_retries_total", dimensions: dimensions, factory: metrics)
+        self.parkedCounter = Counter(label: "chronicle_relay_gave_up_total", dimensions: dimensions, factory: metrics)
+        self.latency = CoreMetrics.Timer(label: "chronicle_relay_delivery_duration", dimensions: dimensions, factory: metrics)
     }
 
     /// Shuts the relay's HTTP client down (after its runner stopped).

@@ -70,7 +70,10 @@ import Testing
             try await runner.waitUntil(position: try await fixture.store.headPosition(), timeout: .seconds(30))
         }
         #expect(try receiver.deliveryProblem(expected: expected) == nil)
-        #expect(receiver.wireCalls == 5)
+        // The hung call timed out and its event was sent again (a busy machine may time out more).
+        let calls = receiver.calls.withLock { $0.eventIDs }
+        #expect(calls.count >= 5)
+        #expect(calls.filter { $0 == calls.first }.count >= 2)
 
         // A relay stuck in a request to a server that never answers stops at once when shut down.
         _ = try await fixture.append(streams: 1, perStream: 1, category: "order", type: "OrderShipped")
