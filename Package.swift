@@ -30,6 +30,7 @@ let package = Package(
         .library(name: "ChronicleCommandLine", targets: ["ChronicleCommandLine"]),
         .library(name: "ChroniclePostgres", targets: ["ChroniclePostgres"]),
         .library(name: "ChroniclePrivacy", targets: ["ChroniclePrivacy"]),
+        .library(name: "ChronicleRelay", targets: ["ChronicleRelay"]),
         .executable(name: "chronicle", targets: ["ChronicleCLI"]),
     ],
     dependencies: [
@@ -44,7 +45,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.7.3"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
-        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        // AES-GCM for ChroniclePrivacy's crypto-shredding and HMAC-SHA256 for ChronicleRelay's
+        // signatures (those two modules only). The range admits 4.x, which postgres-nio already resolves.
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
     ],
     targets: [
         // A Foundation-compatible JSON coder (Foundation's bytes and values, several times faster),
@@ -120,6 +123,21 @@ let package = Package(
             ],
             swiftSettings: library
         ),
+        // Events between services: the outbound relay (a process manager delivering over HTTP with
+        // retries, dead letters and a circuit breaker) and the signed, idempotent inbox route.
+        .target(
+            name: "ChronicleRelay",
+            dependencies: [
+                "Chronicle",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ],
+            swiftSettings: library
+        ),
         // The `chronicle` commands, as a library an application can extend with its read models.
         .target(
             name: "ChronicleCommandLine",
@@ -181,6 +199,30 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Helper process for ChronicleRelayTests' kill loop: runs a relay until SIGKILLed.
+        .executableTarget(
+            name: "ChronicleRelayWorker",
+            dependencies: [
+                "Chronicle", "ChronicleSQLite", "ChronicleRelay",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/Tools/ChronicleRelayWorker",
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "ChronicleRelayTests",
+            dependencies: [
+                "Chronicle", "ChronicleSQLite", "ChroniclePostgres", "ChronicleRelay", "ChronicleTesting", "ChronicleTestSupport", "ChronicleRelayWorker",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "ChroniclePrivacyTests",
             dependencies: [
@@ -212,7 +254,7 @@ let package = Package(
         .testTarget(
             name: "DocsSnippetsTests",
             dependencies: [
-                "Chronicle", "ChronicleSQLite", "ChronicleTesting", "ChronicleInstrumentation", "ChronicleTestSupport", "DocsReadmeExample",
+                "Chronicle", "ChronicleSQLite", "ChronicleTesting", "ChronicleInstrumentation", "ChronicleTestSupport", "DocsReadmeExample", "ChronicleRelay",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -236,7 +278,7 @@ let package = Package(
         .executableTarget(
             name: "Shop",
             dependencies: [
-                "Chronicle", "ChronicleSQLite", "ChroniclePostgres", "ChronicleHTTP", "ChronicleConsole",
+                "Chronicle", "ChronicleSQLite", "ChroniclePostgres", "ChronicleHTTP", "ChronicleConsole", "ChronicleRelay",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

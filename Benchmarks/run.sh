@@ -17,7 +17,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${OUT:-$ROOT/bench-out}
 RUNS=${RUNS:-3}
 SYNCS=${SYNCS:-"NORMAL FULL"}
-SCENARIOS=${SCENARIOS:-"S1 S1c S2 S3 S4a S4b S5 S5r S5r-pg S6 LAT RSS"}
+SCENARIOS=${SCENARIOS:-"S1 S1c S2 S3 S4a S4b S5 S5r S5r-pg S6 LAT RSS RELAY1 RELAY16"}
 BENCH_DIR=${BENCH_DIR:-/tmp}
 RUN_TIMEOUT=${RUN_TIMEOUT:-600}
 
@@ -29,13 +29,14 @@ events_for() { # scenario sync
         S3/* | S5/* | S5r/* | S5r-pg/*) echo "${SCALED_EVENTS:-1000000}" ;;
         S6/NORMAL) echo 10000 ;;
         LAT/*) echo 5000 ;;
+        RELAY1/* | RELAY16/*) echo 20000 ;;
         RSS/*) echo 1000000 ;;
         S1/FULL | S1c/FULL | S2/FULL) echo 10000 ;;
         S6/FULL) echo 2000 ;;
     esac
 }
 # Scenarios that only the Swift runner implements, and those run once (costly setup).
-swift_only() { case "$1" in S1c | S5r | S5r-pg | LAT | RSS) return 0 ;; *) return 1 ;; esac; }
+swift_only() { case "$1" in S1c | S5r | S5r-pg | LAT | RSS | RELAY1 | RELAY16) return 0 ;; *) return 1 ;; esac; }
 runs_for() { case "$1" in RSS) echo 1 ;; *) echo "$RUNS" ;; esac; }
 # FULL sync is measured for the write scenarios only (reads do not commit).
 full_applies() { case "$1" in S1 | S1c | S2 | S6 | LAT) return 0 ;; *) return 1 ;; esac; }

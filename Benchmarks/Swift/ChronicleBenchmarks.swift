@@ -6,7 +6,7 @@ import Foundation
 /// API and prints one JSON line per run.
 ///
 /// ```
-/// ChronicleBenchmarks --scenario S1|S1c|S2|S3|S4a|S4b|S5|S5r|S5r-pg|S6|LAT|RSS|CODEC|DCB|DCB-pg --db PATH|postgres://URL [--events N] [--sync NORMAL|FULL]
+/// ChronicleBenchmarks --scenario S1|S1c|S2|S3|S4a|S4b|S5|S5r|S5r-pg|S6|LAT|RSS|CODEC|DCB|DCB-pg|RELAY1|RELAY16 --db PATH|postgres://URL [--events N] [--sync NORMAL|FULL]
 /// ```
 @main
 struct ChronicleBenchmarks {
@@ -31,7 +31,7 @@ struct Options {
     /// Set in the child processes of S6.
     var writer: Int?
 
-    static let usage = "usage: ChronicleBenchmarks --scenario S1|S1c|S2|S3|S4a|S4b|S5|S5r|S5r-pg|S6|LAT|RSS|CODEC|DCB|DCB-pg --db PATH|postgres://URL [--events N] [--sync NORMAL|FULL]"
+    static let usage = "usage: ChronicleBenchmarks --scenario S1|S1c|S2|S3|S4a|S4b|S5|S5r|S5r-pg|S6|LAT|RSS|CODEC|DCB|DCB-pg|RELAY1|RELAY16 --db PATH|postgres://URL [--events N] [--sync NORMAL|FULL]"
 
     init(_ arguments: ArraySlice<String>) throws {
         var iterator = arguments.makeIterator()

@@ -30,6 +30,8 @@ struct ScenarioRunner {
         case "CODEC": try await codecs()
         case "DCB": try await dcb()
         case "DCB-pg": try await dcbOnPostgres()
+        case "RELAY1": try await relay(partitions: 1)
+        case "RELAY16": try await relay(partitions: 16)
         default: throw BenchmarkError("unknown scenario \(options.scenario)\n\(Options.usage)")
         }
     }

@@ -1,6 +1,7 @@
 import Chronicle
 import ChronicleConsole
 import ChronicleHTTP
+import ChronicleRelay
 import Foundation
 import Hummingbird
 import Logging
@@ -44,9 +45,9 @@ struct ShopApp: Sendable {
     ///   only to measure what they save).
     static func open(
         _ storage: ShopStorage, configuration: ReadAPIConfiguration = .init(), console: ConsoleConfiguration = .init(),
-        inventorySnapshots: SnapshotPolicy = inventorySnapshots, logger: Logger
+        inventorySnapshots: SnapshotPolicy = inventorySnapshots, relay: EventRelay? = nil, logger: Logger
     ) async throws -> ShopApp {
-        let backend = try await storage.open(inventorySnapshots: inventorySnapshots, logger: logger)
+        let backend = try await storage.open(inventorySnapshots: inventorySnapshots, relay: relay, logger: logger)
         do {
             return try ShopApp(
                 storage: storage, backend: backend, configuration: configuration, console: console, inventorySnapshots: inventorySnapshots, logger: logger

@@ -1,10 +1,12 @@
 import ArgumentParser
 import ChronicleConsole
 import ChronicleHTTP
+import ChronicleRelay
 import Foundation
 import Hummingbird
 import Logging
 import ServiceLifecycle
+import UnixSignals
 
 /// `swift run Shop`: serves the shop on a port. `swift run Shop --demo`: runs the whole flow
 /// once against an ephemeral port and a fresh data directory, then exits (non-zero on failure).
@@ -56,9 +58,22 @@ struct ShopCommand: AsyncParsableCommand {
     @Flag(help: "Run the whole flow once over HTTP and exit.")
     var demo = false
 
+    @Flag(help: "Run the mailer service instead of the shop: it receives the shop's order events at POST /inbox (signed with \(Mailer.secretVariable)) and lists its emails at GET /emails.")
+    var mailer = false
+
+    @Option(help: "Relay the shop's order events to this inbox URL (a mailer's http://HOST:PORT/inbox), signed with the secret in \(Mailer.secretVariable).")
+    var relayTo: String?
+
+    @Option(help: "The mailer writes the port it listens on to this file (for scripts and the demo).")
+    var portFile: String?
+
     func run() async throws {
         var logger = Logger(label: "shop")
         logger.logLevel = demo ? .warning : .info
+        if mailer {
+            try await runMailer(logger: logger)
+            return
+        }
         let bearer = try Self.bearerToken(option: token, file: tokenFile, environment: ProcessInfo.processInfo.environment)
         if demo && bearer != nil { throw ValidationError("--demo does not send a token; leave --token, --token-file and \(Self.tokenVariable) out.") }
         if store != nil && data != nil { throw ValidationError("Give --store or --data, not both.") }
@@ -70,11 +85,29 @@ struct ShopCommand: AsyncParsableCommand {
         let admin = try Self.bearerToken(option: nil, file: adminTokenFile, environment: ProcessInfo.processInfo.environment, variable: Self.adminTokenVariable)
         if let admin { console.adminTokens = [admin] }
 
-        let shop = try await ShopApp.open(storage, configuration: configuration, console: console, logger: logger)
+        // The demo starts the mailer service as a second process and relays the order events to it.
+        var mailerProcess: MailerProcess?
+        if demo {
+            var generator = SystemRandomNumberGenerator()
+            let secret = (0..<4).map { _ in String(generator.next(), radix: 16) }.joined()
+            let started = MailerProcess(directory: NSTemporaryDirectory() + "chronicle-shop-mailer-\(UUID().uuidString)", secret: secret)
+            try await started.start()
+            mailerProcess = started
+        }
+        let relay = try makeRelay(to: mailerProcess?.inboxURL, secret: mailerProcess?.secret, logger: logger)
+        let shop: ShopApp
+        do {
+            shop = try await ShopApp.open(storage, configuration: configuration, console: console, relay: relay, logger: logger)
+        } catch {
+            try? await mailerProcess?.stop()
+            try? await relay?.shutdown()
+            throw error
+        }
         do {
             try await shop.seedStock()
             if demo {
-                try await runDemo(shop, logger: logger)
+                try await runDemo(shop, mailer: mailerProcess, logger: logger)
+                try await mailerProcess?.stop()
             } else {
                 let app = try shop.makeApplication(host: host, port: port) { port in
                     print(Self.instructions(port: port, storage: storage, authenticated: bearer != nil))
@@ -85,10 +118,53 @@ struct ShopCommand: AsyncParsableCommand {
                 try await ServiceGroup(configuration: shop.api.serviceGroupConfiguration(services: [app], logger: logger)).run()
             }
         } catch {
+            try? await mailerProcess?.stop()
             try? await shop.close()
+            try? await relay?.shutdown()
             throw error
         }
         try await shop.close()
+        try await relay?.shutdown()
+    }
+
+    /// The relay to the mailer (`--relay-to`, or the demo's mailer), if any.
+    private func makeRelay(to demoInbox: URL?, secret demoSecret: String?, logger: Logger) throws -> EventRelay? {
+        var logger = logger
+        // The demo shows the circuit opening once, not every retry of its outage.
+        if demoInbox != nil { logger.logLevel = .error }
+        guard let endpoint = demoInbox ?? relayTo.flatMap({ URL(string: $0) }) else {
+            if let relayTo { throw ValidationError("--relay-to \(relayTo) is not a URL.") }
+            return nil
+        }
+        guard let secret = demoSecret ?? ProcessInfo.processInfo.environment[Mailer.secretVariable], !secret.isEmpty else {
+            throw ValidationError("--relay-to needs the secret shared with the mailer in \(Mailer.secretVariable).")
+        }
+        return try EventRelay(
+            name: "mailer-relay",
+            configuration: .init(
+                endpoint: endpoint, secret: RelaySecret(secret), categories: [Order.category],
+                connectTimeout: .seconds(2), requestTimeout: .seconds(10),
+                // The demo's outage must not park anything: retry for as long as it takes.
+                retry: RelayRetryPolicy(maxAttempts: 1000, baseDelay: .milliseconds(100), maxDelay: .seconds(2)),
+                circuitBreaker: CircuitBreakerPolicy(failureThreshold: 3, coolDown: .seconds(1))
+            ),
+            logger: logger
+        )
+    }
+
+    /// `--mailer`: the mailer service until SIGTERM or SIGINT.
+    private func runMailer(logger: Logger) async throws {
+        guard let secret = ProcessInfo.processInfo.environment[Mailer.secretVariable], !secret.isEmpty else {
+            throw ValidationError("The mailer needs the secret shared with the shop's relay in \(Mailer.secretVariable).")
+        }
+        let directory = data ?? store ?? ".mailer-data"
+        let portFile = self.portFile
+        let app = try Mailer.makeApplication(directory: directory, host: host, port: port, secret: RelaySecret(secret), logger: logger) { port in
+            if let portFile { try? String(port).write(toFile: portFile, atomically: true, encoding: .utf8) }
+            print("Mailer on http://127.0.0.1:\(port) (inbox POST /inbox, emails GET /emails)")
+            fflush(nil)
+        }
+        try await ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)).run()
     }
 
     /// The bearer token, from `--token`, `--token-file` or `SHOP_TOKEN` (at most one of them), or
@@ -120,7 +196,7 @@ struct ShopCommand: AsyncParsableCommand {
         return token
     }
 
-    private func runDemo(_ shop: ShopApp, logger: Logger) async throws {
+    private func runDemo(_ shop: ShopApp, mailer: MailerProcess?, logger: Logger) async throws {
         let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
         let app = try shop.makeApplication(host: "127.0.0.1", port: 0) { port in portContinuation.yield(port) }
         let group = ServiceGroup(services: [app], logger: logger)
@@ -130,7 +206,7 @@ struct ShopCommand: AsyncParsableCommand {
             var iterator = ports.makeAsyncIterator()
             guard let port = await iterator.next() else { return }
             do {
-                try await ShopDemo.run(port: port)
+                try await ShopDemo.run(port: port, mailer: mailer)
             } catch {
                 await group.triggerGracefulShutdown()
                 throw error

@@ -25,13 +25,97 @@ struct ShopDemo {
 
     let client: HTTPClient
     let baseURL: String
+    let mailer: MailerProcess?
     let say: @Sendable (String) -> Void
 
-    /// Runs the flow; throws ``Failure`` when the shop does not behave as described.
-    static func run(port: Int, say: @escaping @Sendable (String) -> Void = { print($0) }) async throws {
+    /// Runs the flow; throws ``Failure`` when the shop does not behave as described. With
+    /// `mailer` (the second service the shop relays its order events to), the flow ends with the
+    /// events crossing to it, through an outage of the mailer.
+    static func run(port: Int, mailer: MailerProcess? = nil, say: @escaping @Sendable (String) -> Void = { print($0) }) async throws {
         try await HTTPClient.withHTTPClient { client in
-            try await ShopDemo(client: client, baseURL: "http://127.0.0.1:\(port)", say: say).run()
+            try await ShopDemo(client: client, baseURL: "http://127.0.0.1:\(port)", mailer: mailer, say: say).run()
+            if let mailer {
+                try await ShopDemo(client: client, baseURL: "http://127.0.0.1:\(port)", mailer: mailer, say: say).acrossServices(mailer)
+            }
+            say("Demo passed.")
         }
+    }
+
+    /// Step 7: the order events reach the mailer (another process) through the relay and its
+    /// inbox; the mailer goes down, the circuit opens and the events wait; it comes back and every
+    /// event arrives once, in order.
+    func acrossServices(_ mailer: MailerProcess) async throws {
+        say("== 7. Events to another service: the mailer receives the order events (relay → signed POST → inbox)")
+        let head = try await send("GET", "/head")["head"]?.intValue ?? 0
+        _ = try await waitForRelay(toReach: head)
+        let emails = try await mailerEmails()
+        try checkOncePerEventInOrder(emails)
+        say("   the mailer sent \(emails.count) emails, one per order event, each order's in order; e.g. \"\(emails.first?["subject"]?.stringValue ?? "?")\"")
+
+        say("== 8. The mailer goes down: the relay's circuit opens, the events wait")
+        try await mailer.stop()
+        let placed = try await send("POST", "/orders", body: #"{"customer":"cy","items":[{"sku":"kettle","quantity":1}],"card":"4242"}"#)
+        try expect(placed.status == 201, "POST /orders answered \(placed.status)")
+        let orderId = try require(placed["orderId"]?.stringValue, "no orderId")
+        _ = try await waitForStatus(orderId, in: ["shipped"])
+        let open = try await waitForRelayStatus { $0["circuit"]?["state"]?.stringValue == "open" }
+        say("   order \(orderId) shipped in the shop while the mailer is down; relay circuit \(open["circuit"]?["state"]?.stringValue ?? "?") since \(open["circuit"]?["since"]?.stringValue ?? "?"), lag \(open["lag"]?.intValue ?? 0), parked \(open["parkedCount"]?.intValue ?? 0)")
+
+        say("== 9. The mailer is back: a probe closes the circuit and every waiting event arrives once, in order")
+        try await mailer.start()
+        let newHead = try await send("GET", "/head")["head"]?.intValue ?? 0
+        let caughtUp = try await waitForRelay(toReach: newHead)
+        let after = try await mailerEmails()
+        try checkOncePerEventInOrder(after)
+        let cy = after.filter { $0["stream"]?.stringValue == "order-\(orderId)" }
+        try expect(cy.count == 3, "the mailer has \(cy.count) emails for order \(orderId), expected placed, paid, shipped")
+        for email in cy { say("   cy ← \(email["subject"]?.stringValue ?? "?")") }
+        say("   relay circuit \(caughtUp["circuit"]?["state"]?.stringValue ?? "?"), lag \(caughtUp["lag"]?.intValue ?? 0), parked \(caughtUp["parkedCount"]?.intValue ?? 0); \(after.count) emails in all")
+    }
+
+    /// The mailer's emails.
+    func mailerEmails() async throws -> [JSONValue] {
+        guard let mailer else { return [] }
+        var request = HTTPClientRequest(url: mailer.emailsURL)
+        request.method = .GET
+        let response = try await client.execute(request, timeout: .seconds(30))
+        let bytes = try await response.body.collect(upTo: 16 << 20)
+        guard case .array(let emails)? = (try? JSONValue(parsing: Data(buffer: bytes)))?["emails"] else {
+            throw Failure(description: "the mailer's GET /emails answered \(response.status)")
+        }
+        return emails
+    }
+
+    /// Each event once, and each order's events in version order 1, 2, 3…
+    func checkOncePerEventInOrder(_ emails: [JSONValue]) throws {
+        let ids = emails.compactMap { $0["eventId"]?.stringValue }
+        try expect(Set(ids).count == ids.count, "an event was mailed twice")
+        var versions: [String: [Int64]] = [:]
+        for email in emails { versions[email["stream"]?.stringValue ?? "", default: []].append(email["version"]?.intValue ?? 0) }
+        for (stream, list) in versions {
+            try expect(list == Array(1...Int64(list.count)), "the emails of \(stream) came in version order \(list)")
+        }
+    }
+
+    /// The relay's status from `GET /projections`.
+    func relayStatus() async throws -> JSONValue? {
+        guard case .array(let projections)? = try await send("GET", "/projections")["projections"] else { return nil }
+        return projections.first { $0["name"]?.stringValue == "mailer-relay" }
+    }
+
+    /// Polls the relay's status until `condition` holds; gives up after 30 seconds.
+    func waitForRelayStatus(_ condition: (JSONValue) -> Bool) async throws -> JSONValue {
+        let deadline = ContinuousClock.now.advanced(by: .seconds(30))
+        while ContinuousClock.now < deadline {
+            if let status = try await relayStatus(), condition(status) { return status }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw Failure(description: "the relay did not reach the expected state in 30 seconds: \(String(describing: try await relayStatus()))")
+    }
+
+    /// Waits until the relay has delivered everything up to `position`.
+    func waitForRelay(toReach position: Int64) async throws -> JSONValue {
+        try await waitForRelayStatus { ($0["position"]?.intValue ?? 0) >= position }
     }
 
     func run() async throws {
@@ -83,7 +167,6 @@ struct ShopDemo {
                 say("   \(projection["name"]?.stringValue ?? "?"): position \(projection["position"]?.intValue ?? 0), lag \(projection["lag"]?.intValue ?? 0), \(projection["state"]?.stringValue ?? "?")")
             }
         }
-        say("Demo passed.")
     }
 
     /// Polls the order summary until its status is one of `statuses` (the saga runs in the

@@ -1,5 +1,6 @@
 import Chronicle
 import ChroniclePostgres
+import ChronicleRelay
 import ChronicleSQLite
 import Foundation
 import GRDB
@@ -34,14 +35,19 @@ enum ShopStorage: Sendable, CustomStringConvertible {
     }
 
     /// Opens (or creates) the storage (the saga's warehouse snapshots as `inventorySnapshots` says): the store migrated, the read models and the saga ready to run.
-    func open(inventorySnapshots: SnapshotPolicy, logger: Logger) async throws -> ShopBackend {
+    /// Opens the store and its runners; with `relay`, the relay's runner too (its checkpoint and
+    /// parked deliveries beside the saga's, partitioned by order stream).
+    func open(inventorySnapshots: SnapshotPolicy, relay: EventRelay? = nil, logger: Logger) async throws -> ShopBackend {
         switch self {
-        case .sqlite(let directory): try Self.openSQLite(directory: directory, inventorySnapshots: inventorySnapshots, logger: logger)
-        case .postgres(let settings, let schema): try await Self.openPostgres(settings, schema: schema, inventorySnapshots: inventorySnapshots, logger: logger)
+        case .sqlite(let directory): try Self.openSQLite(directory: directory, inventorySnapshots: inventorySnapshots, relay: relay, logger: logger)
+        case .postgres(let settings, let schema): try await Self.openPostgres(settings, schema: schema, inventorySnapshots: inventorySnapshots, relay: relay, logger: logger)
         }
     }
 
-    private static func openSQLite(directory: String, inventorySnapshots: SnapshotPolicy, logger: Logger) throws -> ShopBackend {
+    /// The relay's partitions: deliveries of four order streams at a time.
+    static let relayPartitions = 4
+
+    private static func openSQLite(directory: String, inventorySnapshots: SnapshotPolicy, relay: EventRelay?, logger: Logger) throws -> ShopBackend {
         try FileManager.default.createDirectory(atPath: directory + "/read-models", withIntermediateDirectories: true)
         let store = try SQLiteEventStore(path: directory + "/events.sqlite")
         let snapshots = try SQLiteSnapshotStore(sharingFileOf: store)
@@ -53,8 +59,15 @@ enum ShopStorage: Sendable, CustomStringConvertible {
         let group = try SQLiteProjectionGroup(ShopApp.readModels.compactMap { readModels[$0.name] })
         let byName = readModels
         let fulfilment = try SQLiteProcessManager(Fulfilment(store: store, snapshots: snapshots, inventorySnapshots: inventorySnapshots), path: directory + "/fulfilment.sqlite", source: source, logger: logger)
+        var runners: [any Service & ProjectionCatalog] = [group, fulfilment]
+        if let relay {
+            runners.append(try SQLiteProcessManager(
+                relay, path: directory + "/\(relay.name).sqlite", source: source, failurePolicy: EventRelay.failurePolicy,
+                partitioning: try .byStream(relayPartitions), filter: relay.filter, logger: logger
+            ))
+        }
         return ShopBackend(
-            store: store, snapshots: snapshots, services: [group, fulfilment], catalog: CombinedProjectionCatalog([group, fulfilment]),
+            store: store, snapshots: snapshots, services: runners.map { $0 as any Service }, catalog: CombinedProjectionCatalog(runners.map { $0 as any ProjectionCatalog }),
             fulfilment: fulfilment.engine, readModels: byName,
             query: { name, statement in
                 guard let readModel = byName[name] else { throw ShopBackend.UnknownReadModel(name: name) }
@@ -82,7 +95,7 @@ enum ShopStorage: Sendable, CustomStringConvertible {
     }
 
     private static func openPostgres(
-        _ settings: PostgresConnectionSettings, schema: PostgresSchemaName, inventorySnapshots: SnapshotPolicy, logger: Logger
+        _ settings: PostgresConnectionSettings, schema: PostgresSchemaName, inventorySnapshots: SnapshotPolicy, relay: EventRelay?, logger: Logger
     ) async throws -> ShopBackend {
         let client = PostgresClient(configuration: settings.clientConfiguration(applicationName: "chronicle-shop", maximumConnections: 20), backgroundLogger: logger)
         let running = Task { await client.run() }
@@ -102,9 +115,16 @@ enum ShopStorage: Sendable, CustomStringConvertible {
             let fulfilment = try PostgresProcessManager(Fulfilment(store: store, snapshots: snapshots, inventorySnapshots: inventorySnapshots), store: store, leaseConnection: lease, logger: logger)
             // Appends of other shop processes wake this one's runners (LISTEN/NOTIFY, polling as a fallback).
             let watcher = PostgresHeadWatcher(store: store, connection: lease, logger: logger)
+            var runners: [any Service & ProjectionCatalog] = ordered + [fulfilment]
+            if let relay {
+                runners.append(try PostgresProcessManager(
+                    relay, store: store, leaseConnection: lease,
+                    options: .init(failurePolicy: EventRelay.failurePolicy, partitioning: try .byStream(relayPartitions), filter: relay.filter), logger: logger
+                ))
+            }
             return ShopBackend(
-                store: store, snapshots: snapshots, services: ordered + [fulfilment, watcher] as [any Service],
-                catalog: CombinedProjectionCatalog(ordered + [fulfilment] as [any ProjectionCatalog]),
+                store: store, snapshots: snapshots, services: runners.map { $0 as any Service } + [watcher],
+                catalog: CombinedProjectionCatalog(runners.map { $0 as any ProjectionCatalog }),
                 fulfilment: fulfilment.engine, readModels: byName,
                 query: { name, statement in
                     guard let readModel = byName[name] else { throw ShopBackend.UnknownReadModel(name: name) }

@@ -507,6 +507,9 @@ extension ChronicleConsole {
         let lag = max(0, head.value - status.position.value)
         let lags = history.lags(of: name).map { (label: Self.time($0.time), value: Double($0.lag)) }
         let rebuild: HTML = status.rebuild.map { "<div><dt>Rebuild</dt><dd>\($0.eventsDone) of \($0.eventsTotal) events</dd></div>" } ?? ""
+        let circuit: HTML = status.circuit.map {
+            "<div><dt>Circuit</dt><dd id=\"circuit-state\" class=\"\($0.state == .closed ? "ok" : "bad")\">\($0.state.rawValue) since \(Self.time($0.since))</dd></div>"
+        } ?? ""
         return """
             <dl class="cards">
             <div><dt>State</dt><dd id="projection-state">\(status.state.rawValue)</dd></div>
@@ -516,6 +519,7 @@ extension ChronicleConsole {
             <div><dt>Parked</dt><dd id="parked-count" class="\(status.parkedCount > 0 ? "bad" : "ok")">\(status.parkedCount)</dd></div>
             <div><dt>Partitions</dt><dd>\(status.partitionCount)</dd></div>
             \(rebuild)
+            \(circuit)
             </dl>
             <p>Last error: \(status.lastError.map { "<span class=\"error-text\">\($0)</span>" as HTML } ?? "<span class=\"muted\">none</span>")</p>
             <h2>Lag history</h2>

@@ -434,6 +434,12 @@ extension JSONOutput {
             raw(","); key("rebuild"); raw("{"); key("eventsDone"); integer(rebuild.eventsDone)
             raw(","); key("eventsTotal"); integer(rebuild.eventsTotal); raw("}")
         }
+        if let circuit = report.circuit {
+            raw(","); key("circuit"); raw("{"); key("endpoint"); string(circuit.endpoint)
+            raw(","); key("state"); string(circuit.state.rawValue)
+            raw(","); key("since"); string(circuit.since.formatted(JSONOutput.timestampStyle))
+            raw(","); key("consecutiveFailures"); integer(Int64(circuit.consecutiveFailures)); raw("}")
+        }
         raw("}")
     }
 }

@@ -31,6 +31,9 @@ public actor PostgresProcessManager: Service, ProjectionRunner {
         public var pageSize: Int
         /// What to do when a reaction throws.
         public var failurePolicy: FailurePolicy
+        /// How the events split by stream between reactions that run in parallel (each partition
+        /// in log order, with its own checkpoint).
+        public var partitioning: ProjectionPartitioning
         /// Which events reach the process manager (the checkpoint moves past the others).
         public var filter: ProjectionFilter
         /// Where the process manager starts the first time it runs.
@@ -48,8 +51,20 @@ public actor PostgresProcessManager: Service, ProjectionRunner {
         public var now: @Sendable () -> Date
 
         /// Creates options; the defaults suit most process managers.
+        ///
+        /// - Parameters:
+        ///   - pageSize: events read per page.
+        ///   - failurePolicy: what to do when a reaction throws.
+        ///   - partitioning: how the events split by stream between parallel reactions.
+        ///   - filter: which events reach the process manager.
+        ///   - start: where it starts the first time it runs.
+        ///   - standbyPollInterval: how often a standby re-reads the checkpoint.
+        ///   - leaseRetryInterval: how often a standby tries to take the lease.
+        ///   - leaseHeartbeatInterval: how often the runner checks that it still holds the lease.
+        ///   - sleep: waits between retries.
+        ///   - now: the clock stamping parked events.
         public init(
-            pageSize: Int = 100, failurePolicy: FailurePolicy = .default, filter: ProjectionFilter = .all,
+            pageSize: Int = 100, failurePolicy: FailurePolicy = .default, partitioning: ProjectionPartitioning = .none, filter: ProjectionFilter = .all,
             start: ProjectionStart = .beginning, standbyPollInterval: Duration = .milliseconds(500),
             leaseRetryInterval: Duration = .seconds(1), leaseHeartbeatInterval: Duration = .seconds(1),
             sleep: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) },
@@ -57,6 +72,7 @@ public actor PostgresProcessManager: Service, ProjectionRunner {
         ) {
             self.pageSize = pageSize
             self.failurePolicy = failurePolicy
+            self.partitioning = partitioning
             self.filter = filter
             self.start = start
             self.standbyPollInterval = standbyPollInterval
@@ -111,7 +127,10 @@ public actor PostgresProcessManager: Service, ProjectionRunner {
         )
         self.engine = try ProjectionEngine(
             name: name, storage: storage, source: .postgres(store),
-            options: .init(pageSize: options.pageSize, failurePolicy: options.failurePolicy, filter: options.filter, start: options.start, sleep: options.sleep, now: options.now),
+            options: .init(
+                pageSize: options.pageSize, failurePolicy: options.failurePolicy, partitioning: options.partitioning, filter: options.filter,
+                start: options.start, sleep: options.sleep, now: options.now, circuit: { manager.circuit }
+            ),
             observer: PostgresProjectionLog.observer(logger)
         )
     }

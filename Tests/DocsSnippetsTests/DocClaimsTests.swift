@@ -1,5 +1,6 @@
 import Chronicle
 import ChronicleInstrumentation
+import ChronicleRelay
 import ChronicleSQLite
 import CoreMetrics
 import Foundation
@@ -33,6 +34,11 @@ import Tracing
         )
         await reporter.report()
         try await store.close()
+        // The outbound relay's metrics, made when it is created.
+        let relay = try EventRelay(
+            name: "claims", configuration: .init(endpoint: URL(string: "http://127.0.0.1:9/inbox")!, secret: RelaySecret("s")), metrics: metrics
+        )
+        try await relay.shutdown()
         return Set(metrics.counters.map(\.label) + metrics.recorders.map(\.label) + metrics.timers.map(\.label) + metrics.meters.map(\.label))
     }
 

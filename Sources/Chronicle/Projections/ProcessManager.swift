@@ -33,6 +33,15 @@ public protocol ProcessManager: Sendable {
     /// Reacts to one event. Throw to have the runner retry (and in the end park or stop, per its
     /// ``FailurePolicy``). Use `context` for the ids and metadata of what it appends.
     func react(to event: RecordedEvent, context: ProcessContext) async throws
+
+    /// The circuit breaker state of the endpoint the reactions call, if they call one (an
+    /// outbound relay): runners show it in ``ProjectionStatus/circuit``. `nil` by default.
+    var circuit: CircuitStatus? { get }
+}
+
+extension ProcessManager {
+    /// No circuit breaker: `nil`.
+    public var circuit: CircuitStatus? { nil }
 }
 
 /// What a process manager's reaction needs to make its effects idempotent and traceable.

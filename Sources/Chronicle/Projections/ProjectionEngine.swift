@@ -39,6 +39,9 @@ public final class ProjectionEngine: Sendable {
         public var environment: RuntimeEnvironment
         /// A bug planted on purpose, for the simulator's proof that it finds bugs (never set in production).
         package var plantedFault: PlantedFault?
+        /// The circuit breaker state ``ProjectionEngine/status()`` reports, for runners that call
+        /// an endpoint (an outbound relay); `nil` for the others.
+        public var circuit: (@Sendable () -> CircuitStatus?)?
 
         /// The wait between retries (backoff), when set apart from the ``environment``'s sleep.
         private var backoffSleep: (@Sendable (Duration) async throws -> Void)?
@@ -66,16 +69,19 @@ public final class ProjectionEngine: Sendable {
         ///   - start: where a projection that has never run starts.
         ///   - sleep: the wait between retries (`waitUntil` timeouts use `Task.sleep`).
         ///   - now: the wall clock.
+        ///   - circuit: the circuit breaker state status reports, if the runner calls an endpoint.
         public init(
             pageSize: Int = 500, failurePolicy: FailurePolicy = .default, partitioning: ProjectionPartitioning = .none,
             filter: ProjectionFilter = .all, start: ProjectionStart = .beginning,
             sleep: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) },
-            now: @escaping @Sendable () -> Date = { Date() }
+            now: @escaping @Sendable () -> Date = { Date() },
+            circuit: (@Sendable () -> CircuitStatus?)? = nil
         ) {
             var environment = RuntimeEnvironment.live
             environment.now = now
             self.init(pageSize: pageSize, failurePolicy: failurePolicy, partitioning: partitioning, filter: filter, start: start, environment: environment)
             self.backoffSleep = sleep
+            self.circuit = circuit
         }
 
         /// Creates options that take time, waits and scheduling from `environment`.
@@ -213,14 +219,15 @@ public final class ProjectionEngine: Sendable {
 
     /// The projection's progress and health.
     public func status() -> ProjectionStatus {
-        state.withLock { state in
+        let circuit = options.circuit?()
+        return state.withLock { state in
             let position = state.positions.min() ?? .start
             let projectionState: ProjectionState =
                 if state.failure != nil { .failed } else if state.rebuilding { .rebuilding } else if state.standby { .standby } else if !state.running { .stopped } else if state.caughtUp.allSatisfy({ $0 }) { .running } else { .catchingUp }
             return ProjectionStatus(
                 name: name, state: projectionState, position: position, head: max(heads.head, position),
                 partitionCount: state.positions.count, partitionPositions: state.positions, parkedCount: state.parkedCount,
-                lastError: state.lastError, rebuild: state.rebuild
+                lastError: state.lastError, rebuild: state.rebuild, circuit: circuit
             )
         }
     }

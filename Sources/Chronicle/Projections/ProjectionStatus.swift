@@ -26,11 +26,15 @@ public struct ProjectionStatus: Sendable, Hashable, Codable {
     public var lastError: String?
     /// Progress of the rebuild in progress, if any.
     public var rebuild: RebuildProgress?
+    /// The circuit breaker of the endpoint the runner calls, for runners that call one (an
+    /// outbound relay); `nil` for the others.
+    public var circuit: CircuitStatus?
 
     /// Creates a status value.
     public init(
         name: String, state: ProjectionState, position: GlobalPosition, head: GlobalPosition, partitionCount: Int = 1,
-        partitionPositions: [GlobalPosition]? = nil, parkedCount: Int = 0, lastError: String? = nil, rebuild: RebuildProgress? = nil
+        partitionPositions: [GlobalPosition]? = nil, parkedCount: Int = 0, lastError: String? = nil, rebuild: RebuildProgress? = nil,
+        circuit: CircuitStatus? = nil
     ) {
         self.name = name
         self.state = state
@@ -41,16 +45,17 @@ public struct ProjectionStatus: Sendable, Hashable, Codable {
         self.parkedCount = parkedCount
         self.lastError = lastError
         self.rebuild = rebuild
+        self.circuit = circuit
     }
 
     /// How many positions the checkpoint is behind the head (0 when caught up).
     public var lag: Int64 { Swift.max(0, head.value - position.value) }
 
     private enum CodingKeys: String, CodingKey {
-        case name, state, position, head, lag, partitionCount, partitionPositions, parkedCount, lastError, rebuild
+        case name, state, position, head, lag, partitionCount, partitionPositions, parkedCount, lastError, rebuild, circuit
     }
 
-    /// Decodes a status; missing partition, parked-count, error and rebuild fields take their defaults.
+    /// Decodes a status; missing partition, parked-count, error, rebuild and circuit fields take their defaults.
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         name = try c.decode(String.self, forKey: .name)
@@ -62,6 +67,7 @@ public struct ProjectionStatus: Sendable, Hashable, Codable {
         parkedCount = try c.decodeIfPresent(Int.self, forKey: .parkedCount) ?? 0
         lastError = try c.decodeIfPresent(String.self, forKey: .lastError)
         rebuild = try c.decodeIfPresent(RebuildProgress.self, forKey: .rebuild)
+        circuit = try c.decodeIfPresent(CircuitStatus.self, forKey: .circuit)
     }
 
     /// Encodes every property, and ``lag`` too (for readers of the JSON).
@@ -77,6 +83,7 @@ public struct ProjectionStatus: Sendable, Hashable, Codable {
         try c.encode(parkedCount, forKey: .parkedCount)
         try c.encodeIfPresent(lastError, forKey: .lastError)
         try c.encodeIfPresent(rebuild, forKey: .rebuild)
+        try c.encodeIfPresent(circuit, forKey: .circuit)
     }
 }
 

@@ -41,9 +41,24 @@ public actor SQLiteProcessManager: Service, ProjectionRunner {
     ///   be opened, ``ProjectionError/Code/incompatibleReadModel`` if it is another process
     ///   manager's or a read model's, ``ProjectionError/Code/invalidConfiguration`` for a page
     ///   size out of range.
+    ///
+    /// - Parameters:
+    ///   - manager: the process manager to run; its `name` keys the file's bookkeeping.
+    ///   - path: the checkpoint file.
+    ///   - source: where it reads the log and hears of new heads.
+    ///   - failurePolicy: what to do when a reaction throws.
+    ///   - pageSize: events read per page (each reaction still moves the checkpoint on its own).
+    ///   - partitioning: how the events split by stream between reactions that run in parallel
+    ///     (each partition in log order, with its own checkpoint); fixed for the file's life.
+    ///   - filter: which events reach the process manager.
+    ///   - start: where it starts the first time it runs.
+    ///   - standbyPollInterval: how often a standby re-reads the checkpoint and tries the file lock.
+    ///   - sleep: waits between retries. Inject a fast one in tests.
+    ///   - now: the clock stamping parked events.
+    ///   - logger: where the runner logs its retries and parked events.
     public init(
         _ manager: some ProcessManager, path: String, source: ProjectionSource, failurePolicy: FailurePolicy = .default,
-        pageSize: Int = 100, filter: ProjectionFilter = .all, start: ProjectionStart = .beginning,
+        pageSize: Int = 100, partitioning: ProjectionPartitioning = .none, filter: ProjectionFilter = .all, start: ProjectionStart = .beginning,
         standbyPollInterval: Duration = .milliseconds(500),
         sleep: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) },
         now: @escaping @Sendable () -> Date = { Date() }, logger: Logger
@@ -54,12 +69,15 @@ public actor SQLiteProcessManager: Service, ProjectionRunner {
         self.logger = logger
         self.sleep = sleep
         self.standbyPollInterval = standbyPollInterval
-        let storage = try ProcessManagerStorage(manager: manager, path: path)
+        let storage = try ProcessManagerStorage(manager: manager, path: path, partitions: partitioning.count)
         self.storage = storage
         let (positions, parked) = try storage.storedProgress()
         self.engine = try ProjectionEngine(
             name: manager.name, storage: storage, source: source,
-            options: .init(pageSize: pageSize, failurePolicy: failurePolicy, filter: filter, start: start, sleep: sleep, now: now),
+            options: .init(
+                pageSize: pageSize, failurePolicy: failurePolicy, partitioning: partitioning, filter: filter, start: start, sleep: sleep, now: now,
+                circuit: { manager.circuit }
+            ),
             initialPositions: positions, initialParkedCount: parked, observer: ProjectionLog.observer(logger)
         )
     }
@@ -109,9 +127,11 @@ final class ProcessManagerStorage: SQLiteBookkeeping, Sendable {
     let manager: any ProcessManager
     let database: DatabaseQueue
     let runLock: ProjectionFileLock
+    let partitions: Int
 
-    init(manager: any ProcessManager, path: String) throws {
+    init(manager: any ProcessManager, path: String, partitions: Int = 1) throws {
         self.manager = manager
+        self.partitions = partitions
         runLock = ProjectionFileLock(path: path + ".run.lock")
         do {
             var configuration = Configuration()
@@ -119,7 +139,7 @@ final class ProcessManagerStorage: SQLiteBookkeeping, Sendable {
             database = try DatabaseQueue(path: path, configuration: configuration)
             try database.write { db in
                 let legacy = try db.tableExists(SQLiteProjectionSQL.legacyCheckpointTable)
-                try SQLiteProjectionSchema.prepare(db, projection: manager.name, partitions: 1)
+                try SQLiteProjectionSchema.prepare(db, projection: manager.name, partitions: partitions)
                 if legacy { try Self.upgradeLegacyTables(db, name: manager.name) }
             }
         } catch let error as ProjectionError {
@@ -146,7 +166,7 @@ final class ProcessManagerStorage: SQLiteBookkeeping, Sendable {
     func storedProgress() throws -> ([GlobalPosition], Int) {
         do {
             return try database.read { db in
-                (try SQLiteProjectionSchema.checkpoints(db, partitions: 1), try DeadLetterTable.count(db))
+                (try SQLiteProjectionSchema.checkpoints(db, partitions: self.partitions), try DeadLetterTable.count(db))
             }
         } catch {
             throw ProjectionError(.storageFailure, "Cannot read the checkpoint of process manager \(manager.name).", projection: manager.name, underlying: error)
