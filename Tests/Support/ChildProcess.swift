@@ -42,6 +42,8 @@ public final class ChildProcess: Sendable {
         var openPipes = 2
         var termination: (status: Int32, signalled: Bool)?
         var timedOut = false
+        /// The child's exit or its output's end never arrived, even after the SIGKILL at the timeout.
+        var lost = false
         var waiters: [CheckedContinuation<Void, Never>] = []
         var finished: Bool { openPipes == 0 && termination != nil }
     }
@@ -175,8 +177,23 @@ public final class ChildProcess: Sendable {
                 _ = sendSignal(process.processIdentifier, SIGKILL)
             }
         }
+        // If even the SIGKILL brings no exit (Foundation did not report it) or no end of output (a
+        // grandchild holds the pipes), give up waiting a little later rather than hang the suite:
+        // the test then fails with ``TimedOut``, naming the command. (A whole-suite run once hung
+        // for good with every task suspended and no child left.)
+        let abandon = DispatchWorkItem { [weak self] in
+            self?.shared.update { state in
+                guard !state.finished else { return }
+                state.lost = true
+                state.timedOut = true
+                if state.termination == nil { state.termination = (status: -1, signalled: true) }
+                state.openPipes = 0
+            }
+        }
         let (seconds, attoseconds) = timeout.components
-        DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)), execute: timer)
+        let nanoseconds = Int(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+        DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(nanoseconds), execute: timer)
+        DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(nanoseconds) + .seconds(15), execute: abandon)
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 shared.update { state in state.waiters.append(continuation) }
@@ -185,17 +202,22 @@ public final class ChildProcess: Sendable {
             kill()
         }
         timer.cancel()
-        let (result, timedOut) = shared.state.withLock { state in
+        abandon.cancel()
+        let (result, timedOut, lost) = shared.state.withLock { state in
             let termination = state.termination!
             return (
                 Result(
                     status: termination.status, signalled: termination.signalled,
                     stdout: String(decoding: state.stdout, as: UTF8.self), stderr: String(decoding: state.stderr, as: UTF8.self)
                 ),
-                state.timedOut
+                state.timedOut,
+                state.lost
             )
         }
-        if timedOut { throw TimedOut(command: command, timeout: timeout, stdout: result.stdout, stderr: result.stderr) }
+        if timedOut {
+            let note = lost ? " (its exit or the end of its output was never reported, even after SIGKILL)" : ""
+            throw TimedOut(command: command + note, timeout: timeout, stdout: result.stdout, stderr: result.stderr)
+        }
         return result
     }
 
