@@ -124,6 +124,7 @@ public final class EventRelay: ProcessManager {
     let client: HTTPClient
     let breaker: CircuitBreaker
     private let random: Mutex<SplitMix64>
+    private let isShutDown = Mutex(false)
     private let deliveredCounter: Counter
     private let retriedCounter: Counter
     private let parkedCounter: Counter
@@ -197,7 +198,15 @@ public final class EventRelay: ProcessManager {
     ///
     /// - Throws: AsyncHTTPClient's error if it was shut down already.
     public func shutdown() async throws {
+        isShutDown.withLock { $0 = true }
         try await client.shutdown()
+    }
+
+    deinit {
+        // Dropped without `shutdown()` (a forgotten call, a test that failed half-way): close the
+        // client now rather than trip AsyncHTTPClient's debug assertion, which ends the process.
+        guard !isShutDown.withLock({ $0 }) else { return }
+        _ = client.shutdown()
     }
 
     /// Delivers `event` (retrying, waiting while the circuit is open); throws when the relay gives

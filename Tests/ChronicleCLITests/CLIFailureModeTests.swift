@@ -1,4 +1,5 @@
 import ChroniclePostgres
+import ChronicleTestSupport
 import Foundation
 import GRDB
 import PostgresNIO
@@ -402,14 +403,7 @@ enum FaultMounts {
 
     private static func run(_ tool: String, _ arguments: [String]) -> Bool {
         guard FileManager.default.isExecutableFile(atPath: tool) else { return false }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: tool)
-        process.arguments = arguments
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        do { try process.run() } catch { return false }
-        process.waitUntilExit()
-        return process.terminationStatus == 0
+        return ChildProcess.runBlocking(tool, arguments) == 0
     }
 }
 

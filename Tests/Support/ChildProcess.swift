@@ -63,42 +63,47 @@ public final class ChildProcess: Sendable {
         }
     }
 
-    private let process: Process
+    private let pidValue: pid_t
     private let shared: Shared
     /// The command line, for messages.
     public let command: String
 
     /// Starts `executable arguments…`. `environment` is added to this process's environment;
     /// `input`, if any, is written to the child's standard input, which is then closed.
+    ///
+    /// The child is started with `posix_spawn` and reaped by a thread of its own (`waitpid`), not
+    /// with Foundation's `Process`: with many descriptors open, `Process.run()` crashed reading
+    /// `/proc/self/fd` (a read past its buffer in `findMaximumOpenFromProcSelfFD`, three whole-suite
+    /// runs in a row), and a suite once hung with a child's exit never reported.
     public init(
         _ executable: URL, _ arguments: [String] = [], environment: [String: String] = [:],
         currentDirectory: URL? = nil, input: Data? = nil
     ) throws {
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
-        if !environment.isEmpty {
-            process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-        }
-        if let currentDirectory { process.currentDirectoryURL = currentDirectory }
-        let stdout = Pipe(), stderr = Pipe(), stdin = Pipe()
-        process.standardOutput = stdout
-        process.standardError = stderr
-        process.standardInput = stdin
         _ = Self.ignoreBrokenPipes
+        let stdout = try Self.makePipe(), stderr = try Self.makePipe(), stdin = try Self.makePipe()
+        let environment = environment.isEmpty ? nil : ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        let pid: pid_t
+        do {
+            pid = try Self.spawn(
+                executable.path, arguments, environment: environment, currentDirectory: currentDirectory?.path,
+                stdin: stdin.read, stdout: stdout.write, stderr: stderr.write
+            )
+        } catch {
+            for fd in [stdout.read, stdout.write, stderr.read, stderr.write, stdin.read, stdin.write] { close(fd) }
+            throw error
+        }
+        // The child's ends belong to the child now.
+        close(stdout.write)
+        close(stderr.write)
+        close(stdin.read)
         let shared = Shared()
         self.shared = shared
-        process.terminationHandler = { process in
-            let termination = (process.terminationStatus, process.terminationReason == .uncaughtSignal)
-            shared.update { $0.termination = termination }
-        }
-        try process.run()
-        self.process = process
+        self.pidValue = pid
         self.command = ([executable.lastPathComponent] + arguments).joined(separator: " ")
-        // (`run()` has closed this process's copies of the child's ends of the pipes.)
-        Self.drain(stdout.fileHandleForReading, isStandardError: false, shared)
-        Self.drain(stderr.fileHandleForReading, isStandardError: true, shared)
-        let writer = stdin.fileHandleForWriting
+        Self.reap(pid, shared)
+        Self.drain(FileHandle(fileDescriptor: stdout.read, closeOnDealloc: false), isStandardError: false, shared)
+        Self.drain(FileHandle(fileDescriptor: stderr.read, closeOnDealloc: false), isStandardError: true, shared)
+        let writer = FileHandle(fileDescriptor: stdin.write, closeOnDealloc: false)
         if let input, !input.isEmpty {
             let thread = Thread {
                 // A child that exits without reading its input makes this fail (EPIPE): ignore it.
@@ -110,6 +115,105 @@ public final class ChildProcess: Sendable {
         } else {
             try? writer.close()
         }
+    }
+
+    /// Thrown when the child cannot be started.
+    public struct SpawnFailed: Error, CustomStringConvertible {
+        public let executable: String
+        public let errno: Int32
+        public var description: String { "Cannot start \(executable): \(String(cString: strerror(errno)))" }
+    }
+
+    /// A pipe whose two ends are closed on exec, so no other child inherits them (the child's
+    /// own ends reach it through `dup2`, which clears the flag).
+    private static func makePipe() throws -> (read: Int32, write: Int32) {
+        // pipe2(O_CLOEXEC) is not imported; pipe + FD_CLOEXEC under the lock every spawn here takes.
+        try spawnLock.withLock { _ in
+            var fds: [Int32] = [0, 0]
+            guard pipe(&fds) == 0 else { throw SpawnFailed(executable: "pipe", errno: errno) }
+            for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+            return (fds[0], fds[1])
+        }
+    }
+
+    /// Taken to create pipes and to spawn, so no child of this process inherits another's pipe.
+    private static let spawnLock = Mutex(())
+
+    private static func spawn(
+        _ path: String, _ arguments: [String], environment: [String: String]?, currentDirectory: String?,
+        stdin: Int32, stdout: Int32, stderr: Int32
+    ) throws -> pid_t {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, stdin, 0)
+        posix_spawn_file_actions_adddup2(&actions, stdout, 1)
+        posix_spawn_file_actions_adddup2(&actions, stderr, 2)
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        // This process ignores SIGPIPE; the child gets every signal's default action back and an
+        // empty signal mask, as a freshly started program expects.
+        var all = sigset_t()
+        sigfillset(&all)
+        var none = sigset_t()
+        sigemptyset(&none)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+
+        // posix_spawn_file_actions_addchdir_np is not imported: `env -C DIR` changes directory, then runs it.
+        let command = currentDirectory.map { ["/usr/bin/env", "-C", $0, path] } ?? [path]
+        let program = command[0]
+        let argv: [UnsafeMutablePointer<CChar>?] = (command + arguments).map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        let envp: [UnsafeMutablePointer<CChar>?]? = environment.map { $0.map { strdup("\($0.key)=\($0.value)") } + [nil] }
+        defer { for pointer in envp ?? [] { free(pointer) } }
+        var pid: pid_t = 0
+        let result = spawnLock.withLock { _ in
+            argv.withUnsafeBufferPointer { argvBuffer in
+                if let envp {
+                    return envp.withUnsafeBufferPointer { envpBuffer in
+                        posix_spawn(&pid, program, &actions, &attributes, argvBuffer.baseAddress!, envpBuffer.baseAddress!)
+                    }
+                }
+                return posix_spawn(&pid, program, &actions, &attributes, argvBuffer.baseAddress!, environ)
+            }
+        }
+        guard result == 0 else { throw SpawnFailed(executable: path, errno: result) }
+        return pid
+    }
+
+    /// Waits for the child's exit on a thread of its own and records it.
+    private static func reap(_ pid: pid_t, _ shared: Shared) {
+        let thread = Thread {
+            var status: Int32 = 0
+            while waitpid(pid, &status, 0) < 0 {
+                guard errno == EINTR else {
+                    shared.update { $0.termination = (status: -1, signalled: false) }
+                    return
+                }
+            }
+            // WIFSIGNALED / WTERMSIG / WEXITSTATUS, which Swift does not import.
+            let signal = status & 0x7f
+            let termination = signal != 0 && signal != 0x7f ? (status: signal, signalled: true) : (status: (status >> 8) & 0xff, signalled: false)
+            shared.update { $0.termination = termination }
+        }
+        thread.name = "ChildProcess waitpid"
+        thread.start()
+    }
+
+    /// Starts `executable arguments…` with no input and its output discarded, and blocks until it
+    /// exits. Returns its exit status (-1 if it could not be started or was killed). For short
+    /// helper tools (`mount`) in synchronous code.
+    public static func runBlocking(_ executable: String, _ arguments: [String]) -> Int32 {
+        guard let child = try? ChildProcess(URL(fileURLWithPath: executable), arguments) else { return -1 }
+        let done = DispatchSemaphore(value: 0)
+        Task.detached { _ = try? await child.result(timeout: .seconds(60)); done.signal() }
+        done.wait()
+        let termination = child.shared.state.withLock { $0.termination }
+        guard let termination, !termination.signalled else { return -1 }
+        return termination.status
     }
 
     /// A child that exits before reading all its input must make the write fail with EPIPE,
@@ -148,7 +252,7 @@ public final class ChildProcess: Sendable {
         return try await child.result(timeout: timeout)
     }
 
-    public var pid: Int32 { process.processIdentifier }
+    public var pid: Int32 { pidValue }
 
     /// Whether the child has not exited yet (as far as its termination handler has told).
     public var isRunning: Bool { shared.state.withLock { $0.termination == nil } }
@@ -161,7 +265,7 @@ public final class ChildProcess: Sendable {
     public func kill(_ signal: Int32 = SIGKILL) {
         // Checked under the lock: once the termination handler ran, the pid may be reused.
         shared.state.withLock { state in
-            if state.termination == nil { _ = sendSignal(process.processIdentifier, signal) }
+            if state.termination == nil { _ = sendSignal(pidValue, signal) }
         }
     }
 
@@ -174,7 +278,7 @@ public final class ChildProcess: Sendable {
             shared.state.withLock { state in
                 guard state.termination == nil else { return }
                 state.timedOut = true
-                _ = sendSignal(process.processIdentifier, SIGKILL)
+                _ = sendSignal(pidValue, SIGKILL)
             }
         }
         // If even the SIGKILL brings no exit (Foundation did not report it) or no end of output (a

@@ -1,4 +1,5 @@
 import Chronicle
+import Dispatch
 import Foundation
 import Synchronization
 
@@ -43,6 +44,9 @@ public struct Simulation: Sendable {
         self.scenario = scenario
     }
 
+    /// Lets one run at a time drive its thread (see ``run(seed:prefix:recordingTrace:)``).
+    private static let oneAtATime = DispatchSemaphore(value: 1)
+
     /// Runs the scenario once under `seed`.
     ///
     /// - Parameters:
@@ -54,6 +58,11 @@ public struct Simulation: Sendable {
         await withCheckedContinuation { (continuation: CheckedContinuation<SimulationRun, Never>) in
             // The simulation's one thread: jobs run here, never on the cooperative pool.
             let thread = Thread {
+                // One simulation at a time in the whole process: a run keeps a core busy, and
+                // several at once (tests run in parallel) starved the rest of a test suite on a
+                // 2-core machine until its ordinary timeouts failed.
+                Self.oneAtATime.wait()
+                defer { Self.oneAtATime.signal() }
                 continuation.resume(returning: self.drive(seed: seed, prefix: prefix, recordingTrace: recordingTrace))
             }
             thread.stackSize = 16 << 20
