@@ -208,9 +208,16 @@ public final class ChildProcess: Sendable {
     /// helper tools (`mount`) in synchronous code.
     public static func runBlocking(_ executable: String, _ arguments: [String]) -> Int32 {
         guard let child = try? ChildProcess(URL(fileURLWithPath: executable), arguments) else { return -1 }
-        let done = DispatchSemaphore(value: 0)
-        Task.detached { _ = try? await child.result(timeout: .seconds(60)); done.signal() }
-        done.wait()
+        // Waits on the reaper and drain threads' state, never on a task: a caller on the
+        // cooperative pool must not wait for a task that needs the pool to run.
+        let deadline = ContinuousClock.now.advanced(by: .seconds(60))
+        while !child.shared.state.withLock({ $0.finished }) {
+            guard ContinuousClock.now < deadline else {
+                child.kill()
+                return -1
+            }
+            usleep(1_000)
+        }
         let termination = child.shared.state.withLock { $0.termination }
         guard let termination, !termination.signalled else { return -1 }
         return termination.status
