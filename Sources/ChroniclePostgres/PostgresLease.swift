@@ -192,9 +192,15 @@ public final class PostgresLease: Sendable {
         do {
             if !connection.isClosed {
                 let key = self.key, logger = self.logger
-                _ = try await withDeadline(.seconds(5)) {
-                    try await Self.query(PostgresSQL.releaseLease, key: key, on: connection, logger: logger)
-                }
+                // In a task of its own: the caller is usually being cancelled (shutdown), and a
+                // cancelled query would leave the unlock to the server noticing the closed
+                // connection later, so another process could still see the lease held after
+                // `run()` returned (a CLI status right after a stop once did).
+                _ = try await Task {
+                    try await withDeadline(.seconds(5)) {
+                        try await Self.query(PostgresSQL.releaseLease, key: key, on: connection, logger: logger)
+                    }
+                }.value
             }
         } catch {
             logger.debug("lease release failed; closing its connection releases it", metadata: ["lease": "\(name)"])
