@@ -138,11 +138,15 @@ let package = Package(
             ],
             swiftSettings: library
         ),
+        // The system zlib (gzip), for `chronicle archive`'s files: the CLI's only, so a library user
+        // builds none of it.
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
         // The `chronicle` commands, as a library an application can extend with its read models.
         .target(
             name: "ChronicleCommandLine",
             dependencies: [
-                "Chronicle", "ChronicleSQLite", "ChroniclePostgres",
+                "Chronicle", "ChronicleSQLite", "ChroniclePostgres", "CZlib",
+                .product(name: "Crypto", package: "swift-crypto"),  // SHA-256 of archive files
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "GRDB", package: "GRDB.swift"),

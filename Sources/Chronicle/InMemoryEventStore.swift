@@ -9,13 +9,17 @@ public import Foundation
 /// let store = InMemoryEventStore()
 /// try await store.append(event, to: "order-1", expectedVersion: .noStream)
 /// ```
-public actor InMemoryEventStore: EventStore, AppendObservable, StreamMaintenance {
+public actor InMemoryEventStore: EventStore, AppendObservable, StreamMaintenance, EventArchiving {
     private var log: [RecordedEvent] = []
     private var streamIndexes: [StreamID: [Int]] = [:]
     private var eventIndexByID: [UUID: Int] = [:]
     /// Truncation points (first readable version) and deleted streams (see ``StreamMaintenance``).
     private var truncations: [StreamID: StreamVersion] = [:]
     private var deletedStreams: Set<StreamID> = []
+    /// Stored retention policies by category, archived ranges and the store's identity.
+    private var policies: [String: RetentionPolicy] = [:]
+    private var archives: [ArchivedRange] = []
+    private let identity = UUID().uuidString.lowercased()
     private let now: @Sendable () -> Date
     /// Announces each commit's head position.
     public nonisolated let appendNotifier = AppendNotifier()
@@ -175,7 +179,7 @@ public actor InMemoryEventStore: EventStore, AppendObservable, StreamMaintenance
                 let first = cutoff.flatMap { cutoff in indexes.firstIndex { log[$0].recordedAt >= cutoff }.map { StreamVersion(Int64($0 + 1)) } }
                 truncatedBefore = max(truncatedBefore, policy.truncation(version: StreamVersion(Int64(indexes.count)), firstVersionAtOrAfterCutoff: first))
             }
-            let erasable = indexes.prefix(Int(truncatedBefore.value - 1)).filter { !log[$0].isErased }
+            let erasable = indexes.prefix(Int(truncatedBefore.value - 1)).filter { log[$0].type != RecordedEvent.erasedType }
             guard !erasable.isEmpty || truncatedBefore != (truncations[stream] ?? .first) else { continue }
             bytes += erasable.reduce(0) { $0 + Int64(log[$1].payload.count) }
             streams.append(ScavengeReport.Stream(id: stream, truncatedBefore: truncatedBefore, erasedEvents: Int64(erasable.count), isDeleted: deletedStreams.contains(stream)))
@@ -184,6 +188,71 @@ public actor InMemoryEventStore: EventStore, AppendObservable, StreamMaintenance
             for index in erasable { log[index] = StreamMaintenanceRules.tombstone(of: log[index]) }
         }
         return ScavengeReport(dryRun: dryRun, streams: streams.filter { $0.erasedEvents > 0 }, erasedBytes: bytes, head: headPosition())
+    }
+
+    /// The stored retention policies (see ``StreamMaintenance/retentionPolicies()``).
+    public func retentionPolicies() -> [RetentionPolicy] { policies.values.sorted { $0.category < $1.category } }
+
+    /// Stores a retention policy (see ``StreamMaintenance/setRetentionPolicy(_:)``).
+    public func setRetentionPolicy(_ policy: RetentionPolicy) throws {
+        try policy.validate()
+        policies[policy.category] = policy
+    }
+
+    /// Removes a stored retention policy (see ``StreamMaintenance/removeRetentionPolicy(category:)``).
+    @discardableResult
+    public func removeRetentionPolicy(category: String) -> Bool { policies.removeValue(forKey: category) != nil }
+
+    // MARK: EventArchiving
+
+    /// The store's identity (see ``EventArchiving/storeIdentity()``): random, per instance.
+    public func storeIdentity() -> String { identity }
+
+    /// The archived ranges (see ``EventArchiving/archivedRanges()``).
+    public func archivedRanges() -> [ArchivedRange] { archives }
+
+    /// Replaces an archived range's events by tombstones (see ``EventArchiving/truncateArchived(_:)``).
+    @discardableResult
+    public func truncateArchived(_ range: ArchivedRange) throws -> Int64 {
+        try ArchiveRules.check(range, head: headPosition(), existing: archives)
+        let indexes = Int(range.firstPosition.value - 1)..<Int(range.lastPosition.value)
+        let live = indexes.filter { !log[$0].isErased }
+        try ArchiveRules.checkLiveEvents(Int64(live.count), in: range)
+        for index in live { log[index] = ArchiveRules.tombstone(of: log[index], file: range.file) }
+        archives.append(range)
+        archives.sort { $0.firstPosition < $1.firstPosition }
+        return Int64(live.count)
+    }
+
+    /// Puts archived events back (see ``EventArchiving/restoreArchived(_:)``).
+    public func restoreArchived(_ events: [RecordedEvent]) throws -> ArchiveRestoreCounts {
+        var counts = ArchiveRestoreCounts()
+        var restore: [RecordedEvent] = []
+        for event in events {
+            try ArchiveRules.checkRestorable(event)
+            let index = Int(clamping: event.position.value - 1)
+            guard index >= 0, index < log.count else { throw ArchiveRules.mismatch(event, found: "no event (the head is \(log.count))") }
+            let stored = log[index]
+            guard stored.id == event.id, stored.streamID == event.streamID, stored.streamVersion == event.streamVersion else {
+                throw ArchiveRules.mismatch(event, found: "event \(stored.id) (\(stored.streamID) version \(stored.streamVersion.value))")
+            }
+            switch stored.type {
+            case RecordedEvent.archivedType: restore.append(event)
+            case RecordedEvent.erasedType: counts.erasedSince += 1
+            default: counts.alreadyPresent += 1
+            }
+        }
+        for event in restore {
+            let index = Int(event.position.value - 1)
+            var restored = event
+            restored.recordedAt = log[index].recordedAt
+            log[index] = restored
+            counts.restored += 1
+        }
+        archives.removeAll { range in
+            !(Int(range.firstPosition.value - 1)..<Int(range.lastPosition.value)).contains { log[$0].isArchived }
+        }
+        return counts
     }
 }
 

@@ -44,7 +44,7 @@ struct ChronicleCommand: AsyncParsableCommand {
         subcommands: [
             InitCommand.self, StatsCommand.self, StreamsCommand.self, ReadCommand.self, TailCommand.self,
             AppendCommand.self, ExportCommand.self, ImportCommand.self, VerifyCommand.self,
-            ProjectionsCommand.self, ParkedCommand.self, ForgetCommand.self, ScavengeCommand.self,
+            ProjectionsCommand.self, ParkedCommand.self, ForgetCommand.self, ScavengeCommand.self, ArchiveCommand.self,
         ]
     )
 }
@@ -151,6 +151,9 @@ extension AsyncParsableCommand {
             throw ExitCode.failure
         } catch let error as PrivacyError {
             printError("error: \(error.message)")
+            throw ExitCode.failure
+        } catch let error as ArchiveError {
+            printError("error: \(error.description)")
             throw ExitCode.failure
         }
     }

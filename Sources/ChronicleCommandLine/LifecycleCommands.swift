@@ -102,48 +102,109 @@ struct ScavengeCommand: AsyncParsableCommand {
         commandName: "scavenge",
         abstract: "Apply retention policies and erase the events of deleted and truncated streams, keeping their positions.",
         discussion: """
-            Each --retain is CATEGORY:count=N (keep the newest N events per stream) or CATEGORY:age=DURATION \
-            (30d, 12h, 90m, 45s); both may be given for one category as CATEGORY:count=N,age=D. Erased events \
-            stay as tombstones (type $erased, no payload, metadata or tags) at their positions, so the log \
-            stays gap-free and `chronicle verify` passes. --dry-run reports and changes nothing.
+            The store's own retention policies (stored with --set-policy, removed with --remove-policy, \
+            listed with --list-policies) apply on every scavenge; a --retain for the same category replaces \
+            the stored one for this run. A policy is CATEGORY:count=N (keep the newest N events per stream) \
+            or CATEGORY:age=DURATION (30d, 12h, 90m, 45s); both may be given as CATEGORY:count=N,age=D. \
+            Erased events stay as tombstones (type $erased, no payload, metadata or tags) at their \
+            positions, so the log stays gap-free and `chronicle verify` passes. --dry-run reports and \
+            changes nothing. With --set-policy, --remove-policy or --list-policies the command manages \
+            the stored policies and erases nothing.
             """
     )
     @OptionGroup var options: StoreOptions
 
-    @Option(name: .customLong("retain"), help: "A retention policy: CATEGORY:count=N, CATEGORY:age=30d, or CATEGORY:count=N,age=D.")
+    @Option(name: .customLong("retain"), help: "A retention policy for this run: CATEGORY:count=N, CATEGORY:age=30d, or CATEGORY:count=N,age=D.")
     var retain: [String] = []
 
-    @Flag(help: "Report what would be erased; change nothing.")
+    @Option(name: .customLong("set-policy"), help: "Store a retention policy (same form as --retain), replacing the category's stored one.")
+    var setPolicy: [String] = []
+
+    @Option(name: .customLong("remove-policy"), help: "Remove the stored retention policy of this category.")
+    var removePolicy: [String] = []
+
+    @Flag(name: .customLong("list-policies"), help: "List the stored retention policies.")
+    var listPolicies = false
+
+    @Flag(help: "Report what would be erased (or stored); change nothing.")
     var dryRun = false
 
     func run() async throws {
         try await reportingErrors {
-            let policies = try retain.map(Self.policy(parsing:))
+            let overrides = try retain.map { try Self.policy(parsing: $0, option: "--retain") }
+            let toStore = try setPolicy.map { try Self.policy(parsing: $0, option: "--set-policy") }
             let opened = try await options.openAny()
             guard let store = opened.store as? any StreamMaintenance else {
                 try await opened.close()
                 throw CLIError("This store cannot be scavenged.")
             }
-            printError("\(dryRun ? "dry run: " : "")scavenging \(opened.description) with \(policies.isEmpty ? "no retention policy" : "\(policies.count) retention polic\(policies.count == 1 ? "y" : "ies")")")
-            let report: ScavengeReport
             do {
-                report = try await store.scavenge(policies: policies, now: Date(), dryRun: dryRun)
+                if listPolicies || !toStore.isEmpty || !removePolicy.isEmpty {
+                    try await managePolicies(store, toStore: toStore)
+                } else {
+                    try await scavenge(store, overrides: overrides, description: opened.description)
+                }
             } catch {
                 try? await opened.close()
                 throw error
             }
             try await opened.close()
-            printError("\(dryRun ? "would erase" : "erased") \(report.erasedEvents) event(s) (\(formatBytes(report.erasedBytes))) in \(report.streams.count) stream(s); positions 1–\(report.head) kept")
-            if options.json {
-                print(try jsonString(Output(report)))
-            } else {
-                var table = TextTable("STREAM", "TRUNCATED BEFORE", report.dryRun ? "WOULD ERASE" : "ERASED", "DELETED")
-                for stream in report.streams {
-                    table.add(stream.id.rawValue, String(stream.truncatedBefore.value), String(stream.erasedEvents), stream.isDeleted ? "yes" : "no")
-                }
-                print(report.streams.isEmpty ? "Nothing to erase." : table.render())
-            }
         }
+    }
+
+    private func managePolicies(_ store: any StreamMaintenance, toStore: [RetentionPolicy]) async throws {
+        if !retain.isEmpty { throw CLIError("--retain applies a policy to one scavenge; to store it, use --set-policy.") }
+        for policy in toStore {
+            if !dryRun { try await store.setRetentionPolicy(policy) }
+            printError("\(dryRun ? "would store" : "stored") the retention policy of \(policy.category): \(Self.describe(policy))")
+        }
+        for category in removePolicy {
+            let removed = dryRun ? try await store.retentionPolicies().contains { $0.category == category } : try await store.removeRetentionPolicy(category: category)
+            printError(removed ? "\(dryRun ? "would remove" : "removed") the retention policy of \(category)" : "no retention policy is stored for \(category)")
+        }
+        let policies = try await store.retentionPolicies()
+        if options.json {
+            print(try jsonString(policies))
+        } else {
+            var table = TextTable("CATEGORY", "MAX COUNT", "MAX AGE")
+            for policy in policies { table.add(policy.category, policy.maxCount.map(String.init) ?? "-", policy.maxAgeSeconds.map { Self.age($0) } ?? "-") }
+            print(policies.isEmpty ? "No retention policy is stored." : table.render())
+        }
+    }
+
+    private func scavenge(_ store: any StreamMaintenance, overrides: [RetentionPolicy], description: String) async throws {
+        let stored = try await store.retentionPolicies()
+        let policies = RetentionPolicy.merging(stored: stored, overrides: overrides)
+        printError("\(dryRun ? "dry run: " : "")scavenging \(description) with \(policies.isEmpty ? "no retention policy" : policies.map { "\($0.category) (\(Self.describe($0)))" }.joined(separator: ", ")) (\(stored.count) stored, \(overrides.count) given)")
+        let report = try await store.scavenge(policies: policies, now: Date(), dryRun: dryRun)
+        // Per stream, at most 20 lines (the report lists them all).
+        for line in report.streams.prefix(20) {
+            printError("  \(line.id): \(dryRun ? "would erase" : "erased") \(line.erasedEvents) event(s) before version \(line.truncatedBefore.value)")
+        }
+        if report.streams.count > 20 { printError("  and \(report.streams.count - 20) more stream(s)") }
+        printError("\(dryRun ? "would erase" : "erased") \(report.erasedEvents) event(s) (\(formatBytes(report.erasedBytes))) in \(report.streams.count) stream(s); positions 1–\(report.head) kept")
+        if options.json {
+            print(try jsonString(Output(report)))
+        } else {
+            var table = TextTable("STREAM", "TRUNCATED BEFORE", report.dryRun ? "WOULD ERASE" : "ERASED", "DELETED")
+            for stream in report.streams {
+                table.add(stream.id.rawValue, String(stream.truncatedBefore.value), String(stream.erasedEvents), stream.isDeleted ? "yes" : "no")
+            }
+            print(report.streams.isEmpty ? "Nothing to erase." : table.render())
+        }
+    }
+
+    /// `count=1000,age=30d`.
+    static func describe(_ policy: RetentionPolicy) -> String {
+        ([policy.maxCount.map { "count=\($0)" }, policy.maxAgeSeconds.map { "age=\(age($0))" }] as [String?]).compactMap { $0 }.joined(separator: ",")
+    }
+
+    /// Seconds in the largest unit that divides them: 2592000 → 30d.
+    static func age(_ seconds: Double) -> String {
+        let whole = Int64(seconds)
+        guard Double(whole) == seconds else { return "\(seconds)s" }
+        for (unit, size) in [("d", Int64(86_400)), ("h", 3_600), ("m", 60)] where whole % size == 0 { return "\(whole / size)\(unit)" }
+        return "\(whole)s"
     }
 
     /// The JSON report: the store's, with the total.
@@ -164,9 +225,9 @@ struct ScavengeCommand: AsyncParsableCommand {
     }
 
     /// `sensor:count=100`, `session:age=30d`, `audit:count=10,age=12h`.
-    static func policy(parsing text: String) throws -> RetentionPolicy {
+    static func policy(parsing text: String, option: String = "--retain") throws -> RetentionPolicy {
         func bad(_ why: String) -> CLIError {
-            CLIError("--retain \(text): \(why). Write CATEGORY:count=N, CATEGORY:age=30d (d, h, m or s), or CATEGORY:count=N,age=D.")
+            CLIError("\(option) \(text): \(why). Write CATEGORY:count=N, CATEGORY:age=30d (d, h, m or s), or CATEGORY:count=N,age=D.")
         }
         guard let colon = text.firstIndex(of: ":") else { throw bad("no category") }
         let category = String(text[..<colon])

@@ -205,8 +205,22 @@ struct ReadCommand: AsyncParsableCommand {
                 events = try await store.readAll(after: GlobalPosition(after ?? 0), limit: limit)
             }
             try await opened.close()
+            noteArchived(events)
             try printEvents(events, json: options.json)
         }
+    }
+}
+
+/// Says on standard error where the archived events among `events` went.
+func noteArchived(_ events: [RecordedEvent]) {
+    var files: [String: (Int64, Int64, Int)] = [:]
+    for event in events {
+        guard let file = event.archiveFile else { continue }
+        let (low, high, count) = files[file] ?? (event.position.value, event.position.value, 0)
+        files[file] = (min(low, event.position.value), max(high, event.position.value), count + 1)
+    }
+    for (file, (low, high, count)) in files.sorted(by: { $0.value.0 < $1.value.0 }) {
+        printError("note: \(count) event(s) read (positions \(low)–\(high)) are archived in \(file); `chronicle archive import` of that file puts them back")
     }
 }
 
@@ -218,7 +232,8 @@ func printEvents(_ events: [RecordedEvent], json: Bool, header: Bool = true) thr
     } else {
         var table = TextTable("POSITION", "STREAM", "VERSION", "TYPE", "RECORDED", "DATA")
         for event in events {
-            let data = String(validating: event.payload, as: UTF8.self) ?? "<\(event.payload.count) bytes>"
+            var data = String(validating: event.payload, as: UTF8.self) ?? "<\(event.payload.count) bytes>"
+            if let file = event.archiveFile { data = "(archived to \(file))" }
             table.add(String(event.position.value), event.streamID.rawValue, String(event.streamVersion.value), event.type,
                       event.recordedAt.formatted(.iso8601), data.count > 80 ? String(data.prefix(77)) + "..." : data)
         }

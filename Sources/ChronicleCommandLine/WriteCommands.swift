@@ -215,13 +215,13 @@ struct ImportCommand: AsyncParsableCommand {
                 defer { if let spool { try? FileManager.default.removeItem(atPath: spool) } }
                 var reader = try LineReader(path: spool ?? input)
                 let opened = try await options.openAny(mustExist: false)
-                counts = try await importInBatches(into: opened.store, from: &reader)
+                counts = try await Self.importInBatches(into: opened.store, from: &reader, batch: batch)
                 try await opened.close()
             } else {
                 var reader = try LineReader(path: input)
                 let opened = try await options.openAny(mustExist: false)
                 guard let sqlite = opened.sqlite else { throw CLIError("Internal error: \(options.path) did not open as a SQLite store.") }
-                counts = try importInOneTransaction(into: sqlite, from: &reader)
+                counts = try Self.importInOneTransaction(into: sqlite, from: &reader, batch: batch)
                 try await opened.close()
             }
             if options.json {
@@ -245,7 +245,7 @@ struct ImportCommand: AsyncParsableCommand {
 
     /// SQLite: every line in one transaction, so a bad line (or a failed append) anywhere leaves
     /// the store as it was. Memory holds one batch of events at a time.
-    private func importInOneTransaction(into store: SQLiteEventStore, from reader: inout LineReader) throws -> ImportCounts {
+    static func importInOneTransaction(into store: SQLiteEventStore, from reader: inout LineReader, batch: Int) throws -> ImportCounts {
         var batcher = ImportBatcher()
         do {
             return try store.appendInOneTransaction { transaction in
@@ -319,7 +319,7 @@ struct ImportCommand: AsyncParsableCommand {
 
     /// PostgreSQL, second pass: one transaction per batch; a failure reports exactly what was
     /// committed.
-    private func importInBatches(into store: any EventStore, from reader: inout LineReader) async throws -> ImportCounts {
+    static func importInBatches(into store: any EventStore, from reader: inout LineReader, batch: Int) async throws -> ImportCounts {
         var batcher = ImportBatcher()
         var counts = ImportCounts()
         func committed() -> String {

@@ -21,7 +21,7 @@ struct PostgresSQL: Sendable {
     // MARK: Migrations
 
     /// The newest schema version these statements expect.
-    static let latestMigration = 9
+    static let latestMigration = 10
 
     /// Serialises concurrent migrators of the same schema (transaction-scoped advisory lock).
     var migrationLock: String {
@@ -210,6 +210,39 @@ struct PostgresSQL: Sendable {
                 )
                 """,
             ]),
+            (10, [
+                // The store's identity (`store_id`, random, made here), which archives record;
+                // stored retention policies (one per category, applied by a scavenge without
+                // policies of its own); archived ranges: positions first…last went to `file`
+                // (its content's SHA-256 in hex), their events replaced by `$archived` tombstones.
+                """
+                CREATE TABLE \(schema).store_properties (
+                    name text COLLATE "C" NOT NULL,
+                    value text NOT NULL,
+                    CONSTRAINT store_properties_pk PRIMARY KEY (name)
+                )
+                """,
+                "INSERT INTO \(schema).store_properties (name, value) VALUES ('store_id', md5(random()::text || clock_timestamp()::text))",
+                """
+                CREATE TABLE \(schema).retention_policies (
+                    category text COLLATE "C" NOT NULL,
+                    max_count bigint,
+                    max_age_seconds double precision,
+                    CONSTRAINT retention_policies_pk PRIMARY KEY (category)
+                )
+                """,
+                """
+                CREATE TABLE \(schema).archived_ranges (
+                    first_position bigint NOT NULL,
+                    last_position bigint NOT NULL,
+                    file text NOT NULL,
+                    sha256 text NOT NULL,
+                    events bigint NOT NULL,
+                    archived_at timestamptz NOT NULL,
+                    CONSTRAINT archived_ranges_pk PRIMARY KEY (first_position)
+                )
+                """,
+            ]),
         ]
     }
 
@@ -241,6 +274,58 @@ struct PostgresSQL: Sendable {
         """
         UPDATE \(schema).events SET type = '$erased', schema_version = 1, payload = '\\x'::bytea, metadata = '{}', tags = '{}'
         WHERE stream_id = $1 AND stream_version < $2 AND type <> '$erased'
+        """
+    }
+
+    // MARK: Retention policies, identity and archived ranges
+
+    var listPolicies: String { "SELECT category, max_count, max_age_seconds FROM \(schema).retention_policies ORDER BY category" }
+    var upsertPolicy: String {
+        """
+        INSERT INTO \(schema).retention_policies (category, max_count, max_age_seconds) VALUES ($1, nullif($2::bigint, 0), nullif($3::double precision, 0))
+        ON CONFLICT ON CONSTRAINT retention_policies_pk DO UPDATE SET max_count = excluded.max_count, max_age_seconds = excluded.max_age_seconds
+        """
+    }
+    var deletePolicy: String { "DELETE FROM \(schema).retention_policies WHERE category = $1 RETURNING category" }
+    var storeID: String { "SELECT value FROM \(schema).store_properties WHERE name = 'store_id'" }
+    /// Serialises archivers (a scavenge or append never touches this table).
+    var lockArchivedRanges: String { "LOCK TABLE \(schema).archived_ranges IN SHARE ROW EXCLUSIVE MODE" }
+    var listArchivedRanges: String {
+        "SELECT first_position, last_position, file, sha256, events, archived_at FROM \(schema).archived_ranges ORDER BY first_position"
+    }
+    var insertArchivedRange: String {
+        "INSERT INTO \(schema).archived_ranges (first_position, last_position, file, sha256, events, archived_at) VALUES ($1, $2, $3, $4, $5, $6)"
+    }
+    var headForArchiving: String { "SELECT position FROM \(schema).log_head" }
+    var deleteArchivableTags: String {
+        """
+        DELETE FROM \(schema).event_tags t USING \(schema).events e
+        WHERE e.position BETWEEN $1 AND $2 AND e.type NOT IN ('$erased', '$archived') AND t.tag = ANY(e.tags) AND t.position = e.position
+        """
+    }
+    /// Returns the number of events archived (checked against the archive's count before commit).
+    var archiveEvents: String {
+        """
+        WITH archived AS (
+            UPDATE \(schema).events SET type = '$archived', schema_version = 1, payload = '\\x'::bytea, metadata = $3::jsonb, tags = '{}'
+            WHERE position BETWEEN $1 AND $2 AND type NOT IN ('$erased', '$archived')
+            RETURNING 1
+        )
+        SELECT count(*)::bigint FROM archived
+        """
+    }
+    var probeArchivedEvent: String { "SELECT event_id, stream_id, stream_version, type FROM \(schema).events WHERE position = $1 FOR UPDATE" }
+    var restoreEvent: String {
+        "UPDATE \(schema).events SET type = $2, schema_version = $3, payload = $4, metadata = $5::jsonb, tags = $6::text[] WHERE position = $1 AND type = '$archived'"
+    }
+    var insertRestoredTags: String {
+        "INSERT INTO \(schema).event_tags (tag, position) SELECT tag, $1 FROM unnest($2::text[]) AS tag ON CONFLICT ON CONSTRAINT event_tags_pk DO NOTHING"
+    }
+    var dropRestoredRanges: String {
+        """
+        DELETE FROM \(schema).archived_ranges r WHERE NOT EXISTS (
+            SELECT 1 FROM \(schema).events e WHERE e.position BETWEEN r.first_position AND r.last_position AND e.type = '$archived'
+        )
         """
     }
 

@@ -205,5 +205,102 @@ public enum StreamMaintenanceConformance {
             try check.equal(all.count, 80, "rows in $all")
             try check.expect(all.filter(\.isErased).count <= 60, "no more erased than the policy allows")
         },
+        Case("retentionPoliciesAreStoredReplacedRemovedAndApplied") { check, fixture in
+            let store = fixture.store
+            try check.equal(try await store.retentionPolicies(), [], "no policy at first")
+            try await store.setRetentionPolicy(RetentionPolicy(category: "sensor", maxCount: 5))
+            try await store.setRetentionPolicy(RetentionPolicy(category: "session", maxAge: .seconds(3_600)))
+            try await store.setRetentionPolicy(RetentionPolicy(category: "sensor", maxCount: 2))
+            try check.equal(try await store.retentionPolicies(), [
+                RetentionPolicy(category: "sensor", maxCount: 2), RetentionPolicy(category: "session", maxAge: .seconds(3_600)),
+            ], "stored policies, the second sensor one replacing the first")
+            _ = try await check.error(.invalidArgument, "storing a policy that limits nothing") { try await store.setRetentionPolicy(RetentionPolicy(category: "audit")) }
+            try check.equal(try await store.retentionPolicies().count, 2, "a refused policy is not stored")
+            try await store.append(events(5), to: "sensor-1", expectedVersion: .noStream)
+            try await store.append(events(5), to: "audit-1", expectedVersion: .noStream)
+            let dry = try await store.scavengeWithStoredPolicies(now: fixture.clock.now(), dryRun: true)
+            try check.equal(dry.erasedEvents, 3, "a dry run with the stored policies")
+            let overridden = try await store.scavengeWithStoredPolicies(overriding: [RetentionPolicy(category: "sensor", maxCount: 4)], now: fixture.clock.now(), dryRun: false)
+            try check.equal(overridden.erasedEvents, 1, "a policy given replaces the stored one of its category")
+            let report = try await store.scavengeWithStoredPolicies(now: fixture.clock.now(), dryRun: false)
+            try check.equal(report.erasedEvents, 2, "the stored policy applies")
+            try check.equal(try await store.readStream("sensor-1").map(\.streamVersion.value), [4, 5], "sensor-1 after the stored policy")
+            try check.equal(try await store.readStream("audit-1").count, 5, "a category without a policy keeps everything")
+            try check.equal(try await store.removeRetentionPolicy(category: "sensor"), true, "removing a stored policy")
+            try check.equal(try await store.removeRetentionPolicy(category: "sensor"), false, "removing it again")
+            try check.equal(try await store.retentionPolicies().map(\.category), ["session"], "policies left")
+        },
+        Case("archivedRangesBecomeTombstonesNamingTheFileAndRestoreBack") { check, fixture in
+            guard let store = fixture.store as? any EventArchiving else { return }
+            let identity = try await store.storeIdentity()
+            try check.expect(!identity.isEmpty, "the store has an identity")
+            try check.equal(try await store.storeIdentity(), identity, "the identity is stable")
+            try await store.append(events(3), to: "order-1", expectedVersion: .noStream)
+            try await store.append(events(2), to: "order-2", expectedVersion: .noStream)
+            try await store.append(events(2), to: "order-1", expectedVersion: .exactly(3))
+            let original = try await store.readAll(after: .start, limit: 100)
+            try await store.truncateStream("order-2", before: 2)
+            _ = try await store.scavenge(policies: [], now: fixture.clock.now(), dryRun: false)  // position 4 is a tombstone already
+            let range = ArchivedRange(firstPosition: 1, lastPosition: 5, file: "chronicle-1-5.jsonl.gz", sha256: "ab", events: 4, archivedAt: fixture.clock.now())
+            _ = try await check.error(.invalidArgument, "a range whose count differs from the archive's") {
+                var wrong = range
+                wrong.events = 5
+                try await store.truncateArchived(wrong)
+            }
+            _ = try await check.error(.invalidArgument, "a range past the head") {
+                var wrong = range
+                wrong.lastPosition = 8
+                try await store.truncateArchived(wrong)
+            }
+            try check.equal(try await store.readAll(after: .start, limit: 100).filter(\.isErased).count, 1, "refused truncations change nothing")
+            try check.equal(try await store.truncateArchived(range), 4, "events archived")
+            let all = try await checkGapFree(store, check)
+            try check.equal(all.map(\.isArchived), [true, true, true, false, true, false, false], "archived tombstones")
+            try check.equal(all[0].archiveFile, "chronicle-1-5.jsonl.gz", "a tombstone names its archive file")
+            try check.equal(all[0].id, original[0].id, "a tombstone keeps its event's id")
+            try check.expect(all[0].payload.isEmpty && all[0].tags.isEmpty, "a tombstone has no payload or tags")
+            try check.equal(all[3].type, RecordedEvent.erasedType, "an erased event stays erased")
+            let stream = try await store.readStream("order-1")
+            try check.equal(stream.map(\.streamVersion.value), [1, 2, 3, 4, 5], "a stream read returns the archived tombstones")
+            try check.equal(stream.compactMap(\.archiveFile).count, 3, "which say where the events went")
+            try check.equal(try await store.readEvents(matching: EventQuery(tags: ["tick:0"]), after: .start, limit: 100).map(\.position.value), [6], "tags of archived events are gone from the index")
+            try check.equal(try await store.archivedRanges(), [range], "the archived range is recorded")
+            _ = try await check.error(.invalidArgument, "an overlapping range") {
+                try await store.truncateArchived(ArchivedRange(firstPosition: 5, lastPosition: 6, file: "chronicle-5-6.jsonl.gz", sha256: "cd", events: 1, archivedAt: fixture.clock.now()))
+            }
+            var foreign = original[0]
+            foreign.id = UUID()
+            _ = try await check.error(.invalidArgument, "restoring another store's event") { try await store.restoreArchived([foreign, original[1]]) }
+            try check.expect(try await store.readAll(after: .start, limit: 1)[0].isArchived, "a refused restore changes nothing")
+            let counts = try await store.restoreArchived(original.filter { $0.position.value <= 5 && $0.position.value != 4 })
+            try check.equal(counts, ArchiveRestoreCounts(restored: 4), "restored events")
+            let restored = try await checkGapFree(store, check)
+            for (before, after) in zip(original, restored) where before.position.value != 4 {
+                try check.equal(
+                    [after.id.uuidString, after.type, String(decoding: after.payload, as: UTF8.self), after.tags.joined(separator: ","), after.metadata.correlationID ?? ""],
+                    [before.id.uuidString, before.type, String(decoding: before.payload, as: UTF8.self), before.tags.joined(separator: ","), before.metadata.correlationID ?? ""],
+                    "the event at \(before.position) after the restore")
+                try check.equal(after.recordedAt, before.recordedAt, "the time of the event at \(before.position)")
+            }
+            try check.equal(try await store.readEvents(matching: EventQuery(tags: ["tick:0"]), after: .start, limit: 100).map(\.position.value), [1, 6], "restored tags are indexed again")
+            try check.equal(try await store.archivedRanges(), [], "a fully restored range is no longer archived")
+            try check.equal(try await store.restoreArchived(Array(original.prefix(2))), ArchiveRestoreCounts(alreadyPresent: 2), "restoring again changes nothing")
+            try check.equal(try await store.truncateArchived(range), 4, "the range can be archived again")
+        },
+        Case("aScavengeErasesArchivedEventsOfDeletedStreamsAndRestoreLeavesThemErased") { check, fixture in
+            guard let store = fixture.store as? any EventArchiving else { return }
+            try await store.append(events(2), to: "cart-1", expectedVersion: .noStream)
+            try await store.append(events(2), to: "cart-2", expectedVersion: .noStream)
+            let original = try await store.readAll(after: .start, limit: 100)
+            try await store.truncateArchived(ArchivedRange(firstPosition: 1, lastPosition: 4, file: "chronicle-1-4.jsonl.gz", sha256: "ab", events: 4, archivedAt: fixture.clock.now()))
+            try await store.deleteStream("cart-1", expectedVersion: .any)
+            _ = try await store.scavenge(policies: [], now: fixture.clock.now(), dryRun: false)
+            let all = try await checkGapFree(store, check)
+            try check.equal(all.map(\.type), [RecordedEvent.erasedType, RecordedEvent.erasedType, RecordedEvent.archivedType, RecordedEvent.archivedType], "the deleted stream's archived events are erased")
+            let counts = try await store.restoreArchived(original)
+            try check.equal(counts, ArchiveRestoreCounts(restored: 2, erasedSince: 2), "a restore leaves what a scavenge erased since")
+            try check.equal(try await store.readStream("cart-2").map(\.isErased), [false, false], "cart-2 is back")
+            try check.equal(try await store.archivedRanges(), [], "no archived event is left in the range")
+        },
     ]
 }

@@ -41,12 +41,31 @@ public protocol StreamMaintenance: EventStore {
     /// Applies `policies` and erases the events before every stream's truncation point, or with
     /// `dryRun` only reports what it would erase. `now` dates the policies' maximum ages.
     func scavenge(policies: [RetentionPolicy], now: Date, dryRun: Bool) async throws -> ScavengeReport
+
+    /// The retention policies stored in the store (one per category, ordered by category), which
+    /// ``scavengeWithStoredPolicies(now:dryRun:)`` and `chronicle scavenge` apply.
+    func retentionPolicies() async throws -> [RetentionPolicy]
+
+    /// Stores `policy` for its category, replacing the category's previous one.
+    /// - Throws: ``EventStoreError/Code/invalidArgument`` for an invalid policy (see
+    ///   ``RetentionPolicy/validate()``); nothing is stored.
+    func setRetentionPolicy(_ policy: RetentionPolicy) async throws
+
+    /// Removes the stored policy of `category`; `false` if it had none.
+    @discardableResult
+    func removeRetentionPolicy(category: String) async throws -> Bool
 }
 
 extension StreamMaintenance {
     /// Scavenges with the current time (see ``scavenge(policies:now:dryRun:)``).
     public func scavenge(policies: [RetentionPolicy] = [], dryRun: Bool = false) async throws -> ScavengeReport {
         try await scavenge(policies: policies, now: Date(), dryRun: dryRun)
+    }
+
+    /// Scavenges with the stored retention policies (see ``retentionPolicies()``), `overrides`
+    /// replacing the stored policy of their categories.
+    public func scavengeWithStoredPolicies(overriding overrides: [RetentionPolicy] = [], now: Date = Date(), dryRun: Bool = false) async throws -> ScavengeReport {
+        try await scavenge(policies: RetentionPolicy.merging(stored: try await retentionPolicies(), overrides: overrides), now: now, dryRun: dryRun)
     }
 }
 
@@ -56,8 +75,24 @@ extension RecordedEvent {
     /// registered event type can have.
     public static let erasedType = "$erased"
 
-    /// Whether this is a tombstone left by a scavenge.
-    public var isErased: Bool { type == Self.erasedType }
+    /// The type name of an event moved to an archive file by `chronicle archive`: a tombstone
+    /// like ``erasedType`` whose metadata names the file (``archiveFile``). `$archived`.
+    public static let archivedType = "$archived"
+
+    /// The custom metadata key naming the archive file of an archived event.
+    public static let archiveMetadataKey = "archive"
+
+    /// Whether this is a tombstone: erased by a scavenge (``erasedType``) or moved to an archive
+    /// (``archivedType``). Its position, stream, version, id and time stay; codecs decode it to
+    /// no event and projections read past it.
+    public var isErased: Bool { type == Self.erasedType || type == Self.archivedType }
+
+    /// Whether this is the tombstone of an archived event (see ``archiveFile``).
+    public var isArchived: Bool { type == Self.archivedType }
+
+    /// The archive file an archived event went to (its name, as written by `chronicle archive`);
+    /// `nil` for any other event.
+    public var archiveFile: String? { isArchived ? metadata.custom[Self.archiveMetadataKey] : nil }
 }
 
 /// What a store keeps about a stream besides its events.
@@ -137,6 +172,13 @@ public struct RetentionPolicy: Sendable, Hashable, Codable {
     /// The cutoff date for `now`, if the policy has a maximum age.
     package func cutoff(now: Date) -> Date? {
         maxAgeSeconds.map { now.addingTimeInterval(-$0) }
+    }
+
+    /// `stored`, with each of `overrides` replacing the policy of its category; ordered by category.
+    public static func merging(stored: [RetentionPolicy], overrides: [RetentionPolicy]) -> [RetentionPolicy] {
+        var byCategory = Dictionary(stored.map { ($0.category, $0) }, uniquingKeysWith: { _, last in last })
+        for policy in overrides { byCategory[policy.category] = policy }
+        return byCategory.values.sorted { $0.category < $1.category }
     }
 
     /// Throws unless every policy is valid and no category has two.
@@ -225,6 +267,11 @@ package enum StreamMaintenanceRules {
             throw EventStoreError(.invalidArgument, "Stream \(stream) has no events: there is nothing to delete.", streamID: stream)
         }
         return StreamState(id: stream, version: state.version, truncatedBefore: state.version.next, isDeleted: true)
+    }
+
+    /// The metadata of an archived event's tombstone: the archive file's name.
+    package static func archiveMetadata(file: String) -> EventMetadata {
+        EventMetadata(custom: [RecordedEvent.archiveMetadataKey: file])
     }
 
     /// `event` as a tombstone: type ``RecordedEvent/erasedType``, no payload, metadata or tags.

@@ -6,7 +6,7 @@ extension SQLiteEventStore: StreamMaintenance {
     /// Truncates a stream (see ``Chronicle/StreamMaintenance/truncateStream(_:before:)``), under
     /// the write lock.
     public func truncateStream(_ stream: StreamID, before version: StreamVersion) async throws {
-        try await write("Truncating \(stream)") { db in
+        try await inWriteTransaction("Truncating \(stream)") { db in
             let (key, state) = try Self.state(of: stream, in: db)
             let truncated = try StreamMaintenanceRules.truncation(of: state, stream: stream, before: version)
             try db.execute(sql: SQLiteStatements.setTruncation, arguments: [truncated.truncatedBefore.value, 0, key])
@@ -17,7 +17,7 @@ extension SQLiteEventStore: StreamMaintenance {
     /// under the write lock.
     @discardableResult
     public func deleteStream(_ stream: StreamID, expectedVersion: ExpectedVersion) async throws -> StreamState {
-        try await write("Deleting \(stream)") { db in
+        try await inWriteTransaction("Deleting \(stream)") { db in
             let (key, state) = try Self.state(of: stream, in: db)
             let deleted = try StreamMaintenanceRules.deletion(of: state, stream: stream, expectedVersion: expectedVersion)
             try db.execute(sql: SQLiteStatements.setTruncation, arguments: [deleted.truncatedBefore.value, 1, key])
@@ -53,7 +53,7 @@ extension SQLiteEventStore: StreamMaintenance {
         var bytes: Int64 = 0
         for (stream, category) in candidates {
             let policy = byCategory[category]
-            let (line, erasedBytes) = try await write("Scavenging \(stream)") { db in
+            let (line, erasedBytes) = try await inWriteTransaction("Scavenging \(stream)") { db in
                 try Self.scavenge(stream, policy: policy, now: now, nowMilliseconds: nowMilliseconds, dryRun: dryRun, in: db)
             }
             if let line {
@@ -101,8 +101,37 @@ extension SQLiteEventStore: StreamMaintenance {
         return (ScavengeReport.Stream(id: stream, truncatedBefore: truncatedBefore, erasedEvents: erased, isDeleted: state.isDeleted), erasedBytes)
     }
 
+    /// The stored retention policies (see ``Chronicle/StreamMaintenance/retentionPolicies()``).
+    public func retentionPolicies() async throws -> [RetentionPolicy] {
+        try checkOpen()
+        return try read(operation: "Reading the retention policies") { db in
+            try Row.fetchAll(db, sql: SQLiteStatements.listPolicies).map { row in
+                var policy = RetentionPolicy(category: row[0], maxCount: row[1])
+                policy.maxAgeSeconds = row[2]
+                return policy
+            }
+        }
+    }
+
+    /// Stores a retention policy (see ``Chronicle/StreamMaintenance/setRetentionPolicy(_:)``).
+    public func setRetentionPolicy(_ policy: RetentionPolicy) async throws {
+        try policy.validate()
+        try await inWriteTransaction("Storing the retention policy of \(policy.category)") { db in
+            try db.execute(sql: SQLiteStatements.upsertPolicy, arguments: [policy.category, policy.maxCount, policy.maxAgeSeconds])
+        }
+    }
+
+    /// Removes a stored retention policy (see ``Chronicle/StreamMaintenance/removeRetentionPolicy(category:)``).
+    @discardableResult
+    public func removeRetentionPolicy(category: String) async throws -> Bool {
+        try await inWriteTransaction("Removing the retention policy of \(category)") { db in
+            try db.execute(sql: SQLiteStatements.deletePolicy, arguments: [category])
+            return db.changesCount > 0
+        }
+    }
+
     /// The stream's key and state, read on `db`.
-    private static func state(of stream: StreamID, in db: Database) throws -> (Int64, StreamState?) {
+    static func state(of stream: StreamID, in db: Database) throws -> (Int64, StreamState?) {
         guard let row = try Row.fetchOne(db, sql: SQLiteStatements.selectStreamState, arguments: [stream.rawValue]) else { return (0, nil) }
         guard let key = row[0] as Int64?, let version = row[1] as Int64?, let truncated = row[2] as Int64?, let deleted = row[3] as Int64? else {
             throw EventStoreError(.corruptRecord, "The row of stream \(stream) is damaged. Restore from a backup.", streamID: stream)
@@ -112,7 +141,7 @@ extension SQLiteEventStore: StreamMaintenance {
 
     /// Runs `body` in an immediate transaction on the writer connection (serialised with the
     /// appends of this store, and by SQLite's lock with other processes').
-    private func write<T: Sendable>(_ operation: String, _ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+    func inWriteTransaction<T: Sendable>(_ operation: String, _ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         try checkOpen()
         do {
             return try await pool.writeWithoutTransaction { db in

@@ -100,6 +100,25 @@ enum SQLiteSchema {
         ALTER TABLE streams ADD COLUMN truncated_before INTEGER NOT NULL DEFAULT 1;
         ALTER TABLE streams ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
         """,
+        // 4: stored retention policies (one per category, applied by a scavenge without policies
+        // of its own) and archived ranges: positions first…last went to `file` (its content's
+        // SHA-256 in hex), their events replaced by `$archived` tombstones naming the file.
+        """
+        CREATE TABLE retention_policies (
+            category TEXT NOT NULL CONSTRAINT retention_policies_pk PRIMARY KEY,
+            max_count INTEGER,
+            max_age_seconds REAL
+        ) STRICT, WITHOUT ROWID;
+
+        CREATE TABLE archived_ranges (
+            first_position INTEGER NOT NULL CONSTRAINT archived_ranges_pk PRIMARY KEY,
+            last_position INTEGER NOT NULL,
+            file TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            events INTEGER NOT NULL,
+            archived_at INTEGER NOT NULL
+        ) STRICT;
+        """,
     ]
 
     /// The migrations with where they are recorded (`PRAGMA user_version`).
@@ -218,6 +237,34 @@ enum SQLiteStatements {
     static let eraseEvents = """
         UPDATE events SET type = '$erased', schema_version = 1, payload = x'', metadata = NULL, tags = NULL
         WHERE stream_key = ? AND stream_version < ? AND type <> '$erased'
+        """
+
+    // MARK: Retention policies and archived ranges
+
+    static let listPolicies = "SELECT category, max_count, max_age_seconds FROM retention_policies ORDER BY category"
+    static let upsertPolicy = """
+        INSERT INTO retention_policies (category, max_count, max_age_seconds) VALUES (?, ?, ?)
+        ON CONFLICT (category) DO UPDATE SET max_count = excluded.max_count, max_age_seconds = excluded.max_age_seconds
+        """
+    static let deletePolicy = "DELETE FROM retention_policies WHERE category = ?"
+    static let listArchivedRanges = "SELECT first_position, last_position, file, sha256, events, archived_at FROM archived_ranges ORDER BY first_position"
+    static let insertArchivedRange = "INSERT INTO archived_ranges (first_position, last_position, file, sha256, events, archived_at) VALUES (?, ?, ?, ?, ?, ?)"
+    static let liveEventsInRange = "SELECT position, tags FROM events WHERE position BETWEEN ? AND ? AND type NOT IN ('$erased', '$archived')"
+    static let archiveEvents = """
+        UPDATE events SET type = '$archived', schema_version = 1, payload = x'', metadata = ?, tags = NULL
+        WHERE position BETWEEN ? AND ? AND type NOT IN ('$erased', '$archived')
+        """
+    static let probeArchivedEvent = """
+        SELECT e.event_id, s.stream_id, e.stream_version, e.type FROM events e CROSS JOIN streams s ON s.stream_key = e.stream_key
+        WHERE e.position = ?
+        """
+    static let restoreEvent = "UPDATE events SET type = ?, schema_version = ?, payload = ?, metadata = ?, tags = ? WHERE position = ? AND type = '$archived'"
+    static let insertTagIfAbsent = "INSERT OR IGNORE INTO event_tags (tag, position) VALUES (?, ?)"
+    /// Forgets the ranges none of whose events is archived any more.
+    static let dropRestoredRanges = """
+        DELETE FROM archived_ranges WHERE NOT EXISTS (
+            SELECT 1 FROM events e WHERE e.position BETWEEN archived_ranges.first_position AND archived_ranges.last_position AND e.type = '$archived'
+        )
         """
 
     // MARK: Store properties (identity, pairings)

@@ -1,0 +1,145 @@
+public import Chronicle
+import Foundation
+import PostgresNIO
+
+extension PostgresEventStore: EventArchiving {
+    // MARK: Stored retention policies
+
+    /// The stored retention policies (see ``Chronicle/StreamMaintenance/retentionPolicies()``).
+    public func retentionPolicies() async throws -> [RetentionPolicy] {
+        do {
+            var policies: [RetentionPolicy] = []
+            for try await (category, maxCount, maxAge) in try await query(sql.listPolicies, []).decode((String, Int64?, Double?).self) {
+                var policy = RetentionPolicy(category: category, maxCount: maxCount)
+                policy.maxAgeSeconds = maxAge
+                policies.append(policy)
+            }
+            return policies
+        } catch {
+            throw PostgresFailure.map(error, while: "reading the retention policies")
+        }
+    }
+
+    /// Stores a retention policy (see ``Chronicle/StreamMaintenance/setRetentionPolicy(_:)``).
+    public func setRetentionPolicy(_ policy: RetentionPolicy) async throws {
+        try policy.validate()
+        do {
+            try await execute(sql.upsertPolicy, [policy.category, policy.maxCount ?? 0, policy.maxAgeSeconds ?? 0])
+        } catch {
+            throw PostgresFailure.map(error, while: "storing the retention policy of \(policy.category)")
+        }
+    }
+
+    /// Removes a stored retention policy (see ``Chronicle/StreamMaintenance/removeRetentionPolicy(category:)``).
+    @discardableResult
+    public func removeRetentionPolicy(category: String) async throws -> Bool {
+        do {
+            var removed = false
+            for try await _ in try await query(sql.deletePolicy, [category]) { removed = true }
+            return removed
+        } catch {
+            throw PostgresFailure.map(error, while: "removing the retention policy of \(category)")
+        }
+    }
+
+    // MARK: EventArchiving
+
+    /// The store's identity (see ``Chronicle/EventArchiving/storeIdentity()``): the random
+    /// `store_id` made by migration 10 of the schema.
+    public func storeIdentity() async throws -> String {
+        do {
+            for try await id in try await query(sql.storeID, []).decode(String.self) { return id }
+        } catch {
+            throw PostgresFailure.map(error, while: "reading the store's identity")
+        }
+        throw EventStoreError(.corruptRecord, "Schema \(schema) has no store_id in store_properties. Restore it from a backup.")
+    }
+
+    /// The archived ranges (see ``Chronicle/EventArchiving/archivedRanges()``).
+    public func archivedRanges() async throws -> [ArchivedRange] {
+        do {
+            return try await Self.ranges(from: query(sql.listArchivedRanges, []))
+        } catch {
+            throw PostgresFailure.map(error, while: "reading the archived ranges")
+        }
+    }
+
+    /// Replaces an archived range's events by tombstones and records the range (see
+    /// ``Chronicle/EventArchiving/truncateArchived(_:)``), in one transaction. The rows are
+    /// updated in place; PostgreSQL keeps the old row versions until `VACUUM`.
+    @discardableResult
+    public func truncateArchived(_ range: ArchivedRange) async throws -> Int64 {
+        let metadata = String(decoding: try ChronicleJSONEncoder().encode(EventMetadata.Stored(StreamMaintenanceRules.archiveMetadata(file: range.file))), as: UTF8.self)
+        return try await inArchiveTransaction("truncating archived positions \(range.firstPosition)–\(range.lastPosition)") { connection in
+            try await self.execute(self.sql.lockArchivedRanges, [], on: connection)
+            let head = GlobalPosition(try await self.scalar(self.sql.headForArchiving, [], on: connection) ?? 0)
+            let existing = try await Self.ranges(from: self.query(self.sql.listArchivedRanges, [], on: connection))
+            try ArchiveRules.check(range, head: head, existing: existing)
+            let bounds: [any PostgresThrowingDynamicTypeEncodable] = [range.firstPosition.value, range.lastPosition.value]
+            try await self.execute(self.sql.deleteArchivableTags, bounds, on: connection)
+            let archived = try await self.scalar(self.sql.archiveEvents, bounds + [metadata], on: connection) ?? 0
+            try ArchiveRules.checkLiveEvents(archived, in: range)  // throwing rolls the transaction back
+            try await self.execute(self.sql.insertArchivedRange, [
+                range.firstPosition.value, range.lastPosition.value, range.file, range.sha256, range.events, range.archivedAt,
+            ], on: connection)
+            return .commit(archived)
+        }
+    }
+
+    /// Puts archived events back (see ``Chronicle/EventArchiving/restoreArchived(_:)``), in one
+    /// transaction, each row locked.
+    public func restoreArchived(_ events: [RecordedEvent]) async throws -> ArchiveRestoreCounts {
+        let encoder = ChronicleJSONEncoder()
+        var rows: [(RecordedEvent, String)] = []
+        for event in events {
+            try ArchiveRules.checkRestorable(event)
+            rows.append((event, String(decoding: try encoder.encode(EventMetadata.Stored(event.metadata)), as: UTF8.self)))
+        }
+        let prepared = rows
+        return try await inArchiveTransaction("restoring \(events.count) archived event(s)") { connection in
+            var counts = ArchiveRestoreCounts()
+            for (event, metadata) in prepared {
+                var found: (UUID, String, Int64, String)?
+                for try await row in try await self.query(self.sql.probeArchivedEvent, [event.position.value], on: connection).decode((UUID, String, Int64, String).self) {
+                    found = row
+                }
+                guard let (id, stream, version, type) = found else { throw ArchiveRules.mismatch(event, found: "no event") }
+                guard id == event.id, stream == event.streamID.rawValue, version == event.streamVersion.value else {
+                    throw ArchiveRules.mismatch(event, found: "event \(id) (\(stream) version \(version))")
+                }
+                switch type {
+                case RecordedEvent.archivedType:
+                    try await self.execute(self.sql.restoreEvent, [
+                        event.position.value, event.type, Int64(event.schemaVersion), ByteBuffer(bytes: event.payload), metadata, event.tags,
+                    ], on: connection)
+                    if !event.tags.isEmpty { try await self.execute(self.sql.insertRestoredTags, [event.position.value, event.tags], on: connection) }
+                    counts.restored += 1
+                case RecordedEvent.erasedType:
+                    counts.erasedSince += 1
+                default:
+                    counts.alreadyPresent += 1
+                }
+            }
+            if counts.restored > 0 { try await self.execute(self.sql.dropRestoredRanges, [], on: connection) }
+            return .commit(counts)
+        }
+    }
+
+    private static func ranges(from rows: PostgresRowSequence) async throws -> [ArchivedRange] {
+        var ranges: [ArchivedRange] = []
+        for try await (first, last, file, sha256, events, archivedAt) in rows.decode((Int64, Int64, String, String, Int64, Date).self) {
+            ranges.append(ArchivedRange(firstPosition: GlobalPosition(first), lastPosition: GlobalPosition(last), file: file, sha256: sha256, events: events, archivedAt: archivedAt))
+        }
+        return ranges
+    }
+
+    private func inArchiveTransaction<T: Sendable>(_ what: String, _ body: @Sendable (PostgresConnection) async throws -> TransactionEnd<T>) async throws -> T {
+        do {
+            return try await inTransaction(body)
+        } catch let error as EventStoreError {
+            throw error
+        } catch {
+            throw PostgresFailure.map(error, while: what)
+        }
+    }
+}
