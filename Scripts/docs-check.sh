@@ -27,6 +27,8 @@ clang=()
 while IFS= read -r map; do clang+=(-Xcc "-fmodule-map-file=$map"); done < <(find "$bin" -maxdepth 2 -name module.modulemap)
 while IFS= read -r map; do clang+=(-Xcc "-I$(dirname "$map")"); done < <(
   find .build/checkouts -name module.modulemap -not -path '*/Benchmarks/*' -not -path '*/SQLiteCustom/*' -not -path '*/Support/*' -not -path '*SQLCipher*')
+# The package's own system library targets (CZlib, imported by ChronicleCommandLine).
+while IFS= read -r map; do clang+=(-Xcc "-fmodule-map-file=$map"); done < <(find "$PWD/Sources" -name module.modulemap)
 
 modules=()
 for catalog in Sources/*/*.docc; do modules+=("$(basename "$catalog" .docc)"); done

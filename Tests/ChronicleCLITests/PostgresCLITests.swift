@@ -66,6 +66,52 @@ struct PostgresCLITests {
         try await dropSchema(schema)
     }
 
+    /// `chronicle archive` on PostgreSQL: write, truncate, read the tombstones, verify, restore;
+    /// stored retention policies; a damaged archive changes nothing.
+    @Test func archiveAndStoredPoliciesWorkOnAPostgresStore() async throws {
+        let cli = try CLIRunner()
+        defer { cli.cleanUp() }
+        let schema = "cli_\(UUID().uuidString.prefix(8).lowercased())"
+        let pg = ["--store", postgresURL!, "--schema", schema]
+        do {
+            try await CLIArchiveTests.fill(cli, streams: ["order-1", "order-2"], extra: pg)
+            let directory = cli.directory.appendingPathComponent("archives").path
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            let done = try await cli.run(["archive", "--before", "16", "--to", directory, "--truncate", "--json"] + pg, store: false)
+            #expect(done.status == 0 && done.stdout.contains(#""truncated":15"#), "\(done.stderr)")
+            let file = "\(directory)/chronicle-000000000001-000000000015.jsonl.gz"
+            let read = try await cli.run(["read", "order-2", "--json"] + pg, store: false)
+            #expect(read.stdout.contains("$archived") && read.stderr.contains("are archived in chronicle-000000000001-000000000015.jsonl.gz"), "\(read.stdout)\(read.stderr)")
+            #expect(!read.stdout.contains("secret-order-2-5") && read.stdout.contains("secret-order-2-6"))
+            #expect(try await cli.run(["verify"] + pg, store: false).status == 0)
+            let again = try await cli.run(["archive", "--before", "16", "--to", directory] + pg, store: false)
+            #expect(again.status == 1 && again.stderr.contains("are archived already"), "\(again.stderr)")
+
+            var damaged = try Data(contentsOf: URL(fileURLWithPath: file))
+            damaged = damaged.prefix(damaged.count - 9)
+            let damagedPath = cli.directory.appendingPathComponent("damaged.jsonl.gz").path
+            try damaged.write(to: URL(fileURLWithPath: damagedPath))
+            let refused = try await cli.run(["archive", "import", damagedPath] + pg, store: false)
+            #expect(refused.status == 1 && refused.stderr.contains("truncated"), "\(refused.stderr)")
+            #expect(try await cli.run(["archive", "list", "--json"] + pg, store: false).stdout.contains("chronicle-000000000001-000000000015.jsonl.gz"))
+
+            let imported = try await cli.run(["archive", "import", file, "--json"] + pg, store: false)
+            #expect(imported.status == 0 && imported.stdout.contains(#""restored":15"#), "\(imported.stderr)")
+            #expect(try await cli.run(["read", "order-2", "--json"] + pg, store: false).stdout.contains("secret-order-2-5"))
+            #expect(try await cli.run(["read", "--all", "--tag", "n:1", "--json"] + pg, store: false).stdout.split(separator: "\n").count == 2)
+            #expect(try await cli.run(["archive", "list"] + pg, store: false).stdout.contains("Nothing is archived."))
+            #expect(try await cli.run(["verify"] + pg, store: false).status == 0)
+
+            let set = try await cli.run(["scavenge", "--set-policy", "order:count=4"] + pg, store: false)
+            #expect(set.status == 0, "\(set.stderr)")
+            let scavenged = try await cli.run(["scavenge", "--json"] + pg, store: false)
+            #expect(scavenged.status == 0 && scavenged.stdout.contains(#""erasedEvents":12"#), "\(scavenged.stdout)\(scavenged.stderr)")
+            let removed = try await cli.run(["scavenge", "--remove-policy", "order", "--json"] + pg, store: false)
+            #expect(removed.status == 0 && removed.stdout == "[]\n", "\(removed.stdout)")
+        }
+        try await dropSchema(schema)
+    }
+
     @Test func aBadPostgresURLFailsClearly() async throws {
         let cli = try CLIRunner()
         defer { cli.cleanUp() }
