@@ -166,10 +166,10 @@ struct ArchiveReader {
         do {
             event = try parseEventLine(line.text, line: line.number)
         } catch let error as CLIError {
-            throw ArchiveError(.corrupted, "\(path) is damaged: \(error.description)")
+            throw ArchiveError(.corrupted, "\(path) is damaged: \(error.description) Use another copy of the archive; nothing was changed.")
         }
         guard event.position == expected, expected <= manifest.lastPosition else {
-            throw ArchiveError(.corrupted, "\(path) is damaged: line \(line.number) holds position \(event.position.map(String.init) ?? "none"), where position \(expected) was expected (the archive holds \(manifest.firstPosition)–\(manifest.lastPosition)).")
+            throw ArchiveError(.corrupted, "\(path) is damaged: line \(line.number) holds position \(event.position.map(String.init) ?? "none"), where position \(expected) was expected (the archive holds \(manifest.firstPosition)–\(manifest.lastPosition)). Use another copy of the archive; nothing was changed.")
         }
         expected += 1
         count += 1
