@@ -171,7 +171,9 @@ public actor InMemoryEventStore: EventStore, AppendObservable, StreamMaintenance
         let byCategory = Dictionary(policies.map { ($0.category, $0) }, uniquingKeysWith: { first, _ in first })
         var streams: [ScavengeReport.Stream] = []
         var bytes: Int64 = 0
-        for stream in streamIndexes.keys.sorted() {
+        let candidates = streamIndexes.keys.sorted()
+        for (done, stream) in candidates.enumerated() {
+            defer { StreamMaintenanceRules.scavengeProgress?(streams.last?.id == stream ? streams.last : nil, done + 1, candidates.count) }
             let indexes = streamIndexes[stream]!
             var truncatedBefore = truncations[stream] ?? .first
             if let policy = byCategory[stream.category] {

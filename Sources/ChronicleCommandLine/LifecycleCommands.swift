@@ -3,6 +3,7 @@ import Chronicle
 import ChroniclePostgres
 import ChronicleSQLite
 import Foundation
+import Synchronization
 
 /// `chronicle forget`: crypto-shredding of one data subject.
 struct ForgetCommand: AsyncParsableCommand {
@@ -96,6 +97,40 @@ struct ForgetCommand: AsyncParsableCommand {
     }
 }
 
+/// A running scavenge's progress on standard error: the first 20 streams with erasures, one line
+/// each, then at most a line a second with the counts so far.
+final class ScavengeProgressPrinter: Sendable {
+    private struct State {
+        var lines = 0
+        var streams = 0
+        var events: Int64 = 0
+        var last = ContinuousClock.now
+    }
+    private let state = Mutex(State())
+    private let dryRun: Bool
+
+    init(dryRun: Bool) { self.dryRun = dryRun }
+
+    func update(_ line: ScavengeReport.Stream?, done: Int, total: Int) {
+        state.withLock { state in
+            let now = ContinuousClock.now
+            if let line {
+                state.streams += 1
+                state.events += line.erasedEvents
+                if state.lines < 20 {
+                    state.lines += 1
+                    printError("  \(line.id): \(dryRun ? "would erase" : "erased") \(line.erasedEvents) event(s) before version \(line.truncatedBefore.value)")
+                    return
+                }
+            }
+            if now - state.last >= .seconds(1) {
+                state.last = now
+                printError("  \(done)/\(total) stream(s) examined; \(dryRun ? "would erase" : "erased") \(state.events) event(s) in \(state.streams) so far")
+            }
+        }
+    }
+}
+
 /// `chronicle scavenge`: retention and physical erasure into tombstones.
 struct ScavengeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -176,12 +211,10 @@ struct ScavengeCommand: AsyncParsableCommand {
         let stored = try await store.retentionPolicies()
         let policies = RetentionPolicy.merging(stored: stored, overrides: overrides)
         printError("\(dryRun ? "dry run: " : "")scavenging \(description) with \(policies.isEmpty ? "no retention policy" : policies.map { "\($0.category) (\(Self.describe($0)))" }.joined(separator: ", ")) (\(stored.count) stored, \(overrides.count) given)")
-        let report = try await store.scavenge(policies: policies, now: Date(), dryRun: dryRun)
-        // Per stream, at most 20 lines (the report lists them all).
-        for line in report.streams.prefix(20) {
-            printError("  \(line.id): \(dryRun ? "would erase" : "erased") \(line.erasedEvents) event(s) before version \(line.truncatedBefore.value)")
+        let progress = ScavengeProgressPrinter(dryRun: dryRun)
+        let report = try await StreamMaintenanceRules.$scavengeProgress.withValue({ line, done, total in progress.update(line, done: done, total: total) }) {
+            try await store.scavenge(policies: policies, now: Date(), dryRun: dryRun)
         }
-        if report.streams.count > 20 { printError("  and \(report.streams.count - 20) more stream(s)") }
         printError("\(dryRun ? "would erase" : "erased") \(report.erasedEvents) event(s) (\(formatBytes(report.erasedBytes))) in \(report.streams.count) stream(s); positions 1–\(report.head) kept")
         if options.json {
             print(try jsonString(Output(report)))

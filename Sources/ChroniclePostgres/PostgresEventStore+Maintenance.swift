@@ -52,7 +52,7 @@ extension PostgresEventStore: StreamMaintenance {
         }
         var streams: [ScavengeReport.Stream] = []
         var bytes: Int64 = 0
-        for (stream, category) in candidates {
+        for (done, (stream, category)) in candidates.enumerated() {
             let policy = byCategory[category]
             let (line, erasedBytes) = try await maintain("scavenging \(stream)") { connection -> TransactionEnd<(ScavengeReport.Stream?, Int64)> in
                 guard let state = try await self.lockedState(of: stream, on: connection) else { return .rollback((nil, 0)) }
@@ -82,6 +82,7 @@ extension PostgresEventStore: StreamMaintenance {
                 streams.append(line)
                 bytes += erasedBytes
             }
+            StreamMaintenanceRules.scavengeProgress?(line, done + 1, candidates.count)
         }
         return ScavengeReport(dryRun: dryRun, streams: streams, erasedBytes: bytes, head: try await headPosition())
     }

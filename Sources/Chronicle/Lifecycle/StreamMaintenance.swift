@@ -237,6 +237,11 @@ public struct ScavengeReport: Sendable, Hashable, Codable {
 
 /// The rules of ``StreamMaintenance`` every store applies the same way.
 package enum StreamMaintenanceRules {
+    /// Called by a running scavenge after each candidate stream (its report line, `nil` when
+    /// nothing was erased; how many candidates are done; how many there are), for the CLI's
+    /// progress. Set it around the call with `withValue`.
+    @TaskLocal package static var scavengeProgress: (@Sendable (ScavengeReport.Stream?, Int, Int) -> Void)?
+
     /// The error for reading or changing a deleted stream.
     package static func deleted(_ stream: StreamID) -> EventStoreError {
         EventStoreError(.streamDeleted, "Stream \(stream) is deleted. Append with expected version noStream to recreate it (its versions go on after the deleted ones).", streamID: stream)

@@ -51,7 +51,7 @@ extension SQLiteEventStore: StreamMaintenance {
         let nowMilliseconds = SQLiteValues.milliseconds(now)
         var streams: [ScavengeReport.Stream] = []
         var bytes: Int64 = 0
-        for (stream, category) in candidates {
+        for (done, (stream, category)) in candidates.enumerated() {
             let policy = byCategory[category]
             let (line, erasedBytes) = try await inWriteTransaction("Scavenging \(stream)") { db in
                 try Self.scavenge(stream, policy: policy, now: now, nowMilliseconds: nowMilliseconds, dryRun: dryRun, in: db)
@@ -60,6 +60,7 @@ extension SQLiteEventStore: StreamMaintenance {
                 streams.append(line)
                 bytes += erasedBytes
             }
+            StreamMaintenanceRules.scavengeProgress?(line, done + 1, candidates.count)
         }
         if !dryRun && !streams.isEmpty { _ = try await checkpoint() }
         return ScavengeReport(dryRun: dryRun, streams: streams, erasedBytes: bytes, head: try await headPosition())
