@@ -87,40 +87,45 @@ extension PostgresEventStore: EventArchiving {
     }
 
     /// Puts archived events back (see ``Chronicle/EventArchiving/restoreArchived(_:)``), in one
-    /// transaction, each row locked.
+    /// transaction: the rows are locked and checked, then restored by one statement.
     public func restoreArchived(_ events: [RecordedEvent]) async throws -> ArchiveRestoreCounts {
         let encoder = ChronicleJSONEncoder()
-        var rows: [(RecordedEvent, String)] = []
+        var metadata: [Int64: String] = [:]
         for event in events {
             try ArchiveRules.checkRestorable(event)
-            rows.append((event, String(decoding: try encoder.encode(EventMetadata.Stored(event.metadata)), as: UTF8.self)))
+            metadata[event.position.value] = String(decoding: try encoder.encode(EventMetadata.Stored(event.metadata)), as: UTF8.self)
         }
-        let prepared = rows
+        let encodedMetadata = metadata
         return try await inArchiveTransaction("restoring \(events.count) archived event(s)") { connection in
+            var stored: [Int64: (UUID, String, Int64, String)] = [:]
+            for try await (position, id, stream, version, type) in try await self.query(
+                self.sql.probeArchivedEvents, [events.map(\.position.value)], on: connection
+            ).decode((Int64, UUID, String, Int64, String).self) {
+                stored[position] = (id, stream, version, type)
+            }
             var counts = ArchiveRestoreCounts()
-            for (event, metadata) in prepared {
-                var found: (UUID, String, Int64, String)?
-                for try await row in try await self.query(self.sql.probeArchivedEvent, [event.position.value], on: connection).decode((UUID, String, Int64, String).self) {
-                    found = row
-                }
-                guard let (id, stream, version, type) = found else { throw ArchiveRules.mismatch(event, found: "no event") }
+            var restore: [RecordedEvent] = []
+            for event in events {
+                guard let (id, stream, version, type) = stored[event.position.value] else { throw ArchiveRules.mismatch(event, found: "no event") }
                 guard id == event.id, stream == event.streamID.rawValue, version == event.streamVersion.value else {
                     throw ArchiveRules.mismatch(event, found: "event \(id) (\(stream) version \(version))")
                 }
                 switch type {
-                case RecordedEvent.archivedType:
-                    try await self.execute(self.sql.restoreEvent, [
-                        event.position.value, event.type, Int64(event.schemaVersion), ByteBuffer(bytes: event.payload), metadata, event.tags,
-                    ], on: connection)
-                    if !event.tags.isEmpty { try await self.execute(self.sql.insertRestoredTags, [event.position.value, event.tags], on: connection) }
-                    counts.restored += 1
-                case RecordedEvent.erasedType:
-                    counts.erasedSince += 1
-                default:
-                    counts.alreadyPresent += 1
+                case RecordedEvent.archivedType: restore.append(event)
+                case RecordedEvent.erasedType: counts.erasedSince += 1
+                default: counts.alreadyPresent += 1
                 }
             }
-            if counts.restored > 0 { try await self.execute(self.sql.dropRestoredRanges, [], on: connection) }
+            guard !restore.isEmpty else { return .rollback(counts) }
+            let positions = restore.map(\.position.value)
+            let tags = restore.map { $0.tags.joined(separator: "\n") }
+            try await self.execute(self.sql.restoreEvents, [
+                positions, restore.map(\.type), restore.map { Int64($0.schemaVersion) }, restore.map { ByteBuffer(bytes: $0.payload) },
+                restore.map { encodedMetadata[$0.position.value] ?? "{}" }, tags,
+            ], on: connection)
+            try await self.execute(self.sql.insertRestoredTags, [positions, tags], on: connection)
+            try await self.execute(self.sql.dropRestoredRanges, [], on: connection)
+            counts.restored = Int64(restore.count)
             return .commit(counts)
         }
     }

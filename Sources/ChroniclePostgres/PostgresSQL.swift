@@ -314,12 +314,26 @@ struct PostgresSQL: Sendable {
         SELECT count(*)::bigint FROM archived
         """
     }
-    var probeArchivedEvent: String { "SELECT event_id, stream_id, stream_version, type FROM \(schema).events WHERE position = $1 FOR UPDATE" }
-    var restoreEvent: String {
-        "UPDATE \(schema).events SET type = $2, schema_version = $3, payload = $4, metadata = $5::jsonb, tags = $6::text[] WHERE position = $1 AND type = '$archived'"
+    /// The rows at the positions `$1` (an array), locked, for a restore to check.
+    var probeArchivedEvents: String {
+        "SELECT position, event_id, stream_id, stream_version, type FROM \(schema).events WHERE position = ANY($1::bigint[]) ORDER BY position FOR UPDATE"
+    }
+    /// Puts events back into their archived tombstones, one array per column (tags joined by newlines).
+    var restoreEvents: String {
+        """
+        UPDATE \(schema).events e
+        SET type = t.type, schema_version = t.schema_version, payload = t.payload, metadata = t.metadata::jsonb, tags = string_to_array(t.tags, E'\\n')
+        FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bytea[], $5::text[], $6::text[]) AS t(position, type, schema_version, payload, metadata, tags)
+        WHERE e.position = t.position AND e.type = '$archived'
+        """
     }
     var insertRestoredTags: String {
-        "INSERT INTO \(schema).event_tags (tag, position) SELECT tag, $1 FROM unnest($2::text[]) AS tag ON CONFLICT ON CONSTRAINT event_tags_pk DO NOTHING"
+        """
+        INSERT INTO \(schema).event_tags (tag, position)
+        SELECT tag, t.position FROM unnest($1::bigint[], $2::text[]) AS t(position, tags), unnest(string_to_array(t.tags, E'\\n')) AS tag
+        WHERE t.tags <> ''
+        ON CONFLICT ON CONSTRAINT event_tags_pk DO NOTHING
+        """
     }
     var dropRestoredRanges: String {
         """
