@@ -71,7 +71,10 @@ struct ForgetCommand: AsyncParsableCommand {
         }
         defer { try? closeKeys() }
         printError("\(dryRun ? "dry run: " : "")forgetting \(subject) in \(opened.description)")
-        let report = try await SubjectEraser(store: opened.store, keys: keyStore, snapshots: snapshotStore).forget(subject, dryRun: dryRun)
+        let progress = RateLimitedLines()
+        let report = try await SubjectEraser.$progress.withValue({ progress.print("  " + $0) }) {
+            try await SubjectEraser(store: opened.store, keys: keyStore, snapshots: snapshotStore).forget(subject, dryRun: dryRun)
+        }
         printError("\(dryRun ? "would destroy" : "destroyed") \(report.destroyedKeys) key(s); \(report.encryptedEvents) sealed event(s) in \(report.streams.count) stream(s) \(dryRun ? "would become" : "are now") unreadable")
         return report
     }
@@ -94,6 +97,21 @@ struct ForgetCommand: AsyncParsableCommand {
         table.add("SubjectForgotten at", report.forgottenEvent.map { String($0.value) } ?? "-")
         table.add(report.dryRun ? "snapshots to delete" : "snapshots deleted", report.deletedSnapshots.map(\.rawValue).joined(separator: ", "))
         return table.render()
+    }
+}
+
+/// Progress lines on standard error: the first 20 as they come, then at most one a second.
+final class RateLimitedLines: Sendable {
+    private let state = Mutex((count: 0, last: ContinuousClock.now))
+
+    func print(_ line: String) {
+        state.withLock { state in
+            state.count += 1
+            let now = ContinuousClock.now
+            guard state.count <= 20 || now - state.last >= .seconds(1) else { return }
+            state.last = now
+            printError(line)
+        }
     }
 }
 

@@ -43,7 +43,7 @@ public protocol StreamMaintenance: EventStore {
     func scavenge(policies: [RetentionPolicy], now: Date, dryRun: Bool) async throws -> ScavengeReport
 
     /// The retention policies stored in the store (one per category, ordered by category), which
-    /// ``scavengeWithStoredPolicies(now:dryRun:)`` and `chronicle scavenge` apply.
+    /// ``scavengeWithStoredPolicies(overriding:now:dryRun:)`` and `chronicle scavenge` apply.
     func retentionPolicies() async throws -> [RetentionPolicy]
 
     /// Stores `policy` for its category, replacing the category's previous one.

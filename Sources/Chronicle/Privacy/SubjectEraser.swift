@@ -42,6 +42,10 @@ public struct SubjectEraser: Sendable {
     /// - Throws: ``PrivacyError`` — ``PrivacyError/Code/unknownSubject`` when the key store
     ///   never had a key for the subject (nothing is changed), ``PrivacyError/Code/invalidSubject``,
     ///   ``PrivacyError/Code/keyStoreFailure``; the store's ``EventStoreError``s.
+    /// Called with a line of progress at each step of a running forget (and every 1000 events of
+    /// the scan for the subject's events), for the CLI. Set it around the call with `withValue`.
+    @TaskLocal package static var progress: (@Sendable (String) -> Void)?
+
     public func forget(_ subject: String, dryRun: Bool = false, metadata: EventMetadata = .none) async throws -> ForgetReport {
         try DataSubject.validate(subject)
         let status = try keys.status(of: subject)
@@ -52,6 +56,7 @@ public struct SubjectEraser: Sendable {
         case .forgotten: keyVersions = 0
         }
         let streams = try await streamsCarrying(subject)
+        Self.progress?("found \(streams.events) sealed event(s) of \(subject) in \(streams.ids.count) stream(s)")
         let stream = try SubjectForgotten.stream(of: subject)
         let recorded = try await store.readStream(stream, limit: 1).first
         var report = ForgetReport(
@@ -63,6 +68,7 @@ public struct SubjectEraser: Sendable {
         if dryRun { return report }
         let destruction = try keys.destroyKeys(of: subject)
         report.destroyedKeys = destruction.destroyedKeys
+        Self.progress?("destroyed \(destruction.destroyedKeys) key version(s) of \(subject)")
         if recorded == nil {
             do {
                 let result = try await store.append(SubjectForgotten(subject: subject).eventData(metadata: metadata), to: stream, expectedVersion: .noStream)
@@ -70,9 +76,13 @@ public struct SubjectEraser: Sendable {
             } catch EventStoreError.Code.wrongExpectedVersion {
                 report.forgottenEvent = try await store.readStream(stream, limit: 1).first?.position
             }
+            Self.progress?("recorded SubjectForgotten at position \(report.forgottenEvent.map { String($0.value) } ?? "?")")
         }
         if let snapshots {
-            for id in streams.ids { try await snapshots.deleteSnapshot(of: id) }
+            for (done, id) in streams.ids.enumerated() {
+                try await snapshots.deleteSnapshot(of: id)
+                Self.progress?("deleted the snapshot of \(id) (\(done + 1)/\(streams.ids.count))")
+            }
         }
         return report
     }
@@ -84,6 +94,7 @@ public struct SubjectEraser: Sendable {
         for try await event in store.events(matching: EventQuery(tags: [DataSubject.tag(subject)])) {
             ids.insert(event.streamID)
             count += 1
+            if count % 1000 == 0 { Self.progress?("scanned \(count) event(s) of \(subject) in \(ids.count) stream(s)") }
         }
         return (ids.sorted(), count)
     }
