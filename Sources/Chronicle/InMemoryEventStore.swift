@@ -17,7 +17,7 @@ public actor InMemoryEventStore: EventStore, AppendObservable, StreamMaintenance
     private var truncations: [StreamID: StreamVersion] = [:]
     private var deletedStreams: Set<StreamID> = []
     /// Stored retention policies by category, archived ranges and the store's identity.
-    private var policies: [String: RetentionPolicy] = [:]
+    private var storedPolicies: [String: RetentionPolicy] = [:]
     private var archives: [ArchivedRange] = []
     private let identity = UUID().uuidString.lowercased()
     private let now: @Sendable () -> Date
@@ -173,7 +173,7 @@ public actor InMemoryEventStore: EventStore, AppendObservable, StreamMaintenance
         var bytes: Int64 = 0
         let candidates = streamIndexes.keys.sorted()
         for (done, stream) in candidates.enumerated() {
-            defer { StreamMaintenanceRules.scavengeProgress?(streams.last?.id == stream ? streams.last : nil, done + 1, candidates.count) }
+            defer { StreamMaintenanceRules.scavengeProgress?(streams.last.flatMap { $0.id == stream && $0.erasedEvents > 0 ? $0 : nil }, done + 1, candidates.count) }
             let indexes = streamIndexes[stream]!
             var truncatedBefore = truncations[stream] ?? .first
             if let policy = byCategory[stream.category] {
@@ -193,17 +193,17 @@ public actor InMemoryEventStore: EventStore, AppendObservable, StreamMaintenance
     }
 
     /// The stored retention policies (see ``StreamMaintenance/retentionPolicies()``).
-    public func retentionPolicies() -> [RetentionPolicy] { policies.values.sorted { $0.category < $1.category } }
+    public func retentionPolicies() -> [RetentionPolicy] { storedPolicies.values.sorted { $0.category < $1.category } }
 
     /// Stores a retention policy (see ``StreamMaintenance/setRetentionPolicy(_:)``).
     public func setRetentionPolicy(_ policy: RetentionPolicy) throws {
         try policy.validate()
-        policies[policy.category] = policy
+        storedPolicies[policy.category] = policy
     }
 
     /// Removes a stored retention policy (see ``StreamMaintenance/removeRetentionPolicy(category:)``).
     @discardableResult
-    public func removeRetentionPolicy(category: String) -> Bool { policies.removeValue(forKey: category) != nil }
+    public func removeRetentionPolicy(category: String) -> Bool { storedPolicies.removeValue(forKey: category) != nil }
 
     // MARK: EventArchiving
 

@@ -229,12 +229,22 @@ struct ArchiveCreateCommand: AsyncParsableCommand {
                 throw ArchiveError(.corrupted, "\(partial) does not read back as written. Nothing was changed; check the disk and run the archive again.")
             }
             try FileManager.default.moveItem(atPath: partial, toPath: path)
+            // The rename must be on disk before the store may drop the events (--truncate).
+            try syncDirectory(directory.path)
             return fileSize(path)
         } catch {
             try? FileManager.default.removeItem(atPath: partial)
             throw error
         }
     }
+}
+
+/// Flushes a directory's entries (a rename into it) to disk.
+func syncDirectory(_ path: String) throws {
+    let descriptor = open(path, O_RDONLY)
+    guard descriptor >= 0 else { throw ArchiveError(.missingDirectory, "Cannot open \(path) to flush it to disk (errno \(errno)).") }
+    defer { close(descriptor) }
+    guard fsync(descriptor) == 0 else { throw ArchiveError(.missingDirectory, "Cannot flush \(path) to disk (errno \(errno)); the archive was not truncated.") }
 }
 
 func fileSize(_ path: String) -> Int64 {

@@ -54,7 +54,7 @@ import Testing
                 try Row.fetchAll(db, sql: "SELECT name, sql FROM sqlite_master WHERE type = 'table' ORDER BY name")
                     .map { ($0["name"] as String, $0["sql"] as String) }
             }
-            #expect(tables.map(\.0) == ["categories", "event_tags", "events", "store_properties", "streams"])
+            #expect(tables.map(\.0) == ["archived_ranges", "categories", "event_tags", "events", "retention_policies", "store_properties", "streams"])
             for (name, sql) in tables {
                 #expect(sql.hasSuffix("STRICT") || sql.hasSuffix("STRICT, WITHOUT ROWID"), "\(name) is not STRICT")
             }
