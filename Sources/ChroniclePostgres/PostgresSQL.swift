@@ -21,7 +21,7 @@ struct PostgresSQL: Sendable {
     // MARK: Migrations
 
     /// The newest schema version these statements expect.
-    static let latestMigration = 10
+    static let latestMigration = 11
 
     /// Serialises concurrent migrators of the same schema (transaction-scoped advisory lock).
     var migrationLock: String {
@@ -243,6 +243,22 @@ struct PostgresSQL: Sendable {
                 )
                 """,
             ]),
+            (11, [
+                // The ids of events received from other services (PostgresInbox), each inserted
+                // in the transaction that applies the event, so a redelivery is not applied twice.
+                """
+                CREATE TABLE \(schema).inbox (
+                    event_id uuid NOT NULL,
+                    source text COLLATE "C" NOT NULL,
+                    stream_id text COLLATE "C" NOT NULL,
+                    stream_version bigint NOT NULL,
+                    position bigint NOT NULL,
+                    type text COLLATE "C" NOT NULL,
+                    received_at timestamptz NOT NULL,
+                    CONSTRAINT inbox_pk PRIMARY KEY (event_id)
+                )
+                """,
+            ]),
         ]
     }
 
@@ -362,6 +378,19 @@ struct PostgresSQL: Sendable {
     var insertForgotten: String { "INSERT INTO \(schema).forgotten_subjects (subject) VALUES ($1) ON CONFLICT ON CONSTRAINT forgotten_subjects_pk DO NOTHING" }
     /// Serialises key changes of one subject (transaction-scoped advisory lock).
     var lockSubject: String { "SELECT pg_advisory_xact_lock(hashtextextended('chronicle.subject.' || $1, 0))" }
+
+    // MARK: Inbox (PostgresInbox)
+
+    /// Records a received event's id; inserts no row when it is recorded already (a concurrent
+    /// receiver of the same id waits for the first one's transaction, then inserts nothing).
+    var insertInboxEntry: String {
+        """
+        INSERT INTO \(schema).inbox (event_id, source, stream_id, stream_version, position, type, received_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT ON CONSTRAINT inbox_pk DO NOTHING RETURNING 1::bigint
+        """
+    }
+    var inboxContains: String { "SELECT count(*)::bigint FROM \(schema).inbox WHERE event_id = $1" }
+    var countInbox: String { "SELECT count(*)::bigint FROM \(schema).inbox" }
 
     // MARK: Appends
 

@@ -58,6 +58,8 @@ final class TestReceiver: Sendable {
         var inFlight = 0
         var maxInFlight = 0
         var released = false
+        /// Hanging calls, resumed when the receiver stops.
+        var hanging: [CheckedContinuation<Void, Never>] = []
     }
 
     static let secret = RelaySecret("relay-test-secret")
@@ -110,7 +112,12 @@ final class TestReceiver: Sendable {
 
     /// Stops the server (hanging calls are released first); connections are then refused.
     func stop() async {
-        calls.withLock { $0.released = true }
+        let hanging = calls.withLock { calls in
+            calls.released = true
+            defer { calls.hanging = [] }
+            return calls.hanging
+        }
+        for call in hanging { call.resume() }
         guard let (group, task) = server.withLock({ value in defer { value = nil }; return value }) else { return }
         await group.triggerGracefulShutdown()
         _ = try? await task.value
@@ -133,8 +140,14 @@ final class TestReceiver: Sendable {
             if let retryAfter { headers[.retryAfter] = retryAfter }
             return Response(status: .init(code: code), headers: headers)
         case .hang:
-            // A server that never answers: polls its own release flag (set when it stops).
-            while !calls.withLock({ $0.released }) { try await Task.sleep(for: .milliseconds(20)) }
+            // A server that never answers, until it stops.
+            await withCheckedContinuation { (call: CheckedContinuation<Void, Never>) in
+                let released = calls.withLock { calls in
+                    if !calls.released { calls.hanging.append(call) }
+                    return calls.released
+                }
+                if released { call.resume() }
+            }
             return Response(status: .serviceUnavailable)
         case .slow(let delay):
             try await Task.sleep(for: delay)

@@ -92,7 +92,9 @@ import Testing
                 try await running.value
                 try await Fixtures.append(61...70, to: store)
                 try await second.waitUntil(position: 70, timeout: .seconds(20))
-                #expect(await second.status().state == .running)
+                // Applying the last event comes before the partition sees it has caught up (state
+                // catchingUp in between), so wait for the state rather than read it once.
+                try await eventually("the second runner to run, caught up") { await second.status().state == .running }
             }
             #expect(try await second.counters() == Fixtures.expectedCounters(1...70))
         }
