@@ -8,6 +8,12 @@
 #   BENCH_DIR=/var/tmp Benchmarks/run.sh      # where the database files live (local disk)
 #   CHRONICLE_POSTGRES_URL=postgres://… Benchmarks/run.sh   # adds S5r-pg (S5r on PostgreSQL) after S5r
 #                                             # (eval "$(bash .ci/postgres.sh)" starts a local server)
+#   CONDITIONS="quiet contended" BUSY=2 Benchmarks/run.sh   # each scenario quiet, then with BUSY busy-loop
+#                                             # processes (default: one per core) running through it
+#   C_VARIANTS="store minimal time" Benchmarks/run.sh   # the C programs run beside Chronicle: the
+#                                             # store-shaped reference (store), the minimal schema
+#                                             # (minimal: one table, one unique index), the store's
+#                                             # schema with time-ordered event ids (time)
 #
 # Results: bench-out/results.jsonl (one JSON line per run, with the 1-minute load average added as
 # "load1"), bench-out/summary.md (the table). Both are gitignored.
@@ -20,6 +26,9 @@ SYNCS=${SYNCS:-"NORMAL FULL"}
 SCENARIOS=${SCENARIOS:-"S1 S1c S2 S3 S4a S4b S5 S5r S5r-pg S6 LAT RSS RELAY1 RELAY16"}
 BENCH_DIR=${BENCH_DIR:-/tmp}
 RUN_TIMEOUT=${RUN_TIMEOUT:-600}
+CONDITIONS=${CONDITIONS:-quiet}
+BUSY=${BUSY:-$(nproc)}
+C_VARIANTS=${C_VARIANTS:-"store minimal"}
 
 # Event counts: the workload's own (S3 and S5 at 1,000,000; SCALED_EVENTS=200000 scales them down
 # where one run would exceed ~2 minutes); FULL sync scaled down (one fsync per commit).
@@ -50,7 +59,19 @@ C_BIN="$OUT/chronicle_ref"
 cc -O2 -Wall -Wextra -o "$C_BIN" "$ROOT/Benchmarks/reference/chronicle_ref.c" -lsqlite3
 
 WORK=$(mktemp -d "$BENCH_DIR/chronicle-bench.XXXXXX")
-trap 'rm -rf "$WORK"' EXIT
+busy_pids=()
+stop_busy() {
+    for pid in "${busy_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${busy_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    busy_pids=()
+}
+start_busy() { # n: busy-loop processes competing for the CPU with the benchmark
+    for ((i = 0; i < $1; i++)); do
+        bash -c 'while :; do :; done' &
+        busy_pids+=("$!")
+    done
+}
+trap 'stop_busy; rm -rf "$WORK"' EXIT
 RESULTS="$OUT/results.jsonl"
 : >"$RESULTS"
 {
@@ -64,35 +85,63 @@ RESULTS="$OUT/results.jsonl"
 } >"$OUT/machine.txt"
 cat "$OUT/machine.txt" >&2
 
-run_one() { # impl binary scenario sync events
+run_one() { # impl binary scenario sync events [extra arguments]
     local impl=$1 bin=$2 scenario=$3 sync=$4 events=$5
+    shift 5
     local db="$WORK/$impl-$scenario-$sync.db"
     if [ "$scenario" = S5r-pg ]; then db=$CHRONICLE_POSTGRES_URL; fi
     rm -f "$db" "$db-wal" "$db-shm"
     local load line
     load=$(cut -d' ' -f1 /proc/loadavg)
-    if line=$(timeout "$RUN_TIMEOUT" "$bin" --scenario "$scenario" --db "$db" --events "$events" --sync "$sync" 2>>"$OUT/stderr.log" | tail -n 1) && [ -n "$line" ]; then
-        echo "{\"load1\":$load,${line#\{}" | tee -a "$RESULTS"
+    if line=$(timeout "$RUN_TIMEOUT" "$bin" --scenario "$scenario" --db "$db" --events "$events" --sync "$sync" "$@" 2>>"$OUT/stderr.log" | tail -n 1) && [ -n "$line" ]; then
+        echo "{\"load1\":$load,\"condition\":\"$condition\",${line#\{}" | tee -a "$RESULTS"
     else
-        echo "{\"load1\":$load,\"impl\":\"$impl\",\"scenario\":\"$scenario\",\"sync\":\"$sync\",\"events\":$events,\"failed\":true}" | tee -a "$RESULTS"
+        echo "{\"load1\":$load,\"condition\":\"$condition\",\"impl\":\"$impl\",\"scenario\":\"$scenario\",\"sync\":\"$sync\",\"events\":$events,\"failed\":true}" | tee -a "$RESULTS"
     fi
     rm -f "$db" "$db-wal" "$db-shm"
 }
 
-for sync in $SYNCS; do
-    for scenario in $SCENARIOS; do
-        if [ "$sync" = FULL ] && ! full_applies "$scenario"; then continue; fi
-        if [ "$scenario" = S5r-pg ] && [ -z "${CHRONICLE_POSTGRES_URL:-}" ]; then
-            echo "== S5r-pg skipped: set CHRONICLE_POSTGRES_URL ==" >&2
-            continue
-        fi
-        events=$(events_for "$scenario" "$sync")
-        echo "== $scenario $sync ($events events) ==" >&2
-        for _ in $(seq "$(runs_for "$scenario")"); do
-            if ! swift_only "$scenario"; then run_one sqlite-c "$C_BIN" "$scenario" "$sync" "$events"; fi
-            run_one chronicle "$SWIFT_BIN" "$scenario" "$sync" "$events"
+c_arguments() { # variant: the C program's arguments
+    case "$1" in
+        store) echo "" ;;
+        minimal) echo "--schema minimal" ;;
+        time) echo "--ids time" ;;
+        *) echo "unknown C variant $1 (store, minimal, time)" >&2; exit 2 ;;
+    esac
+}
+
+c_impl() { # variant: the name the C program reports
+    case "$1" in store) echo sqlite-c ;; minimal) echo sqlite-c-min ;; time) echo sqlite-c-time ;; esac
+}
+
+for condition in $CONDITIONS; do
+    case "$condition" in
+        quiet) ;;
+        contended) start_busy "$BUSY"; echo "== contended: $BUSY busy-loop processes ==" >&2 ;;
+        *) echo "unknown condition $condition (quiet, contended)" >&2; exit 2 ;;
+    esac
+    for sync in $SYNCS; do
+        for scenario in $SCENARIOS; do
+            if [ "$sync" = FULL ] && ! full_applies "$scenario"; then continue; fi
+            if [ "$scenario" = S5r-pg ] && [ -z "${CHRONICLE_POSTGRES_URL:-}" ]; then
+                echo "== S5r-pg skipped: set CHRONICLE_POSTGRES_URL ==" >&2
+                continue
+            fi
+            events=$(events_for "$scenario" "$sync")
+            echo "== $scenario $sync $condition ($events events) ==" >&2
+            for _ in $(seq "$(runs_for "$scenario")"); do
+                # Alternating in one loop, so a change of load hits every implementation alike.
+                if ! swift_only "$scenario"; then
+                    for variant in $C_VARIANTS; do
+                        # shellcheck disable=SC2046 # the variant's arguments are words
+                        run_one "$(c_impl "$variant")" "$C_BIN" "$scenario" "$sync" "$events" $(c_arguments "$variant")
+                    done
+                fi
+                run_one chronicle "$SWIFT_BIN" "$scenario" "$sync" "$events"
+            done
         done
     done
+    stop_busy
 done
 
 python3 "$ROOT/Benchmarks/summarize.py" "$RESULTS" | tee "$OUT/summary.md"

@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Summarizes Benchmarks/run.sh results (JSON lines) as a Markdown table: medians with min/max,
-and Chronicle's throughput as a share of the raw SQLite C reference's."""
+and Chronicle's throughput as a share of the raw SQLite C programs' (the store-shaped reference
+`sqlite-c`, and when run the minimal schema `sqlite-c-min` and time-ordered ids `sqlite-c-time`),
+one row per scenario, sync mode and condition (quiet, or contended by busy-loop processes)."""
 import json
 import statistics
 import sys
@@ -21,7 +23,7 @@ def main(path):
             line = line.strip()
             if line:
                 r = json.loads(line)
-                runs[(r["scenario"], r["sync"], r["impl"])].append(r)
+                runs[(r["scenario"], r["sync"], r.get("condition", "quiet"), r["impl"])].append(r)
 
     def ok(rs):
         return [r for r in rs if not r.get("failed")]
@@ -41,14 +43,20 @@ def main(path):
             return "FAILED"
         return "yes" if all(r.get("verified") for r in rs) else "NO"
 
-    print("| scenario | sync | events | sqlite-c events/s median (min–max) | chronicle events/s median (min–max) "
-          "| chronicle / C | target | C ms/op | chronicle ms/op | CPU µs/event C / chronicle (C÷chr) | load1 | verified (C/chr) |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
-    keys = sorted({(s, y) for (s, y, _) in runs}, key=lambda k: (k[1] != "NORMAL", ORDER.index(k[0]) if k[0] in ORDER else 99))
-    for scenario, sync in keys:
-        c = runs.get((scenario, sync, "sqlite-c"), [])
-        s = runs.get((scenario, sync, "chronicle"), [])
-        events = (ok(s) or ok(c) or s or c)[0]["events"]
+    variants = [impl for impl in ("sqlite-c-min", "sqlite-c-time") if any(k[3] == impl for k in runs)]
+    print("| scenario | sync | condition | events | sqlite-c events/s median (min–max) | chronicle events/s median (min–max) "
+          "| chronicle / C | target | " + "".join(f"{v} events/s | chronicle / {v} | " for v in variants)
+          + "C ms/op | chronicle ms/op | CPU µs/event C / chronicle (C÷chr) | load1 | verified (C/chr) |")
+    print("|---|---|---|---|---|---|---|---|" + "---|---|" * len(variants) + "---|---|---|---|---|")
+    conditions = ["quiet", "contended"]
+    keys = sorted({(s, y, c) for (s, y, c, _) in runs},
+                  key=lambda k: (k[1] != "NORMAL", ORDER.index(k[0]) if k[0] in ORDER else 99,
+                                 conditions.index(k[2]) if k[2] in conditions else 9))
+    for scenario, sync, condition in keys:
+        c = runs.get((scenario, sync, condition, "sqlite-c"), [])
+        s = runs.get((scenario, sync, condition, "chronicle"), [])
+        others = [runs.get((scenario, sync, condition, v), []) for v in variants]
+        events = (ok(s) or ok(c) or s or c or [r for rs in others for r in rs])[0]["events"]
         ratio, target = "—", "—"
         cm, sm = median(c, "events_per_s"), median(s, "events_per_s")
         if cm and sm:
@@ -56,10 +64,14 @@ def main(path):
         if scenario in TARGETS:
             target = f"≥ {TARGETS[scenario] * 100:.0f}%"
         if scenario == "S1c":
-            s1 = median(runs.get(("S1", sync, "chronicle"), []), "events_per_s")
+            s1 = median(runs.get(("S1", sync, condition, "chronicle"), []), "events_per_s")
             if s1 and sm:
                 ratio = f"{sm / s1:.1f}× chronicle S1"
             target = "≥ 3× S1"
+        variant_cells = ""
+        for rs in others:
+            vm = median(rs, "events_per_s")
+            variant_cells += f"{spread(rs, 'events_per_s') if rs else 'n/a'} | {f'{100 * sm / vm:.0f}%' if vm and sm else '—'} | "
         cpu = "—"
         cc, sc = median(c, "cpu_s"), median(s, "cpu_s")
         if cc and sc:
@@ -68,13 +80,13 @@ def main(path):
             cpu = f"— / {sc * 1e6 / events:.1f}"
         loads = [r["load1"] for r in c + s if "load1" in r]
         load = f"{min(loads):.1f}–{max(loads):.1f}" if loads else "—"
-        print(f"| {scenario} | {sync} | {events:,} | {spread(c, 'events_per_s') if c else 'n/a'} | "
-              f"{spread(s, 'events_per_s') if s else 'n/a'} | {ratio} | {target} | "
+        print(f"| {scenario} | {sync} | {condition} | {events:,} | {spread(c, 'events_per_s') if c else 'n/a'} | "
+              f"{spread(s, 'events_per_s') if s else 'n/a'} | {ratio} | {target} | {variant_cells}"
               f"{spread(c, 'ms_per_op', 4) if c else 'n/a'} | {spread(s, 'ms_per_op', 4) if s else 'n/a'} | {cpu} | {load} | "
               f"{verified(c) if c else '—'}/{verified(s) if s else '—'} |")
 
     print()
-    for (scenario, sync, impl), rs in sorted(runs.items()):
+    for (scenario, sync, condition, impl), rs in sorted(runs.items()):
         rs = ok(rs)
         if not rs:
             continue
@@ -106,7 +118,7 @@ def main(path):
         if "payload_bytes_avg" in rs[0] and scenario in ("S1", "S3"):
             notes.append(f"payload {rs[0]['payload_bytes_avg']} B avg")
         if notes:
-            print(f"- {scenario} {sync} {impl}: " + "; ".join(notes))
+            print(f"- {scenario} {sync} {condition} {impl}: " + "; ".join(notes))
 
 
 if __name__ == "__main__":

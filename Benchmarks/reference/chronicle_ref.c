@@ -6,8 +6,21 @@
  *
  *   cc -O2 -o chronicle_ref chronicle_ref.c -lsqlite3
  *   ./chronicle_ref --scenario S1|S2|S3|S4a|S4b|S5|S6 --db PATH [--events N] [--sync NORMAL|FULL]
+ *                   [--schema store|minimal] [--ids random|time]
  *
- * One JSON line per run on stdout (impl "sqlite-c"); logs on stderr.
+ * One JSON line per run on stdout (impl "sqlite-c"; "sqlite-c-min" with --schema minimal,
+ * "sqlite-c-time" with --ids time); logs on stderr.
+ *
+ * Variants (issue 19: what the schema itself costs):
+ * - `--schema minimal`: the least any store must write for this workload: one `events` table,
+ *   `position INTEGER PRIMARY KEY`, `UNIQUE (stream_id, stream_version)` and no other index, so
+ *   no idempotency by event id, no streams or categories table (a stream's version is the max of
+ *   its events' versions, read through the unique index). Compare Chronicle with both programs:
+ *   against the store-shaped one it measures the framework, against this one the framework and
+ *   the schema's guarantees together.
+ * - `--ids time`: the store's schema with time-ordered event ids (a UUIDv7-like big-endian
+ *   millisecond timestamp and counter, then random bits), so the event-id index grows at its
+ *   end instead of at random pages.
  *
  * Optimistic concurrency: (a) explicit check of the stream's current version inside the write
  * transaction (BEGIN IMMEDIATE; SELECT ... FROM streams WHERE stream_id = ?; compare; insert the
@@ -64,6 +77,22 @@ static const char *SCHEMA[] = {
     NULL,
 };
 
+static const char *SCHEMA_MINIMAL[] = {
+    "CREATE TABLE events ("
+    " position INTEGER PRIMARY KEY,"
+    " stream_id TEXT NOT NULL,"
+    " stream_version INTEGER NOT NULL,"
+    " event_id BLOB NOT NULL,"
+    " type TEXT NOT NULL,"
+    " schema_version INTEGER NOT NULL,"
+    " payload BLOB NOT NULL,"
+    " metadata BLOB,"
+    " recorded_at INTEGER NOT NULL,"
+    " CONSTRAINT events_stream_version_unique UNIQUE (stream_id, stream_version)"
+    ") STRICT",
+    NULL,
+};
+
 /* Write path (writer connection, inside BEGIN IMMEDIATE). */
 static const char *SQL_SELECT_HEAD = "SELECT coalesce(max(position), 0) FROM events";
 static const char *SQL_SELECT_STREAM = "SELECT stream_key, version, category_key FROM streams WHERE stream_id = ?1";
@@ -86,6 +115,19 @@ static const char *SQL_READ_ALL =
     "SELECT " EVENT_COLUMNS " FROM events e CROSS JOIN streams s ON s.stream_key = e.stream_key"
     " WHERE e.position > ?1 ORDER BY e.position LIMIT ?2";
 static const char *SQL_STREAM_VERSION = "SELECT version FROM streams WHERE stream_id = ?1";
+/* The minimal schema's statements (same columns, same bindings where they exist). */
+static const char *SQL_MIN_STREAM_VERSION = "SELECT max(stream_version) FROM events WHERE stream_id = ?1";
+static const char *SQL_MIN_INSERT_EVENT =
+    "INSERT INTO events (position, stream_id, stream_version, event_id, type, schema_version, payload,"
+    " metadata, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, NULL, ?7)";
+#define MIN_EVENT_COLUMNS "position, stream_id, stream_version, event_id, type, schema_version, payload, metadata, recorded_at"
+static const char *SQL_MIN_READ_STREAM =
+    "SELECT " MIN_EVENT_COLUMNS " FROM events WHERE stream_id = ?1 AND stream_version >= ?2 ORDER BY stream_version LIMIT ?3";
+static const char *SQL_MIN_READ_ALL = "SELECT " MIN_EVENT_COLUMNS " FROM events WHERE position > ?1 ORDER BY position LIMIT ?2";
+
+/* The variant this run measures (--schema, --ids). */
+static int minimal_schema = 0, time_ids = 0;
+static const char *impl_name = "sqlite-c";
 
 static const char *EVENT_TYPE = "Deposited";
 #define PAYLOAD_TARGET 200
@@ -254,6 +296,14 @@ static void conn_open(Conn *c, const char *path) {
 
 static void conn_prepare_store(Conn *c) {
     c->select_head = prep(c, SQL_SELECT_HEAD);
+    if (minimal_schema) {
+        c->select_stream = prep(c, SQL_MIN_STREAM_VERSION);
+        c->insert_event = prep(c, SQL_MIN_INSERT_EVENT);
+        c->read_stream = prep(c, SQL_MIN_READ_STREAM);
+        c->read_all = prep(c, SQL_MIN_READ_ALL);
+        c->stream_version = prep(c, SQL_MIN_STREAM_VERSION);
+        return;
+    }
     c->select_stream = prep(c, SQL_SELECT_STREAM);
     c->select_category = prep(c, SQL_SELECT_CATEGORY);
     c->insert_category = prep(c, SQL_INSERT_CATEGORY);
@@ -294,7 +344,8 @@ static void create_schema(const char *path) {
     Conn c;
     conn_open(&c, path);
     exec(&c, "BEGIN IMMEDIATE");
-    for (int i = 0; SCHEMA[i]; i++) exec(&c, SCHEMA[i]);
+    const char **schema = minimal_schema ? SCHEMA_MINIMAL : SCHEMA;
+    for (int i = 0; schema[i]; i++) exec(&c, schema[i]);
     exec(&c, "COMMIT");
     conn_close(&c);
 }
@@ -310,6 +361,22 @@ typedef struct {
 } Append;
 
 static Rng id_rng = {0x5eed};
+static uint64_t time_id_counter = 0;
+
+/* A 16-byte event id: random, or (--ids time) a big-endian millisecond timestamp shifted left
+ * 16 bits plus a counter (strictly increasing in this process), then 8 random bytes. */
+static void next_event_id(uint8_t id[16]) {
+    uint64_t hi = rng_next(&id_rng), lo = rng_next(&id_rng);
+    if (time_ids) {
+        uint64_t t = (uint64_t)wall_ms() << 16;
+        time_id_counter = t > time_id_counter ? t : time_id_counter + 1;
+        hi = time_id_counter;
+        for (int i = 0; i < 8; i++) id[i] = (uint8_t)(hi >> (56 - 8 * i));
+    } else {
+        memcpy(id, &hi, 8);
+    }
+    memcpy(id + 8, &lo, 8);
+}
 static int64_t payload_bytes = 0, payload_count = 0;
 
 enum { APPEND_OK = 0, APPEND_CONFLICT = 1, APPEND_BUSY = 2 };
@@ -338,7 +405,38 @@ static int64_t category_key(Conn *c, const char *stream) {
 
 /* Version check and inserts for one stream, inside an open write transaction; `head` is the
  * position of the last event and advances. */
+/* The minimal schema: the stream's version is its events' max, read through the unique index. */
+static int append_in_tx_minimal(Conn *c, const Append *a, int64_t now, int64_t *head) {
+    sqlite3_stmt *q = c->select_stream;
+    sqlite3_bind_text(q, 1, a->stream, 32, SQLITE_STATIC);
+    int rc = sqlite3_step(q);
+    check(c, rc, "select stream version");
+    int64_t current = rc == SQLITE_ROW ? sqlite3_column_int64(q, 0) : 0;
+    sqlite3_reset(q);
+    if (current != a->expected) return APPEND_CONFLICT;
+    char payload[PAYLOAD_TARGET + 64];
+    for (int k = 0; k < a->count; k++) {
+        uint8_t id[16];
+        next_event_id(id);
+        int len = make_payload(a->first_seq + k, payload, sizeof payload);
+        payload_bytes += len;
+        payload_count++;
+        sqlite3_stmt *s = c->insert_event;
+        sqlite3_bind_int64(s, 1, ++*head);
+        sqlite3_bind_text(s, 2, a->stream, 32, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 3, a->expected + k + 1);
+        sqlite3_bind_blob(s, 4, id, 16, SQLITE_STATIC);
+        sqlite3_bind_text(s, 5, EVENT_TYPE, -1, SQLITE_STATIC);
+        sqlite3_bind_blob(s, 6, payload, len, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 7, now);
+        rc = run_stmt(s);
+        if (rc != SQLITE_DONE) die("insert event: %s (%d)", sqlite3_errmsg(c->db), rc);
+    }
+    return APPEND_OK;
+}
+
 static int append_in_tx(Conn *c, const Append *a, int64_t now, int64_t *head) {
+    if (minimal_schema) return append_in_tx_minimal(c, a, now, head);
     int64_t current = 0, skey = 0, ckey = 0;
     sqlite3_stmt *q = c->select_stream;
     sqlite3_bind_text(q, 1, a->stream, 32, SQLITE_STATIC);
@@ -369,7 +467,8 @@ static int append_in_tx(Conn *c, const Append *a, int64_t now, int64_t *head) {
 
     char payload[PAYLOAD_TARGET + 64];
     for (int k = 0; k < a->count; k++) {
-        uint64_t id[2] = {rng_next(&id_rng), rng_next(&id_rng)};
+        uint8_t id[16];
+        next_event_id(id);
         int len = make_payload(a->first_seq + k, payload, sizeof payload);
         payload_bytes += len;
         payload_count++;
@@ -476,14 +575,17 @@ static int verify_log(Conn *c, int64_t expected_events, int64_t n_streams, int64
     int64_t minpos = query_int(c, "SELECT min(position) FROM events");
     if (count != expected_events || span != count || minpos != 1) ok = 0;
     char sql[512];
+    const char *stream_column = minimal_schema ? "stream_id" : "stream_key";
     snprintf(sql, sizeof sql,
-             "SELECT count(*) FROM (SELECT stream_key, count(*) AS n, min(stream_version) AS lo,"
-             " max(stream_version) AS hi FROM events GROUP BY stream_key)"
+             "SELECT count(*) FROM (SELECT %s, count(*) AS n, min(stream_version) AS lo,"
+             " max(stream_version) AS hi FROM events GROUP BY %s)"
              " WHERE n = %" PRId64 " AND lo = 1 AND hi = n",
-             per_stream);
+             stream_column, stream_column, per_stream);
     if (query_int(c, sql) != n_streams) ok = 0;
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM streams WHERE version = %" PRId64, per_stream);
-    if (query_int(c, sql) != n_streams) ok = 0;
+    if (!minimal_schema) {
+        snprintf(sql, sizeof sql, "SELECT count(*) FROM streams WHERE version = %" PRId64, per_stream);
+        if (query_int(c, sql) != n_streams) ok = 0;
+    }
     if (!ok) fprintf(stderr, "verification failed: count %" PRId64 " span %" PRId64 "\n", count, span);
     return ok;
 }
@@ -508,10 +610,10 @@ static void add_extra(const char *fmt, ...) {
 
 static void report(const char *scenario, const Conn *c, int64_t events, double seconds, int64_t ops,
                    const char *op, int verified, const char *db) {
-    printf("{\"impl\":\"sqlite-c\",\"scenario\":\"%s\",\"sync\":\"%s\",\"events\":%" PRId64
+    printf("{\"impl\":\"%s\",\"scenario\":\"%s\",\"sync\":\"%s\",\"events\":%" PRId64
            ",\"seconds\":%.4f,\"events_per_s\":%.1f,\"ops\":%" PRId64 ",\"op\":\"%s\",\"ms_per_op\":%.5f"
            ",\"verified\":%s,\"journal_mode\":\"%s\",\"synchronous\":%d,\"sqlite\":\"%s\",\"db\":\"%s\"",
-           scenario, sync_name, events, seconds, events / seconds, ops, op, seconds * 1000.0 / (double)ops,
+           impl_name, scenario, sync_name, events, seconds, events / seconds, ops, op, seconds * 1000.0 / (double)ops,
            verified ? "true" : "false", c->journal_mode, c->synchronous, sqlite3_libversion(), db);
     printf(",\"cpu_s\":%.4f", timed_cpu);
     if (payload_count > 0) printf(",\"payload_bytes_avg\":%.1f", (double)payload_bytes / (double)payload_count);
@@ -779,10 +881,16 @@ static void scenario_concurrent(const char *db, int64_t events) {
     int ok = count == K + W * N;
     ok = ok && query_int(&c, "SELECT max(position) - min(position) + 1 FROM events") == count;
     ok = ok && query_int(&c, "SELECT count(DISTINCT position) FROM events") == count;
-    ok = ok && query_int(&c, "SELECT count(*) FROM (SELECT stream_key, count(*) AS n, count(DISTINCT stream_version) AS d,"
-                             " min(stream_version) AS lo, max(stream_version) AS hi FROM events GROUP BY stream_key)"
-                             " WHERE n = d AND lo = 1 AND hi = n") == K;
-    ok = ok && query_int(&c, "SELECT sum(hi - 1) FROM (SELECT max(stream_version) AS hi FROM events GROUP BY stream_key)") == W * N;
+    ok = ok && query_int(&c, minimal_schema
+                             ? "SELECT count(*) FROM (SELECT stream_id, count(*) AS n, count(DISTINCT stream_version) AS d,"
+                               " min(stream_version) AS lo, max(stream_version) AS hi FROM events GROUP BY stream_id)"
+                               " WHERE n = d AND lo = 1 AND hi = n"
+                             : "SELECT count(*) FROM (SELECT stream_key, count(*) AS n, count(DISTINCT stream_version) AS d,"
+                               " min(stream_version) AS lo, max(stream_version) AS hi FROM events GROUP BY stream_key)"
+                               " WHERE n = d AND lo = 1 AND hi = n") == K;
+    ok = ok && query_int(&c, minimal_schema
+                             ? "SELECT sum(hi - 1) FROM (SELECT max(stream_version) AS hi FROM events GROUP BY stream_id)"
+                             : "SELECT sum(hi - 1) FROM (SELECT max(stream_version) AS hi FROM events GROUP BY stream_key)") == W * N;
     ok = ok && total.successes == W * N;
     add_extra(",\"writers\":%d,\"writer_kind\":\"processes (fork)\",\"conflicts\":%" PRId64 ",\"attempts\":%" PRId64
               ",\"lock_errors\":%" PRId64,
@@ -801,10 +909,21 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--db")) db = argv[++i];
         else if (!strcmp(argv[i], "--events")) events = strtoll(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--sync")) sync_name = argv[++i];
-        else die("unknown option %s", argv[i]);
+        else if (!strcmp(argv[i], "--schema")) {
+            const char *v = argv[++i];
+            if (!strcmp(v, "minimal")) minimal_schema = 1;
+            else if (strcmp(v, "store")) die("--schema must be store or minimal");
+        } else if (!strcmp(argv[i], "--ids")) {
+            const char *v = argv[++i];
+            if (!strcmp(v, "time")) time_ids = 1;
+            else if (strcmp(v, "random")) die("--ids must be random or time");
+        } else die("unknown option %s", argv[i]);
     }
     if (!scenario || !db)
-        die("usage: %s --scenario S1|S2|S3|S4a|S4b|S5|S6 --db PATH [--events N] [--sync NORMAL|FULL]", argv[0]);
+        die("usage: %s --scenario S1|S2|S3|S4a|S4b|S5|S6 --db PATH [--events N] [--sync NORMAL|FULL]"
+            " [--schema store|minimal] [--ids random|time]", argv[0]);
+    if (minimal_schema && time_ids) die("--ids time applies to the store's schema (the minimal one has no event-id index)");
+    impl_name = minimal_schema ? "sqlite-c-min" : time_ids ? "sqlite-c-time" : "sqlite-c";
     if (strcmp(sync_name, "NORMAL") && strcmp(sync_name, "FULL")) die("--sync must be NORMAL or FULL");
     if (sqlite3_threadsafe() == 0) die("libsqlite3 built without thread safety");
 
