@@ -176,6 +176,7 @@ let package = Package(
         .executableTarget(
             name: "ChronicleStoreStress",
             dependencies: [
+                "ChronicleTestSupport",
                 "Chronicle", "ChronicleSQLite", "ChronicleTesting",
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -186,6 +187,7 @@ let package = Package(
         .executableTarget(
             name: "ChronicleProjectionCrash",
             dependencies: [
+                "ChronicleTestSupport",
                 "Chronicle", "ChronicleSQLite",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
@@ -207,6 +209,7 @@ let package = Package(
         .executableTarget(
             name: "ChronicleRelayWorker",
             dependencies: [
+                "ChronicleTestSupport",
                 "Chronicle", "ChronicleSQLite", "ChronicleRelay",
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -335,7 +338,7 @@ let package = Package(
         // Helper process for ChroniclePostgresTests: writers and lease holders the tests start and kill.
         .executableTarget(
             name: "ChroniclePostgresWorker",
-            dependencies: ["Chronicle", "ChroniclePostgres", "ChronicleTesting", .product(name: "PostgresNIO", package: "postgres-nio")],
+            dependencies: ["Chronicle", "ChroniclePostgres", "ChronicleTesting", "ChronicleTestSupport", .product(name: "PostgresNIO", package: "postgres-nio")],
             path: "Tests/Tools/ChroniclePostgresWorker",
             swiftSettings: strict
         ),

@@ -203,6 +203,25 @@ public final class ChildProcess: Sendable {
         thread.start()
     }
 
+    /// Called first by the tests' helper processes: ends this process (status 137, as a SIGKILL
+    /// would) as soon as the process that started it is gone. A test process that crashes or is
+    /// killed leaves no helper behind: an orphaned writer or worker would keep running, holding
+    /// CPU, files and locks, and slow down or break the next run of the suite.
+    ///
+    /// A thread of its own checks the parent's pid five times a second (`getppid()` changes when
+    /// the child is reparented). Not `PR_SET_PDEATHSIG`: that fires when the *thread* that spawned
+    /// the child ends, and the test process spawns from pool threads that may end while it runs.
+    public static func exitWhenOrphaned() {
+        let parent = getppid()
+        if parent == 1 { _exit(137) }
+        let watchdog = Thread {
+            while getppid() == parent { usleep(200_000) }
+            _exit(137)
+        }
+        watchdog.name = "orphan watchdog"
+        watchdog.start()
+    }
+
     /// Starts `executable arguments…` with no input and its output discarded, and blocks until it
     /// exits. Returns its exit status (-1 if it could not be started or was killed). For short
     /// helper tools (`mount`) in synchronous code.

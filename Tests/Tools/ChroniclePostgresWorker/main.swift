@@ -16,9 +16,12 @@
 //       prints "seats <won> <decisions>"
 import Chronicle
 import ChroniclePostgres
+import ChronicleTestSupport
 import ChronicleTesting
 import Foundation
 import PostgresNIO
+
+ChildProcess.exitWhenOrphaned()  // a crashed test run leaves no helper process behind
 
 func say(_ line: String) {
     // Unbuffered: the parent waits for these lines while this process keeps running.

@@ -10,9 +10,12 @@
 // Otherwise it runs until the read model reaches the store's head, then exits 0.
 import Chronicle
 import ChronicleSQLite
+import ChronicleTestSupport
 import Foundation
 import GRDB
 import Logging
+
+ChildProcess.exitWhenOrphaned()  // a crashed test run leaves no helper process behind
 
 struct CounterProjector: SQLiteProjector {
     let name = "counters"

@@ -8,8 +8,11 @@
 import Chronicle
 import ChronicleRelay
 import ChronicleSQLite
+import ChronicleTestSupport
 import Foundation
 import Logging
+
+ChildProcess.exitWhenOrphaned()  // a crashed test run leaves no helper process behind
 
 let arguments = CommandLine.arguments
 guard arguments.count == 6, let endpoint = URL(string: arguments[3]), let partitions = Int(arguments[5]) else {

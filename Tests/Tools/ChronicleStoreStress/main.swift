@@ -10,9 +10,12 @@
 // Output: `seats <won> <decisions>`.
 import Chronicle
 import ChronicleSQLite
+import ChronicleTestSupport
 import ChronicleTesting
 import Foundation
 import Logging
+
+ChildProcess.exitWhenOrphaned()  // a crashed test run leaves no helper process behind
 
 let arguments = CommandLine.arguments
 if arguments.count == 6, arguments[1] == "seats", let rounds = Int(arguments[3]), let tasks = Int(arguments[4]) {
