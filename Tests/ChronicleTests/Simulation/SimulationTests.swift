@@ -1,18 +1,8 @@
 import Chronicle
+import ChronicleTestSupport
 import ChronicleTesting
 import Foundation
 import Testing
-
-/// How many seeds the simulation suites run: 500 in CI, more in `Scripts/simulation-soak.sh`
-/// (`CHRONICLE_SIMULATION_SEEDS`, from `CHRONICLE_SIMULATION_FIRST_SEED`).
-enum SimulationSeeds {
-    static var range: Range<UInt64> {
-        let environment = ProcessInfo.processInfo.environment
-        let count = environment["CHRONICLE_SIMULATION_SEEDS"].flatMap(UInt64.init) ?? 500
-        let first = environment["CHRONICLE_SIMULATION_FIRST_SEED"].flatMap(UInt64.init) ?? 0
-        return first..<(first + count)
-    }
-}
 
 @Suite struct SimulatorTests {
     @Test func aSeedReplaysStepForStepWithTheSameTraceHash() async {
@@ -158,21 +148,13 @@ enum SimulationSeeds {
     /// how many seeds until the first failure and what share of seeds fails.
     @Test(arguments: Planted.allCases)
     func plantedBugFigures(_ planted: Planted) async throws {
-        guard let count = ProcessInfo.processInfo.environment["CHRONICLE_SIMULATION_FIGURES"].flatMap(UInt64.init) else { return }
+        guard let count = SimulationSeeds.figures else { return }
         var failing: [UInt64] = []
         for seed in 0..<count where await planted.simulation.run(seed: seed).violation != nil {
             failing.append(seed)
         }
         print("figures \(planted.rawValue): first failing seed \(failing.first.map(String.init) ?? "none"), \(failing.count) of \(count) seeds fail")
     }
-}
-
-/// The first seed below `limit` whose run breaks an invariant.
-func firstFailingSeed(_ simulation: Simulation, within limit: UInt64) async -> (seed: UInt64, violation: SimulationViolation)? {
-    for seed in 0..<limit {
-        if let violation = await simulation.run(seed: seed).violation { return (seed, violation) }
-    }
-    return nil
 }
 
 extension Sequence where Element: Sendable {
