@@ -409,7 +409,11 @@ public final class ProjectionEngine: Sendable {
                     for partition in 0..<options.partitioning.count {
                         group.addTask { try await self.follow(partition: partition) }
                     }
-                    try await group.waitForAll()
+                    // `next()`, not `waitForAll()`: the first partition that fails ends the group
+                    // (and cancels the others) at once; `waitForAll()` would wait for partitions
+                    // that follow the head forever, so a stopped partition never put the
+                    // projection in state `failed` (found by the stop-policy simulation).
+                    while try await group.next() != nil {}
                 }
                 return
             } catch let error as ProjectionError where error.code == .failed {
