@@ -100,6 +100,42 @@ import Testing
     }
 }
 
+@Suite struct OperatedProjectionSimulationTests {
+    @Test func theStopPolicyStopsAtTheFailingEventAndResumeGoesOnFromIt() async throws {
+        let clock = ContinuousClock()
+        let start = clock.now
+        let summary = try await EngineSimulations.stopping().check(seeds: SimulationSeeds.range)
+        print("simulation: stop policy and resume, \(summary.seeds) seeds, \(summary.steps) steps in \(clock.now - start)")
+        #expect(summary.seeds == SimulationSeeds.range.count)
+    }
+
+    @Test func rebuildsSwapInACompleteCopyWhateverFailsOrCrashes() async throws {
+        let clock = ContinuousClock()
+        let start = clock.now
+        let summary = try await EngineSimulations.rebuilding().check(seeds: SimulationSeeds.range)
+        print("simulation: rebuilds, \(summary.seeds) seeds, \(summary.steps) steps in \(clock.now - start)")
+        #expect(summary.seeds == SimulationSeeds.range.count)
+    }
+
+    /// The operated runs reach the paths they are about: a stop resumed, a rebuild swapped in,
+    /// one that failed or found its copy behind.
+    @Test func theOperatedRunsStopResumeRebuildAndSwap() async {
+        var seen: Set<String> = []
+        for seed: UInt64 in 0..<20 {
+            for simulation in [EngineSimulations.stopping().simulation, EngineSimulations.rebuilding().simulation] {
+                let run = await simulation.run(seed: seed, recordingTrace: true)
+                for line in run.trace {
+                    for marker in ["operator: resume", "operator: rebuilt through", "operator: rebuild failed", "storage: rebuilt copy swapped in", "engine: Projection stopped by its failure policy"]
+                    where line.contains(marker) {
+                        seen.insert(marker)
+                    }
+                }
+            }
+        }
+        #expect(seen.count == 5, "only \(seen.sorted()) in 20 seeds")
+    }
+}
+
 @Suite struct ParkedEventSimulationTests {
     @Test func parkedEventsRetriedOnceTheFaultsEndApplyExactlyOnce() async throws {
         let summary = try await EngineSimulations.retryingParkedEvents().check(seeds: 0..<100)
