@@ -117,6 +117,9 @@ public final class ProjectionEngine: Sendable {
         case lostWakeUp
         /// A failed event's retry commits the events before it, already committed, again.
         case retryReappliesSucceededEvents
+        /// A partition stopped by the stop policy waits for the other partitions to end (they
+        /// never do), so the projection is not reported failed and cannot be resumed.
+        case stopWaitsForOtherPartitions
     }
 
     /// What the engine reports as it works, for logs and metrics (its own module has no logger).
@@ -413,7 +416,11 @@ public final class ProjectionEngine: Sendable {
                     // (and cancels the others) at once; `waitForAll()` would wait for partitions
                     // that follow the head forever, so a stopped partition never put the
                     // projection in state `failed` (found by the stop-policy simulation).
-                    while try await group.next() != nil {}
+                    if options.plantedFault == .stopWaitsForOtherPartitions {
+                        try await group.waitForAll()
+                    } else {
+                        while try await group.next() != nil {}
+                    }
                 }
                 return
             } catch let error as ProjectionError where error.code == .failed {

@@ -40,7 +40,7 @@ enum EngineSimulations {
     /// The engine as an operator runs it, under every fault: the stop policy on transient
     /// failures (one try in ten fails; no poisoned events, which would stop it for good), the
     /// projection resumed 0.1–5 virtual seconds after it stops, and up to one rebuild.
-    static func stopping() -> ProjectionSimulation<Model> {
+    static func stopping(_ planted: ProjectionEngine.PlantedFault? = nil) -> ProjectionSimulation<Model> {
         var simulation = streams(name: "stopping") { writer in try await randomWorkload(writer, poison: false) }
         simulation.storageFaults = StorageFaults(commitFailure: 0.02, commitReplyLost: 0.02, applyFailure: 0.1)
         simulation.drawOptions = { context, options in
@@ -49,6 +49,7 @@ enum EngineSimulations {
         }
         simulation.resumeDelay = .milliseconds(100)...(.seconds(5))
         simulation.rebuilds = 0...1
+        simulation.plantedFault = planted
         return simulation
     }
 

@@ -161,7 +161,7 @@ import Testing
 /// The bugs planted behind package-only switches: each must be found within the CI's seeds.
 @Suite struct PlantedBugTests {
     enum Planted: String, CaseIterable, Sendable {
-        case offByOneCheckpoint, lostWakeUp, checkpointOutsideThePageTransaction, retryReappliesASucceededEvent
+        case offByOneCheckpoint, lostWakeUp, checkpointOutsideThePageTransaction, retryReappliesASucceededEvent, stopWaitsForOtherPartitions
 
         var simulation: Simulation {
             switch self {
@@ -169,6 +169,7 @@ import Testing
             case .lostWakeUp: EngineSimulations.projection(.lostWakeUp).simulation
             case .checkpointOutsideThePageTransaction: EngineSimulations.projection(splitsCommit: true).simulation
             case .retryReappliesASucceededEvent: EngineSimulations.projection(.retryReappliesSucceededEvents).simulation
+            case .stopWaitsForOtherPartitions: EngineSimulations.stopping(.stopWaitsForOtherPartitions).simulation
             }
         }
     }
