@@ -59,7 +59,9 @@ enum RelaySimulations {
         let totals = simulation.statistics.totals
         print("simulation: relay, \(summary.seeds) seeds, \(summary.steps) steps in \(clock.now - start); \(totals)")
         #expect(summary.seeds == SimulationSeeds.range.count)
-        // The seeds reach every path the invariants are about.
+        // The seeds reach every path the invariants are about (a few seeds, as a soak's
+        // `CHRONICLE_SIMULATION_SEEDS` may ask for, need not).
+        guard summary.seeds >= 100 else { return }
         #expect(totals.timeouts > 0)
         #expect(totals.circuitOpened > 0)
         #expect(totals.probes > 0)
@@ -123,14 +125,12 @@ enum RelaySimulations {
             RelayEndpointFaults(hang: 0.2, hangAfterApplying: 0.1), retry: RelayRetryPolicy(maxAttempts: 20, baseDelay: .milliseconds(50)),
             breaker: CircuitBreakerPolicy(failureThreshold: 1000), timeout: .seconds(20)
         )
-        let clock = ContinuousClock()
-        let start = clock.now
         try await simulation.check(seeds: 0..<50)
         let totals = simulation.statistics.totals
-        // Each timeout ended its call exactly 20 virtual seconds after it started.
+        // Counted only when a call ended exactly 20 virtual seconds after it started (and the
+        // invariant "no call outlives the request timeout" held after every step).
         #expect(totals.timeouts > 10)
         #expect(totals.redeliveries > 0, "an event applied before its answer hung is delivered again, and acknowledged as a duplicate")
-        #expect(clock.now - start < .seconds(20) * totals.timeouts / 2, "the timeouts took virtual time, not real time")
     }
 
     @Test func anEndpointThatIsDownOpensTheCircuitThenAProbeClosesIt() async throws {
