@@ -250,7 +250,8 @@ public final class EventRelay: ProcessManager {
         let body = Self.body(of: event)
         let policy = configuration.retry
         var attempts = 0
-        let started = configuration.now()
+        // Latency is a figure for metrics, on the monotonic clock (no decision depends on it).
+        let started = ContinuousClock.now
         while true {
             try Task.checkCancellation()
             let permit = breaker.permit()
@@ -270,7 +271,7 @@ public final class EventRelay: ProcessManager {
             case .delivered:
                 breaker.succeeded()
                 deliveredCounter.increment()
-                latency.recordNanoseconds(Int64(max(0, configuration.now().timeIntervalSince(started)) * 1e9))
+                latency.recordNanoseconds(Self.nanoseconds(ContinuousClock.now - started))
                 if attempts > 1 {
                     logger.info("Relay delivered an event after retries", metadata: Self.metadata(event).merging(["attempts": "\(attempts)"]) { $1 })
                 }
