@@ -31,6 +31,7 @@ let package = Package(
         .library(name: "ChroniclePostgres", targets: ["ChroniclePostgres"]),
         .library(name: "ChroniclePrivacy", targets: ["ChroniclePrivacy"]),
         .library(name: "ChronicleRelay", targets: ["ChronicleRelay"]),
+        .library(name: "ChronicleRelayTesting", targets: ["ChronicleRelayTesting"]),
         .executable(name: "chronicle", targets: ["ChronicleCLI"]),
     ],
     dependencies: [
@@ -141,6 +142,18 @@ let package = Package(
         // The system zlib (gzip), for `chronicle archive`'s files: the CLI's only, so a library user
         // builds none of it.
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
+        // The relay under ChronicleTesting's simulator: an endpoint double (the real inbox, faults in
+        // virtual time) and a ready-made relay simulation. A target of its own so ChronicleTesting's
+        // users never build the HTTP client.
+        .target(
+            name: "ChronicleRelayTesting",
+            dependencies: [
+                "Chronicle", "ChronicleRelay", "ChronicleTesting",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: library
+        ),
         // The `chronicle` commands, as a library an application can extend with its read models.
         .target(
             name: "ChronicleCommandLine",
@@ -171,7 +184,7 @@ let package = Package(
         // the cooperative pool). Not a product.
         .target(name: "ChronicleTestSupport", dependencies: ["ChronicleTesting"], path: "Tests/Support", swiftSettings: strict),
         .testTarget(name: "ChronicleJSONTests", dependencies: ["ChronicleJSON"], swiftSettings: strict),
-        .testTarget(name: "ChronicleTests", dependencies: ["Chronicle", "ChronicleTesting"], swiftSettings: strict),
+        .testTarget(name: "ChronicleTests", dependencies: ["Chronicle", "ChronicleTesting", "ChronicleTestSupport"], swiftSettings: strict),
         // Helper process for ChronicleSQLiteTests' multi-process tests (launched, not linked for use).
         .executableTarget(
             name: "ChronicleStoreStress",
@@ -219,7 +232,7 @@ let package = Package(
         .testTarget(
             name: "ChronicleRelayTests",
             dependencies: [
-                "Chronicle", "ChronicleSQLite", "ChroniclePostgres", "ChronicleRelay", "ChronicleTesting", "ChronicleTestSupport", "ChronicleRelayWorker",
+                "Chronicle", "ChronicleSQLite", "ChroniclePostgres", "ChronicleRelay", "ChronicleRelayTesting", "ChronicleTesting", "ChronicleTestSupport", "ChronicleRelayWorker",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The simulation soak before a release: runs the projection-engine and process-manager
-# simulations (Tests/ChronicleTests/Simulation) over many seeds — 100,000 by default — split over
-# parallel `swift test` processes, one per core. CI runs the first 500 seeds of each on every
-# push; this runs the seeds after them.
+# The simulation soak before a release: runs the projection-engine (plain, stop policy with
+# resume, rebuilds) and process-manager simulations (Tests/ChronicleTests/Simulation) and the
+# relay's (Tests/ChronicleRelayTests/RelaySimulationTests.swift) over many seeds — 100,000 by
+# default — split over parallel `swift test` processes, one per core. CI runs the first 500
+# seeds of each on every push; this runs the seeds after them.
 #
 #   bash Scripts/simulation-soak.sh                 # 100,000 seeds from seed 500
 #   bash Scripts/simulation-soak.sh 20000 1000000   # 20,000 seeds from seed 1,000,000
@@ -31,7 +32,7 @@ for ((job = 0; job < jobs; job++)); do
   [ "$count" -gt 0 ] || continue
   CHRONICLE_SIMULATION_FIRST_SEED=$from CHRONICLE_SIMULATION_SEEDS=$count \
     swift test --skip-build -c "$configuration" \
-      --filter 'ProjectionEngineSimulationTests|ProcessManagerSimulationTests' >"$out/seeds-$from.log" 2>&1 &
+      --filter 'ProjectionEngineSimulationTests|ProcessManagerSimulationTests|OperatedProjectionSimulationTests|everySeedKeepsEveryInvariantOfTheRelay' >"$out/seeds-$from.log" 2>&1 &
   pids+=($!)
 done
 status=0

@@ -63,12 +63,18 @@ final class CircuitBreaker: Sendable {
     private let now: @Sendable () -> Date
     private let changed: @Sendable (CircuitStatus) -> Void
     private let state: Mutex<State>
+    /// Planted bug (simulator tests only): an open circuit permits calls during its cool-down.
+    private let letsCallsThroughWhileOpen: Bool
 
-    init(policy: CircuitBreakerPolicy, endpoint: String, now: @escaping @Sendable () -> Date, changed: @escaping @Sendable (CircuitStatus) -> Void) {
+    init(
+        policy: CircuitBreakerPolicy, endpoint: String, now: @escaping @Sendable () -> Date, letsCallsThroughWhileOpen: Bool = false,
+        changed: @escaping @Sendable (CircuitStatus) -> Void
+    ) {
         self.policy = policy
         self.endpoint = endpoint
         self.now = now
         self.changed = changed
+        self.letsCallsThroughWhileOpen = letsCallsThroughWhileOpen
         self.state = Mutex(State(since: now()))
     }
 
@@ -85,7 +91,7 @@ final class CircuitBreaker: Sendable {
                 return (.call, nil)
             case .open:
                 let elapsed = Duration.seconds(now.timeIntervalSince(state.since))
-                guard elapsed >= policy.coolDown else { return (.wait(policy.coolDown - elapsed), nil) }
+                guard elapsed >= policy.coolDown else { return letsCallsThroughWhileOpen ? (.call, nil) : (.wait(policy.coolDown - elapsed), nil) }
                 state.state = .halfOpen
                 state.since = now
                 state.probing = true

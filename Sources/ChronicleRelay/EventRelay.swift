@@ -1,10 +1,7 @@
-import AsyncHTTPClient
 public import Chronicle
 public import CoreMetrics
 public import Foundation
 public import Logging
-import NIOCore
-import NIOHTTP1
 import Synchronization
 
 /// An outbound relay: delivers the events of chosen categories and types to another service's
@@ -34,6 +31,11 @@ import Synchronization
 /// A 2xx answer delivers it. Connection errors, timeouts, 5xx, 408, 409 and 429 are retried
 /// (``RelayRetryPolicy``, honouring `Retry-After`) and count towards the endpoint's circuit
 /// breaker (``CircuitBreakerPolicy``); other answers park the event at once.
+///
+/// Time, waits and the retry jitter come from ``Configuration/environment`` and the calls go
+/// through a ``RelayTransport`` (HTTP by default), so the same relay runs under
+/// ChronicleTesting's deterministic simulator with a virtual clock and an endpoint double
+/// (ChronicleRelayTesting's `RelaySimulation`).
 public final class EventRelay: ProcessManager {
     /// Where and how a relay delivers.
     public struct Configuration: Sendable {
@@ -55,12 +57,30 @@ public final class EventRelay: ProcessManager {
         public var circuitBreaker: CircuitBreakerPolicy
         /// Connections to the endpoint at most (1…1,024): more partitions than this queue for one.
         public var maxConnections: Int
-        /// Waits between retries and while the circuit is open. Inject a virtual one in tests.
-        public var sleep: @Sendable (Duration) async throws -> Void
-        /// The clock for signatures, `Retry-After` dates and the circuit breaker.
-        public var now: @Sendable () -> Date
-        /// Seeds the retry jitter (`nil`: a random seed).
+        /// Time, waits and randomness: ``Chronicle/RuntimeEnvironment/live`` in production, the
+        /// simulation's virtual clock and seeded generator under ChronicleTesting's simulator.
+        /// Request timeouts run on its `sleep`, the retry jitter on its `random` (unless
+        /// ``randomSeed`` is set), signatures and the circuit breaker on its `now`.
+        public var environment: RuntimeEnvironment
+        /// Seeds the retry jitter (`nil`: the ``environment``'s randomness).
         public var randomSeed: UInt64?
+        /// A bug planted on purpose, for the simulator's proof that it finds relay bugs (never set in production).
+        package var plantedFault: RelayPlantedFault?
+        /// The wait between retries and while the circuit is open, when set apart from the environment's.
+        private var backoffSleep: (@Sendable (Duration) async throws -> Void)?
+
+        /// Waits between retries and while the circuit is open: the ``environment``'s sleep unless
+        /// set. Setting it changes those waits only (request timeouts keep the environment's
+        /// clock), so a test can make retries fast without cutting its requests short.
+        public var sleep: @Sendable (Duration) async throws -> Void {
+            get { backoffSleep ?? environment.sleep }
+            set { backoffSleep = newValue }
+        }
+        /// The clock for signatures, `Retry-After` dates and the circuit breaker (the ``environment``'s).
+        public var now: @Sendable () -> Date {
+            get { environment.now }
+            set { environment.now = newValue }
+        }
 
         /// Creates a configuration; the defaults suit most subscribers.
         ///
@@ -74,15 +94,16 @@ public final class EventRelay: ProcessManager {
         ///   - retry: retries of a failing delivery.
         ///   - circuitBreaker: the endpoint's circuit breaker.
         ///   - maxConnections: connections to the endpoint at most (16).
-        ///   - sleep: waits between retries and while the circuit is open.
-        ///   - now: the clock.
-        ///   - randomSeed: seeds the retry jitter.
+        ///   - sleep: waits between retries and while the circuit is open (`nil`: the environment's).
+        ///   - now: the clock (`nil`: the environment's).
+        ///   - randomSeed: seeds the retry jitter (`nil`: the environment's randomness).
+        ///   - environment: time, waits and randomness (``Chronicle/RuntimeEnvironment/live``).
         public init(
             endpoint: URL, secret: RelaySecret, categories: Set<String>? = nil, eventTypes: Set<String>? = nil,
             connectTimeout: Duration = .seconds(5), requestTimeout: Duration = .seconds(30), retry: RelayRetryPolicy = .default,
             circuitBreaker: CircuitBreakerPolicy = .default, maxConnections: Int = 16,
-            sleep: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) },
-            now: @escaping @Sendable () -> Date = { Date() }, randomSeed: UInt64? = nil
+            sleep: (@Sendable (Duration) async throws -> Void)? = nil,
+            now: (@Sendable () -> Date)? = nil, randomSeed: UInt64? = nil, environment: RuntimeEnvironment = .live
         ) {
             self.endpoint = endpoint
             self.secret = secret
@@ -93,8 +114,9 @@ public final class EventRelay: ProcessManager {
             self.retry = retry
             self.circuitBreaker = circuitBreaker
             self.maxConnections = maxConnections
-            self.sleep = sleep
-            self.now = now
+            self.environment = environment
+            self.backoffSleep = sleep
+            if let now { self.environment.now = now }
             self.randomSeed = randomSeed
         }
 
@@ -121,10 +143,11 @@ public final class EventRelay: ProcessManager {
     /// Its configuration.
     public let configuration: Configuration
     let logger: Logger
-    let client: HTTPClient
+    let transport: any RelayTransport
+    /// The HTTP transport the relay made (none when one was given), closed by ``shutdown()``.
+    private let http: HTTPRelayTransport?
     let breaker: CircuitBreaker
-    private let random: Mutex<SplitMix64>
-    private let isShutDown = Mutex(false)
+    private let random: Mutex<SplitMix64>?
     private let deliveredCounter: Counter
     private let retriedCounter: Counter
     private let parkedCounter: Counter
@@ -141,16 +164,20 @@ public final class EventRelay: ProcessManager {
     /// The endpoint's circuit breaker state (the runner's status shows it).
     public var circuit: CircuitStatus? { breaker.status }
 
-    /// Creates a relay and its HTTP client; call ``shutdown()`` once its runner has stopped.
+    /// Creates a relay and, unless `transport` is given, its HTTP client; call ``shutdown()`` once
+    /// its runner has stopped.
     ///
     /// - Parameters:
     ///   - name: the relay's name (1 to 100 of `A-Z a-z 0-9 _ - .`).
     ///   - configuration: where and how it delivers.
+    ///   - transport: how calls reach the endpoint (`nil`: HTTP, with AsyncHTTPClient); a
+    ///     simulation passes an endpoint double.
     ///   - logger: where it logs retries, parked deliveries and circuit changes.
     ///   - metrics: where its metrics go (`chronicle_relay_…`, dimension `relay`).
     /// - Throws: ``RelayError`` ``RelayError/Code/invalidConfiguration``.
     public init(
-        name: String, configuration: Configuration, logger: Logger = Logger(label: "chronicle.relay"), metrics: any MetricsFactory = MetricsSystem.factory
+        name: String, configuration: Configuration, transport: (any RelayTransport)? = nil, logger: Logger = Logger(label: "chronicle.relay"),
+        metrics: any MetricsFactory = MetricsSystem.factory
     ) throws(RelayError) {
         let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.")
         guard (1...100).contains(name.count), name.allSatisfy({ allowed.contains($0) }) else {
@@ -162,21 +189,24 @@ public final class EventRelay: ProcessManager {
         var logger = logger
         logger[metadataKey: "relay"] = .string(name)
         self.logger = logger
-        var clientConfiguration = HTTPClient.Configuration()
-        clientConfiguration.timeout = .init(connect: Self.timeAmount(configuration.connectTimeout), read: Self.timeAmount(configuration.requestTimeout))
-        clientConfiguration.redirectConfiguration = .disallow
-        clientConfiguration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: configuration.maxConnections)
-        self.client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: clientConfiguration, backgroundActivityLogger: logger)
-        var seed = configuration.randomSeed ?? 0
-        if configuration.randomSeed == nil {
-            var system = SystemRandomNumberGenerator()
-            seed = system.next()
+        if let transport {
+            self.transport = transport
+            self.http = nil
+        } else {
+            let http = HTTPRelayTransport(
+                connectTimeout: configuration.connectTimeout, requestTimeout: configuration.requestTimeout, maxConnections: configuration.maxConnections, logger: logger
+            )
+            self.transport = http
+            self.http = http
         }
-        self.random = Mutex(SplitMix64(seed: seed))
+        self.random = configuration.randomSeed.map { Mutex(SplitMix64(seed: $0)) }
         let dimensions = [("relay", name)]
         let circuitGauge = Gauge(label: "chronicle_relay_circuit_state", dimensions: dimensions, factory: metrics)
         let endpoint = Self.redacted(configuration.endpoint)
-        self.breaker = CircuitBreaker(policy: configuration.circuitBreaker, endpoint: endpoint, now: configuration.now) { [logger] status in
+        self.breaker = CircuitBreaker(
+            policy: configuration.circuitBreaker, endpoint: endpoint, now: configuration.now,
+            letsCallsThroughWhileOpen: configuration.plantedFault == .breakerLetsCallsThroughWhileOpen
+        ) { [logger] status in
             circuitGauge.record(status.state == .closed ? 0 : status.state == .halfOpen ? 1 : 2)
             let metadata: Logger.Metadata = ["endpoint": .string(status.endpoint), "consecutiveFailures": "\(status.consecutiveFailures)"]
             switch status.state {
@@ -194,19 +224,12 @@ public final class EventRelay: ProcessManager {
         self.latency = CoreMetrics.Timer(label: "chronicle_relay_delivery_duration", dimensions: dimensions, factory: metrics)
     }
 
-    /// Shuts the relay's HTTP client down (after its runner stopped).
+    /// Shuts the relay's HTTP client down (after its runner stopped); does nothing when the relay
+    /// was given its transport. A relay dropped without it closes its client as it goes.
     ///
     /// - Throws: AsyncHTTPClient's error if it was shut down already.
     public func shutdown() async throws {
-        isShutDown.withLock { $0 = true }
-        try await client.shutdown()
-    }
-
-    deinit {
-        // Dropped without `shutdown()` (a forgotten call, a test that failed half-way): close the
-        // client now rather than trip AsyncHTTPClient's debug assertion, which ends the process.
-        guard !isShutDown.withLock({ $0 }) else { return }
-        _ = client.shutdown()
+        try await http?.shutdown()
     }
 
     /// Delivers `event` (retrying, waiting while the circuit is open); throws when the relay gives
@@ -227,6 +250,7 @@ public final class EventRelay: ProcessManager {
         let body = Self.body(of: event)
         let policy = configuration.retry
         var attempts = 0
+        // Latency is a figure for metrics, on the monotonic clock (no decision depends on it).
         let started = ContinuousClock.now
         while true {
             try Task.checkCancellation()
@@ -270,7 +294,8 @@ public final class EventRelay: ProcessManager {
                         httpStatus: status, attempts: attempts
                     )
                 }
-                let unit = random.withLock { Double($0.next() >> 11) / Double(1 << 53) }
+                let bits = random?.withLock { $0.next() } ?? configuration.environment.random()
+                let unit = Double(bits >> 11) / Double(1 << 53)
                 let delay = policy.delay(afterAttempt: attempts, unit: unit, retryAfter: retryAfter)
                 retriedCounter.increment()
                 logger.warning(
@@ -289,43 +314,62 @@ public final class EventRelay: ProcessManager {
     }
 
     private func post(_ event: RecordedEvent, body: [UInt8], attempt: Int) async throws -> Outcome {
-        var request = HTTPClientRequest(url: configuration.endpoint.absoluteString)
-        request.method = .POST
         let timestamp = Int64(configuration.now().timeIntervalSince1970)
         let deliveryID = UUID().uuidString.lowercased()
-        request.headers.add(name: "Content-Type", value: "application/json")
-        request.headers.add(name: "Idempotency-Key", value: event.id.uuidString.lowercased())
-        request.headers.add(name: "Chronicle-Event-Id", value: event.id.uuidString.lowercased())
-        request.headers.add(name: "Chronicle-Event-Type", value: event.type)
-        request.headers.add(name: "Chronicle-Stream", value: event.streamID.rawValue)
-        request.headers.add(name: "Chronicle-Position", value: String(event.position.value))
-        request.headers.add(name: "Chronicle-Relay", value: name)
-        request.headers.add(name: "Chronicle-Attempt", value: String(attempt))
-        if let correlation = event.metadata.correlationID { request.headers.add(name: "Chronicle-Correlation-Id", value: correlation) }
-        if let causation = event.metadata.causationID { request.headers.add(name: "Chronicle-Causation-Id", value: causation) }
-        request.headers.add(name: RelaySignature.header, value: RelaySignature.sign(body: body, secret: configuration.secret, timestamp: timestamp, deliveryID: deliveryID))
-        request.body = .bytes(ByteBuffer(bytes: body))
+        let eventID = event.id.uuidString.lowercased()
+        var headers: [(name: String, value: String)] = [
+            ("Content-Type", "application/json"), ("Idempotency-Key", eventID), ("Chronicle-Event-Id", eventID),
+            ("Chronicle-Event-Type", event.type), ("Chronicle-Stream", event.streamID.rawValue), ("Chronicle-Position", String(event.position.value)),
+            ("Chronicle-Relay", name), ("Chronicle-Attempt", String(attempt)),
+        ]
+        if let correlation = event.metadata.correlationID { headers.append(("Chronicle-Correlation-Id", correlation)) }
+        if let causation = event.metadata.causationID { headers.append(("Chronicle-Causation-Id", causation)) }
+        headers.append((RelaySignature.header, RelaySignature.sign(body: body, secret: configuration.secret, timestamp: timestamp, deliveryID: deliveryID)))
+        let request = RelayRequest(url: configuration.endpoint, headers: headers, body: body, timeout: configuration.requestTimeout)
+        if configuration.plantedFault == .acknowledgesBeforeTheEndpointAnswers {
+            // The planted bug: the call goes out on its own and the event counts as delivered.
+            let transport = self.transport
+            configuration.environment.spawn { _ = try? await transport.send(request) }
+            return .delivered
+        }
         do {
-            let response = try await client.execute(request, timeout: Self.timeAmount(configuration.requestTimeout))
-            let status = Int(response.status.code)
-            let answer = try await response.body.collect(upTo: 64 * 1024)
+            guard let response = try await send(request) else {
+                return .failed(reason: "timed out after \(configuration.requestTimeout)", status: nil, retryAfter: nil)
+            }
+            let status = response.status
             switch status {
             case 200..<300:
                 return .delivered
             case 408, 409, 429, 500...599:
-                let retryAfter = response.headers.first(name: "Retry-After").flatMap { Self.retryAfter($0, now: configuration.now()) }
-                return .failed(reason: "HTTP \(status)\(Self.snippet(answer).map { ": \($0)" } ?? "")", status: status, retryAfter: retryAfter)
+                let retryAfter = response.header("Retry-After").flatMap { Self.retryAfter($0, now: configuration.now()) }
+                return .failed(reason: "HTTP \(status)\(Self.snippet(response.body).map { ": \($0)" } ?? "")", status: status, retryAfter: retryAfter)
             default:
-                return .refused(status: status, detail: Self.snippet(answer) ?? "")
+                return .refused(status: status, detail: Self.snippet(response.body) ?? "")
             }
         } catch let error as CancellationError {
             throw error
         } catch {
             if Task.isCancelled { throw CancellationError() }
-            if let error = error as? HTTPClientError, error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout {
-                return .failed(reason: "timed out (\(error))", status: nil, retryAfter: nil)
+            if let error = error as? RelayError, error.code == .timedOut {
+                return .failed(reason: "timed out (\(error.message))", status: nil, retryAfter: nil)
             }
             return .failed(reason: "\(error)", status: nil, retryAfter: nil)
+        }
+    }
+
+    /// The transport's answer to `request`, or `nil` once its timeout has passed on the
+    /// environment's clock (the call is then cancelled): a virtual timeout in a simulation.
+    private func send(_ request: RelayRequest) async throws -> RelayResponse? {
+        let transport = self.transport
+        let sleep = configuration.environment.sleep
+        return try await withThrowingTaskGroup(of: RelayResponse?.self) { group in
+            group.addTask { try await transport.send(request) }
+            group.addTask {
+                try await sleep(request.timeout)
+                return nil
+            }
+            defer { group.cancelAll() }
+            return try await group.next() ?? nil
         }
     }
 
@@ -350,9 +394,9 @@ public final class EventRelay: ProcessManager {
         return .seconds(max(0, date.timeIntervalSince(now)))
     }
 
-    private static func snippet(_ buffer: ByteBuffer) -> String? {
-        guard buffer.readableBytes > 0 else { return nil }
-        let text = String(decoding: buffer.readableBytesView.prefix(300), as: UTF8.self)
+    private static func snippet(_ body: [UInt8]) -> String? {
+        guard !body.isEmpty else { return nil }
+        let text = String(decoding: body.prefix(300), as: UTF8.self)
         return text.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
@@ -369,15 +413,21 @@ public final class EventRelay: ProcessManager {
         return components.string ?? url.host ?? "endpoint"
     }
 
-    static func timeAmount(_ duration: Duration) -> TimeAmount {
-        .nanoseconds(nanoseconds(duration))
-    }
-
     static func nanoseconds(_ duration: Duration) -> Int64 {
         let (seconds, attoseconds) = duration.components
         let limit = Int64.max / 1_000_000_000 - 1
         return min(seconds, limit) * 1_000_000_000 + attoseconds / 1_000_000_000
     }
+}
+
+/// Relay bugs the simulator's own tests plant to measure how many seeds it takes to find each
+/// (Docs/Testing.md). Package access: no user can set one.
+package enum RelayPlantedFault: Sendable, Hashable {
+    /// The circuit breaker lets calls through while it is open (its cool-down is ignored).
+    case breakerLetsCallsThroughWhileOpen
+    /// The relay counts an event as delivered as soon as its call has gone out, before the
+    /// endpoint answered.
+    case acknowledgesBeforeTheEndpointAnswers
 }
 
 /// A small, seedable random number generator (SplitMix64) for the retry jitter.

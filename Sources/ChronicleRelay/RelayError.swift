@@ -8,7 +8,7 @@ public struct RelayError: Error, Sendable, CustomStringConvertible {
     /// The kinds of relay errors.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Kind: String {
-            case invalidConfiguration, permanentFailure, retriesExhausted, badSignature, staleRequest, malformedEvent, bodyTooLarge
+            case invalidConfiguration, permanentFailure, retriesExhausted, badSignature, staleRequest, malformedEvent, bodyTooLarge, timedOut, unreachable
         }
         private let kind: Kind
         private init(_ kind: Kind) { self.kind = kind }
@@ -31,6 +31,12 @@ public struct RelayError: Error, Sendable, CustomStringConvertible {
         public static let malformedEvent = Code(.malformedEvent)
         /// The inbox refused a body larger than its limit. Nothing was applied.
         public static let bodyTooLarge = Code(.bodyTooLarge)
+        /// A delivery got no answer within the request timeout (a ``RelayTransport`` throws it,
+        /// or the relay gives up on the call itself): retried, and counts towards the circuit breaker.
+        public static let timedOut = Code(.timedOut)
+        /// The endpoint could not be reached (connection refused or reset, name not resolved): a
+        /// ``RelayTransport`` throws it; retried, and counts towards the circuit breaker.
+        public static let unreachable = Code(.unreachable)
 
         /// The code's name.
         public var description: String { kind.rawValue }

@@ -117,6 +117,9 @@ public final class ProjectionEngine: Sendable {
         case lostWakeUp
         /// A failed event's retry commits the events before it, already committed, again.
         case retryReappliesSucceededEvents
+        /// A partition stopped by the stop policy waits for the other partitions to end (they
+        /// never do), so the projection is not reported failed and cannot be resumed.
+        case stopWaitsForOtherPartitions
     }
 
     /// What the engine reports as it works, for logs and metrics (its own module has no logger).
@@ -409,7 +412,15 @@ public final class ProjectionEngine: Sendable {
                     for partition in 0..<options.partitioning.count {
                         group.addTask { try await self.follow(partition: partition) }
                     }
-                    try await group.waitForAll()
+                    // `next()`, not `waitForAll()`: the first partition that fails ends the group
+                    // (and cancels the others) at once; `waitForAll()` would wait for partitions
+                    // that follow the head forever, so a stopped partition never put the
+                    // projection in state `failed` (found by the stop-policy simulation).
+                    if options.plantedFault == .stopWaitsForOtherPartitions {
+                        try await group.waitForAll()
+                    } else {
+                        while try await group.next() != nil {}
+                    }
                 }
                 return
             } catch let error as ProjectionError where error.code == .failed {

@@ -1,5 +1,5 @@
 public import Chronicle
-import Foundation
+package import Foundation
 import Synchronization
 
 /// A deterministic simulation of a process manager (saga) under the real `ProjectionEngine`: a
@@ -208,11 +208,12 @@ private struct LifeBoundEventStore: EventStore {
     }
 }
 
-/// A process manager's durable checkpoint and parked events, in memory; it also keeps the
-/// outside world's record of finished reactions, which no crash erases.
-final class SimulatedProcessManagerStorage: Sendable {
+/// A process manager's durable checkpoints (one per partition) and parked events, in memory; it
+/// also keeps the outside world's record of finished reactions, which no crash erases. Shared
+/// with the relay's simulation (ChronicleRelayTesting).
+package final class SimulatedProcessManagerStorage: Sendable {
     private struct Durable {
-        var checkpoint: GlobalPosition?
+        var checkpoints: [GlobalPosition]?
         var start: GlobalPosition = .start
         var parked: [GlobalPosition: ParkedEvent] = [:]
         var finished: [GlobalPosition: Int] = [:]
@@ -222,22 +223,32 @@ final class SimulatedProcessManagerStorage: Sendable {
     private weak let context: SimulationContext?
     private let faults: StorageFaults
 
-    init(context: SimulationContext, faults: StorageFaults) {
+    package init(context: SimulationContext, faults: StorageFaults) {
         self.context = context
         self.faults = faults
     }
 
-    var checkpoint: GlobalPosition { durable.withLock { $0.checkpoint ?? .start } }
-    var writes: Int { durable.withLock { $0.writes } }
+    /// Each partition's checkpoint (`nil`: never initialized).
+    package var checkpoints: [GlobalPosition]? { durable.withLock { $0.checkpoints } }
+    /// The lowest partition checkpoint.
+    package var checkpoint: GlobalPosition { durable.withLock { $0.checkpoints?.min() ?? .start } }
+    /// How many writes changed the durable state.
+    package var writes: Int { durable.withLock { $0.writes } }
+    /// The parked events, by position.
+    package var parked: [GlobalPosition: ParkedEvent] { durable.withLock { $0.parked } }
 
-    func unfinishedReaction(log: [RecordedEvent], filter: ProjectionFilter) -> String? {
+    /// What is wrong, if anything: a parked event beyond its partition's checkpoint, or a
+    /// checkpoint past an event whose reaction never finished nor was parked.
+    package func unfinishedReaction(log: [RecordedEvent], filter: ProjectionFilter, partitioning: ProjectionPartitioning = .none) -> String? {
         durable.withLock { durable in
-            guard let checkpoint = durable.checkpoint else { return nil }
-            if let parked = durable.parked.keys.filter({ $0 > checkpoint }).min() {
-                return "the event at \(parked) is parked beyond the checkpoint \(checkpoint)"
+            guard let checkpoints = durable.checkpoints else { return nil }
+            func partition(_ stream: StreamID) -> Int { checkpoints.count == 1 ? 0 : partitioning.partition(of: stream) }
+            if let parked = durable.parked.values.filter({ $0.position > checkpoints[partition($0.streamID)] }).min(by: { $0.position < $1.position }) {
+                return "the event at \(parked.position) is parked beyond its partition's checkpoint \(checkpoints[partition(parked.streamID)])"
             }
-            for event in log where event.position > durable.start && event.position <= checkpoint && filter.includes(event) {
-                if durable.finished[event.position] == nil && durable.parked[event.position] == nil {
+            for event in log where event.position > durable.start && filter.includes(event) {
+                let checkpoint = checkpoints[partition(event.streamID)]
+                if event.position <= checkpoint && durable.finished[event.position] == nil && durable.parked[event.position] == nil {
                     return "the checkpoint is at \(checkpoint) but the reaction to the event at \(event.position) never finished (nor was it parked)"
                 }
             }
@@ -245,10 +256,17 @@ final class SimulatedProcessManagerStorage: Sendable {
         }
     }
 
-    struct Handle<Manager: ProcessManager>: ProjectionStorage {
+    /// The storage as one life of the runner sees it, running `manager`'s reactions.
+    package struct Handle<Manager: ProcessManager>: ProjectionStorage {
         let storage: SimulatedProcessManagerStorage
         let life: SimulatedIncarnation
         let manager: Manager
+
+        package init(storage: SimulatedProcessManagerStorage, life: SimulatedIncarnation, manager: Manager) {
+            self.storage = storage
+            self.life = life
+            self.manager = manager
+        }
 
         private func fault(_ probability: Double, _ what: String) throws {
             if storage.context?.chance(probability) ?? false {
@@ -266,50 +284,51 @@ final class SimulatedProcessManagerStorage: Sendable {
             }
         }
 
-        func checkpoints(partitions: Int) async throws -> [GlobalPosition]? {
-            storage.durable.withLock { $0.checkpoint.map { [$0] } }
+        package func checkpoints(partitions: Int) async throws -> [GlobalPosition]? {
+            storage.durable.withLock { $0.checkpoints }
         }
 
-        func initialize(partitions: Int, at position: GlobalPosition) async throws {
+        package func initialize(partitions: Int, at position: GlobalPosition) async throws {
             try life.checkAlive()
             storage.durable.withLock { durable in
-                if durable.checkpoint == nil {
-                    durable.checkpoint = position
+                if durable.checkpoints == nil {
+                    durable.checkpoints = Array(repeating: position, count: partitions)
                     durable.start = position
                     durable.writes += 1
                 }
             }
         }
 
-        func startPosition() async throws -> GlobalPosition {
+        package func startPosition() async throws -> GlobalPosition {
             storage.durable.withLock { $0.start }
         }
 
-        func commit(_ events: [RecordedEvent], partition: Int, from: GlobalPosition, to: GlobalPosition) async throws {
+        package func commit(_ events: [RecordedEvent], partition: Int, from: GlobalPosition, to: GlobalPosition) async throws {
             try fault(storage.faults.commitFailure, "commit")
             try life.checkAlive()
             // The engine's one delivery loop for process managers, with this storage's save.
             let recording = Reacting(name: manager.name, react: react)
-            try await recording.deliver(events, stored: storage.checkpoint, from: from, to: to) { from, to in
+            let stored = storage.durable.withLock { $0.checkpoints?[partition] } ?? .start
+            try await recording.deliver(events, stored: stored, from: from, to: to) { from, to in
                 try life.checkAlive()
                 try storage.durable.withLock { (durable: inout Durable) throws -> Void in
-                    guard durable.checkpoint == from else { throw ProjectionCheckpointConflict(stored: durable.checkpoint) }
-                    durable.checkpoint = to
+                    guard durable.checkpoints?[partition] == from else { throw ProjectionCheckpointConflict(stored: durable.checkpoints?[partition]) }
+                    durable.checkpoints?[partition] = to
                     durable.writes += 1
                 }
             }
-            storage.context?.record("process manager: \(from)→\(to), \(events.count) event(s)")
+            storage.context?.record("process manager: partition \(partition) \(from)→\(to), \(events.count) event(s)")
         }
 
-        func park(_ event: RecordedEvent, partition: Int, error: String, attempts: Int, at date: Date, from: GlobalPosition) async throws -> Int {
+        package func park(_ event: RecordedEvent, partition: Int, error: String, attempts: Int, at date: Date, from: GlobalPosition) async throws -> Int {
             try life.checkAlive()
             let count = try storage.durable.withLock { (durable: inout Durable) throws -> Int in
-                guard durable.checkpoint == from else { throw ProjectionCheckpointConflict(stored: durable.checkpoint) }
+                guard durable.checkpoints?[partition] == from else { throw ProjectionCheckpointConflict(stored: durable.checkpoints?[partition]) }
                 durable.parked[event.position] = ParkedEvent(
                     position: event.position, eventID: event.id, streamID: event.streamID, eventType: event.type,
-                    partition: 0, error: error, attempts: attempts, parkedAt: date
+                    partition: partition, error: error, attempts: attempts, parkedAt: date
                 )
-                durable.checkpoint = event.position
+                durable.checkpoints?[partition] = event.position
                 durable.writes += 1
                 return durable.parked.count
             }
@@ -317,19 +336,19 @@ final class SimulatedProcessManagerStorage: Sendable {
             return count
         }
 
-        func parkedCount() async throws -> Int { storage.durable.withLock { $0.parked.count } }
+        package func parkedCount() async throws -> Int { storage.durable.withLock { $0.parked.count } }
 
-        func parkedEvents(after position: GlobalPosition, limit: Int) async throws -> [ParkedEvent] {
+        package func parkedEvents(after position: GlobalPosition, limit: Int) async throws -> [ParkedEvent] {
             storage.durable.withLock { durable in
                 Array(durable.parked.values.filter { $0.position > position }.sorted { $0.position < $1.position }.prefix(limit))
             }
         }
 
-        func parkedEvent(at position: GlobalPosition) async throws -> ParkedEvent? {
+        package func parkedEvent(at position: GlobalPosition) async throws -> ParkedEvent? {
             storage.durable.withLock { $0.parked[position] }
         }
 
-        func applyParked(_ event: RecordedEvent) async throws -> Int {
+        package func applyParked(_ event: RecordedEvent) async throws -> Int {
             try life.checkAlive()
             do {
                 try await react(event)
@@ -344,11 +363,11 @@ final class SimulatedProcessManagerStorage: Sendable {
             }
         }
 
-        func recordParkedFailure(at position: GlobalPosition, error: String, at date: Date) async throws {
+        package func recordParkedFailure(at position: GlobalPosition, error: String, at date: Date) async throws {
             try life.checkAlive()
         }
 
-        func dropParked(at position: GlobalPosition) async throws -> Int? {
+        package func dropParked(at position: GlobalPosition) async throws -> Int? {
             try life.checkAlive()
             return storage.durable.withLock { durable in
                 guard durable.parked.removeValue(forKey: position) != nil else { return nil }

@@ -51,6 +51,15 @@ public struct ProjectionSimulation<Model: Equatable & Sendable>: Sendable {
     /// transient failures then apply). They apply after later events, out of log order, so the
     /// final comparison with a replay in log order needs a model that does not depend on order.
     public var retriesParkedEvents: Bool
+    /// The operator's answer to a projection stopped by its failure policy (``FailurePolicy/Exhausted/stop``):
+    /// `resume()` after a delay drawn from this range (`nil`: never, so a stop fails the liveness
+    /// check). A stopped projection must not park anything, nor move its checkpoint past the event
+    /// that stopped it; after `resume()` it goes on from that event.
+    public var resumeDelay: ClosedRange<Duration>?
+    /// How many blue/green rebuilds (`rebuild()`) the operator starts at random moments while the
+    /// workload runs (drawn from this range; `0...0`: none). The serving copy must hold the
+    /// invariants after every step, swaps included, and crashes may kill a rebuild half-way.
+    public var rebuilds: ClosedRange<Int>
     var modelInvariants: [(name: String, check: @Sendable (Model, [GlobalPosition]) -> String?)] = []
     package var plantedFault: ProjectionEngine.PlantedFault?
     package var splitsCommit = false
@@ -75,6 +84,7 @@ public struct ProjectionSimulation<Model: Equatable & Sendable>: Sendable {
         self.crashProbability = 0.005
         self.pollInterval = .seconds(1)
         self.retriesParkedEvents = false
+        self.rebuilds = 0...0
     }
 
     /// Adds an invariant of the durable model, checked after every step.
@@ -136,6 +146,7 @@ public struct ProjectionSimulation<Model: Equatable & Sendable>: Sendable {
         context.record("options: page \(options.pageSize), tries \(options.failurePolicy.maxAttempts), partitions \(options.partitioning.count), polling \(polls)")
 
         let engineOptions = options
+        let stops = options.failurePolicy.whenExhausted == .stop
         let filter = options.filter
         let partitioning = options.partitioning
         let checked = Locked((writes: -1, events: -1))
@@ -148,6 +159,12 @@ public struct ProjectionSimulation<Model: Equatable & Sendable>: Sendable {
                 return checked == (state.writes, log.count)
             }
             return unchanged ? nil : Self.effectsViolation(state, log: log, filter: filter, partitioning: partitioning)
+        }
+        if stops {
+            context.addInvariant("the stop policy parks nothing") {
+                let parked = storage.state.parked
+                return parked.isEmpty ? nil : "under the stop policy, the events at \(parked.keys.sorted()) were parked"
+            }
         }
         for invariant in modelInvariants {
             let checkedWrites = Locked(-1)
@@ -193,6 +210,14 @@ public struct ProjectionSimulation<Model: Equatable & Sendable>: Sendable {
                     }
                 }
             }
+            let operating = Locked(true)
+            if resumeDelay != nil || rebuilds.upperBound > 0 {
+                let resumeDelay = self.resumeDelay
+                let rebuilds = context.random(in: self.rebuilds)
+                group.addTask {
+                    try await Self.operate(context: context, engine: engine, resumeDelay: resumeDelay, rebuilds: rebuilds) { operating.withLock { $0 } }
+                }
+            }
             try await workload(writer)
             context.quiesce()
             sink.finish()
@@ -203,6 +228,7 @@ public struct ProjectionSimulation<Model: Equatable & Sendable>: Sendable {
             while (storage.state.checkpoints?.min() ?? .start) < head {
                 if context.now > deadline {
                     context.fail("liveness", "with faults over, the projection stayed at \(storage.state.checkpoints ?? []) for 10 virtual minutes; the head is \(head)")
+                    operating.withLock { $0 = false }
                     runner.stop()
                     return
                 }
@@ -220,7 +246,38 @@ public struct ProjectionSimulation<Model: Equatable & Sendable>: Sendable {
             if clean != final.model {
                 context.fail("clean replay", "the read model differs from a clean replay of the log up to its checkpoint: \(final.model) ≠ \(clean)")
             }
+            operating.withLock { $0 = false }
             runner.stop()
+        }
+    }
+
+    /// The operator: every 0.1–2 virtual seconds, resumes a projection its failure policy stopped
+    /// (after `resumeDelay`), and starts the `rebuilds` at random moments while the run is active.
+    static func operate(
+        context: SimulationContext, engine: CurrentEngine, resumeDelay: ClosedRange<Duration>?, rebuilds: Int, while operating: @Sendable () -> Bool
+    ) async throws {
+        var rebuildsLeft = rebuilds
+        while operating() {
+            try await context.clock.sleep(for: context.random(in: .milliseconds(100)...(.seconds(2))))
+            guard let current = engine.get() else { continue }
+            if let resumeDelay, current.status().state == .failed {
+                try await context.clock.sleep(for: context.random(in: resumeDelay))
+                // The engine of the life running now (the one seen failed may have crashed since).
+                if let running = engine.get(), running.status().state == .failed {
+                    context.record("operator: resume")
+                    running.resume()
+                }
+            }
+            if rebuildsLeft > 0, context.chance(0.2) {
+                rebuildsLeft -= 1
+                context.record("operator: rebuild")
+                do {
+                    let progress = try await current.rebuild()
+                    context.record("operator: rebuilt through \(progress.eventsDone)")
+                } catch {
+                    context.record("operator: rebuild failed: \(error)")
+                }
+            }
         }
     }
 
@@ -258,7 +315,7 @@ public struct ProjectionSimulation<Model: Equatable & Sendable>: Sendable {
 }
 
 /// The engine of the runner's current life.
-private final class CurrentEngine: Sendable {
+final class CurrentEngine: Sendable {
     private let engine = Mutex<ProjectionEngine?>(nil)
     func set(_ current: ProjectionEngine) { engine.withLock { $0 = current } }
     func get() -> ProjectionEngine? { engine.withLock { $0 } }

@@ -42,7 +42,9 @@ public struct StorageFaults: Sendable, Hashable {
 /// invariants can check exactly-once.
 ///
 /// A runner's life writes through ``handle(for:)``, which refuses every write once that life
-/// has crashed.
+/// has crashed. The handle can rebuild (`RebuildableProjectionStorage`): a fresh copy is built
+/// beside the serving one and swapped in whole; while a rebuild has frozen the serving copy, its
+/// commits wait (in virtual time) until the swap, or until the life that froze it is dead.
 public final class SimulatedProjectionStorage<Model: Sendable>: Sendable {
     /// What is durable.
     public struct Durable: Sendable {
@@ -61,6 +63,9 @@ public final class SimulatedProjectionStorage<Model: Sendable>: Sendable {
     }
 
     private let durable: Mutex<Durable>
+    private let initial: Model
+    /// The life whose rebuild froze the serving copy, if any.
+    private let frozenBy = Mutex<SimulatedIncarnation?>(nil)
     private let apply: @Sendable (inout Model, RecordedEvent) throws -> Void
     private let faults: StorageFaults
     private weak let context: SimulationContext?
@@ -80,6 +85,7 @@ public final class SimulatedProjectionStorage<Model: Sendable>: Sendable {
 
     package init(initial: Model, context: SimulationContext, faults: StorageFaults, splitsCommit: Bool, apply: @escaping @Sendable (inout Model, RecordedEvent) throws -> Void) {
         self.durable = Mutex(Durable(model: initial))
+        self.initial = initial
         self.apply = apply
         self.faults = faults
         self.context = context
@@ -118,6 +124,7 @@ public final class SimulatedProjectionStorage<Model: Sendable>: Sendable {
 
     fileprivate func commit(_ events: [RecordedEvent], partition: Int, from: GlobalPosition, to: GlobalPosition, life: SimulatedIncarnation) async throws {
         try fault(faults.commitFailure, "commit")
+        try await waitWhileFrozen()
         try life.checkAlive()
         try durable.withLock { (durable: inout Durable) throws -> Void in
             let stored = durable.checkpoints?[partition]
@@ -175,6 +182,45 @@ public final class SimulatedProjectionStorage<Model: Sendable>: Sendable {
         return count
     }
 
+    /// Waits (virtual time) while a live rebuild has frozen the checkpoints.
+    fileprivate func waitWhileFrozen() async throws {
+        while frozenBy.withLock({ $0?.isAlive ?? false }) {
+            guard let context else { return }
+            try await context.environment.sleep(.milliseconds(10))
+        }
+    }
+
+    fileprivate func emptyCopy() -> SimulatedProjectionStorage<Model> {
+        SimulatedProjectionStorage(initial: initial, context: context!, faults: faults, splitsCommit: splitsCommit, apply: apply)
+    }
+
+    fileprivate func freeze(by life: SimulatedIncarnation) throws -> [GlobalPosition]? {
+        try life.checkAlive()
+        frozenBy.withLock { $0 = life }
+        context?.record("storage: frozen for a swap")
+        return durable.withLock { $0.checkpoints }
+    }
+
+    fileprivate func thaw() {
+        frozenBy.withLock { $0 = nil }
+    }
+
+    /// Installs `copy` as the serving copy if none of its checkpoints is behind; thaws either way.
+    fileprivate func swap(to copy: SimulatedProjectionStorage<Model>, life: SimulatedIncarnation) throws -> Bool {
+        defer { thaw() }
+        try life.checkAlive()
+        let built = copy.state
+        let swapped = durable.withLock { durable in
+            guard let new = built.checkpoints, let old = durable.checkpoints, new.count == old.count, !zip(new, old).contains(where: { $0 < $1 }) else { return false }
+            var serving = built
+            serving.writes = durable.writes + 1
+            durable = serving
+            return true
+        }
+        context?.record("storage: rebuilt copy \(swapped ? "swapped in at \(built.checkpoints ?? [])" : "behind, not swapped")")
+        return swapped
+    }
+
     fileprivate func update<T>(_ life: SimulatedIncarnation?, _ body: (inout Durable) throws -> T) throws -> T {
         try life?.checkAlive()
         return try durable.withLock { durable in
@@ -184,7 +230,7 @@ public final class SimulatedProjectionStorage<Model: Sendable>: Sendable {
     }
 }
 
-private struct Handle<Model: Sendable>: ProjectionStorage {
+private struct Handle<Model: Sendable>: RebuildableProjectionStorage {
     let storage: SimulatedProjectionStorage<Model>
     let life: SimulatedIncarnation
 
@@ -209,7 +255,8 @@ private struct Handle<Model: Sendable>: ProjectionStorage {
     }
 
     func park(_ event: RecordedEvent, partition: Int, error: String, attempts: Int, at date: Date, from: GlobalPosition) async throws -> Int {
-        try storage.park(event, partition: partition, error: error, attempts: attempts, at: date, from: from, life: life)
+        try await storage.waitWhileFrozen()
+        return try storage.park(event, partition: partition, error: error, attempts: attempts, at: date, from: from, life: life)
     }
 
     func parkedCount() async throws -> Int {
@@ -245,5 +292,27 @@ private struct Handle<Model: Sendable>: ProjectionStorage {
             guard durable.parked.removeValue(forKey: position) != nil else { return nil }
             return durable.parked.count
         }
+    }
+
+    func makeRebuildTarget() async throws -> any ProjectionStorage {
+        try life.checkAlive()
+        return Handle(storage: storage.emptyCopy(), life: life)
+    }
+
+    func freeze(partitions: Int) async throws -> [GlobalPosition] {
+        if let stored = try storage.freeze(by: life) { return stored }
+        return Array(repeating: try await startPosition(), count: partitions)
+    }
+
+    func swap(to target: any ProjectionStorage) async throws -> Bool {
+        guard let copy = target as? Handle<Model> else {
+            storage.thaw()
+            throw SimulatedFault("swap to a storage that is not a simulated copy")
+        }
+        return try storage.swap(to: copy.storage, life: life)
+    }
+
+    func discard(_ target: any ProjectionStorage) async {
+        storage.thaw()
     }
 }

@@ -37,6 +37,54 @@ enum EngineSimulations {
         return simulation
     }
 
+    /// The engine as an operator runs it, under every fault: the stop policy on transient
+    /// failures (one try in ten fails; no poisoned events, which would stop it for good), the
+    /// projection resumed 0.1–5 virtual seconds after it stops, and up to one rebuild.
+    static func stopping(_ planted: ProjectionEngine.PlantedFault? = nil) -> ProjectionSimulation<Model> {
+        var simulation = streams(name: "stopping") { writer in try await randomWorkload(writer, poison: false) }
+        simulation.storageFaults = StorageFaults(commitFailure: 0.02, commitReplyLost: 0.02, applyFailure: 0.1)
+        simulation.drawOptions = { context, options in
+            options.partitioning = (try? .byStream(context.random(in: 1...3))) ?? .none
+            options.failurePolicy.whenExhausted = .stop
+        }
+        simulation.resumeDelay = .milliseconds(100)...(.seconds(5))
+        simulation.rebuilds = 0...1
+        simulation.plantedFault = planted
+        return simulation
+    }
+
+    /// Blue/green rebuilds under every fault: 1–3 rebuilds at random moments while the workload
+    /// runs, poisoned events parked (again, in the rebuilt copy), crashes that kill a rebuild
+    /// half-way.
+    static func rebuilding() -> ProjectionSimulation<Model> {
+        var simulation = streams(name: "rebuilding") { writer in try await randomWorkload(writer) }
+        simulation.drawOptions = { context, options in
+            options.partitioning = (try? .byStream(context.random(in: 1...3))) ?? .none
+        }
+        simulation.rebuilds = 1...3
+        return simulation
+    }
+
+    /// The projector of ``projection(_:splitsCommit:)`` (per stream, the versions applied; poisoned
+    /// events throw), with its invariant, over `workload`.
+    private static func streams(name: String, workload: @escaping @Sendable (SimulationWriter) async throws -> Void) -> ProjectionSimulation<Model> {
+        var simulation = ProjectionSimulation(name: name, initial: Model()) { model, event in
+            if (try? JSONValue(parsing: event.payload))?["poison"] == .bool(true) {
+                throw PoisonEvent(position: event.position)
+            }
+            model[event.streamID.rawValue, default: []].append(event.streamVersion.value)
+        } workload: { writer in
+            try await workload(writer)
+        }
+        simulation.addInvariant("each stream's events in version order") { model, _ in
+            for (stream, versions) in model where zip(versions, versions.dropFirst()).contains(where: { $0 >= $1 }) {
+                return "stream \(stream) has versions \(versions)"
+            }
+            return nil
+        }
+        return simulation
+    }
+
     /// Per stream, how many events were applied; every event fails once in ten tries, and the
     /// parked ones are retried at the end (their effect then comes out of log order, which a
     /// count does not see).
@@ -54,9 +102,10 @@ enum EngineSimulations {
         return simulation
     }
 
-    /// 1…40 appends of 1…3 events to 1…5 streams of two categories, some poisoned, by 1…3
-    /// concurrent writers that pause for nothing, a yield, or up to 300 virtual ms.
-    static func randomWorkload(_ writer: SimulationWriter) async throws {
+    /// 1…40 appends of 1…3 events to 1…5 streams of two categories, some poisoned (unless
+    /// `poison` is off), by 1…3 concurrent writers that pause for nothing, a yield, or up to 300
+    /// virtual ms.
+    static func randomWorkload(_ writer: SimulationWriter, poison: Bool = true) async throws {
         let streams = writer.random(in: 1...5)
         let writers = writer.random(in: 1...3)
         let appends = writer.random(in: 1...40)
@@ -67,7 +116,7 @@ enum EngineSimulations {
                         guard writer.isActive else { return }
                         let category = writer.random(in: 0...2) == 0 ? "item" : "order"
                         let events = (0..<writer.random(in: 1...3)).map { _ in
-                            writer.event(type: "Changed", payload: writer.random(in: 0...30) == 0 ? ["poison": .bool(true)] : [:])
+                            writer.event(type: "Changed", payload: poison && writer.random(in: 0...30) == 0 ? ["poison": .bool(true)] : [:])
                         }
                         try await writer.append(events, to: StreamID(category: category, id: "\(writer.random(in: 1...streams))"))
                         switch writer.random(in: 0...2) {

@@ -1,18 +1,8 @@
 import Chronicle
+import ChronicleTestSupport
 import ChronicleTesting
 import Foundation
 import Testing
-
-/// How many seeds the simulation suites run: 500 in CI, more in `Scripts/simulation-soak.sh`
-/// (`CHRONICLE_SIMULATION_SEEDS`, from `CHRONICLE_SIMULATION_FIRST_SEED`).
-enum SimulationSeeds {
-    static var range: Range<UInt64> {
-        let environment = ProcessInfo.processInfo.environment
-        let count = environment["CHRONICLE_SIMULATION_SEEDS"].flatMap(UInt64.init) ?? 500
-        let first = environment["CHRONICLE_SIMULATION_FIRST_SEED"].flatMap(UInt64.init) ?? 0
-        return first..<(first + count)
-    }
-}
 
 @Suite struct SimulatorTests {
     @Test func aSeedReplaysStepForStepWithTheSameTraceHash() async {
@@ -110,6 +100,42 @@ enum SimulationSeeds {
     }
 }
 
+@Suite struct OperatedProjectionSimulationTests {
+    @Test func theStopPolicyStopsAtTheFailingEventAndResumeGoesOnFromIt() async throws {
+        let clock = ContinuousClock()
+        let start = clock.now
+        let summary = try await EngineSimulations.stopping().check(seeds: SimulationSeeds.range)
+        print("simulation: stop policy and resume, \(summary.seeds) seeds, \(summary.steps) steps in \(clock.now - start)")
+        #expect(summary.seeds == SimulationSeeds.range.count)
+    }
+
+    @Test func rebuildsSwapInACompleteCopyWhateverFailsOrCrashes() async throws {
+        let clock = ContinuousClock()
+        let start = clock.now
+        let summary = try await EngineSimulations.rebuilding().check(seeds: SimulationSeeds.range)
+        print("simulation: rebuilds, \(summary.seeds) seeds, \(summary.steps) steps in \(clock.now - start)")
+        #expect(summary.seeds == SimulationSeeds.range.count)
+    }
+
+    /// The operated runs reach the paths they are about: a stop resumed, a rebuild swapped in,
+    /// one that failed or found its copy behind.
+    @Test func theOperatedRunsStopResumeRebuildAndSwap() async {
+        var seen: Set<String> = []
+        for seed: UInt64 in 0..<20 {
+            for simulation in [EngineSimulations.stopping().simulation, EngineSimulations.rebuilding().simulation] {
+                let run = await simulation.run(seed: seed, recordingTrace: true)
+                for line in run.trace {
+                    for marker in ["operator: resume", "operator: rebuilt through", "operator: rebuild failed", "storage: rebuilt copy swapped in", "engine: Projection stopped by its failure policy"]
+                    where line.contains(marker) {
+                        seen.insert(marker)
+                    }
+                }
+            }
+        }
+        #expect(seen.count == 5, "only \(seen.sorted()) in 20 seeds")
+    }
+}
+
 @Suite struct ParkedEventSimulationTests {
     @Test func parkedEventsRetriedOnceTheFaultsEndApplyExactlyOnce() async throws {
         let summary = try await EngineSimulations.retryingParkedEvents().check(seeds: 0..<100)
@@ -135,7 +161,7 @@ enum SimulationSeeds {
 /// The bugs planted behind package-only switches: each must be found within the CI's seeds.
 @Suite struct PlantedBugTests {
     enum Planted: String, CaseIterable, Sendable {
-        case offByOneCheckpoint, lostWakeUp, checkpointOutsideThePageTransaction, retryReappliesASucceededEvent
+        case offByOneCheckpoint, lostWakeUp, checkpointOutsideThePageTransaction, retryReappliesASucceededEvent, stopWaitsForOtherPartitions
 
         var simulation: Simulation {
             switch self {
@@ -143,6 +169,7 @@ enum SimulationSeeds {
             case .lostWakeUp: EngineSimulations.projection(.lostWakeUp).simulation
             case .checkpointOutsideThePageTransaction: EngineSimulations.projection(splitsCommit: true).simulation
             case .retryReappliesASucceededEvent: EngineSimulations.projection(.retryReappliesSucceededEvents).simulation
+            case .stopWaitsForOtherPartitions: EngineSimulations.stopping(.stopWaitsForOtherPartitions).simulation
             }
         }
     }
@@ -158,21 +185,13 @@ enum SimulationSeeds {
     /// how many seeds until the first failure and what share of seeds fails.
     @Test(arguments: Planted.allCases)
     func plantedBugFigures(_ planted: Planted) async throws {
-        guard let count = ProcessInfo.processInfo.environment["CHRONICLE_SIMULATION_FIGURES"].flatMap(UInt64.init) else { return }
+        guard let count = SimulationSeeds.figures else { return }
         var failing: [UInt64] = []
         for seed in 0..<count where await planted.simulation.run(seed: seed).violation != nil {
             failing.append(seed)
         }
         print("figures \(planted.rawValue): first failing seed \(failing.first.map(String.init) ?? "none"), \(failing.count) of \(count) seeds fail")
     }
-}
-
-/// The first seed below `limit` whose run breaks an invariant.
-func firstFailingSeed(_ simulation: Simulation, within limit: UInt64) async -> (seed: UInt64, violation: SimulationViolation)? {
-    for seed in 0..<limit {
-        if let violation = await simulation.run(seed: seed).violation { return (seed, violation) }
-    }
-    return nil
 }
 
 extension Sequence where Element: Sendable {
