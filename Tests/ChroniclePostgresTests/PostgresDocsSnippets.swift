@@ -121,3 +121,9 @@ enum PostgresDocsSnippets {
         _ = summary
     }
 }
+
+/// Docs/SyncAndAsync.md: the inbox of a receiver on PostgreSQL.
+func syncAndAsyncPostgresInboxSnippet(store: PostgresEventStore) -> PostgresInbox {
+    let inbox = PostgresInbox(sharingSchemaOf: store) { event, connection in /* the receiver's writes, on `connection` */ }
+    return inbox
+}
