@@ -315,7 +315,9 @@ public final class EventRelay: ProcessManager {
 
     private func post(_ event: RecordedEvent, body: [UInt8], attempt: Int) async throws -> Outcome {
         let timestamp = Int64(configuration.now().timeIntervalSince1970)
-        let deliveryID = UUID().uuidString.lowercased()
+        // From the environment's randomness, so a simulated run replays the same requests (and
+        // without Foundation's UUID(), which opens /dev/urandom for every id on Linux).
+        let deliveryID = Self.deliveryID(configuration.environment.random(), configuration.environment.random())
         let eventID = event.id.uuidString.lowercased()
         var headers: [(name: String, value: String)] = [
             ("Content-Type", "application/json"), ("Idempotency-Key", eventID), ("Chronicle-Event-Id", eventID),
@@ -376,6 +378,16 @@ public final class EventRelay: ProcessManager {
     // MARK: Helpers
 
     /// The request body: the event in the read API's JSON.
+    /// A version-4 UUID (lower-case text) made of two random words.
+    static func deliveryID(_ high: UInt64, _ low: UInt64) -> String {
+        var bytes = (high.bigEndian, low.bigEndian)
+        return withUnsafeMutableBytes(of: &bytes) { raw in
+            raw[6] = (raw[6] & 0x0F) | 0x40  // version 4
+            raw[8] = (raw[8] & 0x3F) | 0x80  // variant 10
+            return UUID(uuid: raw.load(as: uuid_t.self)).uuidString.lowercased()
+        }
+    }
+
     static func body(of event: RecordedEvent) -> [UInt8] {
         var writer = EventJSONWriter(capacity: 256 + event.payload.count)
         writer.event(event)

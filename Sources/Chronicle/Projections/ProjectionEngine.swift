@@ -252,15 +252,7 @@ public final class ProjectionEngine: Sendable {
     /// Reads the checkpoints and parked count from the storage again (after another process ran
     /// the projection, or a swap).
     public func reload() async throws {
-        let count = options.partitioning.count
-        let stored = try await storage.checkpoints(partitions: count) ?? Array(repeating: .start, count: count)
-        let parked = try await storage.parkedCount()
-        state.withLock { state in
-            state.positions = stored
-            state.parkedCount = parked
-        }
-        checkpoint.advance(to: stored.min() ?? .start)
-        heads.saw(stored.max() ?? .start)
+        try await readStoredProgress(onlyIfIdle: false)
     }
 
     /// Reads the checkpoints and parked count from the storage again, for an instance that
@@ -269,11 +261,17 @@ public final class ProjectionEngine: Sendable {
     /// running meanwhile: a read from before the run's first commits would move its positions
     /// back under it.
     public func refreshWhileIdle() async throws {
+        try await readStoredProgress(onlyIfIdle: true)
+    }
+
+    /// Replaces the in-memory positions and parked count with the stored ones; with `onlyIfIdle`,
+    /// only if this instance is not running by the time the read returns.
+    private func readStoredProgress(onlyIfIdle: Bool) async throws {
         let count = options.partitioning.count
         let stored = try await storage.checkpoints(partitions: count) ?? Array(repeating: .start, count: count)
         let parked = try await storage.parkedCount()
         let applied: Bool = state.withLock { state in
-            guard !state.running else { return false }
+            if onlyIfIdle && state.running { return false }
             state.positions = stored
             state.parkedCount = parked
             return true

@@ -136,6 +136,17 @@ final class ProcessManagerStorage: SQLiteBookkeeping, Sendable {
         do {
             var configuration = Configuration()
             configuration.busyMode = .timeout(5)
+            // As a read model's file: WAL with synchronous NORMAL. The checkpoint moves after every
+            // reaction; in the default rollback-journal mode with FULL each move created, synced
+            // (four fdatasyncs) and unlinked a journal, which bounded a relay or saga on a real
+            // disk. A crash of the process loses no committed move; a power loss may lose the
+            // last ones, and their events are reacted to again (at least once, as after a crash
+            // between a reaction and its checkpoint).
+            configuration.journalMode = .wal
+            configuration.prepareDatabase { db in
+                try db.execute(sql: SQLiteProjectionSQL.synchronousNormal)
+                try db.execute(sql: SQLiteProjectionSQL.secureDelete)
+            }
             database = try DatabaseQueue(path: path, configuration: configuration)
             try database.write { db in
                 let legacy = try db.tableExists(SQLiteProjectionSQL.legacyCheckpointTable)

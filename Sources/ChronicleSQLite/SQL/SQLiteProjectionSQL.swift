@@ -82,8 +82,8 @@ enum SQLiteProjectionSQL {
 
     // MARK: Read-model files
 
-    /// The connection setting of every read-model file (its durability is the log's: a lost page
-    /// is replayed from the checkpoint).
+    /// The connection setting of every read-model and process-manager file (their durability is
+    /// the log's: a lost page is replayed from the checkpoint).
     static let synchronousNormal = "PRAGMA synchronous = NORMAL"
     /// Deleted rows are overwritten with zeros, so a read model that forgets a subject (see
     /// `SubjectForgotten`) keeps no copy of their rows in free pages.
