@@ -10,6 +10,9 @@
 #                                             # (eval "$(bash .ci/postgres.sh)" starts a local server)
 #   CONDITIONS="quiet contended" BUSY=2 Benchmarks/run.sh   # each scenario quiet, then with BUSY busy-loop
 #                                             # processes (default: one per core) running through it
+#   PEER_PYTHON=.build/peer/bin/python Benchmarks/run.sh   # adds the Python peer eventsourcing 9.5.6
+#                                             # (Benchmarks/peer/eventsourcing_peer.py) on the scenarios
+#                                             # it runs; that python needs eventsourcing==9.5.6
 #   C_VARIANTS="store minimal time" Benchmarks/run.sh   # the C programs run beside Chronicle: the
 #                                             # store-shaped reference (store), the minimal schema
 #                                             # (minimal: one table, one unique index), the store's
@@ -29,6 +32,7 @@ RUN_TIMEOUT=${RUN_TIMEOUT:-600}
 CONDITIONS=${CONDITIONS:-quiet}
 BUSY=${BUSY:-$(nproc)}
 C_VARIANTS=${C_VARIANTS:-"store minimal"}
+PEER_PYTHON=${PEER_PYTHON:-}
 
 # Event counts: the workload's own (S3 and S5 at 1,000,000; SCALED_EVENTS=200000 scales them down
 # where one run would exceed ~2 minutes); FULL sync scaled down (one fsync per commit).
@@ -57,6 +61,14 @@ swift build -c release --package-path "$ROOT/Benchmarks" >&2
 SWIFT_BIN="$ROOT/Benchmarks/.build/release/ChronicleBenchmarks"
 C_BIN="$OUT/chronicle_ref"
 cc -O2 -Wall -Wextra -o "$C_BIN" "$ROOT/Benchmarks/reference/chronicle_ref.c" -lsqlite3
+PEER_BIN="$OUT/eventsourcing_peer"
+if [ -n "$PEER_PYTHON" ]; then
+    "$PEER_PYTHON" -c 'import eventsourcing' || { echo "PEER_PYTHON=$PEER_PYTHON has no eventsourcing module" >&2; exit 2; }
+    printf '#!/bin/sh\nexec "%s" "%s" "$@"\n' "$PEER_PYTHON" "$ROOT/Benchmarks/peer/eventsourcing_peer.py" >"$PEER_BIN"
+    chmod +x "$PEER_BIN"
+fi
+# The scenarios the peer runs (the workload's, and S1c).
+peer_runs() { [ -n "$PEER_PYTHON" ] && case "$1" in S1 | S1c | S2 | S3 | S4a | S4b | S5 | S6) return 0 ;; *) return 1 ;; esac; }
 
 WORK=$(mktemp -d "$BENCH_DIR/chronicle-bench.XXXXXX")
 busy_pids=()
@@ -137,6 +149,7 @@ for condition in $CONDITIONS; do
                         run_one "$(c_impl "$variant")" "$C_BIN" "$scenario" "$sync" "$events" $(c_arguments "$variant")
                     done
                 fi
+                if peer_runs "$scenario"; then run_one eventsourcing "$PEER_BIN" "$scenario" "$sync" "$events"; fi
                 run_one chronicle "$SWIFT_BIN" "$scenario" "$sync" "$events"
             done
         done

@@ -43,7 +43,7 @@ def main(path):
             return "FAILED"
         return "yes" if all(r.get("verified") for r in rs) else "NO"
 
-    variants = [impl for impl in ("sqlite-c-min", "sqlite-c-time") if any(k[3] == impl for k in runs)]
+    variants = [impl for impl in ("sqlite-c-min", "sqlite-c-time", "eventsourcing") if any(k[3] == impl for k in runs)]
     print("| scenario | sync | condition | events | sqlite-c events/s median (min–max) | chronicle events/s median (min–max) "
           "| chronicle / C | target | " + "".join(f"{v} events/s | chronicle / {v} | " for v in variants)
           + "C ms/op | chronicle ms/op | CPU µs/event C / chronicle (C÷chr) | load1 | verified (C/chr) |")
