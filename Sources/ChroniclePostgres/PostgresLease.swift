@@ -131,7 +131,14 @@ public final class PostgresLease: Sendable {
             let connection: PostgresConnection
             do {
                 let id = connectionIDs.wrappingAdd(1, ordering: .relaxed).newValue
-                connection = try await PostgresConnection.connect(configuration: self.connection, id: id, logger: logger)
+                let (configuration, logger) = (self.connection, self.logger)
+                // Under a deadline, as every call of this driver that may never complete.
+                guard let connected = try await withDeadline(Self.callDeadline, {
+                    try await PostgresConnection.connect(configuration: configuration, id: id, logger: logger)
+                }) else {
+                    throw PostgresLeaseError(.lost, "Connecting for lease \(name) took longer than \(Self.callDeadline).")
+                }
+                connection = connected
             } catch {
                 if !waiting { throw PostgresFailure.map(error, while: "connecting to take lease \(name)") }
                 logger.info("lease connection failed; retrying", metadata: ["lease": "\(name)", "error": "\(PostgresFailure.summary(of: error))"])
@@ -142,7 +149,15 @@ public final class PostgresLease: Sendable {
                 while true {
                     // See heartbeat(on:): never write to a closed connection.
                     guard !connection.isClosed else { throw PostgresLeaseError(.lost, "The lease connection closed while waiting.") }
-                    if try await query(PostgresSQL.tryLease, on: connection) {
+                    // Under a deadline too: the connection may close between the check and the
+                    // query, and then the query would never complete.
+                    let key = self.key, logger = self.logger
+                    guard let taken = try await withDeadline(Self.callDeadline, {
+                        try await Self.query(PostgresSQL.tryLease, key: key, on: connection, logger: logger)
+                    }) else {
+                        throw PostgresLeaseError(.lost, "Trying lease \(name) took longer than \(Self.callDeadline).")
+                    }
+                    if taken {
                         held.store(true, ordering: .releasing)
                         logger.info("lease acquired", metadata: ["lease": "\(name)"])
                         return connection
@@ -208,9 +223,8 @@ public final class PostgresLease: Sendable {
         try? await connection.close()
     }
 
-    private func query(_ statement: String, on connection: PostgresConnection) async throws -> Bool {
-        try await Self.query(statement, key: key, on: connection, logger: logger)
-    }
+    /// How long a connect or a lease query may take before the connection counts as failed.
+    static let callDeadline: Duration = .seconds(10)
 
     /// Runs a one-row, one-column statement about the lease key, true for `true` or a count > 0.
     private static func query(_ statement: String, key: String, on connection: PostgresConnection, logger: Logger) async throws -> Bool {

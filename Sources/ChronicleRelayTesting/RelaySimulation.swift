@@ -28,7 +28,7 @@ import Synchronization
 /// simulation.endpointFaults = RelayEndpointFaults(serverError: 0.2, outages: [.seconds(1)..<(.seconds(30))])
 /// try await simulation.check(seeds: 0..<100)
 /// ```
-public struct RelaySimulation: Sendable {
+public struct RelaySimulation: SimulationScenario {
     /// The workload: appends the events the relay delivers.
     public var workload: @Sendable (SimulationWriter) async throws -> Void
     /// The stream categories relayed (`nil`: all).
@@ -65,33 +65,8 @@ public struct RelaySimulation: Sendable {
         self.statistics = RelaySimulationStatistics()
     }
 
-    /// The simulation, to run, check or replay seeds.
-    public var simulation: Simulation {
-        let this = self
-        return Simulation { context in try await this.scenario(context) }
-    }
-
-    /// Runs every seed; throws ``ChronicleTesting/SimulationFailure`` on the first that breaks an invariant.
-    ///
-    /// - Parameter seeds: the seeds to run.
-    /// - Returns: how many seeds and steps ran.
-    @discardableResult
-    public func check(seeds: some Sequence<UInt64>) async throws -> SimulationSummary {
-        try await simulation.check(seeds: seeds)
-    }
-
-    /// Replays one seed (to a prefix) with its trace; throws ``ChronicleTesting/SimulationFailure`` if it fails.
-    ///
-    /// - Parameters:
-    ///   - seed: the seed.
-    ///   - prefix: the shrunk prefix a failure printed.
-    /// - Returns: the run.
-    @discardableResult
-    public func replay(seed: UInt64, prefix: Int? = nil) async throws -> SimulationRun {
-        try await simulation.replay(seed: seed, prefix: prefix)
-    }
-
-    func scenario(_ context: SimulationContext) async throws {
+    /// Runs the scenario for one seed (see ``ChronicleTesting/SimulationScenario``).
+    public func run(in context: SimulationContext) async throws {
         func maybe(_ rate: Double) -> Double { context.random(in: 0...2) == 0 ? rate : 0 }
         let secret = RelaySecret("simulated-relay-secret")
         let storeFaults = self.storeFaults ?? .random(context, allowLostWakeUps: true)

@@ -22,7 +22,7 @@ import Synchronization
 /// }
 /// try await simulation.check(seeds: 0..<100)
 /// ```
-public struct ProcessManagerSimulation<Manager: ProcessManager>: Sendable {
+public struct ProcessManagerSimulation<Manager: ProcessManager>: SimulationScenario {
     /// Makes the manager for one life of the runner, given the store it may write to.
     public var makeManager: @Sendable (any EventStore) -> Manager
     /// The workload: appends the events the manager reacts to.
@@ -55,33 +55,8 @@ public struct ProcessManagerSimulation<Manager: ProcessManager>: Sendable {
         self.pollInterval = .seconds(1)
     }
 
-    /// The simulation, to run, check or replay seeds.
-    public var simulation: Simulation {
-        let this = self
-        return Simulation { context in try await this.scenario(context) }
-    }
-
-    /// Runs every seed; throws ``SimulationFailure`` on the first that breaks an invariant.
-    ///
-    /// - Parameter seeds: the seeds to run.
-    /// - Returns: how many seeds and steps ran.
-    @discardableResult
-    public func check(seeds: some Sequence<UInt64>) async throws -> SimulationSummary {
-        try await simulation.check(seeds: seeds)
-    }
-
-    /// Replays one seed (to a prefix) with its trace; throws ``SimulationFailure`` if it fails.
-    ///
-    /// - Parameters:
-    ///   - seed: the seed.
-    ///   - prefix: the shrunk prefix a failure printed.
-    /// - Returns: the run.
-    @discardableResult
-    public func replay(seed: UInt64, prefix: Int? = nil) async throws -> SimulationRun {
-        try await simulation.replay(seed: seed, prefix: prefix)
-    }
-
-    func scenario(_ context: SimulationContext) async throws {
+    /// Runs the scenario for one seed (see ``ChronicleTesting/SimulationScenario``).
+    public func run(in context: SimulationContext) async throws {
         let storeFaults = self.storeFaults ?? .random(context, allowLostWakeUps: true)
         let store = FaultInjectingEventStore(context: context, faults: storeFaults)
         let storage = SimulatedProcessManagerStorage(context: context, faults: storageFaults ?? .random(context))

@@ -24,7 +24,7 @@ import Synchronization
 /// A partitioned projection's model must not depend on the order of events of different
 /// streams (that order is not kept across partitions), or the final comparison with a replay in
 /// log order fails.
-public struct ProjectionSimulation<Model: Equatable & Sendable>: Sendable {
+public struct ProjectionSimulation<Model: Equatable & Sendable>: SimulationScenario {
     /// The projection's name.
     public var name: String
     /// The model before any event.
@@ -96,34 +96,8 @@ public struct ProjectionSimulation<Model: Equatable & Sendable>: Sendable {
         modelInvariants.append((name, check))
     }
 
-    /// The simulation, to run, check or replay seeds.
-    public var simulation: Simulation {
-        let this = self
-        return Simulation { context in try await this.scenario(context) }
-    }
-
-    /// Runs every seed; throws ``SimulationFailure`` (seed, trace hash, shrunk prefix, replay
-    /// call) on the first that breaks an invariant.
-    ///
-    /// - Parameter seeds: the seeds to run.
-    /// - Returns: how many seeds and steps ran.
-    @discardableResult
-    public func check(seeds: some Sequence<UInt64>) async throws -> SimulationSummary {
-        try await simulation.check(seeds: seeds)
-    }
-
-    /// Replays one seed (to a prefix) with its trace; throws ``SimulationFailure`` if it fails.
-    ///
-    /// - Parameters:
-    ///   - seed: the seed.
-    ///   - prefix: the shrunk prefix a failure printed.
-    /// - Returns: the run.
-    @discardableResult
-    public func replay(seed: UInt64, prefix: Int? = nil) async throws -> SimulationRun {
-        try await simulation.replay(seed: seed, prefix: prefix)
-    }
-
-    func scenario(_ context: SimulationContext) async throws {
+    /// Runs the scenario for one seed (see ``ChronicleTesting/SimulationScenario``).
+    public func run(in context: SimulationContext) async throws {
         let storeFaults = self.storeFaults ?? .random(context, allowLostWakeUps: true)
         let store = FaultInjectingEventStore(context: context, faults: storeFaults)
         let storage = SimulatedProjectionStorage(
