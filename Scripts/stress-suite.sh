@@ -8,6 +8,9 @@
 #   LOGS=/tmp/stress Scripts/stress-suite.sh -- --filter ChronicleSQLiteTests   # extra swift test arguments after --
 #   WIDTH=8 Scripts/stress-suite.sh          # at most 8 tests at once (Swift Testing's experimental
 #                                            # SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH)
+#   RUN_TIMEOUT=900 Scripts/stress-suite.sh  # a run still going after this many seconds (default 900)
+#                                            # is a hang: its threads' stacks go to run-N.stacks, the
+#                                            # run is killed and counted as failed, and the next starts
 #
 # Each run's output goes to $LOGS/run-N.log (default: a new folder under the temp directory).
 # Prints `N passed, M failed` and the names of the tests that failed, with how many runs each
@@ -16,6 +19,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 runs=${RUNS:-20}
+run_timeout=${RUN_TIMEOUT:-900}
 busy=${BUSY:-0}
 if [ -n "${WIDTH:-}" ]; then export SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH=$WIDTH; fi
 logs=${LOGS:-$(mktemp -d "${TMPDIR:-/tmp}/chronicle-stress.XXXXXX")}
@@ -52,10 +56,29 @@ failed=0
 for ((run = 1; run <= runs; run++)); do
   log="$logs/run-$run.log"
   start=$(date +%s)
-  if swift test --skip-build "${extra[@]}" >"$log" 2>&1; then
+  swift test --skip-build "${extra[@]}" >"$log" 2>&1 &
+  test_pid=$!
+  hung=0
+  while kill -0 "$test_pid" 2>/dev/null; do
+    if [ $(($(date +%s) - start)) -ge "$run_timeout" ]; then
+      hung=1
+      # The test binary is swift-test's child; record every thread's stack before killing it.
+      for pid in $(pgrep -f '\.xctest|PackageTests' || true); do
+        if command -v gdb >/dev/null; then
+          gdb -p "$pid" -batch -ex 'thread apply all bt' >>"$logs/run-$run.stacks" 2>&1 || true
+        fi
+        kill -9 "$pid" 2>/dev/null
+      done
+      kill -9 "$test_pid" 2>/dev/null
+      break
+    fi
+    sleep 1
+  done
+  if wait "$test_pid" && [ "$hung" = 0 ]; then
     status=passed; passed=$((passed + 1))
   else
     status=FAILED; failed=$((failed + 1))
+    [ "$hung" = 1 ] && { status="FAILED (hung, killed after ${run_timeout} s)"; echo "HUNG after ${run_timeout} s" >>"$log"; }
   fi
   echo "run $run/$runs: $status in $(($(date +%s) - start)) s ($log)"
 done
