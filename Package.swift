@@ -60,6 +60,7 @@ let package = Package(
             name: "ChronicleSQLite",
             dependencies: [
                 "Chronicle",
+                "ChronicleInstrumentation",  // the projection page span
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),  // the system libsqlite3, for raw calls on hot paths
@@ -74,6 +75,8 @@ let package = Package(
             name: "ChroniclePostgres",
             dependencies: [
                 "Chronicle",
+                "ChronicleInstrumentation",  // the projection page span
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -113,7 +116,8 @@ let package = Package(
             resources: [.copy("Resources")],
             swiftSettings: library
         ),
-        // Metrics and tracing decorators for stores and repositories.
+        // Metrics and tracing decorators for stores and repositories, and the projection page span
+        // (ProjectionPageScope.span) that both backends' read models use.
         .target(
             name: "ChronicleInstrumentation",
             dependencies: [
@@ -360,6 +364,8 @@ let package = Package(
             dependencies: [
                 "Chronicle", "ChroniclePostgres", "ChronicleTesting", "ChronicleTestSupport", "ChroniclePostgresWorker", "ChronicleSQLite", "ChroniclePrivacy",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

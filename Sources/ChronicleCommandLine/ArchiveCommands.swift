@@ -94,15 +94,7 @@ struct ArchiveCreateCommand: AsyncParsableCommand {
             guard FileManager.default.fileExists(atPath: to, isDirectory: &isDirectory), isDirectory.boolValue else {
                 throw ArchiveError(.missingDirectory, "No directory at \(to): create it (on the disk the archives should live on), then run the archive again. Nothing was changed.")
             }
-            let opened = try await options.openAny()
-            let report: Report
-            do {
-                report = try await archive(opened)
-            } catch {
-                try? await opened.close()
-                throw error
-            }
-            try await opened.close()
+            let report = try await options.withAnyStore { try await archive($0) }
             if options.json {
                 print(try jsonString(report))
             } else if report.files.isEmpty {
@@ -321,9 +313,8 @@ struct ArchiveImportCommand: AsyncParsableCommand {
                 var reader = try ArchiveReader(path: file)
                 manifests.append(try reader.verify())
             }
-            let opened = try await options.openAny(mustExist: false)
-            var reports: [FileReport] = []
-            do {
+            let reports = try await options.withAnyStore(mustExist: false) { opened in
+                var reports: [FileReport] = []
                 let identity = try await (opened.store as? any EventArchiving)?.storeIdentity()
                 for (file, manifest) in zip(files, manifests) {
                     if manifest.storeID == identity, let store = opened.store as? any EventArchiving {
@@ -334,11 +325,8 @@ struct ArchiveImportCommand: AsyncParsableCommand {
                         throw ArchiveError(.foreignStore, "\(file) was written by store \(manifest.storeID) (\(manifest.store)), not by this one (\(identity ?? "no identity")). Import it into the store it came from, or pass --force to append its events to this store as new events (idempotent by event id). Nothing was changed.")
                     }
                 }
-            } catch {
-                try? await opened.close()
-                throw error
+                return reports
             }
-            try await opened.close()
             if options.json {
                 print(try jsonString(reports))
             } else {
@@ -413,16 +401,10 @@ struct ArchiveListCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let opened = try await options.openAny()
-            let ranges: [ArchivedRange]
-            do {
+            let ranges = try await options.withAnyStore { opened in
                 guard let store = opened.store as? any EventArchiving else { throw ArchiveError(.unsupportedStore, "This store cannot be archived.") }
-                ranges = try await store.archivedRanges()
-            } catch {
-                try? await opened.close()
-                throw error
+                return try await store.archivedRanges()
             }
-            try await opened.close()
             if options.json {
                 print(try jsonString(ranges))
             } else if ranges.isEmpty {

@@ -91,22 +91,27 @@ struct StoreOptions: ParsableArguments {
         }
     }
 
-    /// Runs `body` on the PostgreSQL store, closing it afterwards whatever happens.
-    func withPostgres<T: Sendable>(_ body: (PostgresEventStore) async throws -> T) async throws -> T {
-        let opened = try await openAny()
-        guard let store = opened.postgres else {
-            try await opened.close()
-            throw CLIError("This needs a PostgreSQL store (--store postgres://…).")
-        }
+    /// Runs `body` on the store, SQLite or PostgreSQL (``openAny(mustExist:)``), and closes it
+    /// afterwards whatever happens: the first error (the body's, else the close's) is thrown.
+    func withAnyStore<T>(mustExist: Bool = true, _ body: (OpenedStore) async throws -> T) async throws -> T {
+        let opened = try await openAny(mustExist: mustExist)
         let result: T
         do {
-            result = try await body(store)
+            result = try await body(opened)
         } catch {
             try? await opened.close()
             throw error
         }
         try await opened.close()
         return result
+    }
+
+    /// Runs `body` on the PostgreSQL store, closing it afterwards whatever happens.
+    func withPostgres<T>(_ body: (PostgresEventStore) async throws -> T) async throws -> T {
+        try await withAnyStore { opened in
+            guard let store = opened.postgres else { throw CLIError("This needs a PostgreSQL store (--store postgres://…).") }
+            return try await body(store)
+        }
     }
 
     /// Opens the store, SQLite or PostgreSQL (whose tables are created if missing).

@@ -33,19 +33,11 @@ struct ForgetCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let opened = try await options.openAny()
-            do {
-                let report = try await forget(in: opened)
-                try await opened.close()
-                if options.json {
-                    print(try jsonString(report))
-                } else {
-                    print(render(report))
-                }
-            } catch {
-                try? await opened.close()
-                if let error = error as? PrivacyError { throw CLIError(error.message) }
-                throw error
+            let report = try await options.withAnyStore { try await forget(in: $0) }
+            if options.json {
+                print(try jsonString(report))
+            } else {
+                print(render(report))
             }
         }
     }
@@ -186,22 +178,14 @@ struct ScavengeCommand: AsyncParsableCommand {
         try await reportingErrors {
             let overrides = try retain.map { try Self.policy(parsing: $0, option: "--retain") }
             let toStore = try setPolicy.map { try Self.policy(parsing: $0, option: "--set-policy") }
-            let opened = try await options.openAny()
-            guard let store = opened.store as? any StreamMaintenance else {
-                try await opened.close()
-                throw CLIError("This store cannot be scavenged.")
-            }
-            do {
+            try await options.withAnyStore { opened in
+                guard let store = opened.store as? any StreamMaintenance else { throw CLIError("This store cannot be scavenged.") }
                 if listPolicies || !toStore.isEmpty || !removePolicy.isEmpty {
                     try await managePolicies(store, toStore: toStore)
                 } else {
                     try await scavenge(store, overrides: overrides, description: opened.description)
                 }
-            } catch {
-                try? await opened.close()
-                throw error
             }
-            try await opened.close()
         }
     }
 

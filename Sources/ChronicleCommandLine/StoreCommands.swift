@@ -10,10 +10,7 @@ struct InitCommand: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let existed = options.isPostgres || FileManager.default.fileExists(atPath: options.path)
-            let opened = try await options.openAny(mustExist: false)
-            let store = opened.store
-            let head = try await store.headPosition()
-            try await opened.close()
+            let head = try await options.withAnyStore(mustExist: false) { try await $0.store.headPosition() }
             if options.json {
                 print(try jsonString(["path": options.path, "created": existed ? "false" : "true", "head": String(head.value)]))
             } else {
@@ -38,22 +35,22 @@ struct StatsCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let opened = try await options.openAny()
-            let store = opened.store
-            let head = try await store.headPosition()
             var streams = 0
             var categories: [String: Int] = [:]
-            try await forEachStream(of: store) { info in
-                categories[info.id.category, default: 0] += 1
-                streams += 1
+            let (head, isSQLite, description) = try await options.withAnyStore { opened in
+                let head = try await opened.store.headPosition()
+                try await forEachStream(of: opened.store) { info in
+                    categories[info.id.category, default: 0] += 1
+                    streams += 1
+                }
+                return (head, opened.sqlite != nil, opened.description)
             }
-            try await opened.close()
-            let stats = Stats(path: options.path, events: head.value, streams: streams, categories: categories, fileBytes: opened.sqlite == nil ? nil : fileBytes(options.path), head: head.value)
+            let stats = Stats(path: options.path, events: head.value, streams: streams, categories: categories, fileBytes: isSQLite ? fileBytes(options.path) : nil, head: head.value)
             if options.json {
                 print(try jsonString(stats))
             } else {
                 var table = TextTable("PROPERTY", "VALUE")
-                table.add("store", opened.description)
+                table.add("store", description)
                 table.add("events", String(stats.events))
                 table.add("streams", String(stats.streams))
                 table.add("categories", String(categories.count))
@@ -113,10 +110,7 @@ struct StreamsCommand: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let afterID: StreamID? = try after.map { try StreamID($0) }
-            let opened = try await options.openAny()
-            let store = opened.store
-            let page = try await store.streams(category: category, after: afterID, limit: limit)
-            try await opened.close()
+            let page = try await options.withAnyStore { try await $0.store.streams(category: category, after: afterID, limit: limit) }
             let rows = page.map { Row(stream: $0.id.rawValue, category: $0.id.category, version: $0.version.value, lastPosition: $0.lastPosition.value) }
             if options.json {
                 print(try jsonString(rows))
@@ -187,24 +181,23 @@ struct ReadCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let opened = try await options.openAny()
-            let store = opened.store
-            let events: [RecordedEvent]
-            if let stream {
-                let id = try StreamID(stream)
-                let start = StreamVersion(from ?? (backwards ? Int64.max : 1))
-                events = try await store.readStream(id, from: start, direction: backwards ? .backwards : .forwards, limit: limit)
-            } else if let tag {
-                let query = try EventQuery.parse(tags: tag, types: type.map { $0.types.sorted().joined(separator: ",") })
-                events = try await store.readEvents(matching: query, after: GlobalPosition(after ?? 0), limit: limit)
-            } else if let type {
-                events = try await LogSubscription.readFiltered(
-                    store, after: GlobalPosition(after ?? 0), filter: ProjectionFilter(eventTypes: type.types), limit: limit, scanLimit: .max
-                ).events
-            } else {
-                events = try await store.readAll(after: GlobalPosition(after ?? 0), limit: limit)
+            let events: [RecordedEvent] = try await options.withAnyStore { opened in
+                let store = opened.store
+                if let stream {
+                    let id = try StreamID(stream)
+                    let start = StreamVersion(from ?? (backwards ? Int64.max : 1))
+                    return try await store.readStream(id, from: start, direction: backwards ? .backwards : .forwards, limit: limit)
+                } else if let tag {
+                    let query = try EventQuery.parse(tags: tag, types: type.map { $0.types.sorted().joined(separator: ",") })
+                    return try await store.readEvents(matching: query, after: GlobalPosition(after ?? 0), limit: limit)
+                } else if let type {
+                    return try await LogSubscription.readFiltered(
+                        store, after: GlobalPosition(after ?? 0), filter: ProjectionFilter(eventTypes: type.types), limit: limit, scanLimit: .max
+                    ).events
+                } else {
+                    return try await store.readAll(after: GlobalPosition(after ?? 0), limit: limit)
+                }
             }
-            try await opened.close()
             noteArchived(events)
             try printEvents(events, json: options.json)
         }

@@ -75,10 +75,9 @@ struct AppendCommand: AsyncParsableCommand {
                 throw CLIError("\(error.description) Nothing was written.")
             }
             guard !events.isEmpty else { throw CLIError("No events in the input: nothing was written.") }
-            let opened = try await options.openAny(mustExist: false)
-            let store = opened.store
-            let result = try await store.append(events, to: id, expectedVersion: expectedVersion.value)
-            try await opened.close()
+            let result = try await options.withAnyStore(mustExist: false) { opened in
+                try await opened.store.append(events, to: id, expectedVersion: expectedVersion.value)
+            }
             if options.json {
                 print(try jsonString([
                     "stream": result.streamID.rawValue, "firstVersion": String(result.firstVersion.value), "version": String(result.version.value),
@@ -214,15 +213,15 @@ struct ImportCommand: AsyncParsableCommand {
                 let spool = try parseEveryLine()
                 defer { if let spool { try? FileManager.default.removeItem(atPath: spool) } }
                 var reader = try LineReader(path: spool ?? input)
-                let opened = try await options.openAny(mustExist: false)
-                counts = try await Self.importInBatches(into: opened.store, from: &reader, batch: batch)
-                try await opened.close()
+                counts = try await options.withAnyStore(mustExist: false) { opened in
+                    try await Self.importInBatches(into: opened.store, from: &reader, batch: batch)
+                }
             } else {
                 var reader = try LineReader(path: input)
-                let opened = try await options.openAny(mustExist: false)
-                guard let sqlite = opened.sqlite else { throw CLIError("Internal error: \(options.path) did not open as a SQLite store.") }
-                counts = try Self.importInOneTransaction(into: sqlite, from: &reader, batch: batch)
-                try await opened.close()
+                counts = try await options.withAnyStore(mustExist: false) { opened in
+                    guard let sqlite = opened.sqlite else { throw CLIError("Internal error: \(options.path) did not open as a SQLite store.") }
+                    return try Self.importInOneTransaction(into: sqlite, from: &reader, batch: batch)
+                }
             }
             if options.json {
                 print(try jsonString(["written": counts.written, "alreadyPresent": counts.skipped]))

@@ -25,19 +25,14 @@ public import ServiceLifecycle
 /// let services = ServiceGroup(services: [readModel, saga, httpServer], logger: logger)
 /// ```
 public actor PostgresProcessManager: Service, ProjectionRunner {
-    /// How the runner reads, retries and contends for the lease.
-    public struct Options: Sendable {
-        /// Events read per page (each reaction still moves the checkpoint on its own).
-        public var pageSize: Int
-        /// What to do when a reaction throws.
-        public var failurePolicy: FailurePolicy
-        /// How the events split by stream between reactions that run in parallel (each partition
-        /// in log order, with its own checkpoint).
-        public var partitioning: ProjectionPartitioning
-        /// Which events reach the process manager (the checkpoint moves past the others).
-        public var filter: ProjectionFilter
-        /// Where the process manager starts the first time it runs.
-        public var start: ProjectionStart
+    /// How the runner reads, retries and contends for the lease: the engine's options (page size,
+    /// failure policy, partitioning, filter, start, time and waits, read and written through these
+    /// too, as in `options.pageSize = 10`) and the process manager's own.
+    public struct Options: ProjectionRunnerOptions {
+        /// Page size (each reaction still moves the checkpoint on its own), failure policy,
+        /// partitioning (each partition in log order, with its own checkpoint), filter, start,
+        /// time and waits.
+        public var engine: ProjectionEngine.Options
         /// How often a standby re-reads the checkpoint (for status and `waitUntil` in processes
         /// that do not run it).
         public var standbyPollInterval: Duration
@@ -45,10 +40,6 @@ public actor PostgresProcessManager: Service, ProjectionRunner {
         public var leaseRetryInterval: Duration
         /// How often the runner checks that it still holds the lease.
         public var leaseHeartbeatInterval: Duration
-        /// Waits between retries. Inject a fast one in tests.
-        public var sleep: @Sendable (Duration) async throws -> Void
-        /// The clock stamping parked events.
-        public var now: @Sendable () -> Date
 
         /// Creates options; the defaults suit most process managers.
         ///
@@ -70,16 +61,29 @@ public actor PostgresProcessManager: Service, ProjectionRunner {
             sleep: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) },
             now: @escaping @Sendable () -> Date = { Date() }
         ) {
-            self.pageSize = pageSize
-            self.failurePolicy = failurePolicy
-            self.partitioning = partitioning
-            self.filter = filter
-            self.start = start
+            let engine = ProjectionEngine.Options(
+                pageSize: pageSize, failurePolicy: failurePolicy, partitioning: partitioning, filter: filter, start: start, sleep: sleep, now: now
+            )
+            self.init(
+                engine: engine, standbyPollInterval: standbyPollInterval, leaseRetryInterval: leaseRetryInterval, leaseHeartbeatInterval: leaseHeartbeatInterval
+            )
+        }
+
+        /// Creates options around the engine's.
+        ///
+        /// - Parameters:
+        ///   - engine: page size, failure policy, partitioning, filter, start, time and waits.
+        ///   - standbyPollInterval: how often a standby re-reads the checkpoint.
+        ///   - leaseRetryInterval: how often a standby tries to take the lease.
+        ///   - leaseHeartbeatInterval: how often the runner checks that it still holds the lease.
+        public init(
+            engine: ProjectionEngine.Options, standbyPollInterval: Duration = .milliseconds(500),
+            leaseRetryInterval: Duration = .seconds(1), leaseHeartbeatInterval: Duration = .seconds(1)
+        ) {
+            self.engine = engine
             self.standbyPollInterval = standbyPollInterval
             self.leaseRetryInterval = leaseRetryInterval
             self.leaseHeartbeatInterval = leaseHeartbeatInterval
-            self.sleep = sleep
-            self.now = now
         }
     }
 
@@ -127,10 +131,11 @@ public actor PostgresProcessManager: Service, ProjectionRunner {
         )
         self.engine = try ProjectionEngine(
             name: name, storage: storage, source: .postgres(store),
-            options: .init(
-                pageSize: options.pageSize, failurePolicy: options.failurePolicy, partitioning: options.partitioning, filter: options.filter,
-                start: options.start, sleep: options.sleep, now: options.now, circuit: { manager.circuit }
-            ),
+            options: {
+                var engine = options.engine
+                engine.circuit = { manager.circuit }
+                return engine
+            }(),
             observer: PostgresProjectionLog.observer(logger)
         )
     }

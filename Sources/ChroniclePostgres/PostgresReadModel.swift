@@ -3,6 +3,8 @@ public import Foundation
 public import Logging
 public import PostgresNIO
 public import ServiceLifecycle
+public import Tracing
+import ChronicleInstrumentation
 
 /// A projection into PostgreSQL tables, kept up to date by a runner: the query side of CQRS for
 /// applications on ``PostgresEventStore``.
@@ -33,18 +35,13 @@ public import ServiceLifecycle
 /// }
 /// ```
 public actor PostgresReadModel: Service, ProjectionRunner {
-    /// How the runner reads, retries, splits its work and contends for the lease.
-    public struct Options: Sendable {
-        /// Events read (and applied in one transaction) per page.
-        public var pageSize: Int
-        /// What to do when applying an event throws.
-        public var failurePolicy: FailurePolicy
-        /// Split the work by stream into independent partitions, each with its own checkpoint.
-        public var partitioning: ProjectionPartitioning
-        /// Which events reach the projector (the checkpoint moves past the others).
-        public var filter: ProjectionFilter
-        /// Where the projection starts the first time it runs (and where a rebuild replays from).
-        public var start: ProjectionStart
+    /// How the runner reads, retries, splits its work and contends for the lease: the engine's
+    /// options (page size, failure policy, partitioning, filter, start, time and waits, read and
+    /// written through these too, as in `options.pageSize = 100`) and the read model's own.
+    public struct Options: ProjectionRunnerOptions {
+        /// Page size, failure policy, partitioning, filter, start, time and waits (a page and its
+        /// checkpoint commit in one transaction).
+        public var engine: ProjectionEngine.Options
         /// How often a standby re-reads the checkpoints (for ``PostgresReadModel/status()`` and
         /// ``PostgresReadModel/waitUntil(position:timeout:)`` in processes that do not run it).
         public var standbyPollInterval: Duration
@@ -52,34 +49,65 @@ public actor PostgresReadModel: Service, ProjectionRunner {
         public var leaseRetryInterval: Duration
         /// How often the runner checks that it still holds the lease.
         public var leaseHeartbeatInterval: Duration
-        /// Waits between retries. Inject a fast one in tests.
-        public var sleep: @Sendable (Duration) async throws -> Void
-        /// The clock stamping parked events.
-        public var now: @Sendable () -> Date
+        /// Where each page's `chronicle.projection.page` span goes; `nil` means
+        /// `InstrumentationSystem.tracer` (a no-op unless the application bootstraps one).
+        public var tracer: (any Tracer)?
 
         /// Creates options; the defaults suit most projections.
+        ///
+        /// - Parameters:
+        ///   - pageSize: events read (and applied in one transaction) per page (1…100,000).
+        ///   - failurePolicy: what to do when applying an event throws.
+        ///   - partitioning: independent partitions by stream, each with its own checkpoint.
+        ///   - filter: which events reach the projector (the checkpoint moves past the others).
+        ///   - start: where the projection starts the first time it runs (and a rebuild replays from).
+        ///   - standbyPollInterval: how often a standby re-reads the checkpoints.
+        ///   - leaseRetryInterval: how often a standby tries to take the lease.
+        ///   - leaseHeartbeatInterval: how often the runner checks that it still holds the lease.
+        ///   - sleep: waits between retries; inject a fast one in tests.
+        ///   - now: the clock stamping parked events.
+        ///   - tracer: where the page spans go (`nil`: `InstrumentationSystem.tracer`).
         public init(
             pageSize: Int = 500, failurePolicy: FailurePolicy = .default, partitioning: ProjectionPartitioning = .none,
             filter: ProjectionFilter = .all, start: ProjectionStart = .beginning,
             standbyPollInterval: Duration = .milliseconds(500), leaseRetryInterval: Duration = .seconds(1),
             leaseHeartbeatInterval: Duration = .seconds(1),
             sleep: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) },
-            now: @escaping @Sendable () -> Date = { Date() }
+            now: @escaping @Sendable () -> Date = { Date() }, tracer: (any Tracer)? = nil
         ) {
-            self.pageSize = pageSize
-            self.failurePolicy = failurePolicy
-            self.partitioning = partitioning
-            self.filter = filter
-            self.start = start
+            let engine = ProjectionEngine.Options(
+                pageSize: pageSize, failurePolicy: failurePolicy, partitioning: partitioning, filter: filter, start: start, sleep: sleep, now: now
+            )
+            self.init(
+                engine: engine, standbyPollInterval: standbyPollInterval, leaseRetryInterval: leaseRetryInterval,
+                leaseHeartbeatInterval: leaseHeartbeatInterval, tracer: tracer
+            )
+        }
+
+        /// Creates options around the engine's.
+        ///
+        /// - Parameters:
+        ///   - engine: page size, failure policy, partitioning, filter, start, time and waits.
+        ///   - standbyPollInterval: how often a standby re-reads the checkpoints.
+        ///   - leaseRetryInterval: how often a standby tries to take the lease.
+        ///   - leaseHeartbeatInterval: how often the runner checks that it still holds the lease.
+        ///   - tracer: where the page spans go (`nil`: `InstrumentationSystem.tracer`).
+        public init(
+            engine: ProjectionEngine.Options, standbyPollInterval: Duration = .milliseconds(500), leaseRetryInterval: Duration = .seconds(1),
+            leaseHeartbeatInterval: Duration = .seconds(1), tracer: (any Tracer)? = nil
+        ) {
+            self.engine = engine
             self.standbyPollInterval = standbyPollInterval
             self.leaseRetryInterval = leaseRetryInterval
             self.leaseHeartbeatInterval = leaseHeartbeatInterval
-            self.sleep = sleep
-            self.now = now
+            self.tracer = tracer
         }
 
+        /// The engine's options with the page span (unless the caller set a scope of its own).
         var engineOptions: ProjectionEngine.Options {
-            ProjectionEngine.Options(pageSize: pageSize, failurePolicy: failurePolicy, partitioning: partitioning, filter: filter, start: start, sleep: sleep, now: now)
+            var options = engine
+            if options.pageScope == nil { options.pageScope = .span(tracer: tracer) }
+            return options
         }
     }
 

@@ -42,6 +42,8 @@ public final class ProjectionEngine: Sendable {
         /// The circuit breaker state ``ProjectionEngine/status()`` reports, for runners that call
         /// an endpoint (an outbound relay); `nil` for the others.
         public var circuit: (@Sendable () -> CircuitStatus?)?
+        /// What each page's commit runs inside (a tracing span); `nil`: the commit alone.
+        public var pageScope: ProjectionPageScope?
 
         /// The wait between retries (backoff), when set apart from the ``environment``'s sleep.
         private var backoffSleep: (@Sendable (Duration) async throws -> Void)?
@@ -499,6 +501,15 @@ public final class ProjectionEngine: Sendable {
         checkpoint.advance(to: minimum)
     }
 
+    /// One ``ProjectionStorage/commit(_:partition:from:to:)``, inside the ``Options/pageScope`` if set.
+    private func commit(_ events: [RecordedEvent], partition: Int, from: GlobalPosition, to: GlobalPosition, into storage: any ProjectionStorage) async throws {
+        guard let scope = options.pageScope else {
+            return try await storage.commit(events, partition: partition, from: from, to: to)
+        }
+        let page = ProjectionPageScope.Page(projection: name, partition: partition, after: from, position: to, eventCount: events.count)
+        try await scope.around(page) { try await storage.commit(events, partition: partition, from: from, to: to) }
+    }
+
     /// Commits `events` with the checkpoint moving `from` → `to`; on a failing event, commits the
     /// events before it, retries or parks it (or stops), then commits the rest.
     private func apply(
@@ -509,7 +520,7 @@ public final class ProjectionEngine: Sendable {
         while true {
             guard !remaining.isEmpty || to > from else { return }
             do {
-                try await storage.commit(Array(remaining), partition: partition, from: from, to: to)
+                try await commit(Array(remaining), partition: partition, from: from, to: to, into: storage)
                 if serving { committed(to, partition: partition) }
                 return
             } catch let failure as ProjectionApplyFailure {
@@ -549,7 +560,7 @@ public final class ProjectionEngine: Sendable {
             try await options.sleep(policy.delay(afterAttempt: attempts))
             attempts += 1
             do {
-                try await storage.commit(planted + [event], partition: partition, from: before, to: event.position)
+                try await commit(planted + [event], partition: partition, from: before, to: event.position, into: storage)
                 if serving { committed(event.position, partition: partition) }
                 observer(.appliedOnRetry(event, attempts: attempts))
                 return

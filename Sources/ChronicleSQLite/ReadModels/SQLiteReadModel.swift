@@ -4,6 +4,7 @@ public import GRDB
 public import Logging
 public import ServiceLifecycle
 public import Tracing
+import ChronicleInstrumentation
 
 /// A projection into SQLite tables, kept up to date by a runner: the asynchronous (query) side
 /// of CQRS.
@@ -36,7 +37,7 @@ public import Tracing
 /// ## Topics
 ///
 /// ### Failures
-/// - ``SQLiteReadModel/Options/failurePolicy``
+/// - ``SQLiteReadModel/Options/engine``
 /// - ``parkedEvents(after:limit:)``
 /// - ``retryParked(at:)``
 /// - ``dropParked(at:)``
@@ -49,31 +50,34 @@ public import Tracing
 /// - ``status()``
 /// - ``waitUntil(position:timeout:)``
 public actor SQLiteReadModel: Service, ProjectionRunner {
-    /// How the runner reads, retries and splits its work.
-    public struct Options: Sendable {
-        /// Events read (and applied in one transaction) per page.
-        public var pageSize: Int
-        /// What to do when applying an event throws.
-        public var failurePolicy: FailurePolicy
-        /// Split the work by stream into independent partitions, each with its own checkpoint.
-        public var partitioning: ProjectionPartitioning
-        /// Which events reach the projector (the checkpoint moves past the others).
-        public var filter: ProjectionFilter
-        /// Where the projection starts the first time it runs (and where a rebuild replays from).
-        public var start: ProjectionStart
+    /// How the runner reads, retries and splits its work: the engine's options (page size, failure
+    /// policy, partitioning, filter, start, time and waits, read and written through these too, as
+    /// in `options.pageSize = 100`) and the read model's own.
+    public struct Options: ProjectionRunnerOptions {
+        /// Page size, failure policy, partitioning, filter, start, time and waits (a page and its
+        /// checkpoint commit in one transaction).
+        public var engine: ProjectionEngine.Options
         /// Reader connections serving ``SQLiteReadModel/read(_:)``.
         public var readerCount: Int
         /// How often a standby (another process runs the projection) checks whether it can take over.
         public var standbyPollInterval: Duration
-        /// Waits between retries. Inject a fast one in tests.
-        public var sleep: @Sendable (Duration) async throws -> Void
-        /// The clock stamping parked events.
-        public var now: @Sendable () -> Date
         /// Where each page's `chronicle.projection.page` span goes; `nil` means
         /// `InstrumentationSystem.tracer` (a no-op unless the application bootstraps one).
         public var tracer: (any Tracer)?
 
         /// Creates options; the defaults suit most projections.
+        ///
+        /// - Parameters:
+        ///   - pageSize: events read (and applied in one transaction) per page (1…100,000).
+        ///   - failurePolicy: what to do when applying an event throws.
+        ///   - partitioning: independent partitions by stream, each with its own checkpoint.
+        ///   - filter: which events reach the projector (the checkpoint moves past the others).
+        ///   - start: where the projection starts the first time it runs (and a rebuild replays from).
+        ///   - readerCount: reader connections serving reads (1…64).
+        ///   - standbyPollInterval: how often a standby checks whether it can take over.
+        ///   - sleep: waits between retries; inject a fast one in tests.
+        ///   - now: the clock stamping parked events.
+        ///   - tracer: where the page spans go (`nil`: `InstrumentationSystem.tracer`).
         public init(
             pageSize: Int = 500, failurePolicy: FailurePolicy = .default, partitioning: ProjectionPartitioning = .none,
             filter: ProjectionFilter = .all, start: ProjectionStart = .beginning,
@@ -81,22 +85,32 @@ public actor SQLiteReadModel: Service, ProjectionRunner {
             sleep: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) },
             now: @escaping @Sendable () -> Date = { Date() }, tracer: (any Tracer)? = nil
         ) {
-            self.tracer = tracer
-            self.pageSize = pageSize
-            self.failurePolicy = failurePolicy
-            self.partitioning = partitioning
-            self.filter = filter
-            self.start = start
-            self.readerCount = readerCount
-            self.standbyPollInterval = standbyPollInterval
-            self.sleep = sleep
-            self.now = now
-        }
-
-        var engineOptions: ProjectionEngine.Options {
-            ProjectionEngine.Options(
+            let engine = ProjectionEngine.Options(
                 pageSize: pageSize, failurePolicy: failurePolicy, partitioning: partitioning, filter: filter, start: start, sleep: sleep, now: now
             )
+            self.init(engine: engine, readerCount: readerCount, standbyPollInterval: standbyPollInterval, tracer: tracer)
+        }
+
+        /// Creates options around the engine's (for example one whose ``Chronicle/ProjectionEngine/Options/environment``
+        /// is a simulation's).
+        ///
+        /// - Parameters:
+        ///   - engine: page size, failure policy, partitioning, filter, start, time and waits.
+        ///   - readerCount: reader connections serving reads (1…64).
+        ///   - standbyPollInterval: how often a standby checks whether it can take over.
+        ///   - tracer: where the page spans go (`nil`: `InstrumentationSystem.tracer`).
+        public init(engine: ProjectionEngine.Options, readerCount: Int = 4, standbyPollInterval: Duration = .milliseconds(500), tracer: (any Tracer)? = nil) {
+            self.engine = engine
+            self.readerCount = readerCount
+            self.standbyPollInterval = standbyPollInterval
+            self.tracer = tracer
+        }
+
+        /// The engine's options with the page span (unless the caller set a scope of its own).
+        var engineOptions: ProjectionEngine.Options {
+            var options = engine
+            if options.pageScope == nil { options.pageScope = .span(tracer: tracer) }
+            return options
         }
     }
 
@@ -127,7 +141,7 @@ public actor SQLiteReadModel: Service, ProjectionRunner {
         logger[metadataKey: "projection"] = .string(projector.name)
         self.logger = logger
         let storage = try SQLiteReadModelStorage(
-            directory: directory, projector: projector, partitions: options.partitioning.count, readerCount: options.readerCount, tracer: options.tracer
+            directory: directory, projector: projector, partitions: options.partitioning.count, readerCount: options.readerCount
         )
         self.storage = storage
         let (positions, parked) = try Self.storedProgress(storage.current, partitions: options.partitioning.count, name: projector.name)

@@ -2,7 +2,6 @@ import Chronicle
 import Foundation
 import GRDB
 import Synchronization
-import Tracing
 
 #if canImport(Glibc)
 import Glibc
@@ -19,19 +18,17 @@ final class ReadModelGeneration: SQLiteBookkeeping, Sendable {
     let path: String
     let pool: DatabasePool
     let projector: any SQLiteProjector
-    let tracer: (any Tracer)?
     private struct Flags {
         var retired = false
         var frozen = false
     }
     private let flags = Mutex(Flags())
 
-    init(number: Int, path: String, pool: DatabasePool, projector: any SQLiteProjector, tracer: (any Tracer)?) {
+    init(number: Int, path: String, pool: DatabasePool, projector: any SQLiteProjector) {
         self.number = number
         self.path = path
         self.pool = pool
         self.projector = projector
-        self.tracer = tracer
     }
 
     var name: String { projector.name }
@@ -55,21 +52,13 @@ final class ReadModelGeneration: SQLiteBookkeeping, Sendable {
 
     // MARK: ProjectionStorage (the rest: SQLiteBookkeeping)
 
-    /// One page, in a `chronicle.projection.page` span (projection, partition, positions, event count).
+    /// One page and its checkpoint, in one transaction (the engine's page scope traces it).
     func commit(_ events: [RecordedEvent], partition: Int, from: GlobalPosition, to: GlobalPosition) async throws {
-        let tracer = self.tracer ?? InstrumentationSystem.tracer
-        try await tracer.withSpan("chronicle.projection.page", ofKind: .consumer) { span in
-            span.attributes["chronicle.projection"] = name
-            span.attributes["chronicle.partition"] = partition
-            span.attributes["chronicle.after"] = Int(from.value)
-            span.attributes["chronicle.event_count"] = events.count
-            span.attributes["chronicle.position"] = Int(to.value)
-            let projector = self.projector
-            try await pool.write { db in
-                try self.ensureCurrent()
-                try Self.apply(events, projector, db)
-                try SQLiteProjectionSchema.saveCheckpoint(db, partition: partition, from: from, to: to)
-            }
+        let projector = self.projector
+        try await pool.write { db in
+            try self.ensureCurrent()
+            try Self.apply(events, projector, db)
+            try SQLiteProjectionSchema.saveCheckpoint(db, partition: partition, from: from, to: to)
         }
     }
 
@@ -116,7 +105,6 @@ final class SQLiteReadModelStorage: RebuildableProjectionStorage, Sendable {
     let partitions: Int
     let projector: any SQLiteProjector
     let readerCount: Int
-    let tracer: (any Tracer)?
     /// Held by the process that runs or rebuilds the projection.
     let runLock: ProjectionFileLock
 
@@ -130,7 +118,7 @@ final class SQLiteReadModelStorage: RebuildableProjectionStorage, Sendable {
     /// Counts swaps and thaws, so writers held by a frozen generation wake when it changes.
     let changes = PositionSignal()
 
-    init(directory: String, projector: any SQLiteProjector, partitions: Int, readerCount: Int, tracer: (any Tracer)?) throws {
+    init(directory: String, projector: any SQLiteProjector, partitions: Int, readerCount: Int) throws {
         let name = projector.name
         try Self.validate(name: name)
         self.directory = directory
@@ -138,7 +126,6 @@ final class SQLiteReadModelStorage: RebuildableProjectionStorage, Sendable {
         self.partitions = partitions
         self.projector = projector
         self.readerCount = readerCount
-        self.tracer = tracer
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
@@ -153,12 +140,12 @@ final class SQLiteReadModelStorage: RebuildableProjectionStorage, Sendable {
         let linkPath = Self.path(directory, "\(name).sqlite")
         let current: ReadModelGeneration
         if let number = try Self.linkedGeneration(directory: directory, name: name) {
-            current = try Self.open(directory: directory, number: number, projector: projector, partitions: partitions, readerCount: readerCount, tracer: tracer, fresh: false)
+            current = try Self.open(directory: directory, number: number, projector: projector, partitions: partitions, readerCount: readerCount, fresh: false)
         } else if FileManager.default.fileExists(atPath: linkPath) {
             throw ProjectionError(.incompatibleReadModel, "\(linkPath) exists but is not a link to a read-model generation. Move it away.", projection: name)
         } else {
             let number = (Self.generationNumbers(directory: directory, name: name).max() ?? 0) + 1
-            current = try Self.open(directory: directory, number: number, projector: projector, partitions: partitions, readerCount: readerCount, tracer: tracer, fresh: true)
+            current = try Self.open(directory: directory, number: number, projector: projector, partitions: partitions, readerCount: readerCount, fresh: true)
             try Self.link(directory: directory, name: name, to: current)
         }
         state = Mutex(State(current: current, highestNumber: current.number))
@@ -201,7 +188,7 @@ final class SQLiteReadModelStorage: RebuildableProjectionStorage, Sendable {
     /// Makes the generation the link names current, if another process swapped it.
     func followLink() throws {
         guard let number = try Self.linkedGeneration(directory: directory, name: name), number != current.number else { return }
-        let generation = try Self.open(directory: directory, number: number, projector: projector, partitions: partitions, readerCount: readerCount, tracer: tracer, fresh: false)
+        let generation = try Self.open(directory: directory, number: number, projector: projector, partitions: partitions, readerCount: readerCount, fresh: false)
         let closable: [ReadModelGeneration] = state.withLock { state in
             guard state.current.number != number else { return [generation] }
             state.retired.append(state.current)
@@ -306,7 +293,7 @@ final class SQLiteReadModelStorage: RebuildableProjectionStorage, Sendable {
             state.highestNumber += 1
             return state.highestNumber
         }
-        return try Self.open(directory: directory, number: number, projector: projector, partitions: partitions, readerCount: readerCount, tracer: tracer, fresh: true)
+        return try Self.open(directory: directory, number: number, projector: projector, partitions: partitions, readerCount: readerCount, fresh: true)
     }
 
     /// Discards a generation that never became current (a failed rebuild), and lets the
@@ -405,7 +392,7 @@ final class SQLiteReadModelStorage: RebuildableProjectionStorage, Sendable {
         return Set(files.compactMap { generationNumber(fileName: $0, name: name) })
     }
 
-    static func open(directory: String, number: Int, projector: any SQLiteProjector, partitions: Int, readerCount: Int, tracer: (any Tracer)?, fresh: Bool) throws -> ReadModelGeneration {
+    static func open(directory: String, number: Int, projector: any SQLiteProjector, partitions: Int, readerCount: Int, fresh: Bool) throws -> ReadModelGeneration {
         let name = projector.name
         let path = path(directory, fileName(name: name, number: number))
         if fresh { removeFiles(of: path) }
@@ -431,7 +418,7 @@ final class SQLiteReadModelStorage: RebuildableProjectionStorage, Sendable {
                 }
                 try migrator.migrate(pool)
             }
-            return ReadModelGeneration(number: number, path: path, pool: pool, projector: projector, tracer: tracer)
+            return ReadModelGeneration(number: number, path: path, pool: pool, projector: projector)
         } catch let error as ProjectionError {
             throw error
         } catch let error as DatabaseError where error.resultCode == .SQLITE_NOTADB {
