@@ -109,4 +109,24 @@ import Testing
         #expect(shown["Docs/Aggregates.md"] == 4)
         #expect(shown["Sources/Chronicle/Chronicle.docc/EventVersioning.md"] == 2)
     }
+
+    /// The symbol documentation's examples of the domain (on `Aggregate` and `AggregateSpec`) are
+    /// compiled code too.
+    @Test func theSymbolDocsShowTheOneDomain() throws {
+        let compiled = try DocSnippets.compiledSources()
+        var checked = 0
+        for file in ["Sources/Chronicle/Aggregate.swift", "Sources/ChronicleTesting/AggregateSpec.swift"] {
+            let text = try String(contentsOf: DocSnippets.root.appendingPathComponent(file), encoding: .utf8)
+            let comment = text.components(separatedBy: "\n")
+                .map { $0.trimmingCharacters(in: .whitespaces) }
+                .filter { $0.hasPrefix("///") }
+                .map { $0 == "///" ? "" : String($0.dropFirst(4)) }
+            for block in comment.joined(separator: "\n").components(separatedBy: "```swift\n").dropFirst() {
+                let lines = block.components(separatedBy: "\n```")[0].components(separatedBy: "\n")
+                checked += 1
+                #expect(compiled.contains { DocSnippets.occurs(lines, in: $0.lines) }, "\(file): this example is in no Swift file under Tests/\n\(lines.joined(separator: "\n"))")
+            }
+        }
+        #expect(checked == 2)
+    }
 }
