@@ -9,38 +9,56 @@
 ///
 /// ```swift
 /// struct Order: Aggregate {
-///     enum Command: Sendable { case place(customer: String), addItem(sku: String, quantity: Int) }
-///     enum Failure: Error, Equatable { case alreadyPlaced, notPlaced, invalidQuantity }
+///     enum Command: Sendable {
+///         case place(customer: String, total: Int)
+///         case confirm
+///         case cancel(reason: String)
+///     }
 ///
-///     static let category = "order"
+///     enum Failure: Error, Equatable {
+///         case alreadyPlaced, notPlaced, invalidTotal, alreadyCancelled
+///     }
+///
+///     static let category = "order"   // order "42" lives in stream "order-42"
 ///     static let initial = Order()
 ///
 ///     var isPlaced = false
-///     var items: [String: Int] = [:]
+///     var isConfirmed = false
+///     var isCancelled = false
+///     var total = 0
 ///
 ///     func decide(_ command: Command) throws -> [OrderEvent] {
 ///         switch command {
-///         case .place(let customer):
+///         case .place(let customer, let total):
 ///             guard !isPlaced else { throw Failure.alreadyPlaced }
-///             return [.placed(OrderPlaced(customer: customer))]
-///         case .addItem(let sku, let quantity):
+///             guard total > 0 else { throw Failure.invalidTotal }
+///             return [.placed(OrderPlaced(customer: customer, total: total))]
+///         case .confirm:
 ///             guard isPlaced else { throw Failure.notPlaced }
-///             guard quantity > 0 else { throw Failure.invalidQuantity }
-///             return [.itemAdded(ItemAdded(sku: sku, quantity: quantity))]
+///             guard !isCancelled else { throw Failure.alreadyCancelled }
+///             return isConfirmed ? [] : [.confirmed(OrderConfirmed())]   // confirming twice: no-op
+///         case .cancel(let reason):
+///             guard isPlaced else { throw Failure.notPlaced }
+///             return isCancelled ? [] : [.cancelled(OrderCancelled(reason: reason))]
 ///         }
 ///     }
 ///
 ///     mutating func evolve(_ event: OrderEvent) {
 ///         switch event {
-///         case .placed: isPlaced = true
-///         case .itemAdded(let added): items[added.sku, default: 0] += added.quantity
+///         case .placed(let placed):
+///             isPlaced = true
+///             total = placed.total
+///         case .confirmed:
+///             isConfirmed = true
+///         case .cancelled:
+///             isCancelled = true
 ///         }
 ///     }
 /// }
 /// ```
 ///
-/// Store and load it with ``AggregateRepository``; test it with `AggregateSpec` from
-/// `ChronicleTesting`.
+/// (The `Order` of the Getting Started article, whose events are shown there.) Store and load it
+/// with ``AggregateRepository``; test it with `AggregateSpec` from `ChronicleTesting`.
 public protocol Aggregate: Sendable {
     /// What callers ask the aggregate to do.
     associatedtype Command: Sendable

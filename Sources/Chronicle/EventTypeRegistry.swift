@@ -9,10 +9,11 @@ public import Foundation
 ///
 /// ```swift
 /// static let registry = EventTypeRegistry<OrderEvent>()
-///     .register(OrderPlaced.self, as: "OrderPlaced", version: 2, OrderEvent.placed)
-///     .register(ItemAdded.self, as: "ItemAdded", version: 1, OrderEvent.itemAdded)
-///     // version 1 of OrderPlaced had no currency
-///     .upcast(.migrate("OrderPlaced", from: 1, to: 2) { json in json["currency"] = "EUR" })
+///     .register(OrderPlaced.self, as: "OrderPlaced", version: 1, OrderEvent.placed)
+///     .register(OrderConfirmed.self, as: "OrderConfirmed", version: 1, OrderEvent.confirmed)
+///     .register(OrderCancelled.self, as: "OrderCancelled", version: 2, OrderEvent.cancelled)
+///     // version 1 of OrderCancelled had no reason
+///     .upcast(.migrate("OrderCancelled", from: 1, to: 2) { json in json["reason"] = "not recorded" })
 /// ```
 ///
 /// Registering a type name twice, a payload type twice, a schema version below 1 or two

@@ -9,17 +9,17 @@ public import Foundation
 /// XCTest a `throws` test fails with the failure's description.
 ///
 /// ```swift
-/// @Test func addingAnItemToAPlacedOrderRecordsIt() throws {
+/// @Test func cancellingAPlacedOrderRecordsTheReason() throws {
 ///     try AggregateSpec<Order>
-///         .given(.placed(OrderPlaced(customer: "ada")))
-///         .when(.addItem(sku: "tea", quantity: 2))
-///         .then(.itemAdded(ItemAdded(sku: "tea", quantity: 2)))
+///         .given(.placed(OrderPlaced(customer: "ada", total: 30)))
+///         .when(.cancel(reason: "changed her mind"))
+///         .then(.cancelled(OrderCancelled(reason: "changed her mind")))
 /// }
 ///
-/// @Test func addingAnItemBeforePlacingFails() throws {
+/// @Test func cancellingBeforePlacingFails() throws {
 ///     try AggregateSpec<Order>
 ///         .given()
-///         .when(.addItem(sku: "tea", quantity: 2))
+///         .when(.cancel(reason: "changed her mind"))
 ///         .thenThrows(Order.Failure.notPlaced)
 /// }
 /// ```

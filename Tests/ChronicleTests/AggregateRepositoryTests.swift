@@ -4,10 +4,10 @@ import Foundation
 import Testing
 
 @Suite struct AggregateRepositoryTests {
-    let placeAda = Order.Command.place(customer: "ada", currency: "EUR")
+    let placeAda = FixtureOrder.Command.place(customer: "ada", currency: "EUR")
 
     @Test func loadingAMissingStreamGivesTheInitialStateAtVersionZero() async throws {
-        let loaded = try await AggregateRepository<Order>(store: InMemoryEventStore()).load("nope")
+        let loaded = try await AggregateRepository<FixtureOrder>(store: InMemoryEventStore()).load("nope")
         #expect(loaded.version == .initial)
         #expect(loaded.position == .start)
         #expect(loaded.state.isPlaced == false)
@@ -15,14 +15,14 @@ import Testing
     }
 
     @Test(arguments: [
-        AggregateRepository<Order>.Configuration(maxAttempts: 0),
-        AggregateRepository<Order>.Configuration(pageSize: 0),
-        AggregateRepository<Order>.Configuration(pageSize: -5),
-        AggregateRepository<Order>.Configuration(snapshotPolicy: .every(0)),
+        AggregateRepository<FixtureOrder>.Configuration(maxAttempts: 0),
+        AggregateRepository<FixtureOrder>.Configuration(pageSize: 0),
+        AggregateRepository<FixtureOrder>.Configuration(pageSize: -5),
+        AggregateRepository<FixtureOrder>.Configuration(snapshotPolicy: .every(0)),
     ])
-    func aConfigurationOutOfRangeIsATypedErrorAndWritesNothing(_ configuration: AggregateRepository<Order>.Configuration) async throws {
+    func aConfigurationOutOfRangeIsATypedErrorAndWritesNothing(_ configuration: AggregateRepository<FixtureOrder>.Configuration) async throws {
         let store = InMemoryEventStore()
-        let orders = AggregateRepository<Order>(store: store, configuration: configuration)
+        let orders = AggregateRepository<FixtureOrder>(store: store, configuration: configuration)
         let onCommand = await #expect(throws: EventStoreError.self) { try await orders.execute(placeAda, on: "1") }
         #expect(onCommand?.code == .invalidArgument)
         #expect(onCommand?.description.contains("use") == true)
@@ -42,7 +42,7 @@ import Testing
 
     @Test func theFirstCommandExpectsNoStreamAndLaterOnesTheLoadedVersion() async throws {
         let store = InterferingStore(InMemoryEventStore(), interference: 0, competing: { rawItemAdded() })
-        let orders = AggregateRepository<Order>(store: store)
+        let orders = AggregateRepository<FixtureOrder>(store: store)
         _ = try await orders.execute(placeAda, on: "1")
         _ = try await orders.execute(.addItem(sku: "tea", quantity: 1), on: "1")
         _ = try await orders.execute(.addItem(sku: "jam", quantity: 1), on: "1")
@@ -51,7 +51,7 @@ import Testing
 
     @Test func eventsCarryTheCallersMetadataAndInjectedIDsByteForByte() async throws {
         let store = InMemoryEventStore()
-        let orders = AggregateRepository<Order>(store: store, configuration: .init(eventIDs: .incrementing()))
+        let orders = AggregateRepository<FixtureOrder>(store: store, configuration: .init(eventIDs: .incrementing()))
         let metadata = EventMetadata(correlationID: "req-7", causationID: "cmd-3", custom: ["tenant": "acme"])
         let result = try await orders.execute(placeAda, on: "1", metadata: metadata)
         _ = try await orders.execute(.addItem(sku: "tea", quantity: 2), on: "1", metadata: metadata)
@@ -70,7 +70,7 @@ import Testing
     @Test func theResultCarriesTheNewVersionPositionAndState() async throws {
         let store = InMemoryEventStore()
         try await store.append(rawItemAdded(), to: "other-1", expectedVersion: .noStream)
-        let orders = AggregateRepository<Order>(store: store)
+        let orders = AggregateRepository<FixtureOrder>(store: store)
         _ = try await orders.execute(placeAda, on: "9")
         try await store.append(rawItemAdded(), to: "other-2", expectedVersion: .noStream)
         let result = try await orders.execute(.addItem(sku: "tea", quantity: 4), on: "9")
@@ -83,12 +83,12 @@ import Testing
 
     @Test func domainErrorsPassThroughUnchangedAndWriteNothing() async throws {
         let store = InMemoryEventStore()
-        let orders = AggregateRepository<Order>(store: store)
+        let orders = AggregateRepository<FixtureOrder>(store: store)
         _ = try await orders.execute(placeAda, on: "1")
-        await #expect(throws: Order.Failure.invalidQuantity(-2)) {
+        await #expect(throws: FixtureOrder.Failure.invalidQuantity(-2)) {
             try await orders.execute(.addItem(sku: "tea", quantity: -2), on: "1")
         }
-        await #expect(throws: Order.Failure.alreadyPlaced) {
+        await #expect(throws: FixtureOrder.Failure.alreadyPlaced) {
             try await orders.execute(placeAda, on: "1")
         }
         #expect(await store.headPosition() == 1)
@@ -96,7 +96,7 @@ import Testing
 
     @Test func aCommandThatDecidesNothingAppendsNothing() async throws {
         let counting = CountingEventStore(InMemoryEventStore())
-        let orders = AggregateRepository<Order>(store: counting)
+        let orders = AggregateRepository<FixtureOrder>(store: counting)
         _ = try await orders.execute(placeAda, on: "1")
         _ = try await orders.execute(.addItem(sku: "tea", quantity: 1), on: "1")
         let shipped = try await orders.execute(.ship(carrier: "post"), on: "1")
@@ -110,8 +110,8 @@ import Testing
     @Test func aConflictIsRetriedOnTheCaughtUpState() async throws {
         let base = InMemoryEventStore()
         let store = InterferingStore(base, interference: 1, competing: { rawItemAdded(sku: "rival", quantity: 5) })
-        let orders = AggregateRepository<Order>(store: store)
-        _ = try await AggregateRepository<Order>(store: base).execute(placeAda, on: "1")
+        let orders = AggregateRepository<FixtureOrder>(store: store)
+        _ = try await AggregateRepository<FixtureOrder>(store: base).execute(placeAda, on: "1")
 
         let result = try await orders.execute(.addItem(sku: "tea", quantity: 1), on: "1")
         #expect(result.attempts == 2)
@@ -125,12 +125,12 @@ import Testing
         let store = InterferingStore(base, interference: 1, competing: {
             EventData(type: "OrderShipped", payload: Data(#"{"carrier":"rival"}"#.utf8))
         })
-        let setup = AggregateRepository<Order>(store: base)
+        let setup = AggregateRepository<FixtureOrder>(store: base)
         _ = try await setup.execute(placeAda, on: "1")
         _ = try await setup.execute(.addItem(sku: "tea", quantity: 1), on: "1")
 
-        await #expect(throws: Order.Failure.alreadyShipped) {
-            try await AggregateRepository<Order>(store: store).execute(.addItem(sku: "jam", quantity: 1), on: "1")
+        await #expect(throws: FixtureOrder.Failure.alreadyShipped) {
+            try await AggregateRepository<FixtureOrder>(store: store).execute(.addItem(sku: "jam", quantity: 1), on: "1")
         }
         #expect(try await base.readStream("order-1").count == 3)
     }
@@ -138,8 +138,8 @@ import Testing
     @Test func retriesStopAfterMaxAttemptsWithTheConflict() async throws {
         let base = InMemoryEventStore()
         let store = InterferingStore(base, interference: .max, competing: { rawItemAdded() })
-        _ = try await AggregateRepository<Order>(store: base).execute(placeAda, on: "1")
-        let orders = AggregateRepository<Order>(store: store, configuration: .init(maxAttempts: 4))
+        _ = try await AggregateRepository<FixtureOrder>(store: base).execute(placeAda, on: "1")
+        let orders = AggregateRepository<FixtureOrder>(store: store, configuration: .init(maxAttempts: 4))
 
         let error = await #expect(throws: EventStoreError.self) {
             try await orders.execute(.addItem(sku: "tea", quantity: 1), on: "1")
@@ -147,13 +147,13 @@ import Testing
         #expect(error?.code == .wrongExpectedVersion)
         #expect(error?.streamID == "order-1")
         #expect(store.expectedVersions == [.exactly(1), .exactly(2), .exactly(3), .exactly(4)])
-        let items = try await AggregateRepository<Order>(store: base).load("1").state.items
+        let items = try await AggregateRepository<FixtureOrder>(store: base).load("1").state.items
         #expect(items == ["competitor": 4])
     }
 
     @Test func concurrentCommandsOnOneAggregateAllLand() async throws {
         let store = InMemoryEventStore()
-        let orders = AggregateRepository<Order>(store: store, configuration: .init(maxAttempts: 100))
+        let orders = AggregateRepository<FixtureOrder>(store: store, configuration: .init(maxAttempts: 100))
         _ = try await orders.execute(placeAda, on: "1")
         let tasks = 40
         let attempts = try await withThrowingTaskGroup(of: Int.self) { group in
@@ -170,7 +170,7 @@ import Testing
 
     @Test func anInvalidAggregateIDIsATypedError() async throws {
         let error = await #expect(throws: EventStoreError.self) {
-            try await AggregateRepository<Order>(store: InMemoryEventStore()).execute(placeAda, on: "has space")
+            try await AggregateRepository<FixtureOrder>(store: InMemoryEventStore()).execute(placeAda, on: "has space")
         }
         #expect(error?.code == .invalidStreamID)
     }
@@ -179,7 +179,7 @@ import Testing
         let store = InMemoryEventStore()
         try await store.append(EventData(type: "OrderTeleported", payload: Data("{}".utf8)), to: "order-1", expectedVersion: .noStream)
         let error = await #expect(throws: EventStoreError.self) {
-            try await AggregateRepository<Order>(store: store).execute(placeAda, on: "1")
+            try await AggregateRepository<FixtureOrder>(store: store).execute(placeAda, on: "1")
         }
         #expect(error?.code == .unknownEventType)
         #expect(error?.eventType == "OrderTeleported")
@@ -193,7 +193,7 @@ import Testing
         try await store.append([EventData(type: "OrderPlaced", schemaVersion: 2, payload: Data(#"{"currency":"EUR","customer":"a"}"#.utf8))]
             + (0..<24).map { _ in rawItemAdded() }, to: "order-1", expectedVersion: .noStream)
         let counting = CountingEventStore(store)
-        let loaded = try await AggregateRepository<Order>(store: counting, configuration: .init(pageSize: 10)).load("1")
+        let loaded = try await AggregateRepository<FixtureOrder>(store: counting, configuration: .init(pageSize: 10)).load("1")
         #expect(loaded.version == 25)
         #expect(loaded.eventsRead == 25)
         #expect(counting.reads == 3)

@@ -3,8 +3,8 @@ import ChronicleTesting
 import Testing
 
 @Suite struct AggregateSpecTests {
-    let placed = OrderEvent.placed(OrderPlaced(customer: "ada", currency: "EUR"))
-    let tea = OrderEvent.itemAdded(ItemAdded(sku: "tea", quantity: 2))
+    let placed = FixtureOrderEvent.placed(OrderPlaced(customer: "ada", currency: "EUR"))
+    let tea = FixtureOrderEvent.itemAdded(ItemAdded(sku: "tea", quantity: 2))
 
     private func failure(_ body: () throws -> Void) -> AggregateSpecFailure? {
         do {
@@ -19,12 +19,12 @@ import Testing
     }
 
     @Test func aMatchingSpecPassesAndReturnsTheNewState() throws {
-        let state = try AggregateSpec<Order>.given(placed).when(.addItem(sku: "tea", quantity: 2)).then(tea)
+        let state = try AggregateSpec<FixtureOrder>.given(placed).when(.addItem(sku: "tea", quantity: 2)).then(tea)
         #expect(state.items == ["tea": 2])
     }
 
     @Test func expectingNoEventsPassesWhenNothingHappens() throws {
-        try AggregateSpec<Order>
+        try AggregateSpec<FixtureOrder>
             .given(placed, tea, .shipped(OrderShipped(carrier: "post")))
             .when(.ship(carrier: "post"))
             .then()
@@ -32,10 +32,10 @@ import Testing
 
     @Test func anExtraEventFailsWithADiff() {
         let failure = failure {
-            try AggregateSpec<Order>.given(placed).when(.addItem(sku: "tea", quantity: 2)).then()
+            try AggregateSpec<FixtureOrder>.given(placed).when(.addItem(sku: "tea", quantity: 2)).then()
         }
         let text = failure?.description ?? ""
-        #expect(text.contains("Order spec failed: the events differ"))
+        #expect(text.contains("FixtureOrder spec failed: the events differ"))
         #expect(text.contains("expected 0 events, got 1:"))
         #expect(text.contains("+ [0] extra:"))
         #expect(text.contains("ItemAdded(sku: \"tea\", quantity: 2)"))
@@ -46,20 +46,20 @@ import Testing
 
     @Test func aMissingOrDifferentEventFailsWithADiff() {
         let failure = failure {
-            try AggregateSpec<Order>.given(placed).when(.addItem(sku: "tea", quantity: 2))
+            try AggregateSpec<FixtureOrder>.given(placed).when(.addItem(sku: "tea", quantity: 2))
                 .then(.itemAdded(ItemAdded(sku: "tea", quantity: 3)), tea)
         }
         let text = failure?.description ?? ""
         #expect(text.contains("✗ [0] expected:"))
         #expect(text.contains("quantity: 3"))
         #expect(text.contains("- [1] missing:"))
-        #expect(text.contains("✗ [0] expected: OrderEvent.itemAdded(ItemAdded(sku: \"tea\", quantity: 3))"))
-        #expect(!text.contains("ChronicleTests.OrderEvent"))
+        #expect(text.contains("✗ [0] expected: FixtureOrderEvent.itemAdded(ItemAdded(sku: \"tea\", quantity: 3))"))
+        #expect(!text.contains("ChronicleTests.FixtureOrderEvent"))
     }
 
     @Test func expectingEventsWhenDecideThrowsNamesTheError() {
         let failure = failure {
-            try AggregateSpec<Order>.given().when(.addItem(sku: "tea", quantity: 2)).then(tea)
+            try AggregateSpec<FixtureOrder>.given().when(.addItem(sku: "tea", quantity: 2)).then(tea)
         }
         #expect(failure?.message.contains("expected 1 event but decide threw") == true)
         #expect(failure?.message.contains("notPlaced") == true)
@@ -67,17 +67,17 @@ import Testing
     }
 
     @Test func anExpectedErrorPasses() throws {
-        try AggregateSpec<Order>.given(placed).when(.addItem(sku: "tea", quantity: 0)).thenThrows(Order.Failure.invalidQuantity(0))
-        try AggregateSpec<Order>.given(placed).when(.place(customer: "b", currency: "EUR")).thenThrows { $0 is Order.Failure }
+        try AggregateSpec<FixtureOrder>.given(placed).when(.addItem(sku: "tea", quantity: 0)).thenThrows(FixtureOrder.Failure.invalidQuantity(0))
+        try AggregateSpec<FixtureOrder>.given(placed).when(.place(customer: "b", currency: "EUR")).thenThrows { $0 is FixtureOrder.Failure }
     }
 
     @Test func anotherErrorOrNoErrorFails() {
         let wrong = failure {
-            try AggregateSpec<Order>.given(placed).when(.addItem(sku: "tea", quantity: 0)).thenThrows(Order.Failure.notPlaced)
+            try AggregateSpec<FixtureOrder>.given(placed).when(.addItem(sku: "tea", quantity: 0)).thenThrows(FixtureOrder.Failure.notPlaced)
         }
         #expect(wrong?.message.contains("invalidQuantity(0)") == true)
         let none = failure {
-            try AggregateSpec<Order>.given(placed).when(.addItem(sku: "tea", quantity: 2)).thenThrows(Order.Failure.notPlaced)
+            try AggregateSpec<FixtureOrder>.given(placed).when(.addItem(sku: "tea", quantity: 2)).thenThrows(FixtureOrder.Failure.notPlaced)
         }
         #expect(none?.message.contains("but decide returned 1 event:") == true)
     }

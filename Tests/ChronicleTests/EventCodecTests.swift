@@ -57,7 +57,7 @@ struct Ping: RegisteredEvent {
 }
 
 @Suite struct EventCodecTests {
-    let codec = JSONEventCodec<OrderEvent>()
+    let codec = JSONEventCodec<FixtureOrderEvent>()
     let id = UUID(uuidString: "00000000-0000-0000-0000-000000000001")!
 
     @Test func encodingUsesTheRegisteredNameVersionAndSortedJSON() throws {
@@ -70,7 +70,7 @@ struct Ping: RegisteredEvent {
     }
 
     @Test func encodedEventsDecodeToEqualEvents() throws {
-        let events: [OrderEvent] = [
+        let events: [FixtureOrderEvent] = [
             .placed(OrderPlaced(customer: "ada", currency: "GBP")),
             .itemAdded(ItemAdded(sku: "tea", quantity: 3)),
             .shipped(OrderShipped(carrier: "post")),
@@ -148,8 +148,8 @@ struct Ping: RegisteredEvent {
     }
 
     @Test func theRegistryListsItsTypes() {
-        #expect(OrderEvent.registry.registrations.map(\.name) == ["ItemAdded", "OrderPlaced", "OrderShipped"])
-        #expect(OrderEvent.registry.registration(named: "OrderPlaced")?.schemaVersion == 2)
-        #expect(OrderEvent.registry.registration(for: ItemAdded(sku: "a", quantity: 1))?.name == "ItemAdded")
+        #expect(FixtureOrderEvent.registry.registrations.map(\.name) == ["ItemAdded", "OrderPlaced", "OrderShipped"])
+        #expect(FixtureOrderEvent.registry.registration(named: "OrderPlaced")?.schemaVersion == 2)
+        #expect(FixtureOrderEvent.registry.registration(for: ItemAdded(sku: "a", quantity: 1))?.name == "ItemAdded")
     }
 }

@@ -10,11 +10,11 @@ import Testing
         try await conformanceCase.run(.init(store: store, reopen: { store }))
     }
 
-    let place = Order.Command.place(customer: "ada", currency: "EUR")
+    let place = FixtureOrder.Command.place(customer: "ada", currency: "EUR")
 
     private func orders(_ store: some EventStore, _ snapshots: some SnapshotStore, every n: Int64,
-                        failures: Collected<SnapshotFailure>? = nil) -> AggregateRepository<Order> {
-        AggregateRepository<Order>(
+                        failures: Collected<SnapshotFailure>? = nil) -> AggregateRepository<FixtureOrder> {
+        AggregateRepository<FixtureOrder>(
             store: store, snapshots: snapshots,
             configuration: .init(snapshotPolicy: .every(n), onSnapshotFailure: { failure in failures?.append(failure) })
         )
@@ -30,7 +30,7 @@ import Testing
         let first = await snapshots.snapshot(of: "order-1")
         #expect(first?.version == 3)
         #expect(first?.position == third.position)
-        #expect(first?.fingerprint == Order.snapshotFingerprint)
+        #expect(first?.fingerprint == FixtureOrder.snapshotFingerprint)
         for sku in ["c", "d"] { _ = try await orders.execute(.addItem(sku: sku, quantity: 1), on: "1") }
         #expect(await snapshots.snapshot(of: "order-1")?.version == 3)
         _ = try await orders.execute(.addItem(sku: "e", quantity: 1), on: "1")
@@ -53,7 +53,7 @@ import Testing
         #expect(loaded.eventsRead == 2)
         #expect(counting.eventsRead == 2)
         #expect(loaded.state.items == ["s0": 4, "s1": 4, "s2": 3])
-        let replayed = try await AggregateRepository<Order>(store: store).load("1")
+        let replayed = try await AggregateRepository<FixtureOrder>(store: store).load("1")
         #expect(replayed.state.items == loaded.state.items)
         #expect(replayed.eventsRead == 12)
     }
@@ -66,14 +66,14 @@ import Testing
         _ = try await orders.execute(.addItem(sku: "a", quantity: 1), on: "1")
         // As saved by an older build whose state had another shape:
         await snapshots.deleteSnapshot(of: "order-1")
-        await snapshots.save(Snapshot(streamID: "order-1", version: 2, position: 2, fingerprint: "Order@v0", state: Data(#"{"legacy":true}"#.utf8)))
+        await snapshots.save(Snapshot(streamID: "order-1", version: 2, position: 2, fingerprint: "FixtureOrder@v0", state: Data(#"{"legacy":true}"#.utf8)))
 
         let loaded = try await orders.load("1")
         #expect(loaded.snapshotVersion == .initial)
         #expect(loaded.eventsRead == 2)
         _ = try await orders.execute(.addItem(sku: "b", quantity: 1), on: "1")
         let replaced = await snapshots.snapshot(of: "order-1")
-        #expect(replaced?.fingerprint == Order.snapshotFingerprint)
+        #expect(replaced?.fingerprint == FixtureOrder.snapshotFingerprint)
         #expect(replaced?.version == 3)
     }
 
@@ -84,7 +84,7 @@ import Testing
         let orders = orders(store, snapshots, every: 2, failures: failures)
         _ = try await orders.execute(place, on: "1")
         _ = try await orders.execute(.addItem(sku: "a", quantity: 1), on: "1")
-        await snapshots.save(Snapshot(streamID: "order-1", version: 2, position: 2, fingerprint: Order.snapshotFingerprint, state: Data("garbage".utf8)))
+        await snapshots.save(Snapshot(streamID: "order-1", version: 2, position: 2, fingerprint: FixtureOrder.snapshotFingerprint, state: Data("garbage".utf8)))
 
         let loaded = try await orders.load("1")
         #expect(loaded.snapshotVersion == .initial)
@@ -93,7 +93,7 @@ import Testing
         _ = try await orders.execute(.addItem(sku: "b", quantity: 1), on: "1")
         let replaced = await snapshots.snapshot(of: "order-1")
         #expect(replaced?.version == 3)
-        #expect(try JSONDecoder().decode(Order.self, from: replaced?.state ?? Data()).items == ["a": 1, "b": 1])
+        #expect(try JSONDecoder().decode(FixtureOrder.self, from: replaced?.state ?? Data()).items == ["a": 1, "b": 1])
     }
 
     @Test func aFailingSnapshotStoreNeverFailsACommand() async throws {
@@ -115,8 +115,8 @@ import Testing
         let orders = orders(store, snapshots, every: 100)
         _ = try await orders.execute(place, on: "1")
         // A snapshot from somewhere else (a restored backup of another store):
-        let foreign = try JSONEncoder().encode(Order(isPlaced: true, isShipped: false, items: ["x": 1]))
-        await snapshots.save(Snapshot(streamID: "order-1", version: 50, position: 80, fingerprint: Order.snapshotFingerprint, state: foreign))
+        let foreign = try JSONEncoder().encode(FixtureOrder(isPlaced: true, isShipped: false, items: ["x": 1]))
+        await snapshots.save(Snapshot(streamID: "order-1", version: 50, position: 80, fingerprint: FixtureOrder.snapshotFingerprint, state: foreign))
 
         let result = try await orders.execute(.addItem(sku: "a", quantity: 1), on: "1")
         #expect(result.attempts == 2)
@@ -138,6 +138,6 @@ import Testing
     }
 
     @Test func theFingerprintNamesTheTypeAndSchemaVersion() {
-        #expect(Order.snapshotFingerprint.hasSuffix("Order@v1"))
+        #expect(FixtureOrder.snapshotFingerprint.hasSuffix("FixtureOrder@v1"))
     }
 }

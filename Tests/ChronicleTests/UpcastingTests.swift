@@ -141,10 +141,15 @@ struct UpcastRefused: Error {}
             ],
             to: "order-5", expectedVersion: .noStream
         )
-        let orders = AggregateRepository<Order>(store: store)
+        let orders = AggregateRepository<FixtureOrder>(store: store)
         let result = try await orders.execute(.ship(carrier: "post"), on: "5")
         #expect(result.version == 3)
         #expect(result.state.isShipped)
+
+        // The renamed version-1 event reads as today's OrderPlaced, with the migration's default.
+        let recorded = try await store.readStream("order-5")
+        let decoded = try JSONEventCodec<FixtureOrderEvent>().decode(recorded[0])
+        #expect(decoded == [.placed(OrderPlaced(customer: "ada", currency: "EUR"))])
     }
 }
 

@@ -5,7 +5,7 @@ import Testing
 ///
 /// Every block of README.md, Docs/*.md and the DocC catalogs (Sources/*/*.docc) must appear
 /// verbatim (up to a common indentation) in a Swift file under Tests/, which the test targets
-/// compile (this target, the README example tool, the guides' examples in ChronicleTests and
+/// compile (this target, the README example tool, the guides' examples in
 /// ChronicleSQLiteTests…). A block that is deliberately a fragment (a partial expression, a
 /// listing) says so on the line before its fence: `<!-- snippet: fragment -->`.
 enum DocSnippets {

@@ -1,5 +1,7 @@
-// The domain of Docs/GettingStarted and the DocC articles, verbatim (DocSnippetCheckTests checks
-// every ```swift block of the docs against the files of this target): change both together.
+// The docs' one domain: the `Order` of the Getting Started article, Docs/Aggregates.md, the
+// versioning, read-your-writes and testing articles and Docs/SyncAndAsync.md, verbatim
+// (DocSnippetCheckTests checks every ```swift block of the docs against the files under Tests/;
+// AggregatesGuideTests checks that the guides' domain blocks are this file's): change them together.
 import Chronicle
 
 struct OrderPlaced: Codable, Sendable, Equatable {
@@ -10,7 +12,7 @@ struct OrderPlaced: Codable, Sendable, Equatable {
 struct OrderConfirmed: Codable, Sendable, Equatable {}
 
 struct OrderCancelled: Codable, Sendable, Equatable {
-    var reason: String
+    var reason: String   // added in schema version 2
 }
 
 enum OrderEvent: RegisteredEvent {
@@ -21,7 +23,8 @@ enum OrderEvent: RegisteredEvent {
     static let registry = EventTypeRegistry<OrderEvent>()
         .register(OrderPlaced.self, as: "OrderPlaced", version: 1, OrderEvent.placed)
         .register(OrderConfirmed.self, as: "OrderConfirmed", version: 1, OrderEvent.confirmed)
-        .register(OrderCancelled.self, as: "OrderCancelled", version: 1, OrderEvent.cancelled)
+        .register(OrderCancelled.self, as: "OrderCancelled", version: 2, OrderEvent.cancelled)
+        .upcast(OrderEvent.upcasters)   // how events stored by older releases read today
 
     var payload: any Encodable & Sendable {
         switch self {
@@ -78,4 +81,18 @@ struct Order: Aggregate {
             isCancelled = true
         }
     }
+}
+
+extension OrderEvent {
+    /// The forms older releases stored, read in today's shapes. The log keeps them forever.
+    static let upcasters: [Upcaster] = [
+        // The first releases called OrderPlaced OrderCreated.
+        .renameType("OrderCreated", version: 1, to: "OrderPlaced"),
+        // Version 2 of OrderCancelled added the reason; older cancellations gave none.
+        .migrate("OrderCancelled", from: 1, to: 2) { json in json["reason"] = "not recorded" },
+    ]
+}
+
+extension Order: SnapshottableAggregate {
+    static let snapshotSchemaVersion = 1   // bump when the stored state's shape changes
 }
