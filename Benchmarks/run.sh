@@ -13,6 +13,10 @@
 #   PEER_PYTHON=.build/peer/bin/python Benchmarks/run.sh   # adds the Python peer eventsourcing 9.5.6
 #                                             # (Benchmarks/peer/eventsourcing_peer.py) on the scenarios
 #                                             # it runs; that python needs eventsourcing==9.5.6
+#   BASELINE_BIN=/path/to/old/ChronicleBenchmarks Benchmarks/run.sh   # a release build of another
+#                                             # commit (before a change) runs in the same loop, reported
+#                                             # as chronicle-baseline, with Chronicle's ratio to it
+#   SWIFT_BIN=/path/to/ChronicleBenchmarks Benchmarks/run.sh   # measure this binary; skip the build
 #   C_VARIANTS="store minimal time" Benchmarks/run.sh   # the C programs run beside Chronicle: the
 #                                             # store-shaped reference (store), the minimal schema
 #                                             # (minimal: one table, one unique index), the store's
@@ -33,6 +37,7 @@ CONDITIONS=${CONDITIONS:-quiet}
 BUSY=${BUSY:-$(nproc)}
 C_VARIANTS=${C_VARIANTS:-"store minimal"}
 PEER_PYTHON=${PEER_PYTHON:-}
+BASELINE_BIN=${BASELINE_BIN:-}
 
 # Event counts: the workload's own (S3 and S5 at 1,000,000; SCALED_EVENTS=200000 scales them down
 # where one run would exceed ~2 minutes); FULL sync scaled down (one fsync per commit).
@@ -55,10 +60,12 @@ runs_for() { case "$1" in RSS) echo 1 ;; *) echo "$RUNS" ;; esac; }
 full_applies() { case "$1" in S1 | S1c | S2 | S6 | LAT) return 0 ;; *) return 1 ;; esac; }
 
 mkdir -p "$OUT"
-echo "== building (release) ==" >&2
-# The benchmark is a package of its own (Benchmarks/Package.swift, depending on the root by path).
-swift build -c release --package-path "$ROOT/Benchmarks" >&2
-SWIFT_BIN="$ROOT/Benchmarks/.build/release/ChronicleBenchmarks"
+if [ -z "${SWIFT_BIN:-}" ]; then
+    echo "== building (release) ==" >&2
+    # The benchmark is a package of its own (Benchmarks/Package.swift, depending on the root by path).
+    swift build -c release --package-path "$ROOT/Benchmarks" >&2
+    SWIFT_BIN="$ROOT/Benchmarks/.build/release/ChronicleBenchmarks"
+fi
 C_BIN="$OUT/chronicle_ref"
 cc -O2 -Wall -Wextra -o "$C_BIN" "$ROOT/Benchmarks/reference/chronicle_ref.c" -lsqlite3
 PEER_BIN="$OUT/eventsourcing_peer"
@@ -93,6 +100,7 @@ RESULTS="$OUT/results.jsonl"
     echo "sqlite: $(sqlite3 --version 2>/dev/null | cut -d' ' -f1) (system libsqlite3)"
     echo "swift: $(swift --version 2>&1 | head -1)"
     echo "cc: $(cc --version | head -1)"
+    echo "chronicle: $SWIFT_BIN${BASELINE_BIN:+; baseline: $BASELINE_BIN}"
     echo "db dir: $WORK ($(df -T "$WORK" | awk 'NR==2 {print $2}'))"
 } >"$OUT/machine.txt"
 cat "$OUT/machine.txt" >&2
@@ -106,6 +114,8 @@ run_one() { # impl binary scenario sync events [extra arguments]
     local load line
     load=$(cut -d' ' -f1 /proc/loadavg)
     if line=$(timeout "$RUN_TIMEOUT" "$bin" --scenario "$scenario" --db "$db" --events "$events" --sync "$sync" "$@" 2>>"$OUT/stderr.log" | tail -n 1) && [ -n "$line" ]; then
+        # The baseline is the same runner at another commit: it reports itself as chronicle.
+        if [ "$impl" = chronicle-baseline ]; then line=${line/\"impl\":\"chronicle\"/\"impl\":\"chronicle-baseline\"}; fi
         echo "{\"load1\":$load,\"condition\":\"$condition\",${line#\{}" | tee -a "$RESULTS"
     else
         echo "{\"load1\":$load,\"condition\":\"$condition\",\"impl\":\"$impl\",\"scenario\":\"$scenario\",\"sync\":\"$sync\",\"events\":$events,\"failed\":true}" | tee -a "$RESULTS"
@@ -150,6 +160,7 @@ for condition in $CONDITIONS; do
                     done
                 fi
                 if peer_runs "$scenario"; then run_one eventsourcing "$PEER_BIN" "$scenario" "$sync" "$events"; fi
+                if [ -n "$BASELINE_BIN" ]; then run_one chronicle-baseline "$BASELINE_BIN" "$scenario" "$sync" "$events"; fi
                 run_one chronicle "$SWIFT_BIN" "$scenario" "$sync" "$events"
             done
         done

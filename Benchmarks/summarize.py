@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Summarizes Benchmarks/run.sh results (JSON lines) as a Markdown table: medians with min/max,
 and Chronicle's throughput as a share of the raw SQLite C programs' (the store-shaped reference
-`sqlite-c`, and when run the minimal schema `sqlite-c-min` and time-ordered ids `sqlite-c-time`),
+`sqlite-c`, and when run the minimal schema `sqlite-c-min`, time-ordered ids `sqlite-c-time`, the
+Python peer `eventsourcing` and `chronicle-baseline`, a build of another commit),
 one row per scenario, sync mode and condition (quiet, or contended by busy-loop processes)."""
 import json
 import statistics
@@ -43,7 +44,7 @@ def main(path):
             return "FAILED"
         return "yes" if all(r.get("verified") for r in rs) else "NO"
 
-    variants = [impl for impl in ("sqlite-c-min", "sqlite-c-time", "eventsourcing") if any(k[3] == impl for k in runs)]
+    variants = [impl for impl in ("sqlite-c-min", "sqlite-c-time", "eventsourcing", "chronicle-baseline") if any(k[3] == impl for k in runs)]
     print("| scenario | sync | condition | events | sqlite-c events/s median (min–max) | chronicle events/s median (min–max) "
           "| chronicle / C | target | " + "".join(f"{v} events/s | chronicle / {v} | " for v in variants)
           + "C ms/op | chronicle ms/op | CPU µs/event C / chronicle (C÷chr) | load1 | verified (C/chr) |")
