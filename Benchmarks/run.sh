@@ -17,6 +17,9 @@
 #                                             # commit (before a change) runs in the same loop, reported
 #                                             # as chronicle-baseline, with Chronicle's ratio to it
 #   SWIFT_BIN=/path/to/ChronicleBenchmarks Benchmarks/run.sh   # measure this binary; skip the build
+#   BACKEND=postgres OUT=bench-out-pg PEER_PYTHON=… Benchmarks/run.sh   # every scenario on the
+#                                             # PostgreSQL server of CHRONICLE_POSTGRES_URL (each in a
+#                                             # fresh schema), beside the peer; no C program (SQLite only)
 #   C_VARIANTS="store minimal time" Benchmarks/run.sh   # the C programs run beside Chronicle: the
 #                                             # store-shaped reference (store), the minimal schema
 #                                             # (minimal: one table, one unique index), the store's
@@ -38,6 +41,12 @@ BUSY=${BUSY:-$(nproc)}
 C_VARIANTS=${C_VARIANTS:-"store minimal"}
 PEER_PYTHON=${PEER_PYTHON:-}
 BASELINE_BIN=${BASELINE_BIN:-}
+BACKEND=${BACKEND:-sqlite}
+case "$BACKEND" in
+    sqlite) ;;
+    postgres) [ -n "${CHRONICLE_POSTGRES_URL:-}" ] || { echo "BACKEND=postgres needs CHRONICLE_POSTGRES_URL (eval \"\$(bash .ci/postgres.sh)\")" >&2; exit 2; } ;;
+    *) echo "unknown BACKEND $BACKEND (sqlite, postgres)" >&2; exit 2 ;;
+esac
 
 # Event counts: the workload's own (S3 and S5 at 1,000,000; SCALED_EVENTS=200000 scales them down
 # where one run would exceed ~2 minutes); FULL sync scaled down (one fsync per commit).
@@ -102,6 +111,7 @@ RESULTS="$OUT/results.jsonl"
     echo "cc: $(cc --version | head -1)"
     echo "chronicle: $SWIFT_BIN${BASELINE_BIN:+; baseline: $BASELINE_BIN}"
     echo "db dir: $WORK ($(df -T "$WORK" | awk 'NR==2 {print $2}'))"
+    echo "backend: $BACKEND"
 } >"$OUT/machine.txt"
 cat "$OUT/machine.txt" >&2
 
@@ -109,7 +119,7 @@ run_one() { # impl binary scenario sync events [extra arguments]
     local impl=$1 bin=$2 scenario=$3 sync=$4 events=$5
     shift 5
     local db="$WORK/$impl-$scenario-$sync.db"
-    if [ "$scenario" = S5r-pg ]; then db=$CHRONICLE_POSTGRES_URL; fi
+    if [ "$scenario" = S5r-pg ] || [ "$BACKEND" = postgres ]; then db=$CHRONICLE_POSTGRES_URL; fi
     rm -f "$db" "$db-wal" "$db-shm"
     local load line
     load=$(cut -d' ' -f1 /proc/loadavg)
@@ -153,7 +163,7 @@ for condition in $CONDITIONS; do
             echo "== $scenario $sync $condition ($events events) ==" >&2
             for _ in $(seq "$(runs_for "$scenario")"); do
                 # Alternating in one loop, so a change of load hits every implementation alike.
-                if ! swift_only "$scenario"; then
+                if ! swift_only "$scenario" && [ "$BACKEND" = sqlite ]; then
                     for variant in $C_VARIANTS; do
                         # shellcheck disable=SC2046 # the variant's arguments are words
                         run_one "$(c_impl "$variant")" "$C_BIN" "$scenario" "$sync" "$events" $(c_arguments "$variant")

@@ -10,15 +10,16 @@ extension ScenarioRunner {
         let rounds = total / streamCount / k
         let streams = Workload.streamIDs(streamCount)
         let encoder = DepositEncoder()
-        let store = try freshStore()
+        let opened = try await freshBenchStore()
+        let store = opened.store
         let (appends, timing) = try await timed {
             try await writeRoundRobin(store, streams: streams, rounds: rounds, eventsPerAppend: k, encoder: encoder)
         }
         let written = rounds * k * streamCount
         let verified = try await verifyLog(store, events: written, streams: streamCount, perStream: Int64(rounds * k))
-        try await store.close()
         var report = Report(scenario: name, sync: sync, events: written, timing: timing, ops: appends, op: "append", verified: verified)
-        try addCommonFields(&report, encoder: encoder)
+        try await addCommonFields(&report, encoder: encoder, on: opened)
+        try await opened.close()
         report.print()
     }
 
@@ -30,7 +31,8 @@ extension ScenarioRunner {
         let total = events(default: 100_000)
         let rounds = total / streamCount
         let streams = Workload.streamIDs(streamCount)
-        let store = try freshStore()
+        let opened = try await freshBenchStore(connections: taskCount)
+        let store = opened.store
         let (results, timing) = try await timed {
             try await withThrowingTaskGroup(of: (appends: Int, bytes: Int, count: Int).self) { group in
                 for task in 0..<taskCount {
@@ -58,17 +60,19 @@ extension ScenarioRunner {
             }
         }
         let written = rounds * streamCount
-        let statistics = store.groupCommitStatistics
+        let statistics = opened.sqlite?.groupCommitStatistics
         let verified = try await verifyLog(store, events: written, streams: streamCount, perStream: Int64(rounds))
-        try await store.close()
         var report = Report(scenario: "S1c", sync: sync, events: written, timing: timing, ops: results.appends, op: "append", verified: verified)
-        report.extra += try pragmaFields()
+        report.extra += try await backendFields(opened)
+        try await opened.close()
         report.add("payload_bytes_avg", .double(Double(results.bytes) / Double(max(results.count, 1)), digits: 1))
         report.add("event_type", .string(Deposited.typeName))
         report.add("tasks", .int(taskCount))
-        report.add("transactions", .int(statistics.transactions))
-        report.add("appends_per_transaction", .double(Double(statistics.appendCalls) / Double(max(statistics.transactions, 1)), digits: 2))
-        report.add("largest_batch", .int(statistics.largestBatch))
+        if let statistics {
+            report.add("transactions", .int(statistics.transactions))
+            report.add("appends_per_transaction", .double(Double(statistics.appendCalls) / Double(max(statistics.transactions, 1)), digits: 2))
+            report.add("largest_batch", .int(statistics.largestBatch))
+        }
         report.print()
     }
 
@@ -76,13 +80,19 @@ extension ScenarioRunner {
     func bulkImport() async throws {
         let total = events(default: 1_000_000)
         let encoder = DepositEncoder()
-        let store = try freshStore()
+        let opened = try await freshBenchStore()
         let (transactions, timing) = try await timed {
-            try await writeImport(store, events: total, perTransaction: 1000, encoder: encoder)
+            try await writeImport(opened.store, events: total, perTransaction: 1000, encoder: encoder)
+        }
+        let verified = try await verifyLog(opened.store, events: total, streams: total / 100, perStream: 100)
+        if isPostgres {
+            var report = Report(scenario: "S3", sync: sync, events: total, timing: timing, ops: transactions, op: "transaction", verified: verified)
+            try await addCommonFields(&report, encoder: encoder, on: opened)
+            try await opened.close()
+            return report.print()
         }
         let leftBytes = file() + file("-wal")
-        let verified = try await verifyLog(store, events: total, streams: total / 100, perStream: 100)
-        try await store.close()
+        try await opened.close()
         let queue = try openConnection()
         try await queue.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
         try queue.close()
@@ -93,6 +103,13 @@ extension ScenarioRunner {
         report.add("bytes_after_checkpoint", .int(checkpointed))
         report.add("bytes_per_event", .double(Double(checkpointed) / Double(total), digits: 1))
         report.print()
+    }
+
+    /// The backend's fields (``backendFields(_:)``), the payload size and the event type.
+    func addCommonFields(_ report: inout Report, encoder: DepositEncoder, on opened: BenchStore) async throws {
+        report.extra += try await backendFields(opened)
+        report.add("payload_bytes_avg", .double(encoder.averagePayloadBytes, digits: 1))
+        report.add("event_type", .string(Deposited.typeName))
     }
 
     func addCommonFields(_ report: inout Report, encoder: DepositEncoder) throws {

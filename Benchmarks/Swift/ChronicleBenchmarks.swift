@@ -3,7 +3,8 @@ import ChronicleSQLite
 import Foundation
 
 /// Runs the event-store workload (`/work/shared/bench/WORKLOAD.md`) through Chronicle's public
-/// API and prints one JSON line per run.
+/// API and prints one JSON line per run. S1, S1c, S2, S3, S4a, S4b, S5 and S6 run on SQLite
+/// (`--db PATH`) or on PostgreSQL (`--db postgres://…`, in a fresh schema `bench_<scenario>`).
 ///
 /// ```
 /// ChronicleBenchmarks --scenario S1|S1c|S2|S3|S4a|S4b|S5|S5r|S5r-pg|S6|LAT|RSS|CODEC|DCB|DCB-pg|RELAY1|RELAY16 --db PATH|postgres://URL [--events N] [--sync NORMAL|FULL]

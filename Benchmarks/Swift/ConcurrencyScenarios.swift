@@ -22,9 +22,9 @@ extension ScenarioRunner {
         let perWriter = total / Self.writerCount
         let streams = Workload.streamIDs(Self.s6Streams)
         let encoder = DepositEncoder()
-        let setup = try freshStore()
+        let setup = try await freshBenchStore()
         for (index, stream) in streams.enumerated() {
-            try await setup.append(try encoder.event(seq: index), to: stream, expectedVersion: .noStream)
+            try await setup.store.append(try encoder.event(seq: index), to: stream, expectedVersion: .noStream)
         }
         try await setup.close()
 
@@ -61,16 +61,16 @@ extension ScenarioRunner {
         let timing = stopwatch.stop()
         let exitedCleanly = children.allSatisfy { $0.process.terminationStatus == 0 }
 
-        let store = try openStore()
-        let check = try await checkLog(store)
-        try await store.close()
+        let opened = try await reopenBenchStore()
+        let check = try await checkLog(opened.store)
         let written = Self.writerCount * perWriter
         let verified = exitedCleanly && statistics.successes == written
             && check.events == Self.s6Streams + written && check.positionsGapFree && check.versionsContiguous
             && check.versions.count == Self.s6Streams
             && check.versions.values.reduce(0) { $0 + ($1 - 1) } == Int64(written)
         var report = Report(scenario: "S6", sync: sync, events: written, timing: timing, ops: written, op: "append", verified: verified)
-        try addCommonFields(&report, encoder: encoder)
+        try await addCommonFields(&report, encoder: encoder, on: opened)
+        try await opened.close()
         report.add("writers", .int(Self.writerCount))
         report.add("writer_kind", .string("processes (spawned)"))
         report.add("conflicts", .int(statistics.conflicts))
@@ -85,7 +85,8 @@ extension ScenarioRunner {
         let target = events(default: 5000)
         let streams = Workload.streamIDs(Self.s6Streams)
         let encoder = DepositEncoder()
-        let store = try openStore()
+        let opened = try await reopenBenchStore(connections: 1)
+        let store = opened.store
         var rng = SplitMix64(state: 1000 + UInt64(id))
         writeLine("ready")
         guard readLine() == "go" else { throw BenchmarkError("writer \(id): no start signal") }
@@ -107,7 +108,7 @@ extension ScenarioRunner {
             }
             statistics.successes += 1
         }
-        try await store.close()
+        try await opened.close()
         writeLine(String(decoding: try JSONEncoder().encode(statistics), as: UTF8.self))
     }
 }

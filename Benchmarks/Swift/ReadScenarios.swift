@@ -11,12 +11,14 @@ extension ScenarioRunner {
         let perStream = total / streamCount
         let streams = Workload.streamIDs(streamCount)
         let encoder = DepositEncoder()
-        let setup = try freshStore()
-        try await writeRoundRobinBatched(setup, streams: streams, rounds: perStream, perTransaction: 1000, encoder: encoder)
+        let setup = try await freshBenchStore()
+        try await writeRoundRobinBatched(setup.store, streams: streams, rounds: perStream, perTransaction: 1000, encoder: encoder)
         try await setup.close()
 
-        // Reopen: SQLite's page cache cold, the OS page cache warm.
-        let store = try openStore()
+        // Reopen: SQLite's page cache cold, the OS page cache warm (PostgreSQL: a new client, the
+        // server's buffers warm).
+        let opened = try await reopenBenchStore()
+        let store = opened.store
         let order = Workload.shuffledIndices(streamCount, seed: 42)
         let clock = ContinuousClock()
         var reading = Duration.zero
@@ -35,13 +37,13 @@ extension ScenarioRunner {
             }
             return states
         }
-        try await store.close()
         let loaded = states.reduce(0) { $0 + $1.count }
         let verified = states.allSatisfy { $0.contiguous && $0.count == perStream && $0.version == Int64(perStream) }
             && loaded == streamCount * perStream
             && states.reduce(0) { $0 + $1.sum } == expectedAmountSum(events: streamCount * perStream)
         var report = Report(scenario: name, sync: sync, events: loaded, timing: timing, ops: streamCount, op: "aggregate", verified: verified)
-        try addCommonFields(&report, encoder: encoder)
+        try await addCommonFields(&report, encoder: encoder, on: opened)
+        try await opened.close()
         report.add("aggregates", .int(streamCount))
         report.add("aggregates_per_s", .double(Double(streamCount) / timing.seconds, digits: 1))
         // Where the time went: the store's readStream calls vs JSONDecoder + fold.
@@ -54,6 +56,7 @@ extension ScenarioRunner {
     /// `stream_summary`, the checkpoint written in the same transaction, one commit per page.
     /// The read model lives in the same file, written through its own connection.
     func catchUpProjection() async throws {
+        if isPostgres { return try await catchUpProjectionOnPostgres() }
         let total = events(default: 1_000_000)
         let encoder = DepositEncoder()
         let store = try freshStore()

@@ -101,7 +101,7 @@ struct ScenarioRunner {
 
     /// RR(N, M, k), each append its own call (and transaction), with exact expected versions
     /// from the writer's own state.
-    func writeRoundRobin(_ store: SQLiteEventStore, streams: [StreamID], rounds: Int, eventsPerAppend k: Int, encoder: DepositEncoder) async throws -> Int {
+    func writeRoundRobin(_ store: some EventStore, streams: [StreamID], rounds: Int, eventsPerAppend k: Int, encoder: DepositEncoder) async throws -> Int {
         var seq = 0
         var appends = 0
         for round in 0..<rounds {
@@ -120,7 +120,7 @@ struct ScenarioRunner {
     }
 
     /// RR(N, M, 1) written with `perTransaction` events per atomic append call (untimed setups).
-    func writeRoundRobinBatched(_ store: SQLiteEventStore, streams: [StreamID], rounds: Int, perTransaction: Int, encoder: DepositEncoder) async throws {
+    func writeRoundRobinBatched(_ store: some EventStore, streams: [StreamID], rounds: Int, perTransaction: Int, encoder: DepositEncoder) async throws {
         var seq = 0
         var batch: [StreamAppend] = []
         batch.reserveCapacity(perTransaction)
@@ -190,7 +190,7 @@ struct ScenarioRunner {
 
     /// `events` events gap-free, `streams` streams each at version `perStream` with contiguous versions,
     /// and the store's own view of each stream agrees.
-    func verifyLog(_ store: SQLiteEventStore, events: Int, streams: Int, perStream: Int64) async throws -> Bool {
+    func verifyLog(_ store: some EventReader, events: Int, streams: Int, perStream: Int64) async throws -> Bool {
         let check = try await checkLog(store)
         var ok = check.events == events && check.positionsGapFree && check.versionsContiguous
         ok = ok && check.versions.count == streams && check.versions.values.allSatisfy { $0 == perStream }
