@@ -70,7 +70,7 @@ extension PostgresEventStore: EventArchiving {
     @discardableResult
     public func truncateArchived(_ range: ArchivedRange) async throws -> Int64 {
         let metadata = String(decoding: try ChronicleJSONEncoder().encode(EventMetadata.Stored(StreamMaintenanceRules.archiveMetadata(file: range.file))), as: UTF8.self)
-        return try await inArchiveTransaction("truncating archived positions \(range.firstPosition)–\(range.lastPosition)") { connection in
+        return try await inTransaction("truncating archived positions \(range.firstPosition)–\(range.lastPosition)") { connection in
             try await self.execute(self.sql.lockArchivedRanges, [], on: connection)
             let head = GlobalPosition(try await self.scalar(self.sql.headForArchiving, [], on: connection) ?? 0)
             let existing = try await Self.ranges(from: self.query(self.sql.listArchivedRanges, [], on: connection))
@@ -96,7 +96,7 @@ extension PostgresEventStore: EventArchiving {
             metadata[event.position.value] = String(decoding: try encoder.encode(EventMetadata.Stored(event.metadata)), as: UTF8.self)
         }
         let encodedMetadata = metadata
-        return try await inArchiveTransaction("restoring \(events.count) archived event(s)") { connection in
+        return try await inTransaction("restoring \(events.count) archived event(s)") { connection in
             var stored: [Int64: (UUID, String, Int64, String)] = [:]
             for try await (position, id, stream, version, type) in try await self.query(
                 self.sql.probeArchivedEvents, [events.map(\.position.value)], on: connection
@@ -136,15 +136,5 @@ extension PostgresEventStore: EventArchiving {
             ranges.append(ArchivedRange(firstPosition: GlobalPosition(first), lastPosition: GlobalPosition(last), file: file, sha256: sha256, events: events, archivedAt: archivedAt))
         }
         return ranges
-    }
-
-    private func inArchiveTransaction<T: Sendable>(_ what: String, _ body: @Sendable (PostgresConnection) async throws -> TransactionEnd<T>) async throws -> T {
-        do {
-            return try await inTransaction(body)
-        } catch let error as EventStoreError {
-            throw error
-        } catch {
-            throw PostgresFailure.map(error, while: what)
-        }
     }
 }

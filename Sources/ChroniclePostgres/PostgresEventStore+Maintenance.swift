@@ -6,7 +6,7 @@ extension PostgresEventStore: StreamMaintenance {
     /// Truncates a stream (see ``Chronicle/StreamMaintenance/truncateStream(_:before:)``), with
     /// its row locked as appends lock it.
     public func truncateStream(_ stream: StreamID, before version: StreamVersion) async throws {
-        try await maintain("truncating \(stream)") { connection in
+        try await inTransaction("truncating \(stream)") { connection in
             let state = try await self.lockedState(of: stream, on: connection)
             let truncated = try StreamMaintenanceRules.truncation(of: state, stream: stream, before: version)
             try await self.execute(self.sql.setTruncation, [stream.rawValue, truncated.truncatedBefore.value, false], on: connection)
@@ -18,7 +18,7 @@ extension PostgresEventStore: StreamMaintenance {
     /// with its row locked as appends lock it.
     @discardableResult
     public func deleteStream(_ stream: StreamID, expectedVersion: ExpectedVersion) async throws -> StreamState {
-        try await maintain("deleting \(stream)") { connection in
+        try await inTransaction("deleting \(stream)") { connection in
             let state = try await self.lockedState(of: stream, on: connection)
             let deleted = try StreamMaintenanceRules.deletion(of: state, stream: stream, expectedVersion: expectedVersion)
             try await self.execute(self.sql.setTruncation, [stream.rawValue, deleted.truncatedBefore.value, true], on: connection)
@@ -54,7 +54,7 @@ extension PostgresEventStore: StreamMaintenance {
         var bytes: Int64 = 0
         for (done, (stream, category)) in candidates.enumerated() {
             let policy = byCategory[category]
-            let (line, erasedBytes) = try await maintain("scavenging \(stream)") { connection -> TransactionEnd<(ScavengeReport.Stream?, Int64)> in
+            let (line, erasedBytes) = try await inTransaction("scavenging \(stream)") { connection -> TransactionEnd<(ScavengeReport.Stream?, Int64)> in
                 guard let state = try await self.lockedState(of: stream, on: connection) else { return .rollback((nil, 0)) }
                 var truncatedBefore = state.truncatedBefore
                 if let policy {
@@ -97,15 +97,5 @@ extension PostgresEventStore: StreamMaintenance {
             state = StreamState(id: stream, version: try Self.version(version, of: stream.rawValue), truncatedBefore: StreamVersion(truncated), isDeleted: deleted)
         }
         return state
-    }
-
-    private func maintain<T: Sendable>(_ what: String, _ body: @Sendable (PostgresConnection) async throws -> TransactionEnd<T>) async throws -> T {
-        do {
-            return try await inTransaction(body)
-        } catch let error as EventStoreError {
-            throw error
-        } catch {
-            throw PostgresFailure.map(error, while: what)
-        }
     }
 }

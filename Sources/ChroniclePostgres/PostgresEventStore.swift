@@ -358,6 +358,18 @@ public final class PostgresEventStore: EventStore, AppendObservable {
         }
     }
 
+    /// ``inTransaction(_:)`` whose failures other than an ``EventStoreError`` become one saying
+    /// `what` failed (`PostgresFailure.map`).
+    func inTransaction<Value: Sendable>(_ what: String, _ body: @Sendable (PostgresConnection) async throws -> TransactionEnd<Value>) async throws -> Value {
+        do {
+            return try await inTransaction(body)
+        } catch let error as EventStoreError {
+            throw error
+        } catch {
+            throw PostgresFailure.map(error, while: what)
+        }
+    }
+
     private func read<Result: Sendable>(_ what: String, _ body: @Sendable () async throws -> Result) async throws -> Result {
         do {
             return try await body()
