@@ -64,7 +64,7 @@ def main(path):
             ratio = f"{100 * sm / cm:.0f}%"
         if scenario in TARGETS:
             target = f"≥ {TARGETS[scenario] * 100:.0f}%"
-        if scenario == "S1c":
+        if scenario == "S1c" and median(rs, "transactions") is not None:
             s1 = median(runs.get(("S1", sync, condition, "chronicle"), []), "events_per_s")
             if s1 and sm:
                 ratio = f"{sm / s1:.1f}× chronicle S1"
@@ -92,7 +92,7 @@ def main(path):
         if not rs:
             continue
         notes = []
-        if scenario == "S3":
+        if scenario == "S3" and median(rs, "bytes_per_event") is not None:
             notes.append(f"bytes/event after checkpoint {median(rs, 'bytes_per_event'):.1f}, "
                          f"db+wal as left {median(rs, 'bytes_db_plus_wal') / 1e6:.1f} MB")
         if scenario in ("S4a", "S4b"):
@@ -105,7 +105,7 @@ def main(path):
         if scenario == "S6":
             notes.append(f"conflicts {[r['conflicts'] for r in rs]}, attempts {[r['attempts'] for r in rs]}, "
                          f"lock errors {[r['lock_errors'] for r in rs]} ({rs[0].get('writer_kind')})")
-        if scenario == "S1c":
+        if scenario == "S1c" and median(rs, "transactions") is not None:
             notes.append(f"appends/transaction {[r.get('appends_per_transaction') for r in rs]}, "
                          f"largest batch {[r.get('largest_batch') for r in rs]}")
         if scenario == "LAT":
