@@ -2,6 +2,7 @@ public import Chronicle
 public import Foundation
 public import Logging
 public import PostgresNIO
+import Synchronization
 
 /// An event store in PostgreSQL: the scale-out backend, for several application processes
 /// writing and reading one log.
@@ -44,6 +45,26 @@ public final class PostgresEventStore: EventStore, AppendObservable {
 
     /// How many times an append is retried after a deadlock or a race on an event id.
     static let appendAttempts = 5
+
+    /// How this instance's appends went: in one round trip (``PostgresSQL/appendAssumed``) or
+    /// through the full transaction (not qualifying, or the server declined the assumptions).
+    package struct AppendPaths: Sendable, Equatable {
+        /// Appends written by `append_assumed` in one round trip.
+        package var oneRoundTrip = 0
+        /// Appends that qualified, but whose assumptions the server declined.
+        package var declined = 0
+
+        package init(oneRoundTrip: Int = 0, declined: Int = 0) {
+            self.oneRoundTrip = oneRoundTrip
+            self.declined = declined
+        }
+    }
+    private let paths = Mutex(AppendPaths())
+    /// How this instance's appends went so far (for tests and diagnostics).
+    package var appendPaths: AppendPaths { paths.withLock { $0 } }
+    /// The body of the one-round-trip append function as this build writes it (its migration
+    /// installs it; a test compares the installed one with it).
+    package var appendFunctionBody: String { sql.appendAssumedBody }
 
     /// Creates a store on `client` in `schema`. Call ``migrate()`` once before use.
     ///
@@ -103,6 +124,7 @@ public final class PostgresEventStore: EventStore, AppendObservable {
     public func append(_ appends: [StreamAppend]) async throws -> [AppendResult] {
         try AppendPlanner.validate(appends)
         guard !appends.isEmpty else { return [] }
+        if let results = try await appendOnAssumptions(appends) { return results }
         var attempt = 1
         while true {
             do {
@@ -170,53 +192,68 @@ public final class PostgresEventStore: EventStore, AppendObservable {
             return .rollback((planner.results(base: 0), nil))
         }
 
-        // 5. Build the rows. Positions are not known yet: each event gets its ordinal (1-based)
-        //    in this append, and the write statement turns ordinals into positions.
-        var eventIDs: [UUID] = [], streams: [String] = [], streamVersions: [Int64] = [], categories: [String] = []
-        var types: [String] = [], schemaVersions: [Int64] = [], payloads: [ByteBuffer] = [], metadata: [String] = [], tags: [String] = []
-        var lastOfStream: [StreamID: (version: StreamVersion, ordinal: Int64)] = [:]
-        let encoder = ChronicleJSONEncoder()
-        for case .write(let request, let firstVersion, let firstOrdinal) in planner.steps {
-            var version = firstVersion
-            var ordinal = firstOrdinal
-            for event in request.events {
-                eventIDs.append(event.id)
-                streams.append(request.streamID.rawValue)
-                streamVersions.append(version.value)
-                categories.append(request.streamID.category)
-                types.append(event.type)
-                schemaVersions.append(Int64(event.schemaVersion))
-                payloads.append(ByteBuffer(bytes: event.payload))
-                metadata.append(try Self.encode(event.metadata, with: encoder, event: event, stream: request.streamID))
-                tags.append(event.tags.joined(separator: "\n"))
-                lastOfStream[request.streamID] = (version, ordinal)
-                version = version.next
-                ordinal += 1
-            }
-        }
-
-        // 6. One statement takes the position counter's row lock (held until COMMIT: the next
-        //    writer waits there, so positions become visible in the order they are handed out),
-        //    inserts the events, bumps the streams and queues the notification.
-        let touched = Array(lastOfStream)
-        let written = try await scalar(sql.writeEvents, [
-            newEventCount, eventIDs, streams, streamVersions, categories, types, schemaVersions, payloads, metadata, now(),
-            touched.map(\.key.rawValue), touched.map(\.value.version.value), touched.map(\.value.ordinal), sql.channel,
-            newEventCount, Int64(touched.count), tags,
-        ], on: connection)
-        guard let head = written else {
-            throw EventStoreError(.corruptRecord, "The append to schema \(schema) did not write every event and stream row (is the position counter row missing?). Nothing was written; run migrate() and check the schema.")
-        }
+        // 5. Build the rows and write them in one statement, which takes the position counter's
+        //    row lock (held until COMMIT: the next writer waits there, so positions become
+        //    visible in the order they are handed out), inserts the events, bumps the streams
+        //    and queues the notification.
+        let rows = try AppendRows(planner, encoder: ChronicleJSONEncoder())
+        let written = try await scalar(sql.writeEvents, rows.writeArguments(recordedAt: now(), channel: sql.channel), on: connection)
+        guard let head = written else { throw incompleteWrite() }
         let results = planner.results(base: head - newEventCount)
         return .commit((results, GlobalPosition(head)))
     }
 
-    private static func encode(_ metadata: EventMetadata, with encoder: ChronicleJSONEncoder, event: EventData, stream: StreamID) throws -> String {
-        do {
-            return String(decoding: try encoder.encode(EventMetadata.Stored(metadata)), as: UTF8.self)
-        } catch {
-            throw EventStoreError(.invalidEvent, "The metadata of event \(event.id) cannot be encoded. Nothing was written.", streamID: stream, eventID: event.id, underlying: error)
+    private func incompleteWrite() -> EventStoreError {
+        EventStoreError(.corruptRecord, "The append to schema \(schema) did not write every event and stream row (is the position counter row missing?). Nothing was written; run migrate() and check the schema.")
+    }
+
+    /// The common append in one round trip instead of five (BEGIN, lock, id lookup, write,
+    /// COMMIT): when every request expects its stream at an exact version (or none), each stream
+    /// appears once and no request has a condition, the planner plans against those versions and
+    /// the server's `append_assumed` function (``PostgresSQL/appendAssumed``) writes the planned
+    /// rows only if the streams are at them, not deleted, and no event id is stored yet.
+    ///
+    /// Returns `nil`, having written nothing, when the call does not qualify or the server says
+    /// an assumption does not hold (or the schema predates the function, or another append raced
+    /// on an event id or a lock): ``append(_:)`` then runs the full transaction, which reads
+    /// before it plans, so conflicts, replays and deleted streams are answered there.
+    private func appendOnAssumptions(_ appends: [StreamAppend]) async throws -> [AppendResult]? {
+        var assumed: [StreamID: StreamVersion] = [:]
+        for request in appends {
+            guard request.condition == nil, assumed[request.streamID] == nil else { return nil }
+            switch request.expectedVersion {
+            case .exactly(let version): assumed[request.streamID] = version
+            case .noStream: assumed[request.streamID] = .initial
+            case .any, .streamExists: return nil
+            }
         }
+        var planner = AppendPlanner(replayCheck: .beforeWriting)
+        for request in appends {
+            try planner.plan(request, current: assumed[request.streamID] ?? .initial, storedEvents: { [] })
+        }
+        let rows = try AppendRows(planner, encoder: ChronicleJSONEncoder())
+        let streams = rows.touched.map(\.stream)
+        var arguments = rows.writeArguments(recordedAt: now(), channel: sql.channel)
+        arguments.append(streams.map(\.category))
+        arguments.append(streams.map { assumed[$0]?.value ?? 0 })
+        let written: Int64?
+        do {
+            written = try await scalar(sql.appendAssumed, arguments)
+        } catch {
+            switch PostgresFailure.sqlState(of: error) {
+            case PostgresSQL.assumptionsFailedState, PostgresFailure.State.undefinedFunction, PostgresFailure.State.uniqueViolation,
+                 PostgresFailure.State.deadlockDetected, PostgresFailure.State.serializationFailure:
+                logger.trace("append planned again after reading", metadata: ["reason": "\(PostgresFailure.summary(of: error))"])
+                paths.withLock { $0.declined += 1 }
+                return nil
+            default:
+                throw PostgresFailure.map(error, while: "appending to \(appends.map(\.streamID.rawValue).joined(separator: ", "))")
+            }
+        }
+        guard let head = written else { throw incompleteWrite() }
+        paths.withLock { $0.oneRoundTrip += 1 }
+        appendNotifier.notify(head: GlobalPosition(head))
+        return planner.results(base: head - planner.newEventCount)
     }
 
     // MARK: EventReader

@@ -10,6 +10,7 @@ enum PostgresFailure {
         static let serializationFailure = "40001"
         static let deadlockDetected = "40P01"
         static let undefinedTable = "42P01"
+        static let undefinedFunction = "42883"
         static let invalidSchemaName = "3F000"
         static let lockNotAvailable = "55P03"
         static let queryCanceled = "57014"

@@ -21,7 +21,7 @@ struct PostgresSQL: Sendable {
     // MARK: Migrations
 
     /// The newest schema version these statements expect.
-    static let latestMigration = 11
+    static let latestMigration = 12
 
     /// Serialises concurrent migrators of the same schema (transaction-scoped advisory lock).
     var migrationLock: String {
@@ -259,6 +259,11 @@ struct PostgresSQL: Sendable {
                 )
                 """,
             ]),
+            (12, [
+                // The one-round-trip append (see `appendAssumed`). A later migration that changes
+                // `writeEvents` or `lockStreams` creates it again (`CREATE OR REPLACE`).
+                createAppendAssumed,
+            ]),
         ]
     }
 
@@ -397,11 +402,14 @@ struct PostgresSQL: Sendable {
     /// Creates missing stream rows (version 0, rolled back if the append fails) and locks every
     /// stream row of the append, in the order given (callers sort ids, so appends touching the same
     /// streams lock them in the same order and cannot deadlock). Returns current versions.
-    var lockStreams: String {
+    var lockStreams: String { lockStreams(ids: "$1", categories: "$2") }
+
+    /// ``lockStreams`` with its two arrays as the given parameters.
+    private func lockStreams(ids: String, categories: String) -> String {
         """
         INSERT INTO \(schema).streams AS s (stream_id, category, version, last_position)
         SELECT t.stream_id, t.category, 0, 0
-        FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS t(stream_id, category, ord)
+        FROM unnest(\(ids)::text[], \(categories)::text[]) WITH ORDINALITY AS t(stream_id, category, ord)
         ORDER BY t.ord
         ON CONFLICT ON CONSTRAINT streams_pk DO UPDATE SET version = s.version
         RETURNING s.stream_id, s.version, s.deleted
@@ -451,6 +459,66 @@ struct PostgresSQL: Sendable {
         )
         SELECT head.position FROM head, notified
         WHERE (SELECT count(*) FROM inserted) = $15 AND (SELECT count(*) FROM bumped) = $16
+        """
+    }
+
+    /// The name of the function that appends in one round trip (``createAppendAssumed``).
+    static let appendAssumedName = "append_assumed"
+
+    /// An append in one round trip, when the store can plan it without reading: every stream
+    /// expected at an exact version (or none), each once, no condition. The planner plans against
+    /// those versions; `append_assumed` locks the streams (`$11`, categories `$18`, sorted), checks
+    /// that each is at the version the plan assumed (`$19`) and not deleted and that no event id
+    /// (`$2`) is stored, then writes with ``writeEvents`` (`$1…$17`, the same arguments) and
+    /// returns the new head. When anything does not hold it raises ``assumptionsFailedState``
+    /// and nothing is written: the store then plans again from what it reads (the full
+    /// transaction), so every answer other than a plain write still comes from there.
+    ///
+    /// The body is ``lockStreams`` and ``writeEvents``' own text (`$n` are the function's
+    /// arguments in PL/pgSQL), so the two paths cannot drift apart; a test compares the installed
+    /// body with this build's.
+    var appendAssumed: String {
+        "SELECT \(schema).\(Self.appendAssumedName)($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
+    }
+
+    /// The SQLSTATE `append_assumed` raises when the plan's assumptions do not hold.
+    static let assumptionsFailedState = "CH001"
+
+    /// The body of `append_assumed` (PL/pgSQL).
+    var appendAssumedBody: String {
+        """
+        DECLARE
+            mismatched bigint;
+            head bigint;
+        BEGIN
+            WITH locked AS (
+        \(lockStreams(ids: "$11", categories: "$18"))
+            )
+            SELECT count(*) INTO mismatched
+            FROM locked JOIN unnest($11::text[], $19::bigint[]) AS a(stream_id, version) ON a.stream_id = locked.stream_id
+            WHERE locked.deleted OR locked.version <> a.version;
+            IF mismatched > 0 OR EXISTS (SELECT 1 FROM \(schema).events WHERE event_id = ANY($2::uuid[])) THEN
+                RAISE EXCEPTION 'the versions or event ids this append assumed do not hold' USING ERRCODE = '\(Self.assumptionsFailedState)';
+            END IF;
+            FOR head IN
+        \(writeEvents)
+            LOOP
+                RETURN head;
+            END LOOP;
+            RETURN NULL;
+        END
+        """
+    }
+
+    /// Creates (or replaces) `append_assumed`.
+    var createAppendAssumed: String {
+        """
+        CREATE OR REPLACE FUNCTION \(schema).\(Self.appendAssumedName)(
+            bigint, uuid[], text[], bigint[], text[], text[], bigint[], bytea[], text[], timestamptz,
+            text[], bigint[], bigint[], text, bigint, bigint, text[], text[], bigint[]
+        ) RETURNS bigint LANGUAGE plpgsql AS $chronicle$
+        \(appendAssumedBody)
+        $chronicle$
         """
     }
 

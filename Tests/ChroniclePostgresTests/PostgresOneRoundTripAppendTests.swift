@@ -1,0 +1,177 @@
+import Chronicle
+import ChroniclePostgres
+import Foundation
+import PostgresNIO
+import Testing
+
+/// The one-round-trip append (`append_assumed`): appends that expect exact versions are written
+/// by one statement; everything else, and every assumption the server declines, goes through the
+/// full transaction with the same answers.
+@Suite(.enabled(if: PostgresTestEnvironment.isConfigured, PostgresTestEnvironment.skipReason))
+struct PostgresOneRoundTripAppendTests {
+    @Test func exactVersionAppendsTakeOneRoundTripWithTheFullPathsResults() async throws {
+        try await PostgresTestDatabase.withStore { store, _ in
+            let first = try await store.append([testEvent(), testEvent()], to: "order-1", expectedVersion: .noStream)
+            let second = try await store.append(testEvent(), to: "order-2", expectedVersion: .exactly(0))
+            let third = try await store.append([
+                StreamAppend([testEvent()], to: "order-2", expectedVersion: .exactly(1)),
+                StreamAppend([testEvent(), testEvent()], to: "order-1", expectedVersion: .exactly(2)),
+                StreamAppend([testEvent()], to: "order-3", expectedVersion: .noStream),
+            ])
+            #expect(store.appendPaths == .init(oneRoundTrip: 3, declined: 0))
+            #expect((first.firstVersion, first.version, first.firstPosition, first.position) == (1, 2, 1, 2))
+            #expect((second.version, second.position) == (1, 3))
+            #expect(third.map(\.firstVersion) == [2, 3, 1])
+            #expect(third.map(\.version) == [2, 4, 1])
+            #expect(third.map(\.firstPosition) == [4, 5, 7])
+            #expect(third.map(\.position) == [4, 6, 7])
+            let all = try await store.readAll(after: .start, limit: 100)
+            #expect(all.map(\.position.value) == Array(1...7))
+            #expect(all.map(\.streamID) == ["order-1", "order-1", "order-2", "order-2", "order-1", "order-1", "order-3"])
+            #expect(all.map(\.streamVersion.value) == [1, 2, 1, 2, 3, 4, 1])
+            #expect(try await store.headPosition() == 7)
+            let streams = try await store.streams(category: nil, after: nil, limit: 10)
+            #expect(streams.map(\.id) == ["order-1", "order-2", "order-3"])
+            #expect(streams.map(\.version) == [4, 2, 1])
+            #expect(streams.map(\.lastPosition) == [6, 4, 7])
+        }
+    }
+
+    @Test func aDeclinedAssumptionIsAnsweredByTheFullPathAndWritesNothingExtra() async throws {
+        try await PostgresTestDatabase.withStore { store, _ in
+            let original = testEvent()
+            let written = try await store.append(original, to: "order-1", expectedVersion: .noStream)
+            // A stale expected version: declined, then the full path's error; a new stream's
+            // placeholder row does not survive either attempt.
+            await #expect {
+                try await store.append(testEvent(), to: "order-1", expectedVersion: .exactly(0))
+            } throws: { error in
+                (error as? EventStoreError)?.code == .wrongExpectedVersion && (error as? EventStoreError)?.actualVersion == 1
+            }
+            await #expect(throws: EventStoreError.self) {
+                try await store.append([
+                    StreamAppend([testEvent()], to: "order-9", expectedVersion: .noStream),
+                    StreamAppend([testEvent()], to: "order-1", expectedVersion: .exactly(7)),
+                ])
+            }
+            // An exact replay: declined (the id is stored), answered with the original result.
+            let replay = try await store.append(original, to: "order-1", expectedVersion: .noStream)
+            #expect(replay.wasAlreadyStored && (replay.version, replay.position) == (written.version, written.position))
+            // The same id in another stream: declined, then refused.
+            await #expect {
+                try await store.append(original, to: "order-2", expectedVersion: .noStream)
+            } throws: { error in
+                (error as? EventStoreError)?.code == .duplicateEventID
+            }
+            #expect(store.appendPaths == .init(oneRoundTrip: 1, declined: 4))
+            #expect(try await store.headPosition() == 1)
+            #expect(try await store.streams(category: nil, after: nil, limit: 10).map(\.id) == ["order-1"])
+        }
+    }
+
+    @Test func aDeletedStreamIsRecreatedThroughTheFullPath() async throws {
+        try await PostgresTestDatabase.withStore { store, _ in
+            try await store.append([testEvent(), testEvent()], to: "order-1", expectedVersion: .noStream)
+            _ = try await store.deleteStream("order-1", expectedVersion: .exactly(2))
+            // Deleted: it reads as no stream, but its row is at version 2, so `append_assumed`
+            // declines and the planner, reading the row, continues after the deleted events.
+            let recreated = try await store.append(testEvent(), to: "order-1", expectedVersion: .noStream)
+            #expect(recreated.version == 3 && recreated.position == 3)
+            #expect(store.appendPaths == .init(oneRoundTrip: 1, declined: 1))
+            #expect(try await store.readStream("order-1").map(\.streamVersion.value) == [3])
+        }
+    }
+
+    @Test func appendsWithoutTheFunctionUseTheFullPath() async throws {
+        try await PostgresTestDatabase.withStore { store, database in
+            try await database.client.query(PostgresQuery(unsafeSQL: "DROP FUNCTION \"\(database.schema.rawValue)\".append_assumed"))
+            let results = try await store.append([
+                StreamAppend([testEvent()], to: "order-1", expectedVersion: .noStream),
+                StreamAppend([testEvent()], to: "order-2", expectedVersion: .noStream),
+            ])
+            #expect(results.map(\.position) == [1, 2])
+            #expect(store.appendPaths == .init(oneRoundTrip: 0, declined: 1))
+            #expect(try await store.readAll(after: .start, limit: 10).map(\.streamID) == ["order-1", "order-2"])
+        }
+    }
+
+    @Test func appendsThatCannotBePlannedWithoutReadingSkipTheFunction() async throws {
+        try await PostgresTestDatabase.withStore { store, _ in
+            try await store.append(testEvent(), to: "order-1", expectedVersion: .any)
+            try await store.append(testEvent(), to: "order-1", expectedVersion: .streamExists)
+            // The same stream twice in one call.
+            _ = try await store.append([
+                StreamAppend([testEvent()], to: "order-1", expectedVersion: .exactly(2)),
+                StreamAppend([testEvent()], to: "order-1", expectedVersion: .exactly(3)),
+            ])
+            #expect(store.appendPaths == .init(oneRoundTrip: 0, declined: 0))
+            #expect(try await store.streamVersion(of: "order-1") == 4)
+        }
+    }
+
+    @Test func theInstalledFunctionIsTheOneThisBuildWrites() async throws {
+        try await PostgresTestDatabase.withStore { store, database in
+            let rows = try await database.client.query(PostgresQuery(unsafeSQL: """
+                SELECT p.prosrc FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+                WHERE n.nspname = '\(database.schema.rawValue)' AND p.proname = 'append_assumed'
+                """))
+            var bodies: [String] = []
+            for try await body in rows.decode(String.self) { bodies.append(body) }
+            #expect(bodies.count == 1)
+            #expect(bodies.first?.trimmingCharacters(in: .whitespacesAndNewlines) == store.appendFunctionBody.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+    }
+
+    /// Many tasks on many connections append with exact versions to a few streams, re-reading on
+    /// every conflict: no version is lost or doubled, the log is gap-free, and both paths ran.
+    @Test func racingExactVersionAppendsKeepVersionsAndPositionsWhole() async throws {
+        try await PostgresTestDatabase.withStore { store, _ in
+            let streams: [StreamID] = (0..<4).map { try! StreamID("race-\($0)") }
+            let writers = 12, appendsPerWriter = 40
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for writer in 0..<writers {
+                    group.addTask {
+                        var generator = SplitMix(seed: UInt64(writer + 1))
+                        for _ in 0..<appendsPerWriter {
+                            let stream = streams[Int(generator.next() % UInt64(streams.count))]
+                            while true {
+                                let version = try await store.streamVersion(of: stream)
+                                do {
+                                    try await store.append(testEvent(), to: stream, expectedVersion: version == .initial ? .noStream : .exactly(version))
+                                    break
+                                } catch let error as EventStoreError where error.code == .wrongExpectedVersion {
+                                    continue
+                                }
+                            }
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let total = writers * appendsPerWriter
+            let all = try await store.readAll(after: .start, limit: total + 10)
+            #expect(all.map(\.position.value) == Array(1...Int64(total)))
+            for stream in streams {
+                let versions = all.filter { $0.streamID == stream }.map(\.streamVersion.value)
+                #expect(versions == (0..<versions.count).map { Int64($0 + 1) })
+                #expect(try await store.streamVersion(of: stream).value == Int64(versions.count))
+            }
+            let paths = store.appendPaths
+            #expect(paths.oneRoundTrip + paths.declined >= total)
+            #expect(paths.oneRoundTrip > 0)
+        }
+    }
+}
+
+/// A small deterministic generator for the racing test.
+private struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
