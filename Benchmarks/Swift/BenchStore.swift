@@ -54,19 +54,9 @@ final class BenchStore: Sendable {
     }
 
     /// Runs `body` in one transaction on one PostgreSQL connection.
-    func inTransaction<T>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+    func inTransaction<T>(_ body: (PostgresConnection) async throws -> sending T) async throws -> sending T {
         guard let client else { throw BenchmarkError("not a PostgreSQL store") }
-        return try await client.withConnection { connection in
-            try await connection.query("BEGIN", logger: connection.logger)
-            do {
-                let result = try await body(connection)
-                try await connection.query("COMMIT", logger: connection.logger)
-                return result
-            } catch {
-                _ = try? await connection.query("ROLLBACK", logger: connection.logger)
-                throw error
-            }
-        }
+        return try await client.withTransaction(logger: Self.logger, body)
     }
 
     /// Opens the PostgreSQL store on `schema` of the server at `url`; with `fresh`, drops the
@@ -75,9 +65,7 @@ final class BenchStore: Sendable {
         let settings = try PostgresConnectionSettings(url: url)
         let client = PostgresClient(configuration: settings.clientConfiguration(applicationName: "chronicle-bench", maximumConnections: connections))
         let task = Task { await client.run() }
-        var logger = Logger(label: "chronicle.bench")
-        logger.logLevel = .warning
-        let store = PostgresEventStore(client: client, schema: try PostgresSchemaName(schema), logger: logger)
+        let store = PostgresEventStore(client: client, schema: try PostgresSchemaName(schema), logger: Self.logger)
         let opened = BenchStore(postgres: store, client: client, task: task)
         if fresh {
             try await opened.execute("DROP SCHEMA IF EXISTS \"\(schema)\" CASCADE")
@@ -87,6 +75,13 @@ final class BenchStore: Sendable {
     }
 
     static func sqlite(_ store: SQLiteEventStore) -> BenchStore { BenchStore(sqlite: store) }
+
+    /// The store's and the driver's logger: warnings and worse only.
+    private static let logger: Logger = {
+        var logger = Logger(label: "chronicle.bench")
+        logger.logLevel = .warning
+        return logger
+    }()
 }
 
 extension ScenarioRunner {
@@ -140,6 +135,7 @@ extension ScenarioRunner {
             INSERT INTO \(schema).s5_stream_summary AS s (stream_id, n, total, last_version) VALUES ($1, 1, $2, $3)
             ON CONFLICT (stream_id) DO UPDATE SET n = s.n + 1, total = s.total + excluded.total, last_version = excluded.last_version
             """
+        let readCheckpoint = "SELECT position::text FROM \(schema).s5_checkpoints WHERE projection_name = 'summary'"
         let save = """
             INSERT INTO \(schema).s5_checkpoints (projection_name, position) VALUES ('summary', $1)
             ON CONFLICT (projection_name) DO UPDATE SET position = excluded.position
@@ -148,7 +144,7 @@ extension ScenarioRunner {
         var breakdown = SummaryProjection.Breakdown()
         let clock = ContinuousClock()
         let ((pages, projected), timing) = try await timed {
-            var checkpoint = GlobalPosition(Int64(try await opened.scalar("SELECT position::text FROM \(schema).s5_checkpoints WHERE projection_name = 'summary'") ?? "0") ?? 0)
+            var checkpoint = GlobalPosition(Int64(try await opened.scalar(readCheckpoint) ?? "0") ?? 0)
             var pages = 0
             var projected = 0
             while true {
@@ -178,7 +174,7 @@ extension ScenarioRunner {
             return (pages, projected)
         }
         let summed = Int(try await opened.scalar("SELECT sum(n)::text FROM \(schema).s5_stream_summary") ?? "0") ?? 0
-        let checkpoint = Int64(try await opened.scalar("SELECT position::text FROM \(schema).s5_checkpoints WHERE projection_name = 'summary'") ?? "0") ?? 0
+        let checkpoint = Int64(try await opened.scalar(readCheckpoint) ?? "0") ?? 0
         let head = try await store.headPosition()
         let verified = summed == total && projected == total && checkpoint == head.value
         var report = Report(scenario: "S5", sync: sync, events: projected, timing: timing, ops: pages, op: "page", verified: verified)

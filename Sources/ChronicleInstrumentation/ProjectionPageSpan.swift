@@ -33,3 +33,16 @@ extension ProjectionPageScope {
         }
     }
 }
+
+extension ProjectionEngine.Options {
+    /// These options with each page in a `chronicle.projection.page` span
+    /// (``Chronicle/ProjectionPageScope/span(tracer:)``), unless a page scope is set already:
+    /// what the SQLite and PostgreSQL read models run their engines with.
+    ///
+    /// - Parameter tracer: where the spans go; `nil` means `InstrumentationSystem.tracer`.
+    public func withPageSpans(tracer: (any Tracer)?) -> ProjectionEngine.Options {
+        var options = self
+        if options.pageScope == nil { options.pageScope = .span(tracer: tracer) }
+        return options
+    }
+}

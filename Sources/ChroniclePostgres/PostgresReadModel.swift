@@ -104,11 +104,7 @@ public actor PostgresReadModel: Service, ProjectionRunner {
         }
 
         /// The engine's options with the page span (unless the caller set a scope of its own).
-        var engineOptions: ProjectionEngine.Options {
-            var options = engine
-            if options.pageScope == nil { options.pageScope = .span(tracer: tracer) }
-            return options
-        }
+        var engineOptions: ProjectionEngine.Options { engine.withPageSpans(tracer: tracer) }
     }
 
     /// The projection's name (the projector's).
