@@ -510,13 +510,16 @@ struct PostgresSQL: Sendable {
         """
     }
 
-    /// Creates (or replaces) `append_assumed`.
+    /// Creates (or replaces) `append_assumed`. Its statements run with generic plans: PL/pgSQL
+    /// keeps each statement's plan for the session, but would otherwise plan the write again for
+    /// every call (a custom plan per set of arrays), which costs more than running it (measured:
+    /// 0.45 ms per one-event call with generic plans, 0.8–1.1 ms without).
     var createAppendAssumed: String {
         """
         CREATE OR REPLACE FUNCTION \(schema).\(Self.appendAssumedName)(
             bigint, uuid[], text[], bigint[], text[], text[], bigint[], bytea[], text[], timestamptz,
             text[], bigint[], bigint[], text, bigint, bigint, text[], text[], bigint[]
-        ) RETURNS bigint LANGUAGE plpgsql AS $chronicle$
+        ) RETURNS bigint LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $chronicle$
         \(appendAssumedBody)
         $chronicle$
         """
