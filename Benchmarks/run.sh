@@ -20,6 +20,8 @@
 #   BACKEND=postgres OUT=bench-out-pg PEER_PYTHON=… Benchmarks/run.sh   # every scenario on the
 #                                             # PostgreSQL server of CHRONICLE_POSTGRES_URL (each in a
 #                                             # fresh schema), beside the peer; no C program (SQLite only)
+#   EVENTS_S1=5000 EVENTS_S3=100000 Benchmarks/run.sh   # a scenario's event count, instead of the
+#                                             # workload's (say so next to the figures)
 #   C_VARIANTS="store minimal time" Benchmarks/run.sh   # the C programs run beside Chronicle: the
 #                                             # store-shaped reference (store), the minimal schema
 #                                             # (minimal: one table, one unique index), the store's
@@ -50,7 +52,10 @@ esac
 
 # Event counts: the workload's own (S3 and S5 at 1,000,000; SCALED_EVENTS=200000 scales them down
 # where one run would exceed ~2 minutes); FULL sync scaled down (one fsync per commit).
+# EVENTS_<scenario>=N overrides a scenario's count (state it next to the figures).
 events_for() { # scenario sync
+    local override="EVENTS_$1"
+    if [ -n "${!override:-}" ]; then echo "${!override}"; return; fi
     case "$1/$2" in
         S1/NORMAL | S1c/NORMAL | S2/NORMAL | S4a/* | S4b/*) echo 100000 ;;
         S3/* | S5/* | S5r/* | S5r-pg/*) echo "${SCALED_EVENTS:-1000000}" ;;
