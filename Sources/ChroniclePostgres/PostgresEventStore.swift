@@ -434,9 +434,28 @@ public final class PostgresEventStore: EventStore, AppendObservable {
     }
 
     /// The first column of the first row as an integer, if any row.
+    /// The first column of the first row of `statement`, as an integer, on `connection` or on a
+    /// connection leased for the statement.
+    ///
+    /// Without a connection this leases one with `withConnection` rather than running the
+    /// statement through `PostgresClient.query`: when a statement fails after the server has
+    /// described its rows and the failure is read before the caller starts iterating (the
+    /// response comes back in one read), postgres-nio 1.x never returns that query's connection to
+    /// the pool, and after `maximumConnections` such failures every statement waits for ever.
+    /// `append_assumed` fails that way by design whenever an assumption does not hold.
     func scalar(_ statement: String, _ values: [any PostgresThrowingDynamicTypeEncodable], on connection: PostgresConnection? = nil) async throws -> Int64? {
+        let query = PostgresQuery(unsafeSQL: statement, binds: try Self.bindings(values))
+        guard let connection else {
+            return try await client.withConnection { connection in
+                try await Self.scalar(of: connection.query(query, logger: self.logger))
+            }
+        }
+        return try await Self.scalar(of: connection.query(query, logger: logger))
+    }
+
+    private static func scalar(of rows: PostgresRowSequence) async throws -> Int64? {
         var result: Int64?
-        for try await value in try await query(statement, values, on: connection).decode(Int64.self) where result == nil {
+        for try await value in rows.decode(Int64.self) where result == nil {
             result = value
         }
         return result

@@ -1,7 +1,9 @@
 import Chronicle
 import ChroniclePostgres
+import ChronicleTesting
 import Foundation
 import PostgresNIO
+import Synchronization
 import Testing
 
 /// The one-round-trip append (`append_assumed`): appends that expect exact versions are written
@@ -92,6 +94,30 @@ struct PostgresOneRoundTripAppendTests {
             #expect(results.map(\.position) == [1, 2])
             #expect(store.appendPaths == .init(oneRoundTrip: 0, declined: 1))
             #expect(try await store.readAll(after: .start, limit: 10).map(\.streamID) == ["order-1", "order-2"])
+        }
+    }
+
+    /// A declined `append_assumed` is a statement that fails after the server described its row;
+    /// run through `PostgresClient.query`, such a failure can keep its pooled connection for ever
+    /// (postgres-nio 1.x). On a one-connection pool, hundreds of declines in a row must each give
+    /// the connection back, or the next statement waits for ever (the deadline ends the test).
+    @Test func declinedAppendsGiveTheirConnectionBack() async throws {
+        try await PostgresTestDatabase.withStore(maximumConnections: 1) { store, _ in
+            try await store.append(testEvent(), to: "order-1", expectedVersion: .noStream)
+            let finished = Mutex(0)
+            let work = Task {
+                for _ in 0..<300 {
+                    do {
+                        try await store.append(testEvent(), to: "order-1", expectedVersion: .exactly(7))
+                    } catch let error as EventStoreError where error.code == .wrongExpectedVersion {
+                        finished.withLock { $0 += 1 }
+                    }
+                }
+            }
+            try await eventually("300 declined appends on a one-connection pool", timeout: .seconds(120)) { finished.withLock { $0 } == 300 }
+            try await work.value
+            #expect(store.appendPaths == .init(oneRoundTrip: 1, declined: 300))
+            #expect(try await store.streamVersion(of: "order-1") == 1)
         }
     }
 
