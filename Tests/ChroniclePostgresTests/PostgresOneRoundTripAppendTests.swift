@@ -157,7 +157,7 @@ struct PostgresOneRoundTripAppendTests {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for writer in 0..<writers {
                     group.addTask {
-                        var generator = SplitMix(seed: UInt64(writer + 1))
+                        var generator = SeededRandomNumberGenerator(seed: UInt64(writer + 1))
                         for _ in 0..<appendsPerWriter {
                             let stream = streams[Int(generator.next() % UInt64(streams.count))]
                             while true {
@@ -186,18 +186,5 @@ struct PostgresOneRoundTripAppendTests {
             #expect(paths.oneRoundTrip + paths.declined >= total)
             #expect(paths.oneRoundTrip > 0)
         }
-    }
-}
-
-/// A small deterministic generator for the racing test.
-private struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
