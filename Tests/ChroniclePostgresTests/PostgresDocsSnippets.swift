@@ -127,3 +127,11 @@ func syncAndAsyncPostgresInboxSnippet(store: PostgresEventStore) -> PostgresInbo
     let inbox = PostgresInbox(sharingSchemaOf: store) { event, connection in /* the receiver's writes, on `connection` */ }
     return inbox
 }
+
+/// Docs/Postgres.md, Throughput: a client for an append-heavy service.
+func appendHeavyClientConfiguration(_ settings: PostgresConnectionSettings) -> PostgresClient.Configuration {
+    var configuration = settings.clientConfiguration(maximumConnections: 8)
+    configuration.options.minimumConnections = 8      // no idle timers
+    configuration.options.keepAliveBehavior = nil     // no keep-alive timers
+    return configuration
+}
