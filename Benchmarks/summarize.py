@@ -24,6 +24,8 @@ def main(path):
             line = line.strip()
             if line:
                 r = json.loads(line)
+                if "prefill" in r:  # S1 --prefill N: a row of its own per store size
+                    r["scenario"] = f"{r['scenario']} prefill {r['prefill']:,}"
                 runs[(r["scenario"], r["sync"], r.get("condition", "quiet"), r["impl"])].append(r)
 
     def ok(rs):
@@ -51,7 +53,8 @@ def main(path):
     print("|---|---|---|---|---|---|---|---|" + "---|---|" * len(variants) + "---|---|---|---|---|")
     conditions = ["quiet", "contended"]
     keys = sorted({(s, y, c) for (s, y, c, _) in runs},
-                  key=lambda k: (k[1] != "NORMAL", ORDER.index(k[0]) if k[0] in ORDER else 99,
+                  key=lambda k: (k[1] != "NORMAL", ORDER.index(k[0].split(" ")[0]) if k[0].split(" ")[0] in ORDER else 99,
+                                 int(k[0].rsplit(" ", 1)[1].replace(",", "")) if " prefill " in k[0] else -1,
                                  conditions.index(k[2]) if k[2] in conditions else 9))
     for scenario, sync, condition in keys:
         c = runs.get((scenario, sync, condition, "sqlite-c"), [])
@@ -116,7 +119,10 @@ def main(path):
         if scenario == "RSS":
             notes.append(f"peak RSS during replay {median(rs, 'peak_rss_mib'):.1f} MiB "
                          f"(RSS before replay {median(rs, 'rss_before_mib'):.1f} MiB, peak reset {rs[0].get('peak_reset')})")
-        if "payload_bytes_avg" in rs[0] and scenario in ("S1", "S3"):
+        if "prefill" in rs[0]:
+            notes.append(f"store held {rs[0]['prefill']:,} events in {rs[0].get('prefill_streams')} other streams before the timed appends "
+                         f"(untimed prefill {median(rs, 'prefill_s'):.1f} s, db+wal {median(rs, 'prefill_bytes_db_plus_wal') / 1e6:,.0f} MB)")
+        if "payload_bytes_avg" in rs[0] and scenario.split(" ")[0] in ("S1", "S3"):
             notes.append(f"payload {rs[0]['payload_bytes_avg']} B avg")
         if notes:
             print(f"- {scenario} {sync} {condition} {impl}: " + "; ".join(notes))

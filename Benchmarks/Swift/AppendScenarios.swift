@@ -4,23 +4,58 @@ import Foundation
 
 extension ScenarioRunner {
     /// S1 (k = 1) and S2 (k = 10): RR(1000, M, k), one append call per stream and round.
+    ///
+    /// With `--prefill N` (S1 on SQLite): the fresh file first gets N events in 1,000 other streams
+    /// (RR(1000, N/1000) in atomic calls of 1,000 events, untimed), so the timed appends run
+    /// against a store that already holds N events; the verification reads the log after N.
     func appendRoundRobin(_ name: String, eventsPerAppend k: Int) async throws {
         let streamCount = 1000
         let total = events(default: 100_000)
         let rounds = total / streamCount / k
         let streams = Workload.streamIDs(streamCount)
         let encoder = DepositEncoder()
+        if options.prefill != nil && isPostgres { throw BenchmarkError("--prefill runs on SQLite only") }
         let opened = try await freshBenchStore()
         let store = opened.store
+        var prefillFields: [(String, ReportValue)] = []
+        if let prefill = options.prefill {
+            prefillFields = try await prefillStore(store, events: prefill, firstStream: streamCount)
+        }
+        let prefilled = Int64(options.prefill ?? 0)
         let (appends, timing) = try await timed {
             try await writeRoundRobin(store, streams: streams, rounds: rounds, eventsPerAppend: k, encoder: encoder)
         }
         let written = rounds * k * streamCount
-        let verified = try await verifyLog(store, events: written, streams: streamCount, perStream: Int64(rounds * k))
+        let verified = try await verifyLog(store, events: written, streams: streamCount, perStream: Int64(rounds * k), after: prefilled)
         var report = Report(scenario: name, sync: sync, events: written, timing: timing, ops: appends, op: "append", verified: verified)
+        report.extra += prefillFields
         try await addCommonFields(&report, encoder: encoder, on: opened)
         try await opened.close()
         report.print()
+    }
+
+    /// S1's untimed prefill: `total` events in the 1,000 streams `stream(first) ..< stream(first + 1000)`
+    /// (none of S1's own), written as RR(1000, total/1000) in atomic calls of 1,000 events. Returns the
+    /// report's fields: `prefill`, the setup's seconds and the file's bytes (db + WAL) after it.
+    func prefillStore(_ store: some EventStore, events total: Int, firstStream first: Int) async throws -> [(String, ReportValue)] {
+        let streams = (first..<(first + 1000)).map(Workload.streamID)
+        if total > 0 { log("prefill: writing \(total) events in 1000 streams (untimed)") }
+        let (_, timing) = try await timed {
+            try await writeRoundRobinBatched(store, streams: streams, rounds: total / 1000, perTransaction: 1000, encoder: DepositEncoder())
+        }
+        let head = try await store.headPosition()
+        guard head == GlobalPosition(Int64(total)) else {
+            throw BenchmarkError("prefill: head at \(head.value) after writing \(total) events")
+        }
+        if total > 0 { log("prefill: \(total) events in \(String(format: "%.1f", timing.seconds)) s") }
+        // The load averages as the timed appends start (a long prefill moves them from the run's start).
+        let loadavg = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? "?"
+        return [
+            ("prefill", .int(total)), ("prefill_streams", .int(1000)),
+            ("prefill_s", .double(timing.seconds, digits: 1)),
+            ("prefill_bytes_db_plus_wal", .int(file() + file("-wal"))),
+            ("loadavg_at_timed_start", .string(loadavg)),
+        ]
     }
 
     /// S1c: the S1 data appended by 16 concurrent tasks, one per group of streams (stream `i`

@@ -7,8 +7,11 @@ import Foundation
 /// (`--db PATH`) or on PostgreSQL (`--db postgres://…`, in a fresh schema `bench_<scenario>`).
 ///
 /// ```
-/// ChronicleBenchmarks --scenario S1|S1c|S2|S3|S4a|S4b|S5|S5r|S5r-pg|S6|LAT|RSS|CODEC|DCB|DCB-pg|RELAY1|RELAY16 --db PATH|postgres://URL [--events N] [--sync NORMAL|FULL]
+/// ChronicleBenchmarks --scenario S1|S1c|S2|S3|S4a|S4b|S5|S5r|S5r-pg|S6|LAT|RSS|CODEC|DCB|DCB-pg|RELAY1|RELAY16 --db PATH|postgres://URL [--events N] [--sync NORMAL|FULL] [--prefill N]
 /// ```
+///
+/// `--prefill N` (S1 on SQLite only): before the timed appends, the fresh file is filled with N
+/// events in 1,000 other streams (untimed), so S1 measures appends to a store that already holds N.
 @main
 struct ChronicleBenchmarks {
     static func main() async {
@@ -29,10 +32,12 @@ struct Options {
     var db = ""
     var events: Int?
     var sync = "NORMAL"
+    /// S1's untimed prefill: events already in the store (in 1,000 other streams) before the timed appends.
+    var prefill: Int?
     /// Set in the child processes of S6.
     var writer: Int?
 
-    static let usage = "usage: ChronicleBenchmarks --scenario S1|S1c|S2|S3|S4a|S4b|S5|S5r|S5r-pg|S6|LAT|RSS|CODEC|DCB|DCB-pg|RELAY1|RELAY16 --db PATH|postgres://URL [--events N] [--sync NORMAL|FULL]"
+    static let usage = "usage: ChronicleBenchmarks --scenario S1|S1c|S2|S3|S4a|S4b|S5|S5r|S5r-pg|S6|LAT|RSS|CODEC|DCB|DCB-pg|RELAY1|RELAY16 --db PATH|postgres://URL [--events N] [--sync NORMAL|FULL] [--prefill N (S1, SQLite)]"
 
     init(_ arguments: ArraySlice<String>) throws {
         var iterator = arguments.makeIterator()
@@ -45,12 +50,18 @@ struct Options {
                 guard let number = Int(value), number > 0 else { throw BenchmarkError("--events must be a positive integer") }
                 events = number
             case "--sync": sync = value.uppercased()
+            case "--prefill":
+                guard let number = Int(value), number >= 0, number % 1000 == 0 else {
+                    throw BenchmarkError("--prefill must be a multiple of 1000 (events in 1,000 streams)")
+                }
+                prefill = number
             case "--writer": writer = Int(value)
             default: throw BenchmarkError("unknown option \(flag)\n\(Self.usage)")
             }
         }
         if scenario.isEmpty || db.isEmpty { throw BenchmarkError(Self.usage) }
         if sync != "NORMAL" && sync != "FULL" { throw BenchmarkError("--sync must be NORMAL or FULL") }
+        if prefill != nil && scenario != "S1" { throw BenchmarkError("--prefill applies to S1 only") }
     }
 }
 

@@ -172,12 +172,12 @@ struct ScenarioRunner {
         var versions: [String: Int64] = [:]
     }
 
-    /// Reads the whole global log in pages: positions must be 1, 2, 3… and every stream's
-    /// versions 1, 2, 3… in log order.
-    func checkLog(_ store: some EventReader) async throws -> LogCheck {
+    /// Reads the global log after position `after` (by default the whole log) in pages: positions
+    /// must be `after` + 1, 2, 3… and every stream's versions 1, 2, 3… in log order.
+    func checkLog(_ store: some EventReader, after: Int64 = 0) async throws -> LogCheck {
         var check = LogCheck()
-        var expectedPosition: Int64 = 1
-        for try await event in store.allEvents(after: .start, pageSize: 1000) {
+        var expectedPosition = after + 1
+        for try await event in store.allEvents(after: GlobalPosition(after), pageSize: 1000) {
             if event.position.value != expectedPosition { check.positionsGapFree = false }
             expectedPosition = event.position.value + 1
             let last = check.versions[event.streamID.rawValue] ?? 0
@@ -188,14 +188,15 @@ struct ScenarioRunner {
         return check
     }
 
-    /// `events` events gap-free, `streams` streams each at version `perStream` with contiguous versions,
-    /// and the store's own view of each stream agrees.
-    func verifyLog(_ store: some EventReader, events: Int, streams: Int, perStream: Int64) async throws -> Bool {
-        let check = try await checkLog(store)
+    /// `events` events gap-free after position `after` (by default the whole log), in `streams`
+    /// streams each at version `perStream` with contiguous versions, and the store's own view of
+    /// each stream agrees.
+    func verifyLog(_ store: some EventReader, events: Int, streams: Int, perStream: Int64, after: Int64 = 0) async throws -> Bool {
+        let check = try await checkLog(store, after: after)
         var ok = check.events == events && check.positionsGapFree && check.versionsContiguous
         ok = ok && check.versions.count == streams && check.versions.values.allSatisfy { $0 == perStream }
         let head = try await store.headPosition()
-        ok = ok && head == GlobalPosition(Int64(events))
+        ok = ok && head == GlobalPosition(after + Int64(events))
         if let (id, _) = check.versions.first {
             let version = try await store.streamVersion(of: StreamID(id))
             ok = ok && version == StreamVersion(perStream)
