@@ -22,13 +22,26 @@ extension ScenarioRunner {
             prefillFields = try await prefillStore(store, events: prefill, firstStream: streamCount)
         }
         let prefilled = Int64(options.prefill ?? 0)
+        let ioBefore = processIO()
         let (appends, timing) = try await timed {
             try await writeRoundRobin(store, streams: streams, rounds: rounds, eventsPerAppend: k, encoder: encoder)
         }
+        let ioAfter = processIO()
         let written = rounds * k * streamCount
         let verified = try await verifyLog(store, events: written, streams: streamCount, perStream: Int64(rounds * k), after: prefilled)
         var report = Report(scenario: name, sync: sync, events: written, timing: timing, ops: appends, op: "append", verified: verified)
         report.extra += prefillFields
+        if options.prefill != nil, !ioAfter.isEmpty {
+            // What the timed appends asked of the kernel, per append: a count that the machine's
+            // load does not move (SQLite's page-cache misses are reads; WAL frames are writes).
+            func perAppend(_ key: String, scale: Double = 1) -> ReportValue {
+                .double(Double((ioAfter[key] ?? 0) - (ioBefore[key] ?? 0)) / scale / Double(max(appends, 1)), digits: 2)
+            }
+            report.add("read_calls_per_append", perAppend("syscr"))
+            report.add("read_kib_per_append", perAppend("rchar", scale: 1024))
+            report.add("write_calls_per_append", perAppend("syscw"))
+            report.add("written_kib_per_append", perAppend("wchar", scale: 1024))
+        }
         try await addCommonFields(&report, encoder: encoder, on: opened)
         try await opened.close()
         report.print()

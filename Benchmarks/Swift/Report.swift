@@ -137,6 +137,21 @@ func memoryStatus() -> (peakKiB: Int, currentKiB: Int) {
     return (value("VmHWM:"), value("VmRSS:"))
 }
 
+/// This process's I/O counters (`/proc/self/io`, all threads): read and write system calls
+/// (`syscr`, `syscw`) and the bytes they moved (`rchar`, `wchar`, page cache included). Empty
+/// where the file does not exist.
+func processIO() -> [String: Int] {
+    guard let text = try? String(contentsOfFile: "/proc/self/io", encoding: .utf8) else { return [:] }
+    var counters: [String: Int] = [:]
+    for line in text.split(separator: "\n") {
+        let parts = line.split(separator: ":")
+        if parts.count == 2, let value = Int(parts[1].trimmingCharacters(in: .whitespaces)) {
+            counters[String(parts[0])] = value
+        }
+    }
+    return counters
+}
+
 /// Resets the kernel's peak-RSS mark (VmHWM) to the current RSS (Linux ≥ 4.0).
 func resetPeakMemory() -> Bool {
     guard let handle = FileHandle(forWritingAtPath: "/proc/self/clear_refs") else { return false }
