@@ -108,7 +108,7 @@ extension ScenarioRunner {
             }
         }
         let written = rounds * streamCount
-        let statistics = opened.sqlite?.groupCommitStatistics
+        let statistics = opened.sqlite?.groupCommitStatistics ?? opened.postgres?.groupCommitStatistics
         let verified = try await verifyLog(store, events: written, streams: streamCount, perStream: Int64(rounds))
         var report = Report(scenario: "S1c", sync: sync, events: written, timing: timing, ops: results.appends, op: "append", verified: verified)
         report.extra += try await backendFields(opened)

@@ -59,6 +59,15 @@ final class BenchStore: Sendable {
         return try await client.withTransaction(logger: Self.logger, body)
     }
 
+    /// Group commit on PostgreSQL as `CHRONICLE_BENCH_PG_BATCHES` says: a number of statements in
+    /// flight, or `off`; unset, the store's default.
+    static func appendBatching() throws -> PostgresAppendBatching {
+        guard let value = ProcessInfo.processInfo.environment["CHRONICLE_BENCH_PG_BATCHES"], !value.isEmpty else { return PostgresAppendBatching() }
+        if value == "off" { return .off }
+        guard let batches = Int(value), batches > 0 else { throw BenchmarkError("CHRONICLE_BENCH_PG_BATCHES must be a positive number or off, not \(value)") }
+        return PostgresAppendBatching(concurrentBatches: batches)
+    }
+
     /// Opens the PostgreSQL store on `schema` of the server at `url`; with `fresh`, drops the
     /// schema first and creates the tables.
     static func postgres(url: String, schema: String, fresh: Bool, connections: Int) async throws -> BenchStore {
@@ -72,7 +81,7 @@ final class BenchStore: Sendable {
         configuration.options.keepAliveBehavior = nil
         let client = PostgresClient(configuration: configuration)
         let task = Task { await client.run() }
-        let store = PostgresEventStore(client: client, schema: try PostgresSchemaName(schema), logger: Self.logger)
+        let store = PostgresEventStore(client: client, schema: try PostgresSchemaName(schema), logger: Self.logger, appendBatching: try appendBatching())
         let opened = BenchStore(postgres: store, client: client, task: task)
         if fresh {
             try await opened.execute("DROP SCHEMA IF EXISTS \"\(schema)\" CASCADE")

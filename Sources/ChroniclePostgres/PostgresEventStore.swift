@@ -60,6 +60,7 @@ public final class PostgresEventStore: EventStore, AppendObservable {
         }
     }
     private let paths = Mutex(AppendPaths())
+    private let batcher: PostgresAppendBatcher
     /// How this instance's appends went so far (for tests and diagnostics).
     package var appendPaths: AppendPaths { paths.withLock { $0 } }
     /// The body of the one-round-trip append function as this build writes it (its migration
@@ -73,16 +74,25 @@ public final class PostgresEventStore: EventStore, AppendObservable {
     ///   - schema: where the tables live (one database can hold several stores).
     ///   - logger: for the store's debug messages and the driver's query logs.
     ///   - now: stamps recorded events (inject a fixed clock in tests).
+    ///   - appendBatching: how concurrent appends share statements (group commit); the default
+    ///     batches behind two statements in flight, ``PostgresAppendBatching/off`` never batches.
     public init(
         client: PostgresClient, schema: PostgresSchemaName = .chronicle,
-        logger: Logger = Logger(label: "chronicle.postgres"), now: @escaping @Sendable () -> Date = { Date() }
+        logger: Logger = Logger(label: "chronicle.postgres"), now: @escaping @Sendable () -> Date = { Date() },
+        appendBatching: PostgresAppendBatching = PostgresAppendBatching()
     ) {
+        self.batcher = PostgresAppendBatcher(appendBatching)
         self.client = client
         self.schema = schema
         self.sql = PostgresSQL(schema: schema)
         self.logger = logger
         self.now = now
     }
+
+    /// What group commit has done since the store was created: one-round-trip statements
+    /// (``GroupCommitStatistics/transactions``) and the append calls they carried
+    /// (``PostgresAppendBatching``). Calls that take the full transaction are not counted.
+    public var groupCommitStatistics: GroupCommitStatistics { batcher.counter.snapshot }
 
     /// The LISTEN/NOTIFY channel on which commits announce the new head (`<schema>_head`).
     public var notificationChannel: String { sql.channel }
@@ -212,12 +222,20 @@ public final class PostgresEventStore: EventStore, AppendObservable {
     /// appears once and no request has a condition, the planner plans against those versions and
     /// the server's `append_assumed` function (``PostgresSQL/appendAssumed``) writes the planned
     /// rows only if the streams are at them, not deleted, and no event id is stored yet.
+    /// Concurrent qualifying calls share one statement (``PostgresAppendBatching``).
     ///
     /// Returns `nil`, having written nothing, when the call does not qualify or the server says
     /// an assumption does not hold (or the schema predates the function, or another append raced
     /// on an event id or a lock): ``append(_:)`` then runs the full transaction, which reads
     /// before it plans, so conflicts, replays and deleted streams are answered there.
     private func appendOnAssumptions(_ appends: [StreamAppend]) async throws -> [AppendResult]? {
+        guard Self.assumedVersions(appends) != nil else { return nil }
+        return try await batcher.append(appends, runBatch: { await self.writeBatch($0) }, runAlone: { try await self.writeAlone($0) })
+    }
+
+    /// The version each request of a qualifying call expects its stream at, or `nil` if the call
+    /// does not qualify for the one-round-trip path.
+    private static func assumedVersions(_ appends: [StreamAppend]) -> [StreamID: StreamVersion]? {
         var assumed: [StreamID: StreamVersion] = [:]
         for request in appends {
             guard request.condition == nil, assumed[request.streamID] == nil else { return nil }
@@ -227,6 +245,57 @@ public final class PostgresEventStore: EventStore, AppendObservable {
             case .any, .streamExists: return nil
             }
         }
+        return assumed
+    }
+
+    /// One qualifying call in its own statement.
+    private func writeAlone(_ appends: [StreamAppend]) async throws -> [AppendResult]? {
+        guard let assumed = Self.assumedVersions(appends) else { return nil }
+        do {
+            guard let results = try await writeOnAssumptions(appends, assumed: assumed) else {
+                paths.withLock { $0.declined += 1 }
+                return nil
+            }
+            paths.withLock { $0.oneRoundTrip += 1 }
+            return results
+        } catch {
+            throw PostgresFailure.map(error, while: "appending to \(appends.map(\.streamID.rawValue).joined(separator: ", "))")
+        }
+    }
+
+    /// Several calls (disjoint streams and event ids) in one statement, each call's events
+    /// contiguous: each call's results, or `nil` if the statement did not commit for any reason
+    /// (each call then runs on its own and gets its own answer).
+    private func writeBatch(_ calls: [PostgresAppendBatcher.Call]) async -> [[AppendResult]]? {
+        var assumed: [StreamID: StreamVersion] = [:]
+        for call in calls {
+            guard let versions = Self.assumedVersions(call.appends) else { return nil }
+            assumed.merge(versions) { first, _ in first }
+        }
+        let results: [AppendResult]
+        do {
+            guard let written = try await writeOnAssumptions(calls.flatMap(\.appends), assumed: assumed) else {
+                paths.withLock { $0.declined += 1 }
+                return nil
+            }
+            results = written
+        } catch {
+            logger.debug("batched append runs each call alone", metadata: ["calls": "\(calls.count)", "reason": "\(PostgresFailure.summary(of: error))"])
+            return nil
+        }
+        paths.withLock { $0.oneRoundTrip += calls.count }
+        var split: [[AppendResult]] = []
+        var start = 0
+        for call in calls {
+            split.append(Array(results[start..<start + call.appends.count]))
+            start += call.appends.count
+        }
+        return split
+    }
+
+    /// Plans `appends` against `assumed` and runs `append_assumed`: the results, or `nil` if the
+    /// server declined (nothing written). Other failures throw, unmapped.
+    private func writeOnAssumptions(_ appends: [StreamAppend], assumed: [StreamID: StreamVersion]) async throws -> [AppendResult]? {
         var planner = AppendPlanner(replayCheck: .beforeWriting)
         for request in appends {
             try planner.plan(request, current: assumed[request.streamID] ?? .initial, storedEvents: { [] })
@@ -244,14 +313,12 @@ public final class PostgresEventStore: EventStore, AppendObservable {
             case PostgresSQL.assumptionsFailedState, PostgresFailure.State.undefinedFunction, PostgresFailure.State.uniqueViolation,
                  PostgresFailure.State.deadlockDetected, PostgresFailure.State.serializationFailure:
                 logger.trace("append planned again after reading", metadata: ["reason": "\(PostgresFailure.summary(of: error))"])
-                paths.withLock { $0.declined += 1 }
                 return nil
             default:
-                throw PostgresFailure.map(error, while: "appending to \(appends.map(\.streamID.rawValue).joined(separator: ", "))")
+                throw error
             }
         }
         guard let head = written else { throw incompleteWrite() }
-        paths.withLock { $0.oneRoundTrip += 1 }
         appendNotifier.notify(head: GlobalPosition(head))
         return planner.results(base: head - planner.newEventCount)
     }

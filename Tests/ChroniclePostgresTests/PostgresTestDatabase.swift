@@ -29,8 +29,8 @@ struct PostgresTestDatabase: Sendable {
     let applicationName: String
 
     /// A new store instance on the test schema (as another process would have).
-    func makeStore(now: @escaping @Sendable () -> Date = { Date() }) -> PostgresEventStore {
-        PostgresEventStore(client: client, schema: schema, now: now)
+    func makeStore(now: @escaping @Sendable () -> Date = { Date() }, appendBatching: PostgresAppendBatching = PostgresAppendBatching()) -> PostgresEventStore {
+        PostgresEventStore(client: client, schema: schema, now: now, appendBatching: appendBatching)
     }
 
     /// A dedicated-connection configuration whose backend is findable by `applicationName`.
@@ -51,6 +51,7 @@ struct PostgresTestDatabase: Sendable {
     /// Runs `body` with a migrated store in a new schema and drops the schema afterwards.
     static func withStore(
         maximumConnections: Int = 20,
+        appendBatching: PostgresAppendBatching = PostgresAppendBatching(),
         _ body: @Sendable (PostgresEventStore, PostgresTestDatabase) async throws -> Void
     ) async throws {
         let settings = try PostgresTestEnvironment.settings
@@ -61,7 +62,7 @@ struct PostgresTestDatabase: Sendable {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await client.run() }
             defer { group.cancelAll() }
-            let store = database.makeStore()
+            let store = database.makeStore(appendBatching: appendBatching)
             do {
                 try await store.migrate()
                 try await body(store, database)

@@ -149,13 +149,13 @@ final class SQLiteAppendWriter: Sendable {
                 defer { sqlite3_busy_timeout(db.sqliteConnection, Int32(clamping: busyTimeoutMilliseconds)) }
                 return try SQLiteAppendTransaction.run([appends], in: db, path: path, recordedAt: recordedAt)
             }
-            statistics.record(batchSize: 1, queued: false)
+            statistics.record(batchSize: 1, queued: 0)
             if let head { notifier.notify(head: head) }
             return outcomes[0]
         } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY {
             return nil  // BEGIN IMMEDIATE found the lock taken: nothing was written
         } catch {
-            statistics.record(batchSize: 1, queued: false)
+            statistics.record(batchSize: 1, queued: 0)
             let mapped = SQLiteErrorMapping.map(error, path: path, operation: "Append")
             logger.warning("Append failed; nothing written", metadata: ["error": "\(mapped)"])
             return .failure(mapped)
@@ -189,7 +189,7 @@ final class SQLiteAppendWriter: Sendable {
     }
 
     private func commit(_ batch: [Pending]) {
-        statistics.record(batchSize: batch.count, queued: true)
+        statistics.record(batchSize: batch.count, queued: batch.count)
         let recordedAt = SQLiteValues.milliseconds(now())
         do {
             let (outcomes, head) = try pool.writeWithoutTransaction { db in
@@ -205,24 +205,4 @@ final class SQLiteAppendWriter: Sendable {
             for pending in batch { pending.continuation.resume(throwing: mapped) }
         }
     }
-}
-
-/// Group-commit counters, shared by the writer (which records) and the store (which reports).
-final class GroupCommitCounter: Sendable {
-    private let state = Mutex(SQLiteEventStore.GroupCommitStatistics())
-
-    func recordQueued() {
-        state.withLock { $0.queuedAppendCalls += 1 }
-    }
-
-    func record(batchSize: Int, queued: Bool) {
-        state.withLock { statistics in
-            if queued { statistics.queuedAppendCalls -= batchSize }
-            statistics.transactions += 1
-            statistics.appendCalls += batchSize
-            statistics.largestBatch = max(statistics.largestBatch, batchSize)
-        }
-    }
-
-    var snapshot: SQLiteEventStore.GroupCommitStatistics { state.withLock { $0 } }
 }

@@ -1,3 +1,4 @@
+public import Chronicle
 public import Foundation
 public import Logging
 
@@ -69,23 +70,6 @@ extension SQLiteEventStore {
         var busyTimeoutMilliseconds: Int { Int(busyTimeoutSeconds * 1000) }
     }
 
-    /// What group commit has done since the store opened.
-    public struct GroupCommitStatistics: Sendable, Hashable {
-        /// Write transactions committed or attempted.
-        public var transactions: Int = 0
-        /// Append calls (``EventWriter/append(_:)``) those transactions carried.
-        public var appendCalls: Int = 0
-        /// The most append calls carried by one transaction.
-        public var largestBatch: Int = 0
-        /// Append calls waiting for the next transaction right now.
-        public var queuedAppendCalls: Int = 0
-
-        /// Creates statistics.
-        public init(transactions: Int = 0, appendCalls: Int = 0, largestBatch: Int = 0, queuedAppendCalls: Int = 0) {
-            self.transactions = transactions
-            self.appendCalls = appendCalls
-            self.largestBatch = largestBatch
-            self.queuedAppendCalls = queuedAppendCalls
-        }
-    }
+    /// What group commit has done since the store opened (the type both backends report).
+    public typealias GroupCommitStatistics = Chronicle.GroupCommitStatistics
 }
