@@ -307,7 +307,7 @@ public final class PostgresEventStore: EventStore, AppendObservable {
         arguments.append(streams.map { assumed[$0]?.value ?? 0 })
         let written: Int64?
         do {
-            written = try await scalar(sql.appendAssumed, arguments)
+            written = try await scalar(sql.appendAssumed(PostgresSQL.appendAssumedPlan(events: rows.count)), arguments)
         } catch {
             switch PostgresFailure.sqlState(of: error) {
             case PostgresSQL.assumptionsFailedState, PostgresFailure.State.undefinedFunction, PostgresFailure.State.uniqueViolation,

@@ -86,7 +86,9 @@ struct PostgresOneRoundTripAppendTests {
 
     @Test func appendsWithoutTheFunctionUseTheFullPath() async throws {
         try await PostgresTestDatabase.withStore { store, database in
+            // A schema migrated by an older Chronicle has neither function.
             try await database.client.query(PostgresQuery(unsafeSQL: "DROP FUNCTION \"\(database.schema.rawValue)\".append_assumed"))
+            try await database.client.query(PostgresQuery(unsafeSQL: "DROP FUNCTION \"\(database.schema.rawValue)\".append_assumed_small"))
             let results = try await store.append([
                 StreamAppend([testEvent()], to: "order-1", expectedVersion: .noStream),
                 StreamAppend([testEvent()], to: "order-2", expectedVersion: .noStream),
@@ -135,16 +137,43 @@ struct PostgresOneRoundTripAppendTests {
         }
     }
 
-    @Test func theInstalledFunctionIsTheOneThisBuildWrites() async throws {
+    /// Both functions (`append_assumed` for larger calls, planned per call, and
+    /// `append_assumed_small`, planned once per session on index paths) carry this build's body
+    /// and their plan settings.
+    @Test func theInstalledFunctionsAreTheOnesThisBuildWrites() async throws {
         try await PostgresTestDatabase.withStore { store, database in
             let rows = try await database.client.query(PostgresQuery(unsafeSQL: """
-                SELECT p.prosrc FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-                WHERE n.nspname = '\(database.schema.rawValue)' AND p.proname = 'append_assumed'
+                SELECT p.proname, p.prosrc, array_to_string(p.proconfig, ',') FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+                WHERE n.nspname = '\(database.schema.rawValue)' AND p.proname LIKE 'append_assumed%' ORDER BY p.proname
                 """))
-            var bodies: [String] = []
-            for try await body in rows.decode(String.self) { bodies.append(body) }
-            #expect(bodies.count == 1)
-            #expect(bodies.first?.trimmingCharacters(in: .whitespacesAndNewlines) == store.appendFunctionBody.trimmingCharacters(in: .whitespacesAndNewlines))
+            var functions: [(String, String, String)] = []
+            for try await function in rows.decode((String, String, String).self) { functions.append(function) }
+            #expect(functions.map(\.0) == ["append_assumed", "append_assumed_small"])
+            for (_, body, _) in functions {
+                #expect(body.trimmingCharacters(in: .whitespacesAndNewlines) == store.appendFunctionBody.trimmingCharacters(in: .whitespacesAndNewlines))
+            }
+            #expect(functions.first?.2 == "plan_cache_mode=force_custom_plan")
+            #expect(functions.last?.2 == "plan_cache_mode=force_generic_plan,enable_seqscan=off,enable_hashjoin=off,enable_mergejoin=off")
+        }
+    }
+
+    /// Small calls (up to 100 events) and larger ones take the one-round-trip path through their
+    /// own function, with the same results, on a store grown after the session's first append
+    /// (a plan made for the empty tables must still find rows by index).
+    @Test func smallAndLargeCallsBothTakeOneRoundTrip() async throws {
+        try await PostgresTestDatabase.withStore(maximumConnections: 1) { store, _ in
+            try await store.append(testEvent(), to: "first", expectedVersion: .noStream)
+            let large = try await store.append((0..<150).map { _ in testEvent() }, to: "bulk", expectedVersion: .noStream)
+            #expect((large.firstPosition, large.position, large.version) == (2, 151, 150))
+            for index in 0..<300 {
+                let result = try await store.append(testEvent(), to: try StreamID("small-\(index % 30)"), expectedVersion: index < 30 ? .noStream : .exactly(StreamVersion(Int64(index / 30))))
+                #expect(result.position.value == Int64(152 + index))
+            }
+            let edge = try await store.append((0..<100).map { _ in testEvent() }, to: "edge", expectedVersion: .noStream)
+            #expect(edge.version == 100)
+            #expect(store.appendPaths == .init(oneRoundTrip: 303, declined: 0))
+            #expect(try await store.streamVersion(of: "small-29") == 10)
+            #expect(try await store.headPosition() == 551)
         }
     }
 
