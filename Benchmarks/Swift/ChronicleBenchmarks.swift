@@ -36,8 +36,11 @@ struct Options {
     var prefill: Int?
     /// Set in the child processes of S6.
     var writer: Int?
+    /// S4a/S4b: `full` decodes every payload through the codec (the workload's rule); `amount`
+    /// scans it for the one field the fold needs, as the C programs do, to price decoding.
+    var decode = "full"
 
-    static let usage = "usage: ChronicleBenchmarks --scenario S1|S1c|S2|S3|S4a|S4b|S5|S5r|S5r-pg|S6|LAT|RSS|CODEC|DCB|DCB-pg|RELAY1|RELAY16 --db PATH|postgres://URL [--events N] [--sync NORMAL|FULL] [--prefill N (S1, SQLite)]"
+    static let usage = "usage: ChronicleBenchmarks --scenario S1|S1c|S2|S3|S4a|S4b|S5|S5r|S5r-pg|S6|LAT|RSS|CODEC|DCB|DCB-pg|RELAY1|RELAY16 --db PATH|postgres://URL [--events N] [--sync NORMAL|FULL] [--prefill N (S1, SQLite)] [--decode full|amount (S4a, S4b)]"
 
     init(_ arguments: ArraySlice<String>) throws {
         var iterator = arguments.makeIterator()
@@ -56,12 +59,16 @@ struct Options {
                 }
                 prefill = number
             case "--writer": writer = Int(value)
+            case "--decode":
+                guard value == "full" || value == "amount" else { throw BenchmarkError("--decode must be full or amount") }
+                decode = value
             default: throw BenchmarkError("unknown option \(flag)\n\(Self.usage)")
             }
         }
         if scenario.isEmpty || db.isEmpty { throw BenchmarkError(Self.usage) }
         if sync != "NORMAL" && sync != "FULL" { throw BenchmarkError("--sync must be NORMAL or FULL") }
         if prefill != nil && scenario != "S1" { throw BenchmarkError("--prefill applies to S1 only") }
+        if decode != "full" && scenario != "S4a" && scenario != "S4b" { throw BenchmarkError("--decode applies to S4a and S4b only") }
     }
 }
 

@@ -30,8 +30,10 @@ extension ScenarioRunner {
                 let start = clock.now
                 let events = try await store.readStream(streams[index])
                 reading += clock.now - start
-                for event in events {
-                    state.evolve(event, try AccountEvent.deposit(event))
+                if options.decode == "amount" {
+                    for event in events { state.evolve(event, amount: try scannedAmount(event)) }
+                } else {
+                    for event in events { state.evolve(event, try AccountEvent.deposit(event)) }
                 }
                 states.append(state)
             }
@@ -45,6 +47,7 @@ extension ScenarioRunner {
         try await addCommonFields(&report, encoder: encoder, on: opened)
         try await opened.close()
         report.add("aggregates", .int(streamCount))
+        if options.decode != "full" { report.add("decode", .string(options.decode)) }
         report.add("aggregates_per_s", .double(Double(streamCount) / timing.seconds, digits: 1))
         // Where the time went: the store's readStream calls vs JSONDecoder + fold.
         report.add("store_read_s", .double(reading.seconds, digits: 4))

@@ -128,11 +128,40 @@ struct AccountState {
     var contiguous = true
 
     mutating func evolve(_ event: RecordedEvent, _ deposited: Deposited) {
+        evolve(event, amount: deposited.amount)
+    }
+
+    mutating func evolve(_ event: RecordedEvent, amount: Int) {
         if event.streamVersion.value != version + 1 { contiguous = false }
         version = event.streamVersion.value
         count += 1
-        sum += deposited.amount
+        sum += amount
     }
+}
+
+/// The integer after `"amount":` in a payload, read in place without decoding the rest: the C
+/// programs' minimal decode (`payload_amount`), to price what full decoding costs.
+func scannedAmount(_ event: RecordedEvent) throws -> Int {
+    let key = Array(#""amount":"#.utf8)
+    let found: Int? = event.payload.withUnsafeBytes { bytes -> Int? in
+        guard bytes.count > key.count else { return nil }
+        var index = 0
+        while index + key.count < bytes.count {
+            if bytes[index] == key[0], zip(key.indices, key).allSatisfy({ bytes[index + $0] == $1 }) {
+                var value = 0
+                var digit = index + key.count
+                while digit < bytes.count, bytes[digit] >= 0x30, bytes[digit] <= 0x39 {
+                    value = value * 10 + Int(bytes[digit] - 0x30)
+                    digit += 1
+                }
+                return value
+            }
+            index += 1
+        }
+        return nil
+    }
+    guard let found else { throw BenchmarkError("event at \(event.position) has no amount") }
+    return found
 }
 
 /// The sum of `amount` over `seq` in `0..<events`.

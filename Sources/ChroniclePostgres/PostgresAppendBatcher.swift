@@ -102,29 +102,30 @@ final class PostgresAppendBatcher: Sendable {
         runBatch: @Sendable ([Call]) async -> [[AppendResult]]?,
         runAlone: @Sendable ([StreamAppend]) async throws -> [AppendResult]?
     ) async throws -> [AppendResult]? {
-        let call = Call(appends)
         let startsNow = state.withLock { state -> Bool in
             guard state.running < settings.concurrentBatches, state.queue.isEmpty else { return false }
             state.running += 1
             return true
         }
-        let outcome: Outcome
         if startsNow {
-            outcome = .runNow
-        } else {
-            outcome = await withCheckedContinuation { (continuation: CheckedContinuation<Outcome, Never>) in
-                let runsNow = state.withLock { state -> Bool in
-                    if state.running < settings.concurrentBatches && state.queue.isEmpty {
-                        state.running += 1
-                        return true
-                    }
-                    call.continuation.withLock { $0 = continuation }
-                    state.queue.append(call)
-                    counter.recordQueued()
-                    return false
+            defer { finishStatement() }
+            counter.record(batchSize: 1, queued: 0)
+            return try await runAlone(appends)
+        }
+        // Only a call that may wait builds the sets a batch is composed by.
+        let call = Call(appends)
+        let outcome = await withCheckedContinuation { (continuation: CheckedContinuation<Outcome, Never>) in
+            let runsNow = state.withLock { state -> Bool in
+                if state.running < settings.concurrentBatches && state.queue.isEmpty {
+                    state.running += 1
+                    return true
                 }
-                if runsNow { continuation.resume(returning: .runNow) }
+                call.continuation.withLock { $0 = continuation }
+                state.queue.append(call)
+                counter.recordQueued()
+                return false
             }
+            if runsNow { continuation.resume(returning: .runNow) }
         }
         switch outcome {
         case .done(let results):
