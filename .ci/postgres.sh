@@ -107,7 +107,7 @@ if [[ ! -f "$DATA/PG_VERSION" ]]; then
 # Chronicle test cluster (written by .ci/postgres.sh)
 listen_addresses = '127.0.0.1'
 unix_socket_directories = '$SOCKETS'
-max_connections = 500
+max_connections = 1000
 shared_buffers = 128MB
 fsync = off
 synchronous_commit = off
