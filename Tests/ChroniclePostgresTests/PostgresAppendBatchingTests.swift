@@ -189,7 +189,7 @@ struct PostgresAppendBatchingTests {
     /// Many tasks append to their own streams with a pool of many connections: batches form on
     /// their own, and every call's events land once, whole and in order.
     @Test func concurrentAppendersBatchWithoutLosingOrDoublingAnEvent() async throws {
-        try await PostgresTestDatabase.withStore { store, _ in
+        try await PostgresTestDatabase.withStore(appendBatching: PostgresAppendBatching()) { store, _ in
             let writers = 16, appendsPerWriter = 25
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for writer in 0..<writers {

@@ -58,9 +58,7 @@ func withShopStorage<Value: Sendable>(_ backend: ShopTestBackend, _ body: (ShopS
         let settings = try PostgresConnectionSettings(url: try #require(ShopTestBackend.postgresURL))
         let schema = try PostgresSchemaName("shop_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(20))
         do {
-            // A small pool: the suite runs many shops at once against one server (each also
-            // holds a lease connection per runner), and 20 each exhausted its 500 connections.
-            let value = try await body(.postgres(settings, schema: schema, connections: 4))
+            let value = try await body(.postgres(settings, schema: schema))
             try await dropSchemas(of: schema, settings: settings)
             return value
         } catch {
