@@ -46,15 +46,18 @@ final class PostgresAppendBatcher: Sendable {
     /// One append call waiting for, or taken into, a batch.
     final class Call: Sendable {
         let appends: [StreamAppend]
+        /// The version each request expects its stream at (worked out once, by the caller).
+        let assumed: [StreamID: StreamVersion]
         let streams: Set<StreamID>
         let eventIDs: Set<UUID>
         let eventCount: Int
         /// Set under the batcher's lock when the call queues, before anyone can take it.
         let continuation = Mutex<CheckedContinuation<Outcome, Never>?>(nil)
 
-        init(_ appends: [StreamAppend]) {
+        init(_ appends: [StreamAppend], assumed: [StreamID: StreamVersion]) {
             self.appends = appends
-            self.streams = Set(appends.map(\.streamID))
+            self.assumed = assumed
+            self.streams = Set(assumed.keys)
             self.eventIDs = Set(appends.flatMap { $0.events.map(\.id) })
             self.eventCount = appends.reduce(0) { $0 + $1.events.count }
         }
@@ -94,13 +97,16 @@ final class PostgresAppendBatcher: Sendable {
     /// Runs a call alone or in a batch and returns its results, or `nil` where `runAlone` does.
     ///
     /// - Parameters:
+    ///   - appends: the call.
+    ///   - assumed: the version each of its requests expects its stream at (one per stream).
     ///   - runBatch: writes two or more calls in one statement and returns each call's results,
     ///     or `nil` if the statement did not commit (nothing written).
     ///   - runAlone: runs one call on its own.
     func append(
         _ appends: [StreamAppend],
+        assumed: [StreamID: StreamVersion],
         runBatch: @Sendable ([Call]) async -> [[AppendResult]]?,
-        runAlone: @Sendable ([StreamAppend]) async throws -> [AppendResult]?
+        runAlone: @Sendable ([StreamAppend], [StreamID: StreamVersion]) async throws -> [AppendResult]?
     ) async throws -> [AppendResult]? {
         let startsNow = state.withLock { state -> Bool in
             guard state.running < settings.concurrentBatches, state.queue.isEmpty else { return false }
@@ -110,10 +116,10 @@ final class PostgresAppendBatcher: Sendable {
         if startsNow {
             defer { finishStatement() }
             counter.record(batchSize: 1, queued: 0)
-            return try await runAlone(appends)
+            return try await runAlone(appends, assumed)
         }
         // Only a call that may wait builds the sets a batch is composed by.
-        let call = Call(appends)
+        let call = Call(appends, assumed: assumed)
         let outcome = await withCheckedContinuation { (continuation: CheckedContinuation<Outcome, Never>) in
             let runsNow = state.withLock { state -> Bool in
                 if state.running < settings.concurrentBatches && state.queue.isEmpty {
@@ -132,15 +138,15 @@ final class PostgresAppendBatcher: Sendable {
             return results
         case .alone:
             counter.record(batchSize: 1, queued: 0)
-            return try await runAlone(appends)
+            return try await runAlone(appends, assumed)
         case .runNow:
             defer { finishStatement() }
             counter.record(batchSize: 1, queued: 0)
-            return try await runAlone(appends)
+            return try await runAlone(appends, assumed)
         case .lead(let batch) where batch.count == 1:
             defer { finishStatement() }
             counter.record(batchSize: 1, queued: 1)
-            return try await runAlone(appends)
+            return try await runAlone(appends, assumed)
         case .lead(let batch):
             let results = await runBatch(batch)
             counter.record(batchSize: batch.count, queued: batch.count)
@@ -150,7 +156,7 @@ final class PostgresAppendBatcher: Sendable {
             }
             if let results, let index = batch.firstIndex(where: { $0 === call }) { return results[index] }
             counter.record(batchSize: 1, queued: 0)
-            return try await runAlone(appends)
+            return try await runAlone(appends, assumed)
         }
     }
 

@@ -36,18 +36,19 @@ public final class PostgresDeadLetterStore: Sendable {
     public func parkedEvents(of consumer: String, after position: GlobalPosition = .start, limit: Int = 100) async throws -> [ParkedEvent] {
         try ReadLimit.check(limit)
         do {
-            var result: [ParkedEvent] = []
-            let rows = try await store.query(store.sql.listParked, [consumer, position.value, Int64(limit)])
-            for try await (position, id, stream, type, error, attempts, parkedAt) in rows.decode((Int64, UUID, String, String, String, Int32, Date).self) {
-                guard position > 0, let streamID = try? StreamID(stream) else {
-                    throw EventStoreError(.corruptRecord, "A dead letter of \(consumer) at position \(position) cannot be read back.")
+            return try await store.withRows(store.sql.listParked, [consumer, position.value, Int64(limit)]) { rows in
+                var result: [ParkedEvent] = []
+                for try await (position, id, stream, type, error, attempts, parkedAt) in rows.decode((Int64, UUID, String, String, String, Int32, Date).self) {
+                    guard position > 0, let streamID = try? StreamID(stream) else {
+                        throw EventStoreError(.corruptRecord, "A dead letter of \(consumer) at position \(position) cannot be read back.")
+                    }
+                    result.append(ParkedEvent(
+                        position: GlobalPosition(position), eventID: id, streamID: streamID, eventType: type,
+                        partition: 0, error: error, attempts: Int(attempts), parkedAt: parkedAt
+                    ))
                 }
-                result.append(ParkedEvent(
-                    position: GlobalPosition(position), eventID: id, streamID: streamID, eventType: type,
-                    partition: 0, error: error, attempts: Int(attempts), parkedAt: parkedAt
-                ))
+                return result
             }
-            return result
         } catch {
             throw PostgresFailure.map(error, while: "listing the parked events of \(consumer)")
         }

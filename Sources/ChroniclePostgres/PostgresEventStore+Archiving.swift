@@ -8,13 +8,15 @@ extension PostgresEventStore: EventArchiving {
     /// The stored retention policies (see ``Chronicle/StreamMaintenance/retentionPolicies()``).
     public func retentionPolicies() async throws -> [RetentionPolicy] {
         do {
-            var policies: [RetentionPolicy] = []
-            for try await (category, maxCount, maxAge) in try await query(sql.listPolicies, []).decode((String, Int64?, Double?).self) {
-                var policy = RetentionPolicy(category: category, maxCount: maxCount)
-                policy.maxAgeSeconds = maxAge
-                policies.append(policy)
+            return try await withRows(sql.listPolicies, []) { rows in
+                var policies: [RetentionPolicy] = []
+                for try await (category, maxCount, maxAge) in rows.decode((String, Int64?, Double?).self) {
+                    var policy = RetentionPolicy(category: category, maxCount: maxCount)
+                    policy.maxAgeSeconds = maxAge
+                    policies.append(policy)
+                }
+                return policies
             }
-            return policies
         } catch {
             throw PostgresFailure.map(error, while: "reading the retention policies")
         }
@@ -34,9 +36,11 @@ extension PostgresEventStore: EventArchiving {
     @discardableResult
     public func removeRetentionPolicy(category: String) async throws -> Bool {
         do {
-            var removed = false
-            for try await _ in try await query(sql.deletePolicy, [category]) { removed = true }
-            return removed
+            return try await withRows(sql.deletePolicy, [category]) { rows in
+                var removed = false
+                for try await _ in rows { removed = true }
+                return removed
+            }
         } catch {
             throw PostgresFailure.map(error, while: "removing the retention policy of \(category)")
         }
@@ -48,7 +52,11 @@ extension PostgresEventStore: EventArchiving {
     /// `store_id` made by migration 10 of the schema.
     public func storeIdentity() async throws -> String {
         do {
-            for try await id in try await query(sql.storeID, []).decode(String.self) { return id }
+            let stored = try await withRows(sql.storeID, []) { rows -> String? in
+                for try await id in rows.decode(String.self) { return id }
+                return nil
+            }
+            if let stored { return stored }
         } catch {
             throw PostgresFailure.map(error, while: "reading the store's identity")
         }
@@ -58,7 +66,7 @@ extension PostgresEventStore: EventArchiving {
     /// The archived ranges (see ``Chronicle/EventArchiving/archivedRanges()``).
     public func archivedRanges() async throws -> [ArchivedRange] {
         do {
-            return try await Self.ranges(from: query(sql.listArchivedRanges, []))
+            return try await withRows(sql.listArchivedRanges, [], Self.ranges(from:))
         } catch {
             throw PostgresFailure.map(error, while: "reading the archived ranges")
         }

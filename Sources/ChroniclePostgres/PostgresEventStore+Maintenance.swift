@@ -29,7 +29,7 @@ extension PostgresEventStore: StreamMaintenance {
     /// A stream's state (see ``Chronicle/StreamMaintenance/streamState(of:)``).
     public func streamState(of stream: StreamID) async throws -> StreamState? {
         do {
-            return try await Self.state(of: stream, from: query(sql.streamState, [stream.rawValue]))
+            return try await withRows(sql.streamState, [stream.rawValue]) { try await Self.state(of: stream, from: $0) }
         } catch {
             throw PostgresFailure.map(error, while: "reading the state of \(stream)")
         }
@@ -44,8 +44,12 @@ extension PostgresEventStore: StreamMaintenance {
         let byCategory = Dictionary(policies.map { ($0.category, $0) }, uniquingKeysWith: { first, _ in first })
         var candidates: [(StreamID, String)] = []
         do {
-            for try await (id, category) in try await query(sql.scavengeCandidates, [policies.map(\.category)]).decode((String, String).self) {
-                candidates.append((StreamID(unchecked: id), category))
+            candidates = try await withRows(sql.scavengeCandidates, [policies.map(\.category)]) { rows in
+                var found: [(StreamID, String)] = []
+                for try await (id, category) in rows.decode((String, String).self) {
+                    found.append((StreamID(unchecked: id), category))
+                }
+                return found
             }
         } catch {
             throw PostgresFailure.map(error, while: "listing the streams to scavenge")

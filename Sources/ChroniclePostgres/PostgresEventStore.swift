@@ -230,8 +230,10 @@ public final class PostgresEventStore: EventStore, AppendObservable {
     /// on an event id or a lock): ``append(_:)`` then runs the full transaction, which reads
     /// before it plans, so conflicts, replays and deleted streams are answered there.
     private func appendOnAssumptions(_ appends: [StreamAppend]) async throws -> [AppendResult]? {
-        guard Self.assumedVersions(appends) != nil else { return nil }
-        return try await batcher.append(appends, runBatch: { await self.writeBatch($0) }, runAlone: { try await self.writeAlone($0) })
+        guard let assumed = Self.assumedVersions(appends) else { return nil }
+        return try await batcher.append(
+            appends, assumed: assumed, runBatch: { await self.writeBatch($0) }, runAlone: { try await self.writeAlone($0, assumed: $1) }
+        )
     }
 
     /// The version each request of a qualifying call expects its stream at, or `nil` if the call
@@ -250,8 +252,7 @@ public final class PostgresEventStore: EventStore, AppendObservable {
     }
 
     /// One qualifying call in its own statement.
-    private func writeAlone(_ appends: [StreamAppend]) async throws -> [AppendResult]? {
-        guard let assumed = Self.assumedVersions(appends) else { return nil }
+    private func writeAlone(_ appends: [StreamAppend], assumed: [StreamID: StreamVersion]) async throws -> [AppendResult]? {
         do {
             guard let results = try await writeOnAssumptions(appends, assumed: assumed) else {
                 paths.withLock { $0.declined += 1 }
@@ -269,10 +270,7 @@ public final class PostgresEventStore: EventStore, AppendObservable {
     /// (each call then runs on its own and gets its own answer).
     private func writeBatch(_ calls: [PostgresAppendBatcher.Call]) async -> [[AppendResult]]? {
         var assumed: [StreamID: StreamVersion] = [:]
-        for call in calls {
-            guard let versions = Self.assumedVersions(call.appends) else { return nil }
-            assumed.merge(versions) { first, _ in first }
-        }
+        for call in calls { assumed.merge(call.assumed) { first, _ in first } }
         let results: [AppendResult]
         do {
             guard let written = try await writeOnAssumptions(calls.flatMap(\.appends), assumed: assumed) else {
@@ -333,7 +331,7 @@ public final class PostgresEventStore: EventStore, AppendObservable {
         guard limit > 0 else { return [] }
         let statement = direction == .forwards ? sql.readStreamForwards : sql.readStreamBackwards
         let events = try await read("reading stream \(stream)") {
-            try await Self.events(from: self.query(statement, [stream.rawValue, start.value, Int64(limit)]))
+            try await self.withRows(statement, [stream.rawValue, start.value, Int64(limit)], Self.events(from:))
         }
         // A deleted stream reads as no events from its truncation point: say why.
         if events.isEmpty, try await read("reading stream \(stream)", { try await self.scalar(self.sql.streamIsDeleted, [stream.rawValue]) ?? 0 }) > 0 {
@@ -347,7 +345,7 @@ public final class PostgresEventStore: EventStore, AppendObservable {
         try ReadLimit.check(limit)
         guard limit > 0 else { return [] }
         return try await read("reading the log after \(position)") {
-            try await Self.events(from: self.query(self.sql.readAll, [position.value, Int64(limit)]))
+            try await self.withRows(self.sql.readAll, [position.value, Int64(limit)], Self.events(from:))
         }
     }
 
@@ -356,7 +354,7 @@ public final class PostgresEventStore: EventStore, AppendObservable {
         try ReadLimit.check(limit)
         guard limit > 0 else { return [] }
         return try await read("reading category \(category)") {
-            try await Self.events(from: self.query(self.sql.readCategory, [category, position.value, Int64(limit)]))
+            try await self.withRows(self.sql.readCategory, [category, position.value, Int64(limit)], Self.events(from:))
         }
     }
 
@@ -368,7 +366,7 @@ public final class PostgresEventStore: EventStore, AppendObservable {
         try ReadLimit.check(limit)
         guard limit > 0 else { return [] }
         return try await read("reading events matching \(query)") {
-            try await Self.events(from: self.query(self.sql.readQuery(query), Self.queryBindings(query, after: position, upTo: .max, limit: Int64(limit))))
+            try await self.withRows(self.sql.readQuery(query), Self.queryBindings(query, after: position, upTo: .max, limit: Int64(limit)), Self.events(from:))
         }
     }
 
@@ -393,11 +391,13 @@ public final class PostgresEventStore: EventStore, AppendObservable {
     /// The stream's current version (see ``Chronicle/EventReader/streamVersion(of:)``).
     public func streamVersion(of stream: StreamID) async throws -> StreamVersion {
         try await read("reading the version of \(stream)") {
-            var version = StreamVersion.initial
-            for try await value in try await self.query(self.sql.streamVersion, [stream.rawValue]).decode(Int64.self) {
-                version = try Self.version(value, of: stream.rawValue)
+            try await self.withRows(self.sql.streamVersion, [stream.rawValue]) { rows in
+                var version = StreamVersion.initial
+                for try await value in rows.decode(Int64.self) {
+                    version = try Self.version(value, of: stream.rawValue)
+                }
+                return version
             }
-            return version
         }
     }
 
@@ -410,15 +410,16 @@ public final class PostgresEventStore: EventStore, AppendObservable {
             binds.append(category)
             binds.append(after?.rawValue)
             binds.append(Int64(limit))
-            var result: [StreamInfo] = []
-            let rows = try await self.client.query(PostgresQuery(unsafeSQL: self.sql.listStreams, binds: binds), logger: self.logger)
-            for try await (id, version, last) in rows.decode((String, Int64, Int64).self) {
-                guard let streamID = try? StreamID(id), last >= 0 else {
-                    throw EventStoreError(.corruptRecord, "Stream row \(id.debugDescription) in schema \(self.schema) cannot be read back.")
+            return try await self.withRows(PostgresQuery(unsafeSQL: self.sql.listStreams, binds: binds)) { rows in
+                var result: [StreamInfo] = []
+                for try await (id, version, last) in rows.decode((String, Int64, Int64).self) {
+                    guard let streamID = try? StreamID(id), last >= 0 else {
+                        throw EventStoreError(.corruptRecord, "Stream row \(id.debugDescription) in schema \(self.schema) cannot be read back.")
+                    }
+                    result.append(StreamInfo(id: streamID, version: try Self.version(version, of: id), lastPosition: GlobalPosition(last)))
                 }
-                result.append(StreamInfo(id: streamID, version: try Self.version(version, of: id), lastPosition: GlobalPosition(last)))
+                return result
             }
-            return result
         }
     }
 
@@ -490,35 +491,44 @@ public final class PostgresEventStore: EventStore, AppendObservable {
         return binds
     }
 
-    func query(_ statement: String, _ values: [any PostgresThrowingDynamicTypeEncodable], on connection: PostgresConnection? = nil) async throws -> PostgresRowSequence {
-        let query = PostgresQuery(unsafeSQL: statement, binds: try Self.bindings(values))
-        if let connection { return try await connection.query(query, logger: logger) }
-        return try await client.query(query, logger: logger)
+    /// Runs `statement` on `connection` (held by the caller) and returns its rows.
+    func query(_ statement: String, _ values: [any PostgresThrowingDynamicTypeEncodable], on connection: PostgresConnection) async throws -> PostgresRowSequence {
+        try await connection.query(PostgresQuery(unsafeSQL: statement, binds: try Self.bindings(values)), logger: logger)
     }
 
-    /// Runs a statement and drains its rows.
+    /// Runs `statement` on a connection leased for it and hands its rows to `body`; the lease
+    /// ends when `body` returns or throws. Every pooled statement goes through here.
+    ///
+    /// Never `PostgresClient.query`: when a statement fails after the server has described its
+    /// rows and the failure is read before the caller starts iterating (the response comes back
+    /// in one read: a backend terminated mid-statement, a statement timeout, `append_assumed`
+    /// declining by design), postgres-nio 1.x never returns that query's connection to the pool,
+    /// and after `maximumConnections` such failures every statement waits for ever.
+    /// `withConnection` gives the connection back however the statement ends.
+    func withRows<Value: Sendable>(
+        _ statement: String, _ values: [any PostgresThrowingDynamicTypeEncodable], _ body: (PostgresRowSequence) async throws -> Value
+    ) async throws -> Value {
+        try await withRows(PostgresQuery(unsafeSQL: statement, binds: try Self.bindings(values)), body)
+    }
+
+    /// ``withRows(_:_:_:)`` for a query with its bindings made.
+    func withRows<Value: Sendable>(_ query: PostgresQuery, _ body: (PostgresRowSequence) async throws -> Value) async throws -> Value {
+        try await client.withConnection { connection in
+            try await body(connection.query(query, logger: self.logger))
+        }
+    }
+
+    /// Runs a statement and drains its rows, on `connection` or on a connection leased for it.
     func execute(_ statement: String, _ values: [any PostgresThrowingDynamicTypeEncodable], on connection: PostgresConnection? = nil) async throws {
+        guard let connection else { return try await withRows(statement, values) { for try await _ in $0 {} } }
         for try await _ in try await query(statement, values, on: connection) {}
     }
 
-    /// The first column of the first row as an integer, if any row.
     /// The first column of the first row of `statement`, as an integer, on `connection` or on a
-    /// connection leased for the statement.
-    ///
-    /// Without a connection this leases one with `withConnection` rather than running the
-    /// statement through `PostgresClient.query`: when a statement fails after the server has
-    /// described its rows and the failure is read before the caller starts iterating (the
-    /// response comes back in one read), postgres-nio 1.x never returns that query's connection to
-    /// the pool, and after `maximumConnections` such failures every statement waits for ever.
-    /// `append_assumed` fails that way by design whenever an assumption does not hold.
+    /// connection leased for the statement (``withRows(_:_:_:)``).
     func scalar(_ statement: String, _ values: [any PostgresThrowingDynamicTypeEncodable], on connection: PostgresConnection? = nil) async throws -> Int64? {
-        let query = PostgresQuery(unsafeSQL: statement, binds: try Self.bindings(values))
-        guard let connection else {
-            return try await client.withConnection { connection in
-                try await Self.scalar(of: connection.query(query, logger: self.logger))
-            }
-        }
-        return try await Self.scalar(of: connection.query(query, logger: logger))
+        guard let connection else { return try await withRows(statement, values, Self.scalar(of:)) }
+        return try await Self.scalar(of: query(statement, values, on: connection))
     }
 
     private static func scalar(of rows: PostgresRowSequence) async throws -> Int64? {

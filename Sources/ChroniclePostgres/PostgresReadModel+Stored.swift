@@ -13,13 +13,19 @@ extension PostgresReadModel {
     public static func storedStatuses(in store: PostgresEventStore) async throws -> [ProjectionStatus] {
         do {
             let head = try await store.headPosition()
-            var models: [(String, Int64)] = []
-            for try await row in try await store.query(store.sql.listReadModels, []).decode((String, Int64).self) { models.append(row) }
+            let models = try await store.withRows(store.sql.listReadModels, []) { rows in
+                var models: [(String, Int64)] = []
+                for try await row in rows.decode((String, Int64).self) { models.append(row) }
+                return models
+            }
             var statuses: [ProjectionStatus] = []
             for (name, serving) in models {
                 let consumer = "\(name).rm\(serving)"
-                var rows: [(String, Int64)] = []
-                for try await row in try await store.query(store.sql.selectConsumerCheckpoints, [consumer]).decode((String, Int64).self) { rows.append(row) }
+                let rows = try await store.withRows(store.sql.selectConsumerCheckpoints, [consumer]) { found in
+                    var rows: [(String, Int64)] = []
+                    for try await row in found.decode((String, Int64).self) { rows.append(row) }
+                    return rows
+                }
                 let positions = rows.sorted { partitionIndex($0.0, of: consumer) < partitionIndex($1.0, of: consumer) }.map { GlobalPosition(max(0, $0.1)) }
                 let position = positions.min() ?? .start
                 let parked = Int(try await store.scalar(store.sql.countParked, [consumer]) ?? 0)

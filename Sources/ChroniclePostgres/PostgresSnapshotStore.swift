@@ -27,15 +27,16 @@ public final class PostgresSnapshotStore: SnapshotStore {
     /// The latest snapshot of a stream, or `nil` (see ``Chronicle/SnapshotStore/snapshot(of:)``).
     public func snapshot(of stream: StreamID) async throws -> Snapshot? {
         do {
-            let rows = try await store.query(store.sql.selectSnapshot, [stream.rawValue])
-            var result: Snapshot?
-            for try await (version, position, fingerprint, state) in rows.decode((Int64, Int64, String, ByteBuffer).self) {
-                guard version >= 0, position >= 0 else {
-                    throw EventStoreError(.corruptRecord, "The snapshot of \(stream) in schema \(store.schema) has version \(version) and position \(position); the row is damaged.", streamID: stream)
+            return try await store.withRows(store.sql.selectSnapshot, [stream.rawValue]) { rows in
+                var result: Snapshot?
+                for try await (version, position, fingerprint, state) in rows.decode((Int64, Int64, String, ByteBuffer).self) {
+                    guard version >= 0, position >= 0 else {
+                        throw EventStoreError(.corruptRecord, "The snapshot of \(stream) in schema \(store.schema) has version \(version) and position \(position); the row is damaged.", streamID: stream)
+                    }
+                    result = Snapshot(streamID: stream, version: StreamVersion(version), position: GlobalPosition(position), fingerprint: fingerprint, state: Data(state.readableBytesView))
                 }
-                result = Snapshot(streamID: stream, version: StreamVersion(version), position: GlobalPosition(position), fingerprint: fingerprint, state: Data(state.readableBytesView))
+                return result
             }
-            return result
         } catch {
             throw PostgresFailure.map(error, while: "reading the snapshot of \(stream)")
         }

@@ -74,16 +74,29 @@ struct PostgresTestDatabase: Sendable {
         }
     }
 
+    /// Drops the test's schemas on a connection of its own, so a test whose pool is exhausted (a
+    /// leaked lease) still cleans up and fails instead of hanging here.
     func dropSchema() async throws {
-        // The schema name is validated (a-z0-9_), so it can be spliced into the DDL.
-        try await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \"\(schema.rawValue)\" CASCADE"))
-        // Read models keep each generation in a schema of its own, `<schema>_rm<N>`.
-        var generations: [String] = []
-        let rows = try await client.query(PostgresQuery(unsafeSQL: "SELECT nspname FROM pg_namespace WHERE left(nspname, \(schema.rawValue.count + 3)) = '\(schema.rawValue)_rm'"))
-        for try await name in rows.decode(String.self) { generations.append(name) }
-        for name in generations {
-            try await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \"\(name)\" CASCADE"))
+        let connection = try await PostgresConnection.connect(
+            configuration: connectionConfiguration(applicationName: "\(applicationName)-cleanup"), id: 0, logger: Logger(label: "chronicle.test.cleanup")
+        )
+        do {
+            // The schema name is validated (a-z0-9_), so it can be spliced into the DDL.
+            try await connection.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \"\(schema.rawValue)\" CASCADE"), logger: connection.logger)
+            // Read models keep each generation in a schema of its own, `<schema>_rm<N>`.
+            var generations: [String] = []
+            let rows = try await connection.query(
+                PostgresQuery(unsafeSQL: "SELECT nspname FROM pg_namespace WHERE left(nspname, \(schema.rawValue.count + 3)) = '\(schema.rawValue)_rm'"), logger: connection.logger
+            )
+            for try await name in rows.decode(String.self) { generations.append(name) }
+            for name in generations {
+                try await connection.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \"\(name)\" CASCADE"), logger: connection.logger)
+            }
+        } catch {
+            try? await connection.close()
+            throw error
         }
+        try await connection.close()
     }
 }
 
