@@ -129,6 +129,12 @@ import Testing
         try await store.close()
         let theirs = directory.path("theirs.sqlite")
         let atLeast: Int64 = [.smallerThanOurs: 30, .largerThanOurs: 600, .wholeStoreInItsWAL: 100][foreign]!
+        // A whole store in its WAL: a reader holds a snapshot of the empty file from before the
+        // writer starts, so no checkpoint can copy a frame into the file (however late the kill
+        // lands on a busy machine, past SQLite's 1,000-page automatic checkpoint), until the WAL
+        // has been copied below.
+        let holdingCheckpoints = foreign == .wholeStoreInItsWAL ? try CheckpointBlocker(path: theirs) : nil
+        defer { holdingCheckpoints?.release() }
         var killed = try await killWriterMidAppend(path: theirs, scratch: directory, atLeast: atLeast)
         // A whole store in its WAL: killed before its first checkpoint (try again if it was later).
         for _ in 0..<5 where foreign == .wholeStoreInItsWAL && killed.headInDatabaseFile > 0 {
@@ -141,6 +147,7 @@ import Testing
             try? FileManager.default.removeItem(atPath: path + suffix)  // all checkpointed
             try FileManager.default.copyItem(atPath: theirs + suffix, toPath: path + suffix)
         }
+        holdingCheckpoints?.release()
 
         // What SQLite alone does with it, on a copy: it replays the frames into our file, and the
         // last connection's checkpoint writes them into the database file.
@@ -237,6 +244,32 @@ private func killWriterOnce(path: String, scratch: TemporaryDirectory, atLeast: 
         pageSize: try readOnly(full) { db in try Int.fetchOne(db, sql: "PRAGMA page_size") ?? 4096 },
         fullCopy: full)
     return killed.headWithWAL > killed.headInDatabaseFile ? killed : nil
+}
+
+/// An open read transaction on a new, empty WAL-mode file, made before any writer opens it:
+/// while it lasts no checkpoint can copy WAL frames into the file (a checkpoint never backfills
+/// past the oldest reader's snapshot), so everything a writer commits stays in the WAL.
+final class CheckpointBlocker: Sendable {
+    private let queue: DatabaseQueue
+
+    init(path: String) throws {
+        var configuration = Configuration()
+        configuration.allowsUnsafeTransactions = true  // the read transaction outlives the call
+        queue = try DatabaseQueue(path: path, configuration: configuration)
+        try queue.inDatabase { db in
+            try db.execute(sql: "PRAGMA journal_mode = WAL")
+            try db.execute(sql: "BEGIN DEFERRED")
+            _ = try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master")
+        }
+    }
+
+    /// Ends the read transaction and closes the connection (idempotent). Its closing checkpoint
+    /// writes the WAL into the file: release only once the WAL has been copied or is no longer
+    /// needed.
+    func release() {
+        try? queue.inDatabase { db in if db.isInsideTransaction { try db.execute(sql: "ROLLBACK") } }
+        try? queue.close()
+    }
 }
 
 /// The head of a live store, read on a read-only connection (which never checkpoints).
