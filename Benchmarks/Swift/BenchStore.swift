@@ -41,16 +41,25 @@ final class BenchStore: Sendable {
         clientTask?.cancel()
     }
 
-    /// Runs `sql` (no result) on the PostgreSQL client.
+    /// Runs `sql` (no result) on a pooled connection (never `PostgresClient.query`, which can keep
+    /// a connection leased after a failed statement; see `PostgresEventStore.withRows`).
     func execute(_ sql: String) async throws {
         guard let client else { return }
-        try await client.query(PostgresQuery(unsafeSQL: sql))
+        try await client.withConnection { connection in
+            for try await _ in try await connection.query(PostgresQuery(unsafeSQL: sql), logger: Self.logger) {}
+        }
     }
 
     /// The first column of the first row of `sql`, as text.
     func scalar(_ sql: String) async throws -> String? {
         guard let client else { return nil }
-        return try await client.query(PostgresQuery(unsafeSQL: sql)).decode(String.self).first { _ in true }
+        return try await client.withConnection { connection in
+            var first: String?
+            for try await value in try await connection.query(PostgresQuery(unsafeSQL: sql), logger: Self.logger).decode(String.self) where first == nil {
+                first = value
+            }
+            return first
+        }
     }
 
     /// Runs `body` in one transaction on one PostgreSQL connection.
@@ -59,18 +68,15 @@ final class BenchStore: Sendable {
         return try await client.withTransaction(logger: Self.logger, body)
     }
 
-    /// Group commit on PostgreSQL as `CHRONICLE_BENCH_PG_BATCHES` says: a number of statements in
-    /// flight, or `off`; unset, the store's default.
-    static func appendBatching() throws -> PostgresAppendBatching {
-        guard let value = ProcessInfo.processInfo.environment["CHRONICLE_BENCH_PG_BATCHES"], !value.isEmpty else { return PostgresAppendBatching() }
-        if value == "off" { return .off }
-        guard let batches = Int(value), batches > 0 else { throw BenchmarkError("CHRONICLE_BENCH_PG_BATCHES must be a positive number or off, not \(value)") }
-        return PostgresAppendBatching(concurrentBatches: batches)
+    /// Group commit on PostgreSQL as `--pg-batches` says (``Options/pgBatches``).
+    static func appendBatching(_ batches: Int?) -> PostgresAppendBatching {
+        guard let batches else { return PostgresAppendBatching() }
+        return batches == 0 ? .off : PostgresAppendBatching(concurrentBatches: batches)
     }
 
     /// Opens the PostgreSQL store on `schema` of the server at `url`; with `fresh`, drops the
     /// schema first and creates the tables.
-    static func postgres(url: String, schema: String, fresh: Bool, connections: Int) async throws -> BenchStore {
+    static func postgres(url: String, schema: String, fresh: Bool, connections: Int, batches: Int?) async throws -> BenchStore {
         let settings = try PostgresConnectionSettings(url: url)
         // Every connection opened up front and kept (minimum = maximum), and no keep-alive pings:
         // postgres-nio's pool otherwise schedules an idle and a keep-alive timer (a task each)
@@ -81,7 +87,7 @@ final class BenchStore: Sendable {
         configuration.options.keepAliveBehavior = nil
         let client = PostgresClient(configuration: configuration)
         let task = Task { await client.run() }
-        let store = PostgresEventStore(client: client, schema: try PostgresSchemaName(schema), logger: Self.logger, appendBatching: try appendBatching())
+        let store = PostgresEventStore(client: client, schema: try PostgresSchemaName(schema), logger: Self.logger, appendBatching: appendBatching(batches))
         let opened = BenchStore(postgres: store, client: client, task: task)
         if fresh {
             try await opened.execute("DROP SCHEMA IF EXISTS \"\(schema)\" CASCADE")
@@ -109,13 +115,13 @@ extension ScenarioRunner {
 
     /// A fresh store: a new SQLite file, or the scenario's PostgreSQL schema dropped and created.
     func freshBenchStore(connections: Int = 4) async throws -> BenchStore {
-        if isPostgres { return try await .postgres(url: path, schema: postgresSchema, fresh: true, connections: connections) }
+        if isPostgres { return try await .postgres(url: path, schema: postgresSchema, fresh: true, connections: connections, batches: options.pgBatches) }
         return .sqlite(try freshStore())
     }
 
     /// The same store opened again (another process's view, or after the setup).
     func reopenBenchStore(connections: Int = 4) async throws -> BenchStore {
-        if isPostgres { return try await .postgres(url: path, schema: postgresSchema, fresh: false, connections: connections) }
+        if isPostgres { return try await .postgres(url: path, schema: postgresSchema, fresh: false, connections: connections, batches: options.pgBatches) }
         return .sqlite(try openStore())
     }
 

@@ -10,6 +10,9 @@ import Foundation
 /// ChronicleBenchmarks --scenario S1|S1c|S2|S3|S4a|S4b|S5|S5r|S5r-pg|S6|LAT|RSS|CODEC|DCB|DCB-pg|RELAY1|RELAY16 --db PATH|postgres://URL [--events N] [--sync NORMAL|FULL] [--prefill N]
 /// ```
 ///
+/// `--pg-batches N|off` (PostgreSQL only): group commit with N statements in flight, or none
+/// (`PostgresAppendBatching.off`); without it, `PostgresAppendBatching()`'s defaults.
+///
 /// `--prefill N` (S1 on SQLite only): before the timed appends, the fresh file is filled with N
 /// events in 1,000 other streams (untimed), so S1 measures appends to a store that already holds N.
 @main
@@ -39,8 +42,11 @@ struct Options {
     /// S4a/S4b: `full` decodes every payload through the codec (the workload's rule); `amount`
     /// scans it for the one field the fold needs, as the C programs do, to price decoding.
     var decode = "full"
+    /// PostgreSQL group commit: statements in flight at once (`PostgresAppendBatching`'s
+    /// `concurrentBatches`), or 0 for `off`; `nil`, the batching settings' defaults.
+    var pgBatches: Int?
 
-    static let usage = "usage: ChronicleBenchmarks --scenario S1|S1c|S2|S3|S4a|S4b|S5|S5r|S5r-pg|S6|LAT|RSS|CODEC|DCB|DCB-pg|RELAY1|RELAY16 --db PATH|postgres://URL [--events N] [--sync NORMAL|FULL] [--prefill N (S1, SQLite)] [--decode full|amount (S4a, S4b)]"
+    static let usage = "usage: ChronicleBenchmarks --scenario S1|S1c|S2|S3|S4a|S4b|S5|S5r|S5r-pg|S6|LAT|RSS|CODEC|DCB|DCB-pg|RELAY1|RELAY16 --db PATH|postgres://URL [--events N] [--sync NORMAL|FULL] [--prefill N (S1, SQLite)] [--decode full|amount (S4a, S4b)] [--pg-batches N|off (PostgreSQL)]"
 
     init(_ arguments: ArraySlice<String>) throws {
         var iterator = arguments.makeIterator()
@@ -62,6 +68,13 @@ struct Options {
             case "--decode":
                 guard value == "full" || value == "amount" else { throw BenchmarkError("--decode must be full or amount") }
                 decode = value
+            case "--pg-batches":
+                if value == "off" {
+                    pgBatches = 0
+                } else {
+                    guard let number = Int(value), number > 0 else { throw BenchmarkError("--pg-batches must be a positive number or off, not \(value)") }
+                    pgBatches = number
+                }
             default: throw BenchmarkError("unknown option \(flag)\n\(Self.usage)")
             }
         }
@@ -69,6 +82,7 @@ struct Options {
         if sync != "NORMAL" && sync != "FULL" { throw BenchmarkError("--sync must be NORMAL or FULL") }
         if prefill != nil && scenario != "S1" { throw BenchmarkError("--prefill applies to S1 only") }
         if decode != "full" && scenario != "S4a" && scenario != "S4b" { throw BenchmarkError("--decode applies to S4a and S4b only") }
+        if pgBatches != nil && !(db.hasPrefix("postgres://") || db.hasPrefix("postgresql://")) { throw BenchmarkError("--pg-batches applies to PostgreSQL only") }
     }
 }
 

@@ -34,6 +34,7 @@ extension ScenarioRunner {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: executable)
             process.arguments = ["--scenario", "S6", "--db", path, "--events", String(perWriter), "--sync", sync, "--writer", String(writer)]
+                + (options.pgBatches.map { ["--pg-batches", $0 == 0 ? "off" : String($0)] } ?? [])
             let input = Pipe()
             let output = Pipe()
             process.standardInput = input
