@@ -74,13 +74,13 @@ public final class PostgresEventStore: EventStore, AppendObservable {
     ///   - schema: where the tables live (one database can hold several stores).
     ///   - logger: for the store's debug messages and the driver's query logs.
     ///   - now: stamps recorded events (inject a fixed clock in tests).
-    ///   - appendBatching: whether concurrent appends share statements (group commit). Off by
-    ///     default (``PostgresAppendBatching/off``); pass `PostgresAppendBatching()` to batch
-    ///     behind two statements in flight.
+    ///   - appendBatching: whether concurrent appends share statements (group commit): by
+    ///     default behind two statements in flight; ``PostgresAppendBatching/off`` runs every
+    ///     call alone.
     public init(
         client: PostgresClient, schema: PostgresSchemaName = .chronicle,
         logger: Logger = Logger(label: "chronicle.postgres"), now: @escaping @Sendable () -> Date = { Date() },
-        appendBatching: PostgresAppendBatching = .off
+        appendBatching: PostgresAppendBatching = PostgresAppendBatching()
     ) {
         self.batcher = PostgresAppendBatcher(appendBatching)
         self.client = client

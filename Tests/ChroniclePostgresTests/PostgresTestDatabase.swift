@@ -29,7 +29,7 @@ struct PostgresTestDatabase: Sendable {
     let applicationName: String
 
     /// A new store instance on the test schema (as another process would have).
-    func makeStore(now: @escaping @Sendable () -> Date = { Date() }, appendBatching: PostgresAppendBatching = .off) -> PostgresEventStore {
+    func makeStore(now: @escaping @Sendable () -> Date = { Date() }, appendBatching: PostgresAppendBatching = PostgresAppendBatching()) -> PostgresEventStore {
         PostgresEventStore(client: client, schema: schema, now: now, appendBatching: appendBatching)
     }
 
@@ -51,7 +51,7 @@ struct PostgresTestDatabase: Sendable {
     /// Runs `body` with a migrated store in a new schema and drops the schema afterwards.
     static func withStore(
         maximumConnections: Int = 20,
-        appendBatching: PostgresAppendBatching = .off,
+        appendBatching: PostgresAppendBatching = PostgresAppendBatching(),
         _ body: @Sendable (PostgresEventStore, PostgresTestDatabase) async throws -> Void
     ) async throws {
         let settings = try PostgresTestEnvironment.settings
