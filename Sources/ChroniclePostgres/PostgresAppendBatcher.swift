@@ -46,9 +46,9 @@ final class PostgresAppendBatcher: Sendable {
     /// One append call waiting for, or taken into, a batch.
     final class Call: Sendable {
         let appends: [StreamAppend]
-        /// The version each request expects its stream at (worked out once, by the caller).
+        /// The version each request expects its stream at (worked out once, by the caller); its
+        /// keys are the call's streams, each once.
         let assumed: [StreamID: StreamVersion]
-        let streams: Set<StreamID>
         let eventIDs: Set<UUID>
         let eventCount: Int
         /// Set under the batcher's lock when the call queues, before anyone can take it.
@@ -57,7 +57,6 @@ final class PostgresAppendBatcher: Sendable {
         init(_ appends: [StreamAppend], assumed: [StreamID: StreamVersion]) {
             self.appends = appends
             self.assumed = assumed
-            self.streams = Set(assumed.keys)
             self.eventIDs = Set(appends.flatMap { $0.events.map(\.id) })
             self.eventCount = appends.reduce(0) { $0 + $1.events.count }
         }
@@ -185,11 +184,11 @@ final class PostgresAppendBatcher: Sendable {
             let fits = batch.isEmpty
                 || (batch.count < settings.maximumCallsPerBatch
                     && events + call.eventCount <= settings.maximumEventsPerBatch
-                    && streams.isDisjoint(with: call.streams)
+                    && streams.isDisjoint(with: call.assumed.keys)
                     && ids.isDisjoint(with: call.eventIDs))
             if fits {
                 batch.append(call)
-                streams.formUnion(call.streams)
+                streams.formUnion(call.assumed.keys)
                 ids.formUnion(call.eventIDs)
                 events += call.eventCount
             } else {
