@@ -15,10 +15,10 @@ enum ShopStorage: Sendable, CustomStringConvertible {
     /// read model, the saga's checkpoint file.
     case sqlite(directory: String)
     /// A PostgreSQL database: the event store's tables in `schema`, read models in
-    /// `<schema>_rm<N>` schemas, the saga's checkpoint beside the read models'. `connections`
-    /// bounds the shared pool (each read model, the saga and the head watcher also hold one
-    /// dedicated connection for their lease).
-    case postgres(PostgresConnectionSettings, schema: PostgresSchemaName, connections: Int = 20)
+    /// `<schema>_rm<N>` schemas, the saga's checkpoint beside the read models'. A pool of 20
+    /// connections (each read model, the saga and the head watcher also hold one dedicated
+    /// connection for their lease).
+    case postgres(PostgresConnectionSettings, schema: PostgresSchemaName)
 
     /// `postgres://user:password@host:port/database` (or `postgresql://`), or a directory for SQLite.
     static func parse(_ location: String, schema: String) throws -> ShopStorage {
@@ -32,7 +32,7 @@ enum ShopStorage: Sendable, CustomStringConvertible {
     var description: String {
         switch self {
         case .sqlite(let directory): "data in \(directory)"
-        case .postgres(let settings, let schema, _): "PostgreSQL \(settings.host):\(settings.port)/\(settings.database), schema \(schema)"
+        case .postgres(let settings, let schema): "PostgreSQL \(settings.host):\(settings.port)/\(settings.database), schema \(schema)"
         }
     }
 
@@ -42,8 +42,7 @@ enum ShopStorage: Sendable, CustomStringConvertible {
     func open(inventorySnapshots: SnapshotPolicy, relay: EventRelay? = nil, logger: Logger) async throws -> ShopBackend {
         switch self {
         case .sqlite(let directory): try Self.openSQLite(directory: directory, inventorySnapshots: inventorySnapshots, relay: relay, logger: logger)
-        case .postgres(let settings, let schema, let connections):
-            try await Self.openPostgres(settings, schema: schema, connections: connections, inventorySnapshots: inventorySnapshots, relay: relay, logger: logger)
+        case .postgres(let settings, let schema): try await Self.openPostgres(settings, schema: schema, inventorySnapshots: inventorySnapshots, relay: relay, logger: logger)
         }
     }
 
@@ -98,9 +97,9 @@ enum ShopStorage: Sendable, CustomStringConvertible {
     }
 
     private static func openPostgres(
-        _ settings: PostgresConnectionSettings, schema: PostgresSchemaName, connections: Int, inventorySnapshots: SnapshotPolicy, relay: EventRelay?, logger: Logger
+        _ settings: PostgresConnectionSettings, schema: PostgresSchemaName, inventorySnapshots: SnapshotPolicy, relay: EventRelay?, logger: Logger
     ) async throws -> ShopBackend {
-        let client = PostgresClient(configuration: settings.clientConfiguration(applicationName: "chronicle-shop", maximumConnections: connections), backgroundLogger: logger)
+        let client = PostgresClient(configuration: settings.clientConfiguration(applicationName: "chronicle-shop", maximumConnections: 20), backgroundLogger: logger)
         let running = Task { await client.run() }
         do {
             let store = PostgresEventStore(client: client, schema: schema, logger: logger)
