@@ -23,24 +23,47 @@ import Testing
 
     @Test func racesInsideGroupCommitFailOnlyTheLosingAppends() async throws {
         try await withTemporaryStore { store, _ in
-            // Each round, 4 courses with one seat left and 4 contenders each, all at once: the
-            // writer batches winners and losers of different courses into one transaction.
+            // Each round, 4 courses with one seat left and 4 contenders each, all at once. Every
+            // other round another connection holds the write lock until all 16 contenders have
+            // read the free seat and queued their appends, so the writer certainly batches
+            // winners and losers of different courses into one transaction (the free rounds
+            // batch however the scheduler lets them).
+            var lockerConfiguration = GRDB.Configuration()
+            lockerConfiguration.allowsUnsafeTransactions = true
+            let locker = try DatabaseQueue(path: store.path, configuration: lockerConfiguration)
+            defer { try? locker.close() }
+            let contenders = 16
             for round in 0..<200 {
                 let courses = (0..<4).map { "gc-\(round)-\($0)" }
                 for course in courses { try await LastSeatRace.openWithOneSeatLeft(store, course: course) }
-                let won = try await withThrowingTaskGroup(of: (String, Bool).self) { group in
-                    for course in courses {
-                        for contender in 0..<4 {
-                            group.addTask { (course, try await LastSeatRace.tryToTakeSeat(store, course: course, student: "s\(contender)").tookSeat) }
+                let locked = round.isMultiple(of: 2)
+                let before = store.groupCommitStatistics
+                if locked { try locker.inDatabase { db in try db.execute(sql: "BEGIN EXCLUSIVE") } }
+                let race = Task {
+                    try await withThrowingTaskGroup(of: (String, Bool).self) { group in
+                        for course in courses {
+                            for contender in 0..<4 {
+                                group.addTask { (course, try await LastSeatRace.tryToTakeSeat(store, course: course, student: "s\(contender)").tookSeat) }
+                            }
                         }
+                        var won: [String: Int] = [:]
+                        for try await (course, took) in group where took { won[course, default: 0] += 1 }
+                        return won
                     }
-                    var won: [String: Int] = [:]
-                    for try await (course, took) in group where took { won[course, default: 0] += 1 }
-                    return won
                 }
+                if locked {
+                    // One transaction waits in BEGIN IMMEDIATE with what had arrived; the rest queue.
+                    try await eventually("round \(round): all \(contenders) appends in the blocked transaction or queued") {
+                        let now = store.groupCommitStatistics
+                        return now.transactions - before.transactions == 1 && now.appendCalls - before.appendCalls + now.queuedAppendCalls == contenders
+                    }
+                    try locker.inDatabase { db in try db.execute(sql: "ROLLBACK") }
+                }
+                let won = try await race.value
                 #expect(courses.allSatisfy { won[$0] == 1 }, "round \(round): winners \(won)")
             }
-            #expect(store.groupCommitStatistics.largestBatch > 1, "no append call shared a transaction: \(store.groupCommitStatistics)")
+            // A locked round's 16 calls went in at most two transactions: one carried at least 8.
+            #expect(store.groupCommitStatistics.largestBatch >= contenders / 2, "\(store.groupCommitStatistics)")
         }
     }
 
