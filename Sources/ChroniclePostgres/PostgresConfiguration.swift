@@ -88,9 +88,16 @@ public struct PostgresConnectionSettings: Sendable, Hashable {
 
     /// A pooled client configuration (for ``PostgresEventStore``). Tune `options` as needed.
     /// `applicationName` shows in `pg_stat_activity`.
+    ///
+    /// The pool keeps at least one connection open (`options.minimumConnections = 1`). Keep it
+    /// at one or more if you build the configuration yourself: postgres-nio 1.33's pool opens no
+    /// new connection when its last one closes (a restarted server, a terminated backend) while
+    /// its minimum is zero, so statements already waiting for a connection then wait until some
+    /// later statement arrives, for ever in a quiet service (vapor/postgres-nio#657).
     public func clientConfiguration(applicationName: String = "chronicle", maximumConnections: Int = 20) -> PostgresClient.Configuration {
         var configuration = PostgresClient.Configuration(host: host, port: port, username: username, password: password, database: database, tls: clientTLS)
         configuration.options.maximumConnections = maximumConnections
+        configuration.options.minimumConnections = min(1, maximumConnections)
         configuration.options.additionalStartupParameters = [("application_name", applicationName)]
         return configuration
     }

@@ -443,22 +443,22 @@ public final class PostgresEventStore: EventStore, AppendObservable {
     /// ROLLBACK if it throws.
     func inTransaction<Value: Sendable>(_ body: @Sendable (PostgresConnection) async throws -> TransactionEnd<Value>) async throws -> Value {
         try await client.withConnection { connection in
-            try await connection.query("BEGIN", logger: self.logger)
+            try await connection.statement("BEGIN", logger: self.logger)
             let end: TransactionEnd<Value>
             do {
                 end = try await body(connection)
             } catch {
-                do { try await connection.query("ROLLBACK", logger: self.logger) } catch {
+                do { try await connection.statement("ROLLBACK", logger: self.logger) } catch {
                     self.logger.debug("rollback failed", metadata: ["reason": "\(PostgresFailure.summary(of: error))"])
                 }
                 throw error
             }
             switch end {
             case .commit(let value):
-                try await connection.query("COMMIT", logger: self.logger)
+                try await connection.statement("COMMIT", logger: self.logger)
                 return value
             case .rollback(let value):
-                try await connection.query("ROLLBACK", logger: self.logger)
+                try await connection.statement("ROLLBACK", logger: self.logger)
                 return value
             }
         }
@@ -493,7 +493,7 @@ public final class PostgresEventStore: EventStore, AppendObservable {
 
     /// Runs `statement` on `connection` (held by the caller) and returns its rows.
     func query(_ statement: String, _ values: [any PostgresThrowingDynamicTypeEncodable], on connection: PostgresConnection) async throws -> PostgresRowSequence {
-        try await connection.query(PostgresQuery(unsafeSQL: statement, binds: try Self.bindings(values)), logger: logger)
+        try await connection.statement(PostgresQuery(unsafeSQL: statement, binds: try Self.bindings(values)), logger: logger)
     }
 
     /// Runs `statement` on a connection leased for it and hands its rows to `body`; the lease
@@ -514,7 +514,7 @@ public final class PostgresEventStore: EventStore, AppendObservable {
     /// ``withRows(_:_:_:)`` for a query with its bindings made.
     func withRows<Value: Sendable>(_ query: PostgresQuery, _ body: (PostgresRowSequence) async throws -> Value) async throws -> Value {
         try await client.withConnection { connection in
-            try await body(connection.query(query, logger: self.logger))
+            try await body(connection.statement(query, logger: self.logger))
         }
     }
 

@@ -39,6 +39,7 @@ enum PostgresFailure {
 
     /// Whether the connection (rather than the statement) failed.
     static func isConnectionFailure(_ error: any Error) -> Bool {
+        if error is PostgresConnectionClosed { return true }
         guard let error = error as? PSQLError else { return false }
         switch error.code {
         case .serverClosedConnection, .clientClosedConnection, .connectionError, .uncleanShutdown, .poolClosed: return true
@@ -73,9 +74,9 @@ enum PostgresFailure {
             default:
                 break
             }
-            if isConnectionFailure(error) {
-                return EventStoreError(.storageFailure, "The connection to PostgreSQL failed while \(what). An append in flight may or may not have committed; retrying it with the same event ids is safe.", underlying: error)
-            }
+        }
+        if isConnectionFailure(error) {
+            return EventStoreError(.storageFailure, "The connection to PostgreSQL failed while \(what). An append in flight may or may not have committed; retrying it with the same event ids is safe.", underlying: error)
         }
         return EventStoreError(.storageFailure, "PostgreSQL failed while \(what); \(summary(of: error)).", underlying: error)
     }

@@ -231,7 +231,7 @@ public final class PostgresLease: Sendable {
         var binds = PostgresBindings()
         binds.append(key)
         var result = false
-        let rows = try await connection.query(PostgresQuery(unsafeSQL: statement, binds: binds), logger: logger)
+        let rows = try await connection.statement(PostgresQuery(unsafeSQL: statement, binds: binds), logger: logger)
         for try await row in rows {
             let cell = row.first
             if let flag = try? cell?.decode(Bool.self) { result = flag } else if let count = try? cell?.decode(Int64.self) { result = count > 0 }

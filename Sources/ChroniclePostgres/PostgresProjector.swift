@@ -91,7 +91,7 @@ public struct PostgresReadModelMigration: Sendable {
         self.version = version
         self.run = { connection, tables in
             for statement in sql(tables) {
-                try await connection.query(PostgresQuery(unsafeSQL: statement), logger: connection.logger)
+                try await connection.statement(PostgresQuery(unsafeSQL: statement), logger: connection.logger)
             }
         }
     }

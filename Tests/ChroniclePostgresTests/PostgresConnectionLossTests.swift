@@ -1,6 +1,7 @@
 import Chronicle
 import ChronicleTestSupport
 import Foundation
+import PostgresNIO
 import Synchronization
 import Testing
 
@@ -10,9 +11,9 @@ import Testing
 struct PostgresConnectionLossTests {
     /// The steps run in a task of their own, and the test waits for them with a deadline and
     /// names the step it stopped at: in one of three full-suite stress runs (2026-12-02) this test
-    /// never finished while the pool held no connection at all and nothing was scheduled (a lease
-    /// that the pool never served, not yet explained); a hang here must fail this test, not stall
-    /// the whole suite.
+    /// never finished while the pool held no connection at all and nothing was scheduled, which
+    /// is what the two hangs of the next test look like; a hang here must fail this test, not
+    /// stall the whole suite.
     @Test func theStoreKeepsWorkingAfterItsPooledBackendsAreTerminated() async throws {
         try await PostgresTestDatabase.withStore(maximumConnections: 4) { store, database in
             let tally = Tally()
@@ -109,6 +110,82 @@ struct PostgresConnectionLossTests {
             #expect(tally.readBack.withLock { $0 } == 1)
             #expect(try await store.headPosition() == 1)
         }
+    }
+}
+
+extension PostgresConnectionLossTests {
+    /// Two postgres-nio 1.33.2 hangs meet here. (1) vapor/postgres-nio#657: when a pool's last
+    /// connection closes while lease requests wait in its queue and its minimum is zero, nothing
+    /// opens a new connection, so the waiting requests wait until some later request arrives; a
+    /// quiet service waits for ever. `PostgresConnectionSettings.clientConfiguration` keeps a
+    /// minimum of one connection, which the pool replaces. (2) A holder that gives a terminated
+    /// connection back before the pool has heard of the close gets it leased to a waiting
+    /// request, and `PostgresConnection.query` drops a statement written to a closed channel:
+    /// that caller waits for ever. Every Chronicle statement runs through
+    /// `PostgresConnection.statement`, which fails when the connection closes first.
+    ///
+    /// Two reads hold both connections of a two-connection pool (`pg_sleep` on the server), four
+    /// more wait for a connection, then the server terminates the pool's backends: every waiting
+    /// read must end (with rows or a typed error) and the store must read again. With (2) undone,
+    /// 4 of 8 runs hung; with (1) undone, 1 of 8; as built, 22 of 22 passed.
+    @Test func readsWaitingForAConnectionAreServedWhenThePoolLosesEveryConnection() async throws {
+        try await PostgresTestDatabase.withStore(maximumConnections: 2) { store, database in
+            try await store.append(testEvent(), to: "order-1", expectedVersion: .noStream)
+            // The pool is full, so watching and terminating take a connection of their own.
+            let observer = try await PostgresConnection.connect(
+                configuration: database.connectionConfiguration(applicationName: "\(database.applicationName)-observer"), id: 1, logger: Logger(label: "chronicle.test.observer")
+            )
+            let tally = Tally()
+            var tasks: [Task<Void, Never>] = []
+            for _ in 0..<2 {
+                tasks.append(Task {
+                    do {
+                        try await store.withRows("SELECT pg_sleep(120)", []) { rows in for try await _ in rows {} }
+                        tally.unexpected.withLock { $0.append("a held connection was not terminated") }
+                    } catch {}
+                })
+            }
+            do {
+                try await eventually("both pooled connections busy in pg_sleep") {
+                    try await Self.count(on: observer, "SELECT count(*)::int FROM pg_stat_activity WHERE application_name = '\(database.applicationName)' AND state = 'active' AND query LIKE 'SELECT pg_sleep%'") == 2
+                }
+                for _ in 0..<4 {
+                    tasks.append(Task {
+                        tally.step("waiting read")
+                        do {
+                            _ = try await store.readAll(after: .start, limit: 10)
+                        } catch let error as EventStoreError {
+                            _ = error.code
+                        } catch {
+                            tally.unexpected.withLock { $0.append(String(reflecting: error)) }
+                        }
+                        tally.finished.withLock { $0 += 1 }
+                    })
+                }
+                // Each waiting read marks itself just before it asks the pool for a connection.
+                try await eventually("four reads waiting for a connection") { tally.steps.withLock { $0.count } == 4 }
+                let terminated = try await Self.count(on: observer, "SELECT count(*)::int FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '\(database.applicationName)') AS t")
+                #expect(terminated == 2)
+                try await eventually("the four waiting reads to end", timeout: .seconds(30)) { tally.finished.withLock { $0 } == 4 }
+            } catch {
+                try? await observer.close()
+                for task in tasks { task.cancel() }
+                throw error
+            }
+            try await observer.close()
+            for task in tasks { await task.value }
+            #expect(tally.unexpected.withLock { $0 }.isEmpty, "\(tally.unexpected.withLock { $0 })")
+            try await eventually("the store reads again", timeout: .seconds(30)) {
+                (try? await store.readAll(after: .start, limit: 10).count) == 1
+            }
+        }
+    }
+
+    /// The first column of the first row of `sql`, an integer, on a dedicated connection.
+    private static func count(on connection: PostgresConnection, _ sql: String) async throws -> Int {
+        let rows = try await connection.query(PostgresQuery(unsafeSQL: sql), logger: connection.logger)
+        for try await value in rows.decode(Int.self) { return value }
+        return 0
     }
 }
 
