@@ -132,7 +132,7 @@ enum ShopStorage: Sendable, CustomStringConvertible {
                     guard let readModel = byName[name] else { throw ShopBackend.UnknownReadModel(name: name) }
                     return try await readModel.read { connection, tables in
                         let query = statement { tables($0) }
-                        let rows = try await connection.query(
+                        let rows = try await connection.statement(
                             PostgresQuery(unsafeSQL: PostgresShopProjector.numbered(query.sql), binds: PostgresShopProjector.bindings(query.arguments)),
                             logger: connection.logger
                         )
@@ -225,7 +225,7 @@ struct PostgresShopProjector: PostgresProjector {
     func apply(_ events: [RecordedEvent], on connection: PostgresConnection, tables: PostgresReadModelTables) async throws {
         for event in events {
             for statement in try model.statements(for: event, { tables($0) }) {
-                try await connection.query(PostgresQuery(unsafeSQL: Self.numbered(statement.sql), binds: Self.bindings(statement.arguments)), logger: connection.logger)
+                try await connection.statement(PostgresQuery(unsafeSQL: Self.numbered(statement.sql), binds: Self.bindings(statement.arguments)), logger: connection.logger)
             }
         }
     }

@@ -17,7 +17,7 @@ import Synchronization
 /// ```swift
 /// let inbox = PostgresInbox(sharingSchemaOf: store) { event, connection in
 ///     guard event.type == "OrderPlaced" else { return }
-///     try await connection.query("INSERT INTO shipments (order_id) VALUES (\(event.streamID.idWithinCategory))", logger: connection.logger)
+///     try await connection.statement("INSERT INTO shipments (order_id) VALUES (\(event.streamID.idWithinCategory))", logger: connection.logger)
 /// }
 /// ```
 public final class PostgresInbox: Inbox {

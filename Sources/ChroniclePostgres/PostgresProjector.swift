@@ -21,7 +21,7 @@ public import PostgresNIO
 ///         for event in events {
 ///             var binds = PostgresBindings()
 ///             binds.append(event.streamID.rawValue)
-///             try await connection.query(PostgresQuery(
+///             try await connection.statement(PostgresQuery(
 ///                 unsafeSQL: "INSERT INTO \(tables("totals")) VALUES ($1, 1) ON CONFLICT (stream) DO UPDATE SET count = \(tables("totals")).count + 1",
 ///                 binds: binds), logger: connection.logger)
 ///         }

@@ -31,7 +31,7 @@ import ChronicleInstrumentation
 /// let result = try await store.append(event, to: "order-1", expectedVersion: .noStream)
 /// try await totals.waitUntil(position: result.position, timeout: .seconds(5))
 /// let count = try await totals.read { connection, tables in
-///     try await connection.query("SELECT count(*) FROM \(unescaped: tables("totals"))").decode(Int.self).first { _ in true }
+///     try await connection.statement("SELECT count(*) FROM \(unescaped: tables("totals"))", logger: connection.logger).decode(Int.self).first { _ in true }
 /// }
 /// ```
 public actor PostgresReadModel: Service, ProjectionRunner {

@@ -1,6 +1,6 @@
-import Logging
+public import Logging
 import NIOCore
-import PostgresNIO
+public import PostgresNIO
 import Synchronization
 
 /// A statement's connection closed before the statement's rows (or its failure) came back.
@@ -9,16 +9,25 @@ struct PostgresConnectionClosed: Error, CustomStringConvertible {
 }
 
 extension PostgresConnection {
-    /// Runs `query` on this connection and returns its rows; throws ``PostgresConnectionClosed``
-    /// when the connection closes first. Every statement Chronicle runs goes through here.
+    /// Runs `query` on this connection and returns its rows, like `query(_:logger:)`, but fails
+    /// with a connection error when the connection closes before the answer comes, instead of
+    /// waiting for ever. Every statement Chronicle runs goes through here; use it for the
+    /// statements of your own handlers (projectors, read models, inbox handlers) too.
     ///
-    /// Why not `query(_:logger:)` alone: postgres-nio 1.33 writes a statement into the channel
-    /// without a write promise, so a statement written to a connection whose channel has already
-    /// closed is dropped, and its caller waits for ever. That happens whenever a pool hands out a
-    /// connection the server has just terminated (its holder gave it back before the pool heard of
-    /// the close): the caller hangs, and its lease is never returned.
+    /// ```swift
+    /// try await connection.statement("INSERT INTO shipments (order_id) VALUES (\(id))", logger: connection.logger)
+    /// ```
+    ///
+    /// Why: postgres-nio 1.33 writes a statement into the channel without a write promise, so a
+    /// statement written to a connection whose channel has already closed is dropped and its
+    /// caller waits for ever, holding its lease. That happens when a pool hands out a connection
+    /// the server has just terminated (its holder gave it back before the pool heard of the
+    /// close), or when a connection drops between two statements of a handler.
+    ///
+    /// - Throws: the driver's error for a failed statement; a connection error (mapped by the
+    ///   store to ``Chronicle/EventStoreError/Code/storageFailure``) when the connection closed.
     @discardableResult
-    func statement(_ query: PostgresQuery, logger: Logger) async throws -> PostgresRowSequence {
+    public func statement(_ query: PostgresQuery, logger: Logger) async throws -> PostgresRowSequence {
         try await PostgresStatementWatch.shared.run(query, on: self, logger: logger)
     }
 }
@@ -55,8 +64,10 @@ final class PostgresStatementWatch: Sendable {
 
     private let state = Mutex(State())
 
-    /// Connections watched now (for tests).
-    var watchedConnections: Int { state.withLock { $0.connections.count } }
+    /// Whether `connection` is watched now: from its first statement until it closes (for tests).
+    func isWatching(_ connection: PostgresConnection) -> Bool {
+        state.withLock { $0.connections[ObjectIdentifier(connection)] != nil }
+    }
 
     func run(_ query: PostgresQuery, on connection: PostgresConnection, logger: Logger) async throws -> PostgresRowSequence {
         if connection.isClosed { throw PostgresConnectionClosed() }

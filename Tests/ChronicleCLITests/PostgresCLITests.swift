@@ -136,7 +136,7 @@ struct CLIRefusingProjector: PostgresProjector {
     func apply(_ events: [RecordedEvent], on connection: PostgresConnection, tables: PostgresReadModelTables) async throws {
         for event in events {
             if event.type == "Refused" { throw Refused() }
-            try await connection.query(PostgresQuery(unsafeSQL: "INSERT INTO \(tables("counts")) (n) VALUES (1)"), logger: connection.logger)
+            try await connection.statement(PostgresQuery(unsafeSQL: "INSERT INTO \(tables("counts")) (n) VALUES (1)"), logger: connection.logger)
         }
     }
 }

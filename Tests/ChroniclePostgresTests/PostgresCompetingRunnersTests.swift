@@ -66,12 +66,12 @@ struct PostgresCompetingRunnersTests {
             let table = "\"\(database.schema.rawValue)\".projected"
             for i in 1...5 { try await store.append(testEvent("E", "\(i)"), to: "order-1", expectedVersion: .any) }
             try await checkpoints.advance("view", from: .start, to: 5) { connection in
-                try await connection.query(PostgresQuery(unsafeSQL: "INSERT INTO \(table) VALUES (5, gen_random_uuid(), 'new')"), logger: connection.logger)
+                try await connection.statement(PostgresQuery(unsafeSQL: "INSERT INTO \(table) VALUES (5, gen_random_uuid(), 'new')"), logger: connection.logger)
             }
             // A runner that read the checkpoint at 0 before the other one moved it.
             await #expect {
                 try await checkpoints.advance("view", from: .start, to: 3) { connection in
-                    try await connection.query(PostgresQuery(unsafeSQL: "INSERT INTO \(table) VALUES (3, gen_random_uuid(), 'stale')"), logger: connection.logger)
+                    try await connection.statement(PostgresQuery(unsafeSQL: "INSERT INTO \(table) VALUES (3, gen_random_uuid(), 'stale')"), logger: connection.logger)
                 }
             } throws: { ($0 as? PostgresLeaseError)?.code == .fenced }
             #expect(try await checkpoints.position(of: "view") == 5)
@@ -95,14 +95,14 @@ struct PostgresCompetingRunnersTests {
             // the checkpoint stays just before it (without a failure policy: stop at once).
             await #expect(throws: Boom.self) {
                 try await checkpoints.follow("view", pageSize: 4) { events, connection in
-                    try await connection.query(PostgresQuery(unsafeSQL: "INSERT INTO \(table) VALUES (\(events[0].position.value), gen_random_uuid(), 'x')"), logger: connection.logger)
+                    try await connection.statement(PostgresQuery(unsafeSQL: "INSERT INTO \(table) VALUES (\(events[0].position.value), gen_random_uuid(), 'x')"), logger: connection.logger)
                     if events.contains(where: { $0.position == 6 }) { throw Boom() }
                 }
             }
             #expect(try await checkpoints.position(of: "view") == 5)
             #expect(try await Self.projectedRows(database).map(\.position) == [1, 5])
             try await checkpoints.follow("view", pageSize: 4, stopAt: 10) { events, connection in
-                try await connection.query(PostgresQuery(unsafeSQL: "INSERT INTO \(table) VALUES (\(events[0].position.value), gen_random_uuid(), 'x')"), logger: connection.logger)
+                try await connection.statement(PostgresQuery(unsafeSQL: "INSERT INTO \(table) VALUES (\(events[0].position.value), gen_random_uuid(), 'x')"), logger: connection.logger)
             }
             #expect(try await checkpoints.position(of: "view") == 10)
             #expect(try await Self.projectedRows(database).map(\.position) == [1, 5, 6, 10])

@@ -181,9 +181,35 @@ extension PostgresConnectionLossTests {
         }
     }
 
-    /// The first column of the first row of `sql`, an integer, on a dedicated connection.
+    /// A statement on a connection the server has terminated fails at once with a connection
+    /// error (mapped to `storageFailure`), never waits; the connection's watch entry goes with it.
+    @Test func aStatementOnATerminatedConnectionFailsAsAConnectionFailure() async throws {
+        try await PostgresTestDatabase.withStore(maximumConnections: 2) { _, database in
+            let name = "\(database.applicationName)-doomed"
+            let doomed = try await PostgresConnection.connect(configuration: database.connectionConfiguration(applicationName: name), id: 2, logger: Logger(label: "chronicle.test.doomed"))
+            #expect(try await Self.count(on: doomed, "SELECT 41 + 1") == 42)
+            #expect(PostgresStatementWatch.shared.isWatching(doomed))
+            let observer = try await PostgresConnection.connect(
+                configuration: database.connectionConfiguration(applicationName: "\(database.applicationName)-observer"), id: 1, logger: Logger(label: "chronicle.test.observer")
+            )
+            #expect(try await Self.count(on: observer, "SELECT count(*)::int FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '\(name)') AS t") == 1)
+            try await observer.close()
+            try await eventually("the terminated connection to close and be forgotten") { doomed.isClosed && !PostgresStatementWatch.shared.isWatching(doomed) }
+            do {
+                _ = try await doomed.statement("SELECT 1", logger: doomed.logger)
+                Issue.record("a statement on a closed connection succeeded")
+            } catch {
+                #expect(PostgresFailure.isConnectionFailure(error), "\(String(reflecting: error))")
+                #expect(PostgresFailure.map(error, while: "testing").code == .storageFailure)
+            }
+            try? await doomed.close()
+        }
+    }
+
+    /// The first column of the first row of `sql`, an integer, on a dedicated connection (run as
+    /// the store runs its statements).
     private static func count(on connection: PostgresConnection, _ sql: String) async throws -> Int {
-        let rows = try await connection.query(PostgresQuery(unsafeSQL: sql), logger: connection.logger)
+        let rows = try await connection.statement(PostgresQuery(unsafeSQL: sql), logger: connection.logger)
         for try await value in rows.decode(Int.self) { return value }
         return 0
     }

@@ -34,7 +34,7 @@ struct PostgresDeadLetterStoreTests {
                     return state.healed
                 }
                 if poisoned.contains(event.position) && !healed { throw Poison(position: event.position) }
-                try await connection.query(PostgresQuery(unsafeSQL: "INSERT INTO \(table) VALUES ($1, $2, 'x')", binds: try PostgresEventStoreTestBindings.make(event.position.value, event.id)), logger: connection.logger)
+                try await connection.statement(PostgresQuery(unsafeSQL: "INSERT INTO \(table) VALUES ($1, $2, 'x')", binds: try PostgresEventStoreTestBindings.make(event.position.value, event.id)), logger: connection.logger)
             }
         }
     }

@@ -13,7 +13,7 @@ import ServiceLifecycle
 struct OrdersView: Sendable {
     func apply(_ events: [RecordedEvent], on connection: PostgresConnection) async throws {
         for event in events {
-            try await connection.query("INSERT INTO orders_view (position) VALUES (\(event.position.value))", logger: connection.logger)
+            try await connection.statement("INSERT INTO orders_view (position) VALUES (\(event.position.value))", logger: connection.logger)
         }
     }
 }
@@ -40,7 +40,7 @@ struct OrderCounts: PostgresProjector {
         for event in events {
             var binds = PostgresBindings()
             binds.append(event.streamID.rawValue)
-            try await connection.query(PostgresQuery(unsafeSQL: """
+            try await connection.statement(PostgresQuery(unsafeSQL: """
                 INSERT INTO \(tables("counts")) (stream, count) VALUES ($1, 1)
                 ON CONFLICT (stream) DO UPDATE SET count = \(tables("counts")).count + 1
                 """, binds: binds), logger: connection.logger)
@@ -58,7 +58,7 @@ enum PostgresDocsSnippets {
         let result = try await store.append(event, to: "order-42", expectedVersion: .noStream)
         try await counts.waitUntil(position: result.position, timeout: .seconds(5))   // read your writes
         let total = try await counts.read { connection, tables in
-            try await connection.query(PostgresQuery(unsafeSQL: "SELECT coalesce(sum(count), 0)::bigint FROM \(tables("counts"))"),
+            try await connection.statement(PostgresQuery(unsafeSQL: "SELECT coalesce(sum(count), 0)::bigint FROM \(tables("counts"))"),
                                        logger: connection.logger).decode(Int64.self).first { _ in true } ?? 0
         }
         _ = (group, total)

@@ -17,7 +17,7 @@ struct PostgresInboxTests {
                     PostgresInbox(sharingSchemaOf: database.makeStore()) { event, connection in
                         var binds = PostgresBindings()
                         binds.append(event.id)
-                        try await connection.query(PostgresQuery(unsafeSQL: "INSERT INTO \(effect) VALUES ($1)", binds: binds), logger: connection.logger)
+                        try await connection.statement(PostgresQuery(unsafeSQL: "INSERT INTO \(effect) VALUES ($1)", binds: binds), logger: connection.logger)
                         if fails(event) { throw InboxConformance.HandlerFailure() }
                     }
                 },

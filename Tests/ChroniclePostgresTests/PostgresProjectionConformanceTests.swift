@@ -22,7 +22,7 @@ import Testing
                 let storage = PostgresProjectionStorage(consumer: name, store: store) { events, connection in
                     for event in events {
                         if poisoned.withLock({ $0.contains(event.position) }) { throw Poison(position: event.position) }
-                        try await connection.query(
+                        try await connection.statement(
                             PostgresQuery(unsafeSQL: "INSERT INTO \(table) (consumer, position) VALUES ($1, $2)", binds: try Self.binds(name, event.position.value)),
                             logger: connection.logger
                         )

@@ -42,10 +42,10 @@ struct AppliedPositionsProjector: PostgresProjector {
             var binds = PostgresBindings()
             binds.append(event.position.value)
             binds.append(event.streamID.rawValue)
-            try await connection.query(PostgresQuery(unsafeSQL: "INSERT INTO \(tables("applied")) (position, stream) VALUES ($1, $2)", binds: binds), logger: connection.logger)
+            try await connection.statement(PostgresQuery(unsafeSQL: "INSERT INTO \(tables("applied")) (position, stream) VALUES ($1, $2)", binds: binds), logger: connection.logger)
             var totals = PostgresBindings()
             totals.append(event.streamID.rawValue)
-            try await connection.query(
+            try await connection.statement(
                 PostgresQuery(
                     unsafeSQL: "INSERT INTO \(tables("totals")) (stream, count) VALUES ($1, 1) ON CONFLICT (stream) DO UPDATE SET count = \(tables("totals")).count + 1",
                     binds: totals
@@ -60,7 +60,7 @@ struct AppliedPositionsProjector: PostgresProjector {
 func appliedPositions(_ model: PostgresReadModel) async throws -> [GlobalPosition] {
     try await model.read { connection, tables in
         var positions: [GlobalPosition] = []
-        for try await position in try await connection.query(PostgresQuery(unsafeSQL: "SELECT position FROM \(tables("applied")) ORDER BY seq"), logger: connection.logger).decode(Int64.self) {
+        for try await position in try await connection.statement(PostgresQuery(unsafeSQL: "SELECT position FROM \(tables("applied")) ORDER BY seq"), logger: connection.logger).decode(Int64.self) {
             positions.append(GlobalPosition(position))
         }
         return positions
@@ -105,7 +105,7 @@ func positions(_ range: ClosedRange<Int64>) -> [GlobalPosition] { range.map { Gl
                 #expect(try await appliedPositions(model) == positions(1...12))
                 let totals = try await model.read { connection, tables in
                     var totals: [String: Int64] = [:]
-                    for try await (stream, count) in try await connection.query(PostgresQuery(unsafeSQL: "SELECT stream, count FROM \(tables("totals"))"), logger: connection.logger).decode((String, Int64).self) {
+                    for try await (stream, count) in try await connection.statement(PostgresQuery(unsafeSQL: "SELECT stream, count FROM \(tables("totals"))"), logger: connection.logger).decode((String, Int64).self) {
                         totals[stream] = count
                     }
                     return totals
@@ -238,7 +238,7 @@ func positions(_ range: ClosedRange<Int64>) -> [GlobalPosition] { range.map { Gl
                     var smallest = Int64.max
                     while !stop.load(ordering: .acquiring) {
                         let count = try await model.read { connection, tables in
-                            try await connection.query(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(tables("applied"))"), logger: connection.logger)
+                            try await connection.statement(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(tables("applied"))"), logger: connection.logger)
                                 .decode(Int64.self).first { _ in true } ?? -1
                         }
                         smallest = min(smallest, count)

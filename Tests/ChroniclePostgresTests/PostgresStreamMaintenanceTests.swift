@@ -43,7 +43,7 @@ struct PostgresStreamMaintenanceTests {
     static func counts(_ model: PostgresReadModel) async throws -> [Int64] {
         try await model.read { connection, tables in
             var counts: [Int64] = []
-            let rows = try await connection.query(PostgresQuery(unsafeSQL: "SELECT count FROM \(tables("totals")) ORDER BY stream"), logger: connection.logger)
+            let rows = try await connection.statement(PostgresQuery(unsafeSQL: "SELECT count FROM \(tables("totals")) ORDER BY stream"), logger: connection.logger)
             for try await count in rows.decode(Int64.self) { counts.append(count) }
             return counts
         }

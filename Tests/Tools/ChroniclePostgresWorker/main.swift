@@ -116,7 +116,7 @@ case "project":
                     binds.append(events.map(\.position.value))
                     binds.append(events.map(\.id))
                     binds.append(events.map { _ in runner })
-                    try await connection.query(PostgresQuery(unsafeSQL: insert, binds: binds), logger: connection.logger)
+                    try await connection.statement(PostgresQuery(unsafeSQL: insert, binds: binds), logger: connection.logger)
                 }
             }
             group.cancelAll()
@@ -192,7 +192,7 @@ struct RunnerRecordingProjector: PostgresProjector {
         var binds = PostgresBindings()
         binds.append(events.map(\.position.value))
         binds.append(events.map { _ in runner })
-        try await connection.query(
+        try await connection.statement(
             PostgresQuery(unsafeSQL: "INSERT INTO \(tables("projected")) (position, runner) SELECT * FROM unnest($1::bigint[], $2::text[])", binds: binds),
             logger: connection.logger
         )
