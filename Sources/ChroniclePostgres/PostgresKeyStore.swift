@@ -133,7 +133,7 @@ public final class PostgresKeyStore: SubjectKeyStore {
     @discardableResult
     private func rows(_ statement: String, _ values: [any PostgresThrowingDynamicTypeEncodable], on connection: PostgresConnection) throws -> [PostgresRow] {
         let query = PostgresQuery(unsafeSQL: statement, binds: try PostgresEventStore.bindings(values))
-        return try connection.query(query, logger: logger).wait().rows
+        return try PostgresStatementWatch.shared.rows(query, on: connection, logger: logger)
     }
 
     private func transaction<T>(_ what: String, subject: String, _ body: (PostgresConnection) throws -> T) throws(PrivacyError) -> T {

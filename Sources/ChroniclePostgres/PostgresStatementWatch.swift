@@ -38,8 +38,79 @@ extension PostgresConnection {
 final class PostgresStatementWatch: Sendable {
     static let shared = PostgresStatementWatch()
 
-    /// A caller waiting for its statement; resumed once, by the statement or by the close.
-    private final class Waiter: Sendable {
+    private struct State: ~Copyable {
+        var nextID: UInt64 = 0
+        /// What to do for each statement waiting on each watched connection if it closes; a
+        /// connection stays here (with nothing waiting, between statements) until it closes.
+        var connections: [ObjectIdentifier: [UInt64: @Sendable () -> Void]] = [:]
+    }
+
+    private let state = Mutex(State())
+
+    /// Whether `connection` is watched now: from its first statement until it closes (for tests).
+    func isWatching(_ connection: PostgresConnection) -> Bool {
+        state.withLock { $0.connections[ObjectIdentifier(connection)] != nil }
+    }
+
+    /// Runs `onClose` if `connection` closes (or has closed) before ``forget(_:on:)`` is called
+    /// with the returned id.
+    func watch(_ connection: PostgresConnection, onClose: @escaping @Sendable () -> Void) -> UInt64 {
+        let key = ObjectIdentifier(connection)
+        let (id, firstStatement) = state.withLock { state in
+            state.nextID &+= 1
+            let first = state.connections[key] == nil
+            state.connections[key, default: [:]][state.nextID] = onClose
+            return (state.nextID, first)
+        }
+        if firstStatement {
+            // Runs at once if the connection has closed already. Keeps the connection alive until
+            // then, so its identifier cannot be reused while it is watched.
+            connection.closeFuture.whenComplete { [connection] _ in
+                let waiting = self.state.withLock { $0.connections.removeValue(forKey: ObjectIdentifier(connection)) } ?? [:]
+                for onClose in waiting.values { onClose() }
+            }
+        }
+        return id
+    }
+
+    /// Stops watching the statement `id` on `connection`.
+    func forget(_ id: UInt64, on connection: PostgresConnection) {
+        _ = state.withLock { $0.connections[ObjectIdentifier(connection)]?.removeValue(forKey: id) }
+    }
+
+    func run(_ query: PostgresQuery, on connection: PostgresConnection, logger: Logger) async throws -> PostgresRowSequence {
+        if connection.isClosed { throw PostgresConnectionClosed() }
+        return try await withCheckedThrowingContinuation { continuation in
+            let once = Once(continuation)
+            let id = watch(connection) { once.resume(with: .failure(PostgresConnectionClosed())) }
+            // The statement runs in a task of its own: if it is lost, the close resumes the caller
+            // and only that task waits for ever.
+            Task {
+                let result: Result<PostgresRowSequence, any Error>
+                do {
+                    result = .success(try await connection.query(query, logger: logger))
+                } catch {
+                    result = .failure(error)
+                }
+                self.forget(id, on: connection)
+                once.resume(with: result)
+            }
+        }
+    }
+
+    /// Runs `query` and collects its rows, blocking the calling thread (for synchronous callers
+    /// that own their connection); fails when the connection closes first.
+    func rows(_ query: PostgresQuery, on connection: PostgresConnection, logger: Logger) throws -> [PostgresRow] {
+        if connection.isClosed { throw PostgresConnectionClosed() }
+        let promise = connection.eventLoop.makePromise(of: [PostgresRow].self)
+        let id = watch(connection) { promise.fail(PostgresConnectionClosed()) }
+        defer { forget(id, on: connection) }
+        connection.query(query, logger: logger).map(\.rows).cascade(to: promise)
+        return try promise.futureResult.wait()
+    }
+
+    /// A caller's continuation, resumed once: by its statement or by the close.
+    private final class Once: Sendable {
         private let continuation: Mutex<CheckedContinuation<PostgresRowSequence, any Error>?>
 
         init(_ continuation: CheckedContinuation<PostgresRowSequence, any Error>) {
@@ -53,56 +124,5 @@ final class PostgresStatementWatch: Sendable {
                 return continuation
             }?.resume(with: result)
         }
-    }
-
-    private struct State: ~Copyable {
-        var nextID: UInt64 = 0
-        /// The waiting statements of each watched connection; a connection stays here (with no
-        /// statements, between them) until it closes.
-        var connections: [ObjectIdentifier: [UInt64: Waiter]] = [:]
-    }
-
-    private let state = Mutex(State())
-
-    /// Whether `connection` is watched now: from its first statement until it closes (for tests).
-    func isWatching(_ connection: PostgresConnection) -> Bool {
-        state.withLock { $0.connections[ObjectIdentifier(connection)] != nil }
-    }
-
-    func run(_ query: PostgresQuery, on connection: PostgresConnection, logger: Logger) async throws -> PostgresRowSequence {
-        if connection.isClosed { throw PostgresConnectionClosed() }
-        let key = ObjectIdentifier(connection)
-        return try await withCheckedThrowingContinuation { continuation in
-            let waiter = Waiter(continuation)
-            let (id, firstStatement) = state.withLock { state in
-                state.nextID &+= 1
-                let first = state.connections[key] == nil
-                state.connections[key, default: [:]][state.nextID] = waiter
-                return (state.nextID, first)
-            }
-            if firstStatement {
-                // Runs at once if the connection has closed already. Keeps the connection alive
-                // until then, so its identifier cannot be reused while it is watched.
-                connection.closeFuture.whenComplete { [connection] _ in
-                    _ = connection
-                    self.closed(key)
-                }
-            }
-            Task {
-                let result: Result<PostgresRowSequence, any Error>
-                do {
-                    result = .success(try await connection.query(query, logger: logger))
-                } catch {
-                    result = .failure(error)
-                }
-                _ = self.state.withLock { $0.connections[key]?.removeValue(forKey: id) }
-                waiter.resume(with: result)
-            }
-        }
-    }
-
-    private func closed(_ key: ObjectIdentifier) {
-        let waiting = state.withLock { $0.connections.removeValue(forKey: key) } ?? [:]
-        for waiter in waiting.values { waiter.resume(with: .failure(PostgresConnectionClosed())) }
     }
 }
