@@ -3,9 +3,18 @@ import NIOCore
 public import PostgresNIO
 import Synchronization
 
-/// A statement's connection closed before the statement's rows (or its failure) came back.
-struct PostgresConnectionClosed: Error, CustomStringConvertible {
-    var description: String { "the PostgreSQL connection closed before the statement's answer arrived" }
+/// Thrown by `PostgresConnection.statement(_:logger:)` when the connection closed
+/// before the statement's answer arrived. Whether the statement ran is unknown; its transaction
+/// (if it was in one) is gone with the connection. Run it again on another connection (the
+/// projection and read-model runners do so on their own: it is a failure of the attempt).
+public struct PostgresConnectionClosed: Error, CustomStringConvertible {
+    /// Creates the error.
+    public init() {}
+
+    /// What happened and what to do.
+    public var description: String {
+        "The PostgreSQL connection closed before the statement's answer arrived; whether it ran is unknown. Run it again on another connection."
+    }
 }
 
 extension PostgresConnection {
@@ -24,8 +33,9 @@ extension PostgresConnection {
     /// the server has just terminated (its holder gave it back before the pool heard of the
     /// close), or when a connection drops between two statements of a handler.
     ///
-    /// - Throws: the driver's error for a failed statement; a connection error (mapped by the
-    ///   store to ``Chronicle/EventStoreError/Code/storageFailure``) when the connection closed.
+    /// - Throws: the driver's error for a failed statement; ``PostgresConnectionClosed`` (which
+    ///   the store maps to ``Chronicle/EventStoreError/Code/storageFailure``) when the connection
+    ///   closed first.
     @discardableResult
     public func statement(_ query: PostgresQuery, logger: Logger) async throws -> PostgresRowSequence {
         try await PostgresStatementWatch.shared.run(query, on: self, logger: logger)
