@@ -556,7 +556,9 @@ public final class PostgresEventStore: EventStore, AppendObservable {
             }
             let decodedMetadata: EventMetadata
             do {
-                decodedMetadata = try decoder.decode(EventMetadata.Stored.self, from: Data(metadata.utf8)).metadata
+                // Most events carry none, stored as `{}` (jsonb's text of an empty object): no
+                // decoder for those (it was half of this loop's time in a profile of S4a).
+                decodedMetadata = metadata == "{}" ? .none : try decoder.decode(EventMetadata.Stored.self, from: Data(metadata.utf8)).metadata
             } catch {
                 throw EventStoreError(.corruptRecord, "The metadata of the event at position \(position) does not decode.", eventID: id, position: GlobalPosition(position), underlying: error)
             }
