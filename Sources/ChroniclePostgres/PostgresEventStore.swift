@@ -550,7 +550,14 @@ public final class PostgresEventStore: EventStore, AppendObservable {
     static func events(from rows: PostgresRowSequence) async throws -> [RecordedEvent] {
         var events: [RecordedEvent] = []
         let decoder = ChronicleJSONDecoder()
-        for try await (position, id, stream, version, type, schemaVersion, payload, metadata, recordedAt, tags) in rows.decode((Int64, UUID, String, Int64, String, Int64, ByteBuffer, String, Date, [String]).self) {
+        // Cell by cell, not `rows.decode((Int64, UUID, …).self)`: PostgresNIO's decoding of a
+        // ten-column tuple (a parameter pack) looks up type metadata at run time for every row.
+        for try await row in rows {
+            var cells = row.makeIterator()
+            let position = try cell(&cells, Int64.self), id = try cell(&cells, UUID.self), stream = try cell(&cells, String.self)
+            let version = try cell(&cells, Int64.self), type = try cell(&cells, String.self), schemaVersion = try cell(&cells, Int64.self)
+            let payload = try cell(&cells, ByteBuffer.self), metadata = try cell(&cells, String.self)
+            let recordedAt = try cell(&cells, Date.self), tags = try cell(&cells, [String].self)
             guard position > 0, version > 0, schemaVersion > 0, schemaVersion <= Int64(Int.max) else {
                 throw EventStoreError(.corruptRecord, "The event at position \(position) has an out-of-range position, version or schema version.", eventID: id)
             }
@@ -568,5 +575,13 @@ public final class PostgresEventStore: EventStore, AppendObservable {
             ))
         }
         return events
+    }
+
+    /// The next cell of an event row (``PostgresSQL/eventColumnList``), decoded.
+    private static func cell<Value: PostgresDecodable>(_ cells: inout PostgresRow.Iterator, _: Value.Type) throws -> Value {
+        guard let cell = cells.next() else {
+            throw EventStoreError(.corruptRecord, "An event row has fewer columns than the store selects; is the schema older than this build? Run migrate().")
+        }
+        return try cell.decode(Value.self, context: .default)
     }
 }
