@@ -124,30 +124,31 @@ extension PostgresConnectionLossTests {
     /// that caller waits for ever. Every Chronicle statement runs through
     /// `PostgresConnection.statement`, which fails when the connection closes first.
     ///
-    /// Two reads hold both connections of a two-connection pool (`pg_sleep` on the server), four
-    /// more wait for a connection, then the server terminates the pool's backends: every waiting
+    /// Two reads hold both connections of a two-connection pool (each waits on the server for an
+    /// advisory lock the test holds), four more wait for a connection, then the server terminates the pool's backends: every waiting
     /// read must end (with rows or a typed error) and the store must read again. With (2) undone,
     /// 4 of 8 runs hung; with (1) undone, 1 of 8; as built, 22 of 22 passed.
     @Test func readsWaitingForAConnectionAreServedWhenThePoolLosesEveryConnection() async throws {
         try await PostgresTestDatabase.withStore(maximumConnections: 2) { store, database in
             try await store.append(testEvent(), to: "order-1", expectedVersion: .noStream)
-            // The pool is full, so watching and terminating take a connection of their own.
-            let observer = try await PostgresConnection.connect(
-                configuration: database.connectionConfiguration(applicationName: "\(database.applicationName)-observer"), id: 1, logger: Logger(label: "chronicle.test.observer")
-            )
+            // The pool is full, so holding the lock, watching and terminating take a connection of
+            // their own; its advisory lock is released when it closes.
+            let observer = try await database.dedicatedConnection("observer", id: 1)
+            let lock = "SELECT pg_advisory_lock(hashtextextended('\(database.schema.rawValue).held', 0))"
+            _ = try await Self.count(on: observer, "SELECT count(*)::int FROM (\(lock)) AS t")
             let tally = Tally()
             var tasks: [Task<Void, Never>] = []
             for _ in 0..<2 {
                 tasks.append(Task {
                     do {
-                        try await store.withRows("SELECT pg_sleep(120)", []) { rows in for try await _ in rows {} }
+                        try await store.withRows(lock, []) { rows in for try await _ in rows {} }
                         tally.unexpected.withLock { $0.append("a held connection was not terminated") }
                     } catch {}
                 })
             }
             do {
-                try await eventually("both pooled connections busy in pg_sleep") {
-                    try await Self.count(on: observer, "SELECT count(*)::int FROM pg_stat_activity WHERE application_name = '\(database.applicationName)' AND state = 'active' AND query LIKE 'SELECT pg_sleep%'") == 2
+                try await eventually("both pooled connections waiting for the lock") {
+                    try await Self.count(on: observer, "SELECT count(*)::int FROM pg_stat_activity WHERE application_name = '\(database.applicationName)' AND wait_event_type = 'Lock' AND query LIKE 'SELECT pg_advisory_lock%'") == 2
                 }
                 for _ in 0..<4 {
                     tasks.append(Task {
@@ -185,14 +186,11 @@ extension PostgresConnectionLossTests {
     /// error (mapped to `storageFailure`), never waits; the connection's watch entry goes with it.
     @Test func aStatementOnATerminatedConnectionFailsAsAConnectionFailure() async throws {
         try await PostgresTestDatabase.withStore(maximumConnections: 2) { _, database in
-            let name = "\(database.applicationName)-doomed"
-            let doomed = try await PostgresConnection.connect(configuration: database.connectionConfiguration(applicationName: name), id: 2, logger: Logger(label: "chronicle.test.doomed"))
+            let doomed = try await database.dedicatedConnection("doomed", id: 2)
             #expect(try await Self.count(on: doomed, "SELECT 41 + 1") == 42)
             #expect(PostgresStatementWatch.shared.isWatching(doomed))
-            let observer = try await PostgresConnection.connect(
-                configuration: database.connectionConfiguration(applicationName: "\(database.applicationName)-observer"), id: 1, logger: Logger(label: "chronicle.test.observer")
-            )
-            #expect(try await Self.count(on: observer, "SELECT count(*)::int FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '\(name)') AS t") == 1)
+            let observer = try await database.dedicatedConnection("observer", id: 1)
+            #expect(try await Self.count(on: observer, "SELECT count(*)::int FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '\(database.applicationName)-doomed') AS t") == 1)
             try await observer.close()
             try await eventually("the terminated connection to close and be forgotten") { doomed.isClosed && !PostgresStatementWatch.shared.isWatching(doomed) }
             do {

@@ -38,6 +38,13 @@ struct PostgresTestDatabase: Sendable {
         try settings.connectionConfiguration(applicationName: applicationName)
     }
 
+    /// A connection of its own (outside the pool), findable as `<applicationName>-<role>`.
+    func dedicatedConnection(_ role: String, id: Int) async throws -> PostgresConnection {
+        try await PostgresConnection.connect(
+            configuration: connectionConfiguration(applicationName: "\(applicationName)-\(role)"), id: id, logger: Logger(label: "chronicle.test.\(role)")
+        )
+    }
+
     /// Terminates every backend of this database whose application name is `applicationName`;
     /// returns how many were terminated.
     @discardableResult
@@ -77,9 +84,7 @@ struct PostgresTestDatabase: Sendable {
     /// Drops the test's schemas on a connection of its own, so a test whose pool is exhausted (a
     /// leaked lease) still cleans up and fails instead of hanging here.
     func dropSchema() async throws {
-        let connection = try await PostgresConnection.connect(
-            configuration: connectionConfiguration(applicationName: "\(applicationName)-cleanup"), id: 0, logger: Logger(label: "chronicle.test.cleanup")
-        )
+        let connection = try await dedicatedConnection("cleanup", id: 0)
         do {
             // The schema name is validated (a-z0-9_), so it can be spliced into the DDL.
             try await connection.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \"\(schema.rawValue)\" CASCADE"), logger: connection.logger)
