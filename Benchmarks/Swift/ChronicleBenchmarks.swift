@@ -13,6 +13,9 @@ import Foundation
 /// `--pg-batches N|off` (PostgreSQL only): group commit with N statements in flight, or none
 /// (`PostgresAppendBatching.off`); without it, `PostgresAppendBatching()`'s defaults.
 ///
+/// `--ids time|random`: the writers' event ids, time-ordered (the library's default) or random
+/// version-4 ones; each line reports it as `event_ids`.
+///
 /// `--prefill N` (S1 on SQLite only): before the timed appends, the fresh file is filled with N
 /// events in 1,000 other streams (untimed), so S1 measures appends to a store that already holds N.
 @main
@@ -45,8 +48,16 @@ struct Options {
     /// PostgreSQL group commit: statements in flight at once (`PostgresAppendBatching`'s
     /// `concurrentBatches`), or 0 for `off`; `nil`, the batching settings' defaults.
     var pgBatches: Int?
+    /// The event ids the writers make: `time` (``EventIDGenerator/timeOrdered``, the library's
+    /// default) or `random` (``EventIDGenerator/random``, version 4), to price the event-id index.
+    var ids = "time"
 
-    static let usage = "usage: ChronicleBenchmarks --scenario S1|S1c|S2|S3|S4a|S4b|S5|S5r|S5r-pg|S6|LAT|RSS|CODEC|DCB|DCB-pg|RELAY1|RELAY16 --db PATH|postgres://URL [--events N] [--sync NORMAL|FULL] [--prefill N (S1, SQLite)] [--decode full|amount (S4a, S4b)] [--pg-batches N|off (PostgreSQL)]"
+    /// This process's `--ids`, read once from the command line.
+    static let idsFlag = (try? Options(CommandLine.arguments.dropFirst()))?.ids ?? "time"
+    /// The ids this process's writers use.
+    static let eventIDs: EventIDGenerator = idsFlag == "random" ? .random : .timeOrdered
+
+    static let usage = "usage: ChronicleBenchmarks --scenario S1|S1c|S2|S3|S4a|S4b|S5|S5r|S5r-pg|S6|LAT|RSS|CODEC|DCB|DCB-pg|RELAY1|RELAY16 --db PATH|postgres://URL [--events N] [--sync NORMAL|FULL] [--prefill N (S1, SQLite)] [--decode full|amount (S4a, S4b)] [--pg-batches N|off (PostgreSQL)] [--ids time|random]"
 
     init(_ arguments: ArraySlice<String>) throws {
         var iterator = arguments.makeIterator()
@@ -75,6 +86,9 @@ struct Options {
                     guard let number = Int(value), number > 0 else { throw BenchmarkError("--pg-batches must be a positive number or off, not \(value)") }
                     pgBatches = number
                 }
+            case "--ids":
+                guard value == "time" || value == "random" else { throw BenchmarkError("--ids must be time or random") }
+                ids = value
             default: throw BenchmarkError("unknown option \(flag)\n\(Self.usage)")
             }
         }

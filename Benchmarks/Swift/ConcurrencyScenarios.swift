@@ -33,7 +33,7 @@ extension ScenarioRunner {
         for writer in 0..<Self.writerCount {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: executable)
-            process.arguments = ["--scenario", "S6", "--db", path, "--events", String(perWriter), "--sync", sync, "--writer", String(writer)]
+            process.arguments = ["--scenario", "S6", "--db", path, "--events", String(perWriter), "--sync", sync, "--writer", String(writer), "--ids", options.ids]
                 + (options.pgBatches.map { ["--pg-batches", $0 == 0 ? "off" : String($0)] } ?? [])
             let input = Pipe()
             let output = Pipe()

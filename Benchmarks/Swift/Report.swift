@@ -48,6 +48,7 @@ struct Report {
             ("cpu_s", .double(timing.cpuSeconds, digits: 4)),
         ]
         fields += extra
+        fields.append(("event_ids", .string(Options.idsFlag)))
         return "{" + fields.map { "\"\($0.0)\":\($0.1.json)" }.joined(separator: ",") + "}"
     }
 

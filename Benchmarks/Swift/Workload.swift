@@ -102,11 +102,11 @@ enum AccountEvent: RegisteredEvent {
     }
 }
 
-/// Encodes ``Deposited`` events to ``EventData`` through the codec, with random event ids, and
-/// measures the payloads (one per writer).
+/// Encodes ``Deposited`` events to ``EventData`` through the codec, with the event ids `--ids`
+/// asks for (time-ordered by default), and measures the payloads (one per writer).
 final class DepositEncoder {
     private let codec = AccountEvent.codec
-    private let ids = EventIDGenerator.random
+    private let ids = Options.eventIDs
     private(set) var payloadBytes = 0
     private(set) var payloadCount = 0
 

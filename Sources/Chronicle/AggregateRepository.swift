@@ -37,7 +37,7 @@ public struct AggregateRepository<A: Aggregate>: Sendable {
         /// Creates a configuration. Values out of range are refused by the repository
         /// (``validate()``): its loads and commands throw ``EventStoreError/Code/invalidArgument``.
         public init(
-            maxAttempts: Int = 3, pageSize: Int = 1000, eventIDs: EventIDGenerator = .random,
+            maxAttempts: Int = 3, pageSize: Int = 1000, eventIDs: EventIDGenerator = .timeOrdered,
             snapshotPolicy: SnapshotPolicy = .every(100),
             onSnapshotFailure: @escaping @Sendable (SnapshotFailure) -> Void = SnapshotFailure.writeToStandardError
         ) {

@@ -123,7 +123,7 @@ public struct DecisionRepository<Event: TaggedEvent>: Sendable {
     public let eventIDs: EventIDGenerator
 
     /// A repository over `store` with a custom codec.
-    public init(store: some EventStore, codec: some EventCodec<Event>, maxAttempts: Int = 10, pageSize: Int = 1000, eventIDs: EventIDGenerator = .random) {
+    public init(store: some EventStore, codec: some EventCodec<Event>, maxAttempts: Int = 10, pageSize: Int = 1000, eventIDs: EventIDGenerator = .timeOrdered) {
         precondition(maxAttempts >= 1, "maxAttempts must be at least 1")
         precondition(pageSize >= 1, "pageSize must be at least 1")
         self.store = store
@@ -134,7 +134,7 @@ public struct DecisionRepository<Event: TaggedEvent>: Sendable {
     }
 
     /// A repository over `store` with the event type's ``JSONEventCodec``.
-    public init(store: some EventStore, maxAttempts: Int = 10, pageSize: Int = 1000, eventIDs: EventIDGenerator = .random) where Event: RegisteredEvent {
+    public init(store: some EventStore, maxAttempts: Int = 10, pageSize: Int = 1000, eventIDs: EventIDGenerator = .timeOrdered) where Event: RegisteredEvent {
         self.init(store: store, codec: JSONEventCodec<Event>(), maxAttempts: maxAttempts, pageSize: pageSize, eventIDs: eventIDs)
     }
 

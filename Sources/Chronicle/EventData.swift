@@ -8,7 +8,8 @@ public import Foundation
 /// The ``id`` makes appends idempotent: re-appending the same ids with the same content to the
 /// same stream at the same versions succeeds without writing anything.
 public struct EventData: Hashable, Sendable {
-    /// The event's unique id (idempotency key).
+    /// The event's unique id (idempotency key). Time-ordered (``EventIDGenerator/timeOrdered``)
+    /// unless the caller passes one.
     public var id: UUID
     /// The registered type name, such as `OrderPlaced`.
     public var type: String
@@ -23,7 +24,7 @@ public struct EventData: Hashable, Sendable {
     public var tags: [String]
 
     /// Creates an event to append.
-    public init(id: UUID = .randomEventID(), type: String, schemaVersion: Int = 1, payload: Data, metadata: EventMetadata = .none, tags: [String] = []) {
+    public init(id: UUID = .timeOrderedEventID(), type: String, schemaVersion: Int = 1, payload: Data, metadata: EventMetadata = .none, tags: [String] = []) {
         self.id = id
         self.type = type
         self.schemaVersion = schemaVersion

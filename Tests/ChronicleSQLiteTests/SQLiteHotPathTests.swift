@@ -101,4 +101,23 @@ import Testing
             #expect(try await store.readAll(after: .start, limit: 10).map(\.streamVersion) == [1, 1, 2])
         }
     }
+
+    /// Default (time-ordered) event ids sort in the order they were made, so the unique
+    /// event-id index grows at its end: walking it gives the events in append order.
+    @Test func defaultEventIDsAreIndexedInTheOrderTheEventsWereAppended() async throws {
+        try await withTemporaryStore { store, _ in
+            for round in 0..<100 {
+                let batch = (0..<(round % 3 + 1)).map { _ in EventData(type: "Happened", payload: Data("{}".utf8)) }
+                try await store.append(batch, to: StreamID("order-\(round % 7)"), expectedVersion: .any)
+            }
+            let queue = try DatabaseQueue(path: store.path)
+            defer { try? queue.close() }
+            let (byID, count) = try await queue.read { db in
+                (try Int64.fetchAll(db, sql: "SELECT position FROM events ORDER BY event_id"),
+                 try Int.fetchOne(db, sql: "SELECT count(*) FROM events") ?? 0)
+            }
+            #expect(count == (0..<100).reduce(0) { $0 + $1 % 3 + 1 })
+            #expect(byID == Array(1...Int64(count)))
+        }
+    }
 }
