@@ -526,17 +526,22 @@ public final class PostgresEventStore: EventStore, AppendObservable {
 
     /// The first column of the first row of `statement`, as an integer, on `connection` or on a
     /// connection leased for the statement (``withRows(_:_:_:)``).
+    ///
+    /// The rows are collected on the connection's event loop (``PostgresStatementWatch/all(_:on:logger:)``),
+    /// so the caller is resumed once per statement, not again to iterate them: a one-event append
+    /// is latency, most of it hand-offs between threads.
     func scalar(_ statement: String, _ values: [any PostgresThrowingDynamicTypeEncodable], on connection: PostgresConnection? = nil) async throws -> Int64? {
-        guard let connection else { return try await withRows(statement, values, Self.scalar(of:)) }
-        return try await Self.scalar(of: query(statement, values, on: connection))
+        let query = PostgresQuery(unsafeSQL: statement, binds: try Self.bindings(values))
+        guard let connection else {
+            return try await client.withConnection { connection in
+                try Self.scalar(of: await PostgresStatementWatch.shared.all(query, on: connection, logger: self.logger))
+            }
+        }
+        return try Self.scalar(of: await PostgresStatementWatch.shared.all(query, on: connection, logger: logger))
     }
 
-    private static func scalar(of rows: PostgresRowSequence) async throws -> Int64? {
-        var result: Int64?
-        for try await value in rows.decode(Int64.self) where result == nil {
-            result = value
-        }
-        return result
+    private static func scalar(of rows: [PostgresRow]) throws -> Int64? {
+        try rows.first?.decode(Int64.self)
     }
 
     static func version(_ value: Int64, of stream: String) throws -> StreamVersion {

@@ -108,15 +108,32 @@ final class PostgresStatementWatch: Sendable {
         }
     }
 
+    /// Runs `query` and collects every row on the connection's event loop: the caller is resumed
+    /// once, with all of them (``run(_:on:logger:)`` resumes it with the rows' sequence, then
+    /// again while it iterates). For statements whose answer is a row or a few: the appends and
+    /// the scalar reads. Fails when the connection closes first.
+    func all(_ query: PostgresQuery, on connection: PostgresConnection, logger: Logger) async throws -> [PostgresRow] {
+        let (rows, id) = try collect(query, on: connection, logger: logger)
+        defer { forget(id, on: connection) }
+        return try await rows.get()
+    }
+
     /// Runs `query` and collects its rows, blocking the calling thread (for synchronous callers
     /// that own their connection); fails when the connection closes first.
     func rows(_ query: PostgresQuery, on connection: PostgresConnection, logger: Logger) throws -> [PostgresRow] {
+        let (rows, id) = try collect(query, on: connection, logger: logger)
+        defer { forget(id, on: connection) }
+        return try rows.wait()
+    }
+
+    /// Sends `query` through postgres-nio's future-based API (every row collected on the event
+    /// loop) and watches the connection; the caller forgets the returned watch id when done.
+    private func collect(_ query: PostgresQuery, on connection: PostgresConnection, logger: Logger) throws -> (EventLoopFuture<[PostgresRow]>, UInt64) {
         if connection.isClosed { throw PostgresConnectionClosed() }
         let promise = connection.eventLoop.makePromise(of: [PostgresRow].self)
         let id = watch(connection) { promise.fail(PostgresConnectionClosed()) }
-        defer { forget(id, on: connection) }
         connection.query(query, logger: logger).map(\.rows).cascade(to: promise)
-        return try promise.futureResult.wait()
+        return (promise.futureResult, id)
     }
 
     /// A caller's continuation, resumed once: by its statement or by the close.
