@@ -125,7 +125,7 @@ extension PostgresConnectionLossTests {
     /// `PostgresConnection.statement`, which fails when the connection closes first.
     ///
     /// Two reads hold both connections of a two-connection pool (each waits on the server for an
-    /// advisory lock the test holds), four more wait for a connection, then the server terminates the pool's backends: every waiting
+    /// advisory lock the test holds), six more wait for a connection, then the server terminates the pool's backends: every waiting
     /// read must end (with rows or a typed error) and the store must read again. With (2) undone,
     /// 4 of 8 runs hung; with (1) undone, 1 of 8; as built, 22 of 22 passed.
     @Test func readsWaitingForAConnectionAreServedWhenThePoolLosesEveryConnection() async throws {
@@ -150,11 +150,17 @@ extension PostgresConnectionLossTests {
                 try await eventually("both pooled connections waiting for the lock") {
                     try await Self.count(on: observer, "SELECT count(*)::int FROM pg_stat_activity WHERE application_name = '\(database.applicationName)' AND wait_event_type = 'Lock' AND query LIKE 'SELECT pg_advisory_lock%'") == 2
                 }
-                for _ in 0..<4 {
+                // Four reads of rows (`withRows`: the statement's rows as a sequence) and two of
+                // the head (`scalar`: every row collected on the event loop, as the appends' statements).
+                for index in 0..<6 {
                     tasks.append(Task {
                         tally.step("waiting read")
                         do {
-                            _ = try await store.readAll(after: .start, limit: 10)
+                            if index < 4 {
+                                _ = try await store.readAll(after: .start, limit: 10)
+                            } else {
+                                _ = try await store.headPosition()
+                            }
                         } catch let error as EventStoreError {
                             _ = error.code
                         } catch {
@@ -164,10 +170,10 @@ extension PostgresConnectionLossTests {
                     })
                 }
                 // Each waiting read marks itself just before it asks the pool for a connection.
-                try await eventually("four reads waiting for a connection") { tally.steps.withLock { $0.count } == 4 }
+                try await eventually("six reads waiting for a connection") { tally.steps.withLock { $0.count } == 6 }
                 let terminated = try await Self.count(on: observer, "SELECT count(*)::int FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '\(database.applicationName)') AS t")
                 #expect(terminated == 2)
-                try await eventually("the four waiting reads to end", timeout: .seconds(30)) { tally.finished.withLock { $0 } == 4 }
+                try await eventually("the six waiting reads to end", timeout: .seconds(30)) { tally.finished.withLock { $0 } == 6 }
             } catch {
                 try? await observer.close()
                 for task in tasks { task.cancel() }
@@ -193,12 +199,30 @@ extension PostgresConnectionLossTests {
             #expect(try await Self.count(on: observer, "SELECT count(*)::int FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '\(database.applicationName)-doomed') AS t") == 1)
             try await observer.close()
             try await eventually("the terminated connection to close and be forgotten") { doomed.isClosed && !PostgresStatementWatch.shared.isWatching(doomed) }
-            do {
-                _ = try await doomed.statement("SELECT 1", logger: doomed.logger)
-                Issue.record("a statement on a closed connection succeeded")
-            } catch {
-                #expect(PostgresFailure.isConnectionFailure(error), "\(String(reflecting: error))")
-                #expect(PostgresFailure.map(error, while: "testing").code == .storageFailure)
+            // The three ways a statement runs: rows as a sequence, rows collected on the event
+            // loop (the appends, `scalar`), rows collected by a blocked thread (the key store).
+            let statements: [(String, @Sendable () async throws -> Void)] = [
+                ("statement", { _ = try await doomed.statement("SELECT 1", logger: doomed.logger) }),
+                ("all", { _ = try await PostgresStatementWatch.shared.all("SELECT 1", on: doomed, logger: doomed.logger) }),
+                ("rows", { _ = try PostgresStatementWatch.shared.rows("SELECT 1", on: doomed, logger: doomed.logger) }),
+            ]
+            for (name, run) in statements {
+                // In a task of its own, waited for with a deadline: a lost statement never returns.
+                let outcome = Mutex<Result<Void, any Error>?>(nil)
+                let task = Task {
+                    let result: Result<Void, any Error>
+                    do { result = .success(try await run()) } catch { result = .failure(error) }
+                    outcome.withLock { $0 = result }
+                }
+                try await eventually("\(name) on the closed connection to end", timeout: .seconds(30)) { outcome.withLock { $0 } != nil }
+                await task.value
+                switch outcome.withLock({ $0 }) {
+                case .failure(let error):
+                    #expect(PostgresFailure.isConnectionFailure(error), "\(name): \(String(reflecting: error))")
+                    #expect(PostgresFailure.map(error, while: "testing").code == .storageFailure)
+                default:
+                    Issue.record("\(name): a statement on a closed connection succeeded")
+                }
             }
             try? await doomed.close()
         }
