@@ -139,7 +139,7 @@ struct PostgresOneRoundTripAppendTests {
 
     /// Both functions (`append_assumed` for larger calls, planned per call, and
     /// `append_assumed_small`, planned once per session on index paths) carry this build's body
-    /// and their plan settings.
+    /// and their plan settings (JIT compilation off in both).
     @Test func theInstalledFunctionsAreTheOnesThisBuildWrites() async throws {
         try await PostgresTestDatabase.withStore { store, database in
             let rows = try await database.client.query(PostgresQuery(unsafeSQL: """
@@ -152,9 +152,60 @@ struct PostgresOneRoundTripAppendTests {
             for (_, body, _) in functions {
                 #expect(body.trimmingCharacters(in: .whitespacesAndNewlines) == store.appendFunctionBody.trimmingCharacters(in: .whitespacesAndNewlines))
             }
-            #expect(functions.first?.2 == "plan_cache_mode=force_custom_plan")
-            #expect(functions.last?.2 == "plan_cache_mode=force_generic_plan,enable_seqscan=off,enable_hashjoin=off,enable_mergejoin=off")
+            #expect(functions.first?.2 == "plan_cache_mode=force_custom_plan,jit=off")
+            #expect(functions.last?.2 == "plan_cache_mode=force_generic_plan,enable_seqscan=off,enable_hashjoin=off,enable_mergejoin=off,jit=off")
+            // The streams table keeps room on its pages for the appends' updates of its rows.
+            let options = try await database.client.query(PostgresQuery(unsafeSQL: """
+                SELECT coalesce(array_to_string(c.reloptions, ','), '') FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                WHERE n.nspname = '\(database.schema.rawValue)' AND c.relname = 'streams'
+                """))
+            var streamsOptions: [String] = []
+            for try await option in options.decode(String.self) { streamsOptions.append(option) }
+            #expect(streamsOptions == ["fillfactor=50"])
         }
+    }
+
+    /// A store migrated by an earlier build (through migration 13: functions that JIT-compile,
+    /// `streams` packed full) gets migration 14 when it is migrated again, its events untouched.
+    @Test func aStoreFromBeforeMigration14GetsItsSettingsWithItsEventsIntact() async throws {
+        try await PostgresTestDatabase.withStore { store, database in
+            for index in 0..<20 {
+                try await store.append([testEvent(), testEvent()], to: try StreamID("order-\(index % 5)"), expectedVersion: index < 5 ? .noStream : .exactly(StreamVersion(Int64(index / 5 * 2))))
+            }
+            let schema = "\"\(database.schema.rawValue)\""
+            for statement in [
+                "ALTER TABLE \(schema).streams RESET (fillfactor)",
+                "ALTER FUNCTION \(schema).append_assumed RESET jit",
+                "ALTER FUNCTION \(schema).append_assumed_small RESET jit",
+                "DELETE FROM \(schema).schema_migrations WHERE version = 14",
+            ] {
+                try await database.client.query(PostgresQuery(unsafeSQL: statement))
+            }
+            #expect(try await Self.settings(database) == ["plan_cache_mode=force_custom_plan", "plan_cache_mode=force_generic_plan,enable_seqscan=off,enable_hashjoin=off,enable_mergejoin=off", ""])
+            try await store.migrate()
+            #expect(try await Self.settings(database) == ["plan_cache_mode=force_custom_plan,jit=off", "plan_cache_mode=force_generic_plan,enable_seqscan=off,enable_hashjoin=off,enable_mergejoin=off,jit=off", "fillfactor=50"])
+            #expect(try await store.readAll(after: .start, limit: 100).count == 40)
+            try await store.append(testEvent(), to: "order-0", expectedVersion: .exactly(8))
+            #expect(try await store.headPosition() == 41)
+        }
+    }
+
+    /// Both functions' settings, then the `streams` table's storage options.
+    private static func settings(_ database: PostgresTestDatabase) async throws -> [String] {
+        let rows = try await database.client.query(PostgresQuery(unsafeSQL: """
+            SELECT setting FROM (
+                SELECT 1 AS kind, p.proname::text AS name, coalesce(array_to_string(p.proconfig, ','), '') AS setting
+                FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+                WHERE n.nspname = '\(database.schema.rawValue)' AND p.proname LIKE 'append_assumed%'
+                UNION ALL
+                SELECT 2, c.relname::text, coalesce(array_to_string(c.reloptions, ','), '')
+                FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                WHERE n.nspname = '\(database.schema.rawValue)' AND c.relname = 'streams'
+            ) AS s ORDER BY kind, name
+            """))
+        var settings: [String] = []
+        for try await setting in rows.decode(String.self) { settings.append(setting) }
+        return settings
     }
 
     /// Small calls (up to 100 events) and larger ones take the one-round-trip path through their
