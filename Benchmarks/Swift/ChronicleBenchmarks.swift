@@ -16,6 +16,9 @@ import Foundation
 /// `--ids time|random`: the writers' event ids, time-ordered (the library's default) or random
 /// version-4 ones; each line reports it as `event_ids`.
 ///
+/// `--s5-statements unnamed|prepared` (S5 on PostgreSQL): the read model's upserts as unnamed
+/// statements (the default) or as postgres-nio prepared statements.
+///
 /// `--prefill N` (S1 on SQLite only): before the timed appends, the fresh file is filled with N
 /// events in 1,000 other streams (untimed), so S1 measures appends to a store that already holds N.
 @main
@@ -51,13 +54,17 @@ struct Options {
     /// The event ids the writers make: `time` (``EventIDGenerator/timeOrdered``, the library's
     /// default) or `random` (``EventIDGenerator/random``, version 4), to price the event-id index.
     var ids = "time"
+    /// S5 on PostgreSQL: the read model's upserts as `unnamed` statements (parsed and planned by
+    /// the server for every event, the default) or `prepared` ones (postgres-nio's prepared
+    /// statements: parsed once per connection, as psycopg does after a statement's fifth use).
+    var s5Statements = "unnamed"
 
     /// This process's `--ids`, read once from the command line.
     static let idsFlag = (try? Options(CommandLine.arguments.dropFirst()))?.ids ?? "time"
     /// The ids this process's writers use.
     static let eventIDs: EventIDGenerator = idsFlag == "random" ? .random : .timeOrdered
 
-    static let usage = "usage: ChronicleBenchmarks --scenario S1|S1c|S2|S3|S4a|S4b|S5|S5r|S5r-pg|S6|LAT|RSS|CODEC|DCB|DCB-pg|RELAY1|RELAY16 --db PATH|postgres://URL [--events N] [--sync NORMAL|FULL] [--prefill N (S1, SQLite)] [--decode full|amount (S4a, S4b)] [--pg-batches N|off (PostgreSQL)] [--ids time|random]"
+    static let usage = "usage: ChronicleBenchmarks --scenario S1|S1c|S2|S3|S4a|S4b|S5|S5r|S5r-pg|S6|LAT|RSS|CODEC|DCB|DCB-pg|RELAY1|RELAY16 --db PATH|postgres://URL [--events N] [--sync NORMAL|FULL] [--prefill N (S1, SQLite)] [--decode full|amount (S4a, S4b)] [--pg-batches N|off (PostgreSQL)] [--ids time|random] [--s5-statements unnamed|prepared (S5, PostgreSQL)]"
 
     init(_ arguments: ArraySlice<String>) throws {
         var iterator = arguments.makeIterator()
@@ -86,6 +93,9 @@ struct Options {
                     guard let number = Int(value), number > 0 else { throw BenchmarkError("--pg-batches must be a positive number or off, not \(value)") }
                     pgBatches = number
                 }
+            case "--s5-statements":
+                guard value == "unnamed" || value == "prepared" else { throw BenchmarkError("--s5-statements must be unnamed or prepared") }
+                s5Statements = value
             case "--ids":
                 guard value == "time" || value == "random" else { throw BenchmarkError("--ids must be time or random") }
                 ids = value
@@ -97,6 +107,9 @@ struct Options {
         if prefill != nil && scenario != "S1" { throw BenchmarkError("--prefill applies to S1 only") }
         if decode != "full" && scenario != "S4a" && scenario != "S4b" { throw BenchmarkError("--decode applies to S4a and S4b only") }
         if pgBatches != nil && !(db.hasPrefix("postgres://") || db.hasPrefix("postgresql://")) { throw BenchmarkError("--pg-batches applies to PostgreSQL only") }
+        if s5Statements != "unnamed" && !(scenario == "S5" && (db.hasPrefix("postgres://") || db.hasPrefix("postgresql://"))) {
+            throw BenchmarkError("--s5-statements applies to S5 on PostgreSQL only")
+        }
     }
 }
 
