@@ -34,8 +34,8 @@ public struct EventIDGenerator: Sendable {
     /// same millisecond, and a clock stepped back does not reorder them), so a store's unique
     /// index on event ids grows at its end, where its pages are already cached, instead of
     /// touching a random page for every event. On the benchmark's workload that made 10-event
-    /// appends to SQLite about 1.7× faster in C and in Chronicle (Docs/Performance.md). Ids from
-    /// several processes interleave by millisecond; the 62 random bits keep them unique.
+    /// appends to SQLite 1.6–1.7× faster, in C and in Chronicle alike (Docs/Performance.md).
+    /// Ids from several processes interleave by millisecond; the 62 random bits keep them unique.
     ///
     /// An id tells when it was made, to the millisecond. Use ``random`` where that must not be
     /// visible to whoever sees the id.
