@@ -153,10 +153,7 @@ extension ScenarioRunner {
         let schema = "\"\(postgresSchema)\""
         try await opened.execute("CREATE TABLE \(schema).s5_stream_summary (stream_id text PRIMARY KEY, n bigint NOT NULL, total bigint NOT NULL, last_version bigint NOT NULL)")
         try await opened.execute("CREATE TABLE \(schema).s5_checkpoints (projection_name text PRIMARY KEY, position bigint NOT NULL)")
-        let upsert = """
-            INSERT INTO \(schema).s5_stream_summary AS s (stream_id, n, total, last_version) VALUES ($1, 1, $2, $3)
-            ON CONFLICT (stream_id) DO UPDATE SET n = s.n + 1, total = s.total + excluded.total, last_version = excluded.last_version
-            """
+        let upsert = S5Upsert.statement(table: "\(schema).s5_stream_summary")
         let readCheckpoint = "SELECT position::text FROM \(schema).s5_checkpoints WHERE projection_name = 'summary'"
         let save = """
             INSERT INTO \(schema).s5_checkpoints (projection_name, position) VALUES ('summary', $1)
@@ -187,10 +184,7 @@ extension ScenarioRunner {
                         }
                     } else {
                         for (stream, amount, version) in rows {
-                            var binds = PostgresBindings()
-                            binds.append(stream)
-                            binds.append(amount)
-                            binds.append(version)
+                            let binds = try S5Upsert(stream: stream, amount: amount, version: version).makeBindings()
                             try await connection.query(PostgresQuery(unsafeSQL: upsert, binds: binds), logger: connection.logger)
                         }
                     }
@@ -223,10 +217,16 @@ extension ScenarioRunner {
 /// planned by the server once per connection, then sent as Bind/Execute only. The table is found
 /// through the transaction's `search_path` (the SQL of a prepared statement is fixed).
 struct S5Upsert: PostgresPreparedStatement {
-    static let sql = """
-        INSERT INTO s5_stream_summary AS s (stream_id, n, total, last_version) VALUES ($1, 1, $2, $3)
+    static let sql = statement(table: "s5_stream_summary")
+
+    /// The upsert into `table`: unqualified when prepared, schema-qualified when sent unnamed.
+    static func statement(table: String) -> String {
+        """
+        INSERT INTO \(table) AS s (stream_id, n, total, last_version) VALUES ($1, 1, $2, $3)
         ON CONFLICT (stream_id) DO UPDATE SET n = s.n + 1, total = s.total + excluded.total, last_version = excluded.last_version
         """
+    }
+
     typealias Row = ()
 
     var stream: String

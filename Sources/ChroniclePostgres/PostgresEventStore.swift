@@ -497,7 +497,9 @@ public final class PostgresEventStore: EventStore, AppendObservable {
     }
 
     /// Runs `statement` on a connection leased for it and hands its rows to `body`; the lease
-    /// ends when `body` returns or throws. Every pooled statement goes through here.
+    /// ends when `body` returns or throws. Every pooled statement whose rows are streamed goes
+    /// through here; ``scalar(_:_:on:)`` and ``inTransaction(_:)`` lease with `withConnection`
+    /// too, for the same reason.
     ///
     /// Never `PostgresClient.query`: when a statement fails after the server has described its
     /// rows and the failure is read before the caller starts iterating (the response comes back
@@ -532,12 +534,12 @@ public final class PostgresEventStore: EventStore, AppendObservable {
     /// is latency, most of it hand-offs between threads.
     func scalar(_ statement: String, _ values: [any PostgresThrowingDynamicTypeEncodable], on connection: PostgresConnection? = nil) async throws -> Int64? {
         let query = PostgresQuery(unsafeSQL: statement, binds: try Self.bindings(values))
-        guard let connection else {
-            return try await client.withConnection { connection in
-                try Self.scalar(of: await PostgresStatementWatch.shared.all(query, on: connection, logger: self.logger))
-            }
-        }
-        return try Self.scalar(of: await PostgresStatementWatch.shared.all(query, on: connection, logger: logger))
+        guard let connection else { return try await client.withConnection { try await self.scalar(query, on: $0) } }
+        return try await scalar(query, on: connection)
+    }
+
+    private func scalar(_ query: PostgresQuery, on connection: PostgresConnection) async throws -> Int64? {
+        try Self.scalar(of: await PostgresStatementWatch.shared.all(query, on: connection, logger: logger))
     }
 
     private static func scalar(of rows: [PostgresRow]) throws -> Int64? {
