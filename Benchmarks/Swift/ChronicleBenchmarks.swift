@@ -45,8 +45,10 @@ struct Options {
     var prefill: Int?
     /// Set in the child processes of S6.
     var writer: Int?
-    /// S4a/S4b: `full` decodes every payload through the codec (the workload's rule); `amount`
-    /// scans it for the one field the fold needs, as the C programs do, to price decoding.
+    /// S4a/S4b: `full` decodes every payload through the codec (the workload's rule) in place,
+    /// as `AggregateRepository` loads (`readStreamInPlace`); `copied` decodes the same from
+    /// `readStream`'s `RecordedEvent`s; `amount` scans each copied payload for the one field the
+    /// fold needs, as the C programs do, to price decoding.
     var decode = "full"
     /// PostgreSQL group commit: statements in flight at once (`PostgresAppendBatching`'s
     /// `concurrentBatches`), or 0 for `off`; `nil`, the batching settings' defaults.
@@ -64,7 +66,7 @@ struct Options {
     /// The ids this process's writers use.
     static let eventIDs: EventIDGenerator = idsFlag == "random" ? .random : .timeOrdered
 
-    static let usage = "usage: ChronicleBenchmarks --scenario S1|S1c|S2|S3|S4a|S4b|S5|S5r|S5r-pg|S6|LAT|RSS|CODEC|DCB|DCB-pg|RELAY1|RELAY16 --db PATH|postgres://URL [--events N] [--sync NORMAL|FULL] [--prefill N (S1, SQLite)] [--decode full|amount (S4a, S4b)] [--pg-batches N|off (PostgreSQL)] [--ids time|random] [--s5-statements unnamed|prepared (S5, PostgreSQL)]"
+    static let usage = "usage: ChronicleBenchmarks --scenario S1|S1c|S2|S3|S4a|S4b|S5|S5r|S5r-pg|S6|LAT|RSS|CODEC|DCB|DCB-pg|RELAY1|RELAY16 --db PATH|postgres://URL [--events N] [--sync NORMAL|FULL] [--prefill N (S1, SQLite)] [--decode full|copied|amount (S4a, S4b)] [--pg-batches N|off (PostgreSQL)] [--ids time|random] [--s5-statements unnamed|prepared (S5, PostgreSQL)]"
 
     init(_ arguments: ArraySlice<String>) throws {
         var iterator = arguments.makeIterator()
@@ -84,7 +86,7 @@ struct Options {
                 prefill = number
             case "--writer": writer = Int(value)
             case "--decode":
-                guard value == "full" || value == "amount" else { throw BenchmarkError("--decode must be full or amount") }
+                guard ["full", "copied", "amount"].contains(value) else { throw BenchmarkError("--decode must be full, copied or amount") }
                 decode = value
             case "--pg-batches":
                 if value == "off" {

@@ -144,18 +144,22 @@ public struct AggregateRepository<A: Aggregate>: Sendable {
         return try await catchUp(loaded)
     }
 
-    /// Folds the events after `loaded.version` into it.
+    /// Folds the events after `loaded.version` into it, a page at a time, each event decoded
+    /// in place as it is read (``EventReader/readStreamInPlace(_:from:limit:_:)``).
     private func catchUp(_ loaded: LoadedAggregate<A>) async throws -> LoadedAggregate<A> {
         var loaded = loaded
-        for try await recorded in store.events(in: loaded.streamID, from: loaded.version.next, pageSize: configuration.pageSize) {
-            for event in try codec.decode(recorded) {
-                loaded.state.evolve(event)
+        let pageSize = configuration.pageSize
+        while true {
+            let read = try await store.readStreamInPlace(loaded.streamID, from: loaded.version.next, limit: pageSize) { recorded, payload in
+                for event in try codec.decode(recorded, payload: payload) {
+                    loaded.state.evolve(event)
+                }
+                loaded.version = recorded.streamVersion
+                loaded.position = recorded.position
+                loaded.eventsRead += 1
             }
-            loaded.version = recorded.streamVersion
-            loaded.position = recorded.position
-            loaded.eventsRead += 1
+            if read < pageSize { return loaded }
         }
-        return loaded
     }
 
     // MARK: Commands

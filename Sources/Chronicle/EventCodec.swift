@@ -19,4 +19,22 @@ public protocol EventCodec<Event>: Sendable {
     /// - Throws: ``EventStoreError`` with code ``EventStoreError/Code/unknownEventType`` or
     ///   ``EventStoreError/Code/undecodablePayload``, naming the stream, version, position and type.
     func decode(_ recorded: RecordedEvent) throws(EventStoreError) -> [Event]
+
+    /// Decodes a recorded event whose payload is given as bytes that stay in the store's buffer
+    /// (``EventReader/readStreamInPlace(_:from:limit:_:)``), exactly as ``decode(_:)`` decodes the
+    /// same event with those bytes as its payload; `recorded.payload` is not read. The bytes are
+    /// valid only during the call.
+    ///
+    /// The default copies the bytes into the event and calls ``decode(_:)``; ``JSONEventCodec``
+    /// decodes events that need no upcasting straight from the bytes.
+    func decode(_ recorded: RecordedEvent, payload: UnsafeRawBufferPointer) throws(EventStoreError) -> [Event]
+}
+
+extension EventCodec {
+    /// Copies `payload` into the event and decodes it with ``decode(_:)``.
+    public func decode(_ recorded: RecordedEvent, payload: UnsafeRawBufferPointer) throws(EventStoreError) -> [Event] {
+        var copy = recorded
+        copy.payload = Data(payload)
+        return try decode(copy)
+    }
 }

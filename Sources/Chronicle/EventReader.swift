@@ -1,3 +1,5 @@
+import Foundation
+
 /// Which way a stream is read.
 public enum ReadDirection: String, Sendable, Hashable, Codable {
     /// Oldest first (ascending versions).
@@ -32,6 +34,33 @@ public protocol EventReader: Sendable {
     /// A missing stream reads as no events.
     func readStream(_ stream: StreamID, from start: StreamVersion, direction: ReadDirection, limit: Int) async throws -> [RecordedEvent]
 
+    /// Reads up to `limit` events of a stream forwards from version `start`, as
+    /// ``readStream(_:from:direction:limit:)`` does, and hands each to `body`, in stream order,
+    /// before its payload is copied out of the store: `body` gets the event with an empty
+    /// `payload`, and the payload's bytes, valid only during that call. Returns how many events
+    /// it handed over (fewer than `limit`: the stream's end).
+    ///
+    /// Decode in place with ``EventCodec/decode(_:payload:)`` and fold as you go: a read that
+    /// decodes every event (an aggregate's load) saves a payload copy, two allocations and the
+    /// `[RecordedEvent]` per event. ``AggregateRepository`` loads this way.
+    ///
+    /// ```swift
+    /// var state = Account.initial
+    /// let read = try await store.readStreamInPlace(stream, from: .first, limit: 1000) { event, payload in
+    ///     for decoded in try codec.decode(event, payload: payload) { state.evolve(decoded) }
+    /// }
+    /// ```
+    ///
+    /// The SQLite store hands over SQLite's row buffer; the default implementation reads
+    /// ``readStream(_:from:direction:limit:)`` and hands over each copied payload's bytes.
+    ///
+    /// - Throws: what ``readStream(_:from:direction:limit:)`` throws, and what `body` throws,
+    ///   unchanged (the read stops at the first).
+    func readStreamInPlace(
+        _ stream: StreamID, from start: StreamVersion, limit: Int,
+        _ body: (_ event: RecordedEvent, _ payload: UnsafeRawBufferPointer) throws -> Void
+    ) async throws -> Int
+
     /// Reads up to `limit` events of the global log with positions strictly after `position`,
     /// in position order.
     func readAll(after position: GlobalPosition, limit: Int) async throws -> [RecordedEvent]
@@ -65,6 +94,22 @@ public protocol EventReader: Sendable {
 public typealias EventStore = EventReader & EventWriter
 
 extension EventReader {
+    /// Reads ``readStream(_:from:direction:limit:)`` forwards and hands each event's payload
+    /// bytes to `body`, the event's own `payload` emptied (see
+    /// ``EventReader/readStreamInPlace(_:from:limit:_:)``).
+    public func readStreamInPlace(
+        _ stream: StreamID, from start: StreamVersion, limit: Int,
+        _ body: (_ event: RecordedEvent, _ payload: UnsafeRawBufferPointer) throws -> Void
+    ) async throws -> Int {
+        let events = try await readStream(stream, from: start, direction: .forwards, limit: limit)
+        for var event in events {
+            let payload = event.payload
+            event.payload = Data()
+            try payload.withUnsafeBytes { try body(event, $0) }
+        }
+        return events.count
+    }
+
     /// Filters ``readAll(after:limit:)`` pages by `query` (see
     /// ``EventReader/readEvents(matching:after:limit:)``).
     public func readEvents(matching query: EventQuery, after position: GlobalPosition, limit: Int) async throws -> [RecordedEvent] {

@@ -28,10 +28,17 @@ public struct EventTypeRegistry<Event: Sendable>: Sendable {
         /// The Swift payload type's name, for messages.
         public let payloadTypeName: String
         let decodePayload: @Sendable (Data, any PayloadDecoder) throws -> Event
+        let decodePayloadBytes: @Sendable (UnsafeRawBufferPointer, any PayloadDecoder) throws -> Event
 
         /// Decodes a payload of this type (already at ``schemaVersion``) into an event.
         public func decode(_ payload: Data, using decoder: some PayloadDecoder) throws -> Event {
             try decodePayload(payload, decoder)
+        }
+
+        /// Decodes a payload of this type (already at ``schemaVersion``) from bytes read only
+        /// during the call (see ``PayloadDecoder/decode(_:fromBytes:)``).
+        public func decode(bytes payload: UnsafeRawBufferPointer, using decoder: some PayloadDecoder) throws -> Event {
+            try decodePayloadBytes(payload, decoder)
         }
     }
 
@@ -58,7 +65,8 @@ public struct EventTypeRegistry<Event: Sendable>: Sendable {
         )
         let registration = Registration(
             name: name, schemaVersion: version, payloadTypeName: String(reflecting: Payload.self),
-            decodePayload: { data, decoder in embed(try decoder.decode(Payload.self, from: data)) }
+            decodePayload: { data, decoder in embed(try decoder.decode(Payload.self, from: data)) },
+            decodePayloadBytes: { bytes, decoder in embed(try decoder.decode(Payload.self, fromBytes: bytes)) }
         )
         var copy = self
         copy.byName[name] = registration

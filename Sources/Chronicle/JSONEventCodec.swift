@@ -144,6 +144,25 @@ public struct JSONEventCodec<Event: RegisteredEvent>: EventCodec {
         return events
     }
 
+    /// Decodes a recorded event whose payload is given as bytes in place (see
+    /// ``EventCodec/decode(_:payload:)``): an event that needs no upcasting is decoded straight
+    /// from the bytes, with the same values and errors as ``decode(_:)``; one that does is copied
+    /// and upcast as ``decode(_:)`` does.
+    public func decode(_ recorded: RecordedEvent, payload: UnsafeRawBufferPointer) throws(EventStoreError) -> [Event] {
+        if recorded.isErased { return [] }
+        guard registry.upcaster(forType: recorded.type, schemaVersion: recorded.schemaVersion) == nil else {
+            var copy = recorded
+            copy.payload = Data(payload)
+            return try decode(copy)
+        }
+        guard let registration = try registration(for: recorded.type, version: recorded.schemaVersion, of: recorded) else { return [] }
+        do {
+            return [try registration.decode(bytes: payload, using: decoder)]
+        } catch {
+            throw problem(.undecodablePayload, "does not decode as \(registration.payloadTypeName)", recorded, underlying: error)
+        }
+    }
+
     /// The registration for a (possibly upcast) form, `nil` to skip it, or throws.
     private func registration(for type: String, version: Int, of recorded: RecordedEvent) throws(EventStoreError) -> EventTypeRegistry<Event>.Registration? {
         guard let registration = registry.registration(named: type) else {

@@ -11,6 +11,18 @@ public protocol PayloadEncoder {
 public protocol PayloadDecoder {
     /// Decodes a value of the given type.
     func decode<T: Decodable>(_ type: T.Type, from data: Data) throws -> T
+
+    /// Decodes a value of the given type from bytes read only during the call (the store's own
+    /// buffer, see ``EventReader/readStreamInPlace(_:from:limit:_:)``). The default copies them
+    /// into a `Data` for ``decode(_:from:)``; ``ChronicleJSONDecoder`` reads them in place.
+    func decode<T: Decodable>(_ type: T.Type, fromBytes bytes: UnsafeRawBufferPointer) throws -> T
+}
+
+extension PayloadDecoder {
+    /// Copies the bytes into a `Data` and decodes that.
+    public func decode<T: Decodable>(_ type: T.Type, fromBytes bytes: UnsafeRawBufferPointer) throws -> T {
+        try decode(type, from: Data(bytes))
+    }
 }
 
 extension JSONEncoder: PayloadEncoder {}

@@ -89,6 +89,18 @@ public struct InstrumentedEventStore<Base: EventStore>: EventStore {
         }
     }
 
+    /// Reads a stream's events with their payloads in place (see
+    /// ``Chronicle/EventReader/readStreamInPlace(_:from:limit:_:)``) (traced, like ``readStream(_:from:direction:limit:)``).
+    public func readStreamInPlace(
+        _ stream: StreamID, from start: StreamVersion, limit: Int,
+        _ body: (_ event: RecordedEvent, _ payload: UnsafeRawBufferPointer) throws -> Void
+    ) async throws -> Int {
+        try await tracer.withSpan("chronicle.read", ofKind: .client) { span in
+            span.attributes = ["chronicle.stream": .string(stream.rawValue)]
+            return try await base.readStreamInPlace(stream, from: start, limit: limit, body)
+        }
+    }
+
     /// Reads the global log after a position (see ``Chronicle/EventReader/readAll(after:limit:)``) (traced).
     public func readAll(after position: GlobalPosition, limit: Int) async throws -> [RecordedEvent] {
         try await traced("chronicle.read", ["chronicle.stream": "$all", "chronicle.after": .int64(position.value)]) {

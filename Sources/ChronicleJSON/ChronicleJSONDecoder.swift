@@ -35,15 +35,35 @@ public struct ChronicleJSONDecoder: Sendable {
         }
     }
 
+    /// Decodes a value from JSON bytes that stay where they are (a database row's buffer, a
+    /// network buffer): the same values and errors as ``decode(_:from:)``, without first copying
+    /// the bytes into a `Data`. The bytes are read only during the call.
+    ///
+    /// - Parameters:
+    ///   - type: the type to decode.
+    ///   - bytes: the JSON text.
+    /// - Returns: the decoded value.
+    /// - Throws: Foundation's `DecodingError` where Foundation's decoder throws one.
+    public func decode<T: Decodable>(_ type: T.Type, fromBytes bytes: UnsafeRawBufferPointer) throws -> T {
+        do {
+            return try decodeWithoutFallback(type, fromBytes: bytes)
+        } catch {
+            return try JSONDecoder().decode(type, from: Data(bytes))
+        }
+    }
+
     /// The fast path alone: throws where ``decode(_:from:)`` would ask Foundation.
     func decodeWithoutFallback<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
-        try data.withUnsafeBytes { raw in
-            let bytes = raw.assumingMemoryBound(to: UInt8.self)
-            let document = JSONTapeDocument(bytes: bytes, tape: try JSONTape(parsing: bytes))
-            defer { document.finish() }
-            let value = try document.decodeValue(type, at: 0, path: nil)
-            if document.isUnsupported { throw document.giveUp(document.unsupportedReason ?? "") }
-            return value
-        }
+        try data.withUnsafeBytes { raw in try decodeWithoutFallback(type, fromBytes: raw) }
+    }
+
+    /// The fast path alone, over bytes in place.
+    func decodeWithoutFallback<T: Decodable>(_ type: T.Type, fromBytes raw: UnsafeRawBufferPointer) throws -> T {
+        let bytes = raw.assumingMemoryBound(to: UInt8.self)
+        let document = JSONTapeDocument(bytes: bytes, tape: try JSONTape(parsing: bytes))
+        defer { document.finish() }
+        let value = try document.decodeValue(type, at: 0, path: nil)
+        if document.isUnsupported { throw document.giveUp(document.unsupportedReason ?? "") }
+        return value
     }
 }

@@ -27,6 +27,52 @@ extension EventStoreConformance {
             let fromZero = try await store.readStream("order-1", from: .initial, direction: .backwards, limit: 10)
             try check.equal(fromZero, [], "backwards from version 0")
         },
+        Case("readStreamInPlaceHandsOverWhatReadStreamReads") { check, store in
+            var appended = events(4)
+            appended.append(EventData(
+                type: "Tagged", payload: Data(#"{"text":"with metadata"}"#.utf8),
+                metadata: EventMetadata(correlationID: "c-1", causationID: "e-0", custom: ["tenant": "t1"]), tags: ["customer:7"]))
+            appended.append(EventData(type: "Empty", payload: Data()))
+            try await store.append(appended, to: "order-1", expectedVersion: .noStream)
+            try await store.append(event(), to: "order-10", expectedVersion: .noStream)
+            let stored = try await store.readStream("order-1", from: .first, direction: .forwards, limit: .max)
+            func inPlace(_ stream: StreamID = "order-1", from start: StreamVersion, limit: Int) async throws -> [RecordedEvent] {
+                var read: [RecordedEvent] = []
+                let count = try await store.readStreamInPlace(stream, from: start, limit: limit) { event, payload in
+                    try check.expect(event.payload.isEmpty, "the event handed over has an empty payload (version \(event.streamVersion))")
+                    var copy = event
+                    copy.payload = Data(payload)
+                    read.append(copy)
+                }
+                try check.equal(count, read.count, "the count returned is the number of events handed over")
+                return read
+            }
+            try check.equal(try await inPlace(from: .first, limit: .max), stored, "whole stream: every field, payload bytes included")
+            try check.equal(try await inPlace(from: .initial, limit: 2), Array(stored[0..<2]), "from version 0, limit 2")
+            try check.equal(try await inPlace(from: 3, limit: 2), Array(stored[2..<4]), "from version 3, limit 2")
+            try check.equal(try await inPlace(from: 5, limit: 10), Array(stored[4...]), "from version 5 to the end (metadata, tags, an empty payload)")
+            try check.equal(try await inPlace(from: 7, limit: 10), [], "after the end")
+            try check.equal(try await inPlace(from: .first, limit: 0), [], "limit 0")
+            try check.equal(try await inPlace("order-2", from: .first, limit: 10), [], "a missing stream")
+            _ = try await check.error(.invalidArgument, "a negative limit") {
+                try await store.readStreamInPlace("order-1", from: .first, limit: -1) { _, _ in }
+            }
+        },
+        Case("readStreamInPlaceRethrowsTheTransformsErrorAndStops") { check, store in
+            try await store.append(events(3), to: "order-1", expectedVersion: .noStream)
+            struct Refused: Error, Equatable { let version: Int64 }
+            var calls: [Int64] = []
+            do {
+                _ = try await store.readStreamInPlace("order-1", from: .first, limit: .max) { event, _ in
+                    calls.append(event.streamVersion.value)
+                    if event.streamVersion == 2 { throw Refused(version: 2) }
+                }
+                throw check.failure("a transform that throws fails the read")
+            } catch let error as Refused {
+                try check.equal(error, Refused(version: 2), "the transform's own error, unchanged")
+            }
+            try check.equal(calls, [1, 2], "the read stops at the transform's error")
+        },
         Case("readStreamOnlyReturnsThatStream") { check, store in
             let mine = event(), other = event()
             try await store.append(mine, to: "order-1", expectedVersion: .noStream)

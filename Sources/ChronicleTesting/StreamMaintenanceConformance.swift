@@ -86,6 +86,9 @@ public enum StreamMaintenanceConformance {
             _ = try await check.error(.invalidArgument, "truncating a stream without events") { try await store.truncateStream("meter-404", before: 1) }
             try await store.append(events(1), to: "meter-1", expectedVersion: .exactly(5))
             try check.equal(try await store.readStream("meter-1").map(\.streamVersion.value), [3, 4, 5, 6], "after another append")
+            var inPlace: [Int64] = []
+            _ = try await store.readStreamInPlace("meter-1", from: .first, limit: .max) { event, _ in inPlace.append(event.streamVersion.value) }
+            try check.equal(inPlace, [3, 4, 5, 6], "read in place, after another append")
         },
         Case("aDeletedStreamSaysSoAndNoStreamRecreatesItWithVersionsGoingOn") { check, fixture in
             let store = fixture.store
@@ -94,6 +97,9 @@ public enum StreamMaintenanceConformance {
             let deleted = try await store.deleteStream("cart-1", expectedVersion: .exactly(3))
             try check.equal(deleted, StreamState(id: "cart-1", version: 3, truncatedBefore: 4, isDeleted: true), "the deleted stream's state")
             _ = try await check.error(.streamDeleted, "reading a deleted stream") { try await store.readStream("cart-1") }
+            _ = try await check.error(.streamDeleted, "reading a deleted stream in place") {
+                try await store.readStreamInPlace("cart-1", from: .first, limit: 10) { _, _ in }
+            }
             _ = try await check.error(.streamDeleted, "deleting it again") { try await store.deleteStream("cart-1", expectedVersion: .any) }
             _ = try await check.error(.wrongExpectedVersion, "appending with streamExists") { try await store.append(events(1), to: "cart-1", expectedVersion: .streamExists) }
             _ = try await check.error(.wrongExpectedVersion, "appending at the deleted version") { try await store.append(events(1), to: "cart-1", expectedVersion: .exactly(3)) }

@@ -139,6 +139,24 @@ import Testing
         }
     }
 
+    @Test func aCorruptRowReadInPlaceIsReportedAtItsPositionAfterTheRowsBeforeIt() async throws {
+        try await withTemporaryStore { store, _ in
+            try await store.append([event(), event(), event()], to: "order-1", expectedVersion: .noStream)
+            try corrupt(store, "UPDATE events SET event_id = x'0102' WHERE position = 2")
+            var handedOver: [StreamVersion] = []
+            await expectCorrupt(at: 2) {
+                _ = try await store.readStreamInPlace("order-1", from: .first, limit: 10) { event, _ in handedOver.append(event.streamVersion) }
+                return []
+            }
+            #expect(handedOver == [1], "only the rows before the damaged one reach the closure")
+            var after: [(StreamVersion, Data)] = []
+            let count = try await store.readStreamInPlace("order-1", from: 3, limit: 10) { event, payload in after.append((event.streamVersion, Data(payload))) }
+            #expect(count == 1)
+            #expect(after.map(\.0) == [3])
+            #expect(after.map(\.1) == [try await store.readAll(after: 2, limit: 1)[0].payload])
+        }
+    }
+
     @Test func undecodableMetadataIsReportedAsACorruptRecordAtItsPosition() async throws {
         try await withTemporaryStore { store, _ in
             try await store.append([event(), event(metadata: EventMetadata(correlationID: "c"))], to: "order-1", expectedVersion: .noStream)

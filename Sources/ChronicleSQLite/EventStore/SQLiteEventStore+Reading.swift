@@ -20,6 +20,34 @@ extension SQLiteEventStore {
         return events
     }
 
+    /// Reads up to `limit` events of a stream forwards from `start` and hands each to `body`
+    /// with its payload still in SQLite's row buffer (see
+    /// ``Chronicle/EventReader/readStreamInPlace(_:from:limit:_:)``): no copy of the payload, no
+    /// `RecordedEvent` array. The read runs on the calling thread, inside one read statement,
+    /// so keep `body` to decoding and folding; what it throws is rethrown unchanged.
+    public func readStreamInPlace(
+        _ stream: StreamID, from start: StreamVersion, limit: Int,
+        _ body: (_ event: RecordedEvent, _ payload: UnsafeRawBufferPointer) throws -> Void
+    ) async throws -> Int {
+        try ReadLimit.check(limit)
+        if limit == 0 { return 0 }
+        var bodyFailure: (any Error)?
+        let count: Int
+        do {
+            count = try readRows(sql: SQLiteStatements.readStreamForwards, operation: "Reading stream \(stream)") { statement in
+                try statement.bind(1, stream.rawValue)
+                try statement.bind(2, start.value)
+                try statement.bind(3, Int64(limit))
+            } row: { decoder, statement in
+                try decoder.decode(statement, inPlace: body, bodyFailure: &bodyFailure)
+            }
+        } catch {
+            throw bodyFailure ?? error
+        }
+        if count == 0, try isDeleted(stream) { throw StreamMaintenanceRules.deleted(stream) }
+        return count
+    }
+
     private func isDeleted(_ stream: StreamID) throws -> Bool {
         try read(operation: "Reading stream \(stream)") { db in
             try Int64.fetchOne(db.cachedStatement(sql: SQLiteStatements.streamIsDeleted), arguments: [stream.rawValue]) == 1
@@ -96,19 +124,31 @@ extension SQLiteEventStore {
     }
 
     func readEvents(sql: String, limit: Int, operation: @autoclosure () -> String, bind: (RawStatement) throws -> Void) throws -> [RecordedEvent] {
+        var events: [RecordedEvent] = []
+        // Most reads are short (a stream, a page): one allocation up front instead of
+        // doubling through 1, 2, 4… (each growth copies every event so far).
+        events.reserveCapacity(Swift.min(limit, 1024))
+        _ = try readRows(sql: sql, operation: operation(), bind: bind) { decoder, statement in events.append(try decoder.decode(statement)) }
+        return events
+    }
+
+    /// Runs an event-selecting statement on a reader connection and calls `row` for each row.
+    /// Returns the number of rows.
+    func readRows(
+        sql: String, operation: @autoclosure () -> String, bind: (RawStatement) throws -> Void,
+        row: (inout SQLiteRecordDecoder, RawStatement) throws -> Void
+    ) throws -> Int {
         try read(operation: operation()) { db in
             let statement = try RawStatement(db.cachedStatement(sql: sql))
             defer { statement.reset() }
             try bind(statement)
             var decoder = SQLiteRecordDecoder()
-            var events: [RecordedEvent] = []
-            // Most reads are short (a stream, a page): one allocation up front instead of
-            // doubling through 1, 2, 4… (each growth copies every event so far).
-            events.reserveCapacity(Swift.min(limit, 1024))
+            var count = 0
             while try statement.step() {
-                events.append(try decoder.decode(statement))
+                try row(&decoder, statement)
+                count += 1
             }
-            return events
+            return count
         }
     }
 

@@ -14,6 +14,27 @@ struct SQLiteRecordDecoder {
     private var lastType: String?
 
     mutating func decode(_ row: RawStatement) throws(EventStoreError) -> RecordedEvent {
+        try decode(row, payload: row.data(6))
+    }
+
+    /// Hands the row's event to `body` with its payload left in SQLite's row buffer (the
+    /// event's own `payload` empty): see ``SQLiteEventStore/readStreamInPlace(_:from:limit:_:)``.
+    /// An error `body` throws is also kept in `bodyFailure`, to tell it from the row's own.
+    mutating func decode(
+        _ row: RawStatement, inPlace body: (RecordedEvent, UnsafeRawBufferPointer) throws -> Void, bodyFailure: inout (any Error)?
+    ) throws {
+        let payload = row.blob(6)
+        let event = try decode(row, payload: payload == nil ? nil : Data())
+        do {
+            try body(event, payload!)
+        } catch {
+            bodyFailure = error
+            throw error
+        }
+    }
+
+    /// The row's event with `payload` (`nil`: the row's payload is not a blob).
+    private mutating func decode(_ row: RawStatement, payload: Data?) throws(EventStoreError) -> RecordedEvent {
         guard let positionValue = row.int64(0), positionValue > 0 else {
             throw EventStoreError(.corruptRecord, "An event row has no valid position. The store is damaged; restore from a backup.")
         }
@@ -47,7 +68,7 @@ struct SQLiteRecordDecoder {
         guard let schemaVersion = row.int64(5), schemaVersion >= 1, let schema = Int(exactly: schemaVersion) else {
             throw corrupt("its schema version is not a positive integer")
         }
-        guard let payload = row.data(6) else { throw corrupt("its payload is not a blob") }
+        guard let payload else { throw corrupt("its payload is not a blob") }
         let metadata: EventMetadata
         if row.isNull(7) {
             metadata = .none
