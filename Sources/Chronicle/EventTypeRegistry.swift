@@ -21,24 +21,56 @@ public import Foundation
 public struct EventTypeRegistry<Event: Sendable>: Sendable {
     /// One registered event type.
     public struct Registration: Sendable {
+        /// Everything in one reference: a codec copies a registration out of the registry for
+        /// every event it decodes, and one retain is cheaper than four (two names, two closures).
+        private let storage: Storage
+
+        private final class Storage: Sendable {
+            let name: String
+            let schemaVersion: Int
+            let payloadTypeName: String
+            let decodePayload: @Sendable (Data, any PayloadDecoder) throws -> Event
+            let decodePayloadBytes: @Sendable (UnsafeRawBufferPointer, any PayloadDecoder) throws -> Event
+
+            init(
+                name: String, schemaVersion: Int, payloadTypeName: String,
+                decodePayload: @escaping @Sendable (Data, any PayloadDecoder) throws -> Event,
+                decodePayloadBytes: @escaping @Sendable (UnsafeRawBufferPointer, any PayloadDecoder) throws -> Event
+            ) {
+                self.name = name
+                self.schemaVersion = schemaVersion
+                self.payloadTypeName = payloadTypeName
+                self.decodePayload = decodePayload
+                self.decodePayloadBytes = decodePayloadBytes
+            }
+        }
+
+        init(
+            name: String, schemaVersion: Int, payloadTypeName: String,
+            decodePayload: @escaping @Sendable (Data, any PayloadDecoder) throws -> Event,
+            decodePayloadBytes: @escaping @Sendable (UnsafeRawBufferPointer, any PayloadDecoder) throws -> Event
+        ) {
+            storage = Storage(
+                name: name, schemaVersion: schemaVersion, payloadTypeName: payloadTypeName,
+                decodePayload: decodePayload, decodePayloadBytes: decodePayloadBytes)
+        }
+
         /// The type name stored with each event.
-        public let name: String
+        public var name: String { storage.name }
         /// The current schema version written with each event.
-        public let schemaVersion: Int
+        public var schemaVersion: Int { storage.schemaVersion }
         /// The Swift payload type's name, for messages.
-        public let payloadTypeName: String
-        let decodePayload: @Sendable (Data, any PayloadDecoder) throws -> Event
-        let decodePayloadBytes: @Sendable (UnsafeRawBufferPointer, any PayloadDecoder) throws -> Event
+        public var payloadTypeName: String { storage.payloadTypeName }
 
         /// Decodes a payload of this type (already at ``schemaVersion``) into an event.
         public func decode(_ payload: Data, using decoder: some PayloadDecoder) throws -> Event {
-            try decodePayload(payload, decoder)
+            try storage.decodePayload(payload, decoder)
         }
 
         /// Decodes a payload of this type (already at ``schemaVersion``) from bytes read only
         /// during the call (see ``PayloadDecoder/decode(_:fromBytes:)``).
         public func decode(bytes payload: UnsafeRawBufferPointer, using decoder: some PayloadDecoder) throws -> Event {
-            try decodePayloadBytes(payload, decoder)
+            try storage.decodePayloadBytes(payload, decoder)
         }
     }
 

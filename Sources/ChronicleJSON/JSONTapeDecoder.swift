@@ -1,7 +1,9 @@
 import Foundation
 
-/// The `Decoder` for one value of a scanned document (its tape index).
-final class JSONTapeDecoder: Decoder {
+/// The `Decoder` for one value of a scanned document (its tape index). A struct of three words:
+/// passed as `any Decoder` it fits the existential's inline buffer, so decoding a value
+/// allocates no decoder.
+struct JSONTapeDecoder: Decoder {
     let document: JSONTapeDocument
     let index: Int
     let path: FastJSONPath?
@@ -90,12 +92,27 @@ struct JSONTapeKeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
     let document: JSONTapeDocument
     let index: Int
     let path: FastJSONPath?
-    /// Tape indices of each member's key node (its value node follows it).
-    private let keyNodes: [Int]
-    /// The decoded keys, when some key is escaped or non-ASCII.
-    private let complexKeys: [String]?
-    /// Key node by key, for objects too large to search member by member.
-    private let keyIndex: [String: Int]?
+    /// The object's member count (its members follow it on the tape: key node, value subtree).
+    private let memberCount: Int
+    /// Objects with an escaped or non-ASCII key, or many members, look keys up here; plain small
+    /// objects (nearly all) walk their members on the tape instead, so copying this container
+    /// (the `Codable` box does, per key) retains nothing more than the document and path.
+    private let slowKeys: SlowKeys?
+
+    /// The key nodes, and the keys as Strings, of the objects that need them.
+    final class SlowKeys {
+        let keyNodes: [Int]
+        /// The decoded keys, when some key is escaped or non-ASCII.
+        let complexKeys: [String]?
+        /// Key node by key, for objects too large to search member by member.
+        let keyIndex: [String: Int]?
+
+        init(keyNodes: [Int], complexKeys: [String]?, keyIndex: [String: Int]?) {
+            self.keyNodes = keyNodes
+            self.complexKeys = complexKeys
+            self.keyIndex = keyIndex
+        }
+    }
 
     static var indexThreshold: Int { 16 }
 
@@ -105,42 +122,46 @@ struct JSONTapeKeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
         self.document = document
         self.index = index
         self.path = path
-        var keyNodes: [Int] = []
-        keyNodes.reserveCapacity(node.start)
+        self.memberCount = node.start
         var complex = false
         var member = index + 1
         for _ in 0..<node.start {
-            keyNodes.append(member)
             if document.node(member).flags != 0 { complex = true }
             member = document.node(member + 1).next
         }
-        self.keyNodes = keyNodes
-        if complex || keyNodes.count > Self.indexThreshold {
+        if complex || node.start > Self.indexThreshold {
             // Keys as Strings: equal (canonically equivalent) ones are duplicates to Foundation.
+            var keyNodes: [Int] = []
+            keyNodes.reserveCapacity(node.start)
             var keys: [String] = []
-            keys.reserveCapacity(keyNodes.count)
-            var index: [String: Int] = [:]
-            index.reserveCapacity(keyNodes.count)
-            for keyNode in keyNodes {
+            keys.reserveCapacity(node.start)
+            var keyIndex: [String: Int] = [:]
+            keyIndex.reserveCapacity(node.start)
+            var keyNode = index + 1
+            for _ in 0..<node.start {
                 let key = try document.string(at: keyNode)
-                guard index.updateValue(keyNode, forKey: key) == nil else { throw document.giveUp("duplicate keys") }
+                guard keyIndex.updateValue(keyNode, forKey: key) == nil else { throw document.giveUp("duplicate keys") }
+                keyNodes.append(keyNode)
                 keys.append(key)
+                keyNode = document.node(keyNode + 1).next
             }
-            complexKeys = complex ? keys : nil
-            keyIndex = keyNodes.count > Self.indexThreshold ? index : nil
+            slowKeys = SlowKeys(keyNodes: keyNodes, complexKeys: complex ? keys : nil, keyIndex: node.start > Self.indexThreshold ? keyIndex : nil)
         } else {
-            complexKeys = nil
-            keyIndex = nil
+            slowKeys = nil
             // Plain ASCII keys: equal as Strings exactly when their bytes are equal.
-            if keyNodes.count > 1, let base = document.bytes.baseAddress {
-                for i in 1..<keyNodes.count {
-                    let a = document.node(keyNodes[i])
-                    for j in 0..<i {
-                        let b = document.node(keyNodes[j])
+            if node.start > 1, let base = document.bytes.baseAddress {
+                var later = document.node(index + 2).next
+                for _ in 1..<node.start {
+                    let a = document.node(later)
+                    var earlier = index + 1
+                    while earlier != later {
+                        let b = document.node(earlier)
                         if a.end - a.start == b.end - b.start, memcmp(base + a.start, base + b.start, a.end - a.start) == 0 {
                             throw document.giveUp("duplicate keys")
                         }
+                        earlier = document.node(earlier + 1).next
                     }
+                    later = document.node(later + 1).next
                 }
             }
         }
@@ -148,11 +169,24 @@ struct JSONTapeKeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
 
     var codingPath: [any CodingKey] { FastJSONPath.keys(path) }
 
+    /// The tape index of each member's key node, in document order.
+    private var keyNodes: [Int] {
+        if let slowKeys { return slowKeys.keyNodes }
+        var nodes: [Int] = []
+        nodes.reserveCapacity(memberCount)
+        var member = index + 1
+        for _ in 0..<memberCount {
+            nodes.append(member)
+            member = document.node(member + 1).next
+        }
+        return nodes
+    }
+
     var allKeys: [Key] {
         var keys: [Key] = []
-        keys.reserveCapacity(keyNodes.count)
+        keys.reserveCapacity(memberCount)
         for (position, keyNode) in keyNodes.enumerated() {
-            let name = complexKeys?[position] ?? ((try? document.string(at: keyNode)) ?? "")
+            let name = slowKeys?.complexKeys?[position] ?? ((try? document.string(at: keyNode)) ?? "")
             if let key = Key(stringValue: name) { keys.append(key) }
         }
         return keys
@@ -164,14 +198,20 @@ struct JSONTapeKeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
     }
 
     private func valueIndex(forName name: String) -> Int? {
-        if let keyIndex { return keyIndex[name].map { $0 + 1 } }
-        if let complexKeys {
-            for (position, candidate) in complexKeys.enumerated() where candidate == name { return keyNodes[position] + 1 }
-            return nil
+        if let slowKeys {
+            if let keyIndex = slowKeys.keyIndex { return keyIndex[name].map { $0 + 1 } }
+            if let complexKeys = slowKeys.complexKeys {
+                for (position, candidate) in complexKeys.enumerated() where candidate == name { return slowKeys.keyNodes[position] + 1 }
+                return nil
+            }
         }
         let found: Int?? = name.utf8.withContiguousStorageIfAvailable { utf8 -> Int? in
             for byte in utf8 where byte >= 0x80 { return lookUpAsString(name) }
-            for keyNode in keyNodes where document.plainString(at: keyNode, equals: utf8) { return keyNode + 1 }
+            var member = index + 1
+            for _ in 0..<memberCount {
+                if document.plainString(at: member, equals: utf8) { return member + 1 }
+                member = document.node(member + 1).next
+            }
             return nil
         }
         if let found { return found }
@@ -179,7 +219,11 @@ struct JSONTapeKeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
     }
 
     private func lookUpAsString(_ name: String) -> Int? {
-        for keyNode in keyNodes where (try? document.string(at: keyNode)) == name { return keyNode + 1 }
+        var member = index + 1
+        for _ in 0..<memberCount {
+            if (try? document.string(at: member)) == name { return member + 1 }
+            member = document.node(member + 1).next
+        }
         return nil
     }
 
