@@ -93,15 +93,49 @@ public struct JSONEventCodec<Event: RegisteredEvent>: EventCodec {
     /// Decodes a recorded event, upcasting it first (see ``EventCodec/decode(_:)``). A tombstone
     /// left by a scavenge (``RecordedEvent/isErased``) decodes to no event.
     public func decode(_ recorded: RecordedEvent) throws(EventStoreError) -> [Event] {
-        if recorded.isErased { return [] }
-        // Fast path: the stored form is current, no upcasting.
-        if registry.upcaster(forType: recorded.type, schemaVersion: recorded.schemaVersion) == nil {
-            guard let registration = try registration(for: recorded.type, version: recorded.schemaVersion, of: recorded) else { return [] }
-            return [try decodePayload(recorded.payload, with: registration, of: recorded)]
+        switch try route(of: recorded) {
+        case .skip: return []
+        case .direct(let registration):
+            return [try decodePayload(with: registration, of: recorded) { try registration.decode(recorded.payload, using: decoder) }]
+        case .upcast: return try upcastAndDecode(recorded, payload: recorded.payload)
         }
+    }
+
+    /// Decodes a recorded event whose payload is given as bytes in place (see
+    /// ``EventCodec/decode(_:payload:)``): an event that needs no upcasting is decoded straight
+    /// from the bytes, with the same values and errors as ``decode(_:)``; one that does is copied
+    /// and upcast as ``decode(_:)`` does.
+    public func decode(_ recorded: RecordedEvent, payload: UnsafeRawBufferPointer) throws(EventStoreError) -> [Event] {
+        switch try route(of: recorded) {
+        case .skip: return []
+        case .direct(let registration):
+            return [try decodePayload(with: registration, of: recorded) { try registration.decode(bytes: payload, using: decoder) }]
+        case .upcast: return try upcastAndDecode(recorded, payload: Data(payload))
+        }
+    }
+
+    /// How a stored event decodes: to nothing (a tombstone left by a scavenge, or an unknown
+    /// type skipped), straight with its registration (its stored form is current), or through
+    /// the upcasters.
+    private enum Route {
+        case skip
+        case direct(EventTypeRegistry<Event>.Registration)
+        case upcast
+    }
+
+    private func route(of recorded: RecordedEvent) throws(EventStoreError) -> Route {
+        if recorded.isErased { return .skip }
+        guard registry.upcaster(forType: recorded.type, schemaVersion: recorded.schemaVersion) == nil else { return .upcast }
+        guard let registration = try registration(for: recorded.type, version: recorded.schemaVersion, of: recorded) else { return .skip }
+        return .direct(registration)
+    }
+
+    /// Brings `payload` (the stored form of `recorded`) through the upcasters, then decodes
+    /// each form they end at.
+    private func upcastAndDecode(_ recorded: RecordedEvent, payload: Data) throws(EventStoreError) -> [Event] {
         let start: JSONValue
         do {
-            start = try JSONValue(parsing: recorded.payload)
+            start = try JSONValue(parsing: payload)
         } catch {
             throw problem(.undecodablePayload, "is not valid JSON", recorded, underlying: error)
         }
@@ -139,28 +173,9 @@ public struct JSONEventCodec<Event: RegisteredEvent>: EventCodec {
             } catch {
                 throw problem(.undecodablePayload, "could not be re-encoded after upcasting to \(form.type) version \(form.schemaVersion)", recorded, underlying: error)
             }
-            events.append(try decodePayload(bytes, with: registration, of: recorded, upcastTo: form.type))
+            events.append(try decodePayload(with: registration, of: recorded, upcastTo: form.type) { try registration.decode(bytes, using: decoder) })
         }
         return events
-    }
-
-    /// Decodes a recorded event whose payload is given as bytes in place (see
-    /// ``EventCodec/decode(_:payload:)``): an event that needs no upcasting is decoded straight
-    /// from the bytes, with the same values and errors as ``decode(_:)``; one that does is copied
-    /// and upcast as ``decode(_:)`` does.
-    public func decode(_ recorded: RecordedEvent, payload: UnsafeRawBufferPointer) throws(EventStoreError) -> [Event] {
-        if recorded.isErased { return [] }
-        guard registry.upcaster(forType: recorded.type, schemaVersion: recorded.schemaVersion) == nil else {
-            var copy = recorded
-            copy.payload = Data(payload)
-            return try decode(copy)
-        }
-        guard let registration = try registration(for: recorded.type, version: recorded.schemaVersion, of: recorded) else { return [] }
-        do {
-            return [try registration.decode(bytes: payload, using: decoder)]
-        } catch {
-            throw problem(.undecodablePayload, "does not decode as \(registration.payloadTypeName)", recorded, underlying: error)
-        }
     }
 
     /// The registration for a (possibly upcast) form, `nil` to skip it, or throws.
@@ -185,9 +200,13 @@ public struct JSONEventCodec<Event: RegisteredEvent>: EventCodec {
         return registration
     }
 
-    private func decodePayload(_ payload: Data, with registration: EventTypeRegistry<Event>.Registration, of recorded: RecordedEvent, upcastTo: String? = nil) throws(EventStoreError) -> Event {
+    /// Runs `decode` (a registration decoding the payload), naming the event in its error.
+    private func decodePayload(
+        with registration: EventTypeRegistry<Event>.Registration, of recorded: RecordedEvent, upcastTo: String? = nil,
+        _ decode: () throws -> Event
+    ) throws(EventStoreError) -> Event {
         do {
-            return try registration.decode(payload, using: decoder)
+            return try decode()
         } catch {
             let upcast = upcastTo.map { $0 == recorded.type ? " after upcasting" : " after upcasting to \($0)" } ?? ""
             throw problem(.undecodablePayload, "does not decode as \(registration.payloadTypeName)\(upcast)", recorded, underlying: error)

@@ -92,8 +92,6 @@ struct JSONTapeKeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
     let document: JSONTapeDocument
     let index: Int
     let path: FastJSONPath?
-    /// The object's member count (its members follow it on the tape: key node, value subtree).
-    private let memberCount: Int
     /// Objects with an escaped or non-ASCII key, or many members, look keys up here; plain small
     /// objects (nearly all) walk their members on the tape instead, so copying this container
     /// (the `Codable` box does, per key) retains nothing more than the document and path.
@@ -122,13 +120,8 @@ struct JSONTapeKeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
         self.document = document
         self.index = index
         self.path = path
-        self.memberCount = node.start
-        var complex = false
-        var member = index + 1
-        for _ in 0..<node.start {
-            if document.node(member).flags != 0 { complex = true }
-            member = document.node(member + 1).next
-        }
+        let members = document.keyNodes(ofObjectAt: index)
+        let complex = members.contains { document.node($0).flags != 0 }
         if complex || node.start > Self.indexThreshold {
             // Keys as Strings: equal (canonically equivalent) ones are duplicates to Foundation.
             var keyNodes: [Int] = []
@@ -137,31 +130,25 @@ struct JSONTapeKeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
             keys.reserveCapacity(node.start)
             var keyIndex: [String: Int] = [:]
             keyIndex.reserveCapacity(node.start)
-            var keyNode = index + 1
-            for _ in 0..<node.start {
+            for keyNode in members {
                 let key = try document.string(at: keyNode)
                 guard keyIndex.updateValue(keyNode, forKey: key) == nil else { throw document.giveUp("duplicate keys") }
                 keyNodes.append(keyNode)
                 keys.append(key)
-                keyNode = document.node(keyNode + 1).next
             }
             slowKeys = SlowKeys(keyNodes: keyNodes, complexKeys: complex ? keys : nil, keyIndex: node.start > Self.indexThreshold ? keyIndex : nil)
         } else {
             slowKeys = nil
             // Plain ASCII keys: equal as Strings exactly when their bytes are equal.
             if node.start > 1, let base = document.bytes.baseAddress {
-                var later = document.node(index + 2).next
-                for _ in 1..<node.start {
+                for (position, later) in members.enumerated() {
                     let a = document.node(later)
-                    var earlier = index + 1
-                    while earlier != later {
+                    for earlier in members.prefix(position) {
                         let b = document.node(earlier)
                         if a.end - a.start == b.end - b.start, memcmp(base + a.start, base + b.start, a.end - a.start) == 0 {
                             throw document.giveUp("duplicate keys")
                         }
-                        earlier = document.node(earlier + 1).next
                     }
-                    later = document.node(later + 1).next
                 }
             }
         }
@@ -169,23 +156,11 @@ struct JSONTapeKeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
 
     var codingPath: [any CodingKey] { FastJSONPath.keys(path) }
 
-    /// The tape index of each member's key node, in document order.
-    private var keyNodes: [Int] {
-        if let slowKeys { return slowKeys.keyNodes }
-        var nodes: [Int] = []
-        nodes.reserveCapacity(memberCount)
-        var member = index + 1
-        for _ in 0..<memberCount {
-            nodes.append(member)
-            member = document.node(member + 1).next
-        }
-        return nodes
-    }
-
     var allKeys: [Key] {
+        let members = document.keyNodes(ofObjectAt: index)
         var keys: [Key] = []
-        keys.reserveCapacity(memberCount)
-        for (position, keyNode) in keyNodes.enumerated() {
+        keys.reserveCapacity(members.underestimatedCount)
+        for (position, keyNode) in members.enumerated() {
             let name = slowKeys?.complexKeys?[position] ?? ((try? document.string(at: keyNode)) ?? "")
             if let key = Key(stringValue: name) { keys.append(key) }
         }
@@ -207,11 +182,7 @@ struct JSONTapeKeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
         }
         let found: Int?? = name.utf8.withContiguousStorageIfAvailable { utf8 -> Int? in
             for byte in utf8 where byte >= 0x80 { return lookUpAsString(name) }
-            var member = index + 1
-            for _ in 0..<memberCount {
-                if document.plainString(at: member, equals: utf8) { return member + 1 }
-                member = document.node(member + 1).next
-            }
+            for keyNode in document.keyNodes(ofObjectAt: index) where document.plainString(at: keyNode, equals: utf8) { return keyNode + 1 }
             return nil
         }
         if let found { return found }
@@ -219,11 +190,7 @@ struct JSONTapeKeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
     }
 
     private func lookUpAsString(_ name: String) -> Int? {
-        var member = index + 1
-        for _ in 0..<memberCount {
-            if (try? document.string(at: member)) == name { return member + 1 }
-            member = document.node(member + 1).next
-        }
+        for keyNode in document.keyNodes(ofObjectAt: index) where (try? document.string(at: keyNode)) == name { return keyNode + 1 }
         return nil
     }
 

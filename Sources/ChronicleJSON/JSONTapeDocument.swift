@@ -33,6 +33,28 @@ final class JSONTapeDocument {
     @inline(__always)
     func node(_ index: Int) -> JSONTape.Node { tape.nodes[index] }
 
+    /// The key nodes of the object at `index`, in document order, walked on the tape (each key
+    /// node's value follows it; the next key follows the value's subtree): no array.
+    func keyNodes(ofObjectAt index: Int) -> ObjectKeyNodes {
+        ObjectKeyNodes(document: self, upcoming: index + 1, remaining: node(index).start)
+    }
+
+    struct ObjectKeyNodes: Sequence, IteratorProtocol {
+        let document: JSONTapeDocument
+        var upcoming: Int
+        var remaining: Int
+
+        var underestimatedCount: Int { remaining }
+
+        mutating func next() -> Int? {
+            guard remaining > 0 else { return nil }
+            let keyNode = upcoming
+            upcoming = document.node(keyNode + 1).next
+            remaining -= 1
+            return keyNode
+        }
+    }
+
     // MARK: Strings
 
     /// The string at a string node.

@@ -11,12 +11,9 @@ extension SQLiteEventStore {
         if limit == 0 { return [] }
         let sql = direction == .forwards ? SQLiteStatements.readStreamForwards : SQLiteStatements.readStreamBackwards
         let events = try readEvents(sql: sql, limit: limit, operation: "Reading stream \(stream)") { statement in
-            try statement.bind(1, stream.rawValue)
-            try statement.bind(2, start.value)
-            try statement.bind(3, Int64(limit))
+            try Self.bindStreamRead(statement, stream, from: start, limit: limit)
         }
-        // A deleted stream reads as no events from its truncation point: say why.
-        if events.isEmpty, try isDeleted(stream) { throw StreamMaintenanceRules.deleted(stream) }
+        if events.isEmpty { try refuseIfDeleted(stream) }
         return events
     }
 
@@ -35,23 +32,31 @@ extension SQLiteEventStore {
         let count: Int
         do {
             count = try readRows(sql: SQLiteStatements.readStreamForwards, operation: "Reading stream \(stream)") { statement in
-                try statement.bind(1, stream.rawValue)
-                try statement.bind(2, start.value)
-                try statement.bind(3, Int64(limit))
+                try Self.bindStreamRead(statement, stream, from: start, limit: limit)
             } row: { decoder, statement in
                 try decoder.decode(statement, inPlace: body, bodyFailure: &bodyFailure)
             }
         } catch {
             throw bodyFailure ?? error
         }
-        if count == 0, try isDeleted(stream) { throw StreamMaintenanceRules.deleted(stream) }
+        if count == 0 { try refuseIfDeleted(stream) }
         return count
     }
 
-    private func isDeleted(_ stream: StreamID) throws -> Bool {
-        try read(operation: "Reading stream \(stream)") { db in
+    /// Binds a stream read (``SQLiteStatements/readStreamForwards`` or `…Backwards`).
+    private static func bindStreamRead(_ statement: RawStatement, _ stream: StreamID, from start: StreamVersion, limit: Int) throws {
+        try statement.bind(1, stream.rawValue)
+        try statement.bind(2, start.value)
+        try statement.bind(3, Int64(limit))
+    }
+
+    /// A deleted stream reads as no events from its truncation point: a read that found none
+    /// calls this to say why.
+    private func refuseIfDeleted(_ stream: StreamID) throws {
+        let deleted = try read(operation: "Reading stream \(stream)") { db in
             try Int64.fetchOne(db.cachedStatement(sql: SQLiteStatements.streamIsDeleted), arguments: [stream.rawValue]) == 1
         }
+        if deleted { throw StreamMaintenanceRules.deleted(stream) }
     }
 
     /// Reads up to `limit` events of the global log after `position`, in position order.

@@ -153,9 +153,7 @@ struct RawStatement {
 
     /// The column's blob as its bytes (valid until the next step), `nil` if it is not a blob.
     func withBlob<T>(_ column: Int32, _ body: (UnsafeRawBufferPointer) -> T) -> T? {
-        guard sqlite3_column_type(handle, column) == SQLITE_BLOB else { return nil }
-        let count = Int(sqlite3_column_bytes(handle, column))
-        return body(UnsafeRawBufferPointer(start: sqlite3_column_blob(handle, column), count: count))
+        blob(column).map(body)
     }
 
     /// The column's blob copied into `Data`, `nil` if it is not a blob.
